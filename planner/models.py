@@ -140,12 +140,15 @@ class ModelArch(_Strict):
 
     @property
     def active_params(self) -> int:
-        """Parameters touched per token (routed experts counted top_k times)."""
-        if not self.moe:
-            return self.total_params
+        """Parameters touched per token (routed experts counted top_k times).
+
+        Of the embeddings only the LM head (vocab x hidden) counts: the input-embedding lookup reads one
+        row per token, not the table. This is the convention behind gpt-oss's published 5.1B active.
+        """
         layers = self.num_layers * self.attn_params_per_layer + self.num_dense_layers * self.dense_ffn_params
-        layers += self.num_moe_layers * (self.moe.top_k * self.expert_params + self.shared_expert_params)
-        return layers + self.embedding_params
+        if self.moe:
+            layers += self.num_moe_layers * (self.moe.top_k * self.expert_params + self.shared_expert_params)
+        return layers + self.vocab_size * self.hidden_size
 
     @property
     def kv_elems_per_token_per_layer(self) -> int:

@@ -1,0 +1,401 @@
+"""Roofline engine: evaluates arrays of candidate instances at once (numpy, no loop per candidate).
+
+Every operator: time = max(FLOPs / (peak · η_compute), bytes / (bandwidth · η_memory)); communication by
+the α–β model; a fixed kernel overhead per layer. Sums are per pipeline stage; see docs/physics.md for the
+derivation of each term and the assumptions (no compute/communication overlap, uniform MoE routing,
+steady-state chunked prefill for the aggregated role, KV occupancy at the mean context).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+import pandas as pd
+
+from .tables import DTYPE_BYTES, ROLE_CODE, ROLES, ChipTable, ModelTable
+
+CHUNK = 1 << 15  # candidates per numpy pass
+ACT_BYTES = 2.0  # activations travel and are stored in bf16
+KERNELS_PER_LAYER = 8  # norms, QKV, attention, O, gate/up, activation, down, residual
+MEMORY_RESERVE_FRACTION = 0.08  # runtime, allocator fragmentation, CUDA graphs (vLLM/TRT-LLM default 0.9 util)
+
+FIT_REASONS: tuple[str, ...] = (
+    "fits",
+    "tp must divide the attention heads (and kv heads or be a multiple of them)",
+    "ep must divide the experts and the chips of a stage (tp*dp); dense models need ep=1",
+    "dp>1 (attention data parallel) applies to MoE models; use more instances for a dense model",
+    "pp exceeds the number of layers",
+    "chip does not support the weights dtype",
+    "weights alone exceed usable memory per chip",
+    "weights + KV cache + activations exceed usable memory per chip",
+)
+OP_FAMILIES: tuple[str, ...] = ("attn_proj", "attn_core", "ffn", "lm_head", "comm", "overhead")
+
+
+@dataclass
+class Candidates:
+    """Columns of candidate instances; every field a 1-D array of equal length (codes for categories)."""
+
+    role: np.ndarray  # ROLE_CODE
+    model: np.ndarray  # index into ModelTable
+    chip: np.ndarray  # index into ChipTable
+    tp: np.ndarray
+    ep: np.ndarray
+    pp: np.ndarray
+    dp: np.ndarray
+    batch: np.ndarray  # prefill: sequences per forward; decode/aggregated: sequences in flight
+    isl: np.ndarray
+    osl: np.ndarray
+    wdtype: np.ndarray  # DTYPE_CODE
+    kvdtype: np.ndarray
+    prefix_hit: np.ndarray  # fraction of input tokens served from a prefix cache
+
+    @classmethod
+    def from_columns(cls, **cols) -> Candidates:
+        """Broadcast scalars and arrays to one length; missing optional columns default sensibly."""
+        cols.setdefault("prefix_hit", 0.0)
+        cols.setdefault("ep", 1)
+        cols.setdefault("pp", 1)
+        cols.setdefault("dp", 1)
+        names = [f.name for f in fields(cls)]
+        missing = [n for n in names if n not in cols]
+        if missing:
+            raise TypeError(f"missing candidate columns: {missing}")
+        arrays = np.broadcast_arrays(*[np.asarray(cols[n]) for n in names])
+        kinds = {"role": np.int8, "model": np.int32, "chip": np.int32, "wdtype": np.int8, "kvdtype": np.int8}
+        return cls(**{n: np.ascontiguousarray(a, dtype=kinds.get(n, np.float64)) for n, a in zip(names, arrays, strict=True)})
+
+    def __len__(self) -> int:
+        return len(self.role)
+
+    def take(self, idx: np.ndarray) -> Candidates:
+        return Candidates(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+
+
+def _roofline(flops, bytes_, peak, bw):
+    """Compute time, memory time (arrays)."""
+    return flops / peak, bytes_ / bw
+
+
+def evaluate(c: Candidates, mt: ModelTable, ct: ChipTable) -> dict[str, np.ndarray]:
+    """Physics for every candidate. Returns raw arrays in SI units (seconds, bytes, tokens/s).
+
+    Candidates are grouped by (model, chip) so model and chip parameters enter as scalars: one numpy
+    pass per group, never a Python step per candidate.
+    """
+    n = len(c)
+    if n == 0:
+        return _evaluate_group(c, mt, ct, 0, 0, 0)
+    key = (c.model.astype(np.int64) * len(ct.ids) + c.chip) * len(ROLES) + c.role
+    if (key == key[0]).all() and n <= CHUNK:
+        return _evaluate_group(c, mt, ct, int(c.model[0]), int(c.chip[0]), int(c.role[0]))
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+    ends = np.r_[starts[1:], n]
+    out: dict[str, np.ndarray] = {}
+    for s, e in zip(starts, ends, strict=True):
+        first = order[s]
+        m, k, r = int(c.model[first]), int(c.chip[first]), int(c.role[first])
+        for lo in range(s, e, CHUNK):  # cache-sized pieces: temporaries stay in L2
+            idx = order[lo : min(lo + CHUNK, e)]
+            part = _evaluate_group(c.take(idx), mt, ct, m, k, r)
+            for name, arr in part.items():
+                if name not in out:
+                    out[name] = np.empty(n, dtype=np.asarray(arr).dtype)
+                out[name][idx] = arr
+    return out
+
+
+def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int, r: int) -> dict[str, np.ndarray]:
+    """Physics for candidates that share one model (code m), chip (code k) and role (code r)."""
+    is_prefill = r == ROLE_CODE["prefill"]
+    is_decode = r == ROLE_CODE["decode"]
+    is_agg = r == ROLE_CODE["aggregated"]
+
+    tp, ep, pp, dp, B = c.tp, c.ep, c.pp, c.dp, c.batch
+    G = tp * dp  # chips per pipeline stage
+    chips_per_instance = G * pp
+
+    hidden = mt.hidden[m]
+    L = mt.layers[m]
+    heads = mt.heads[m]
+    kvh = mt.kv_heads[m]
+    hd = mt.head_dim[m]
+    vhd = mt.v_head_dim[m]
+    mla = mt.is_mla[m]
+    E = mt.experts[m]
+    topk = mt.top_k[m]
+    is_moe = E > 0
+    vocab = mt.vocab[m]
+
+    wb = DTYPE_BYTES[c.wdtype]
+    kb = DTYPE_BYTES[c.kvdtype]
+    peak_w = ct.peak_flops[k, c.wdtype]
+    dtype_ok = peak_w > 0
+    peak_any = ct.peak_flops[k].max()
+    peak_w = np.where(dtype_ok, peak_w, peak_any)
+    eta_w = ct.eta_compute[k, c.wdtype]
+    peak_bf16 = ct.peak_flops[k, 0]
+    attn_peak = np.where(peak_bf16 > 0, peak_bf16, peak_any) * ct.eta_attention[k]
+    m_half = ct.gemm_m_half[k]
+    overhead = ct.kernel_overhead[k]
+
+    # ---------------- token accounting per pipeline stage step
+    isl = c.isl
+    osl = np.maximum(c.osl, 1.0)
+    hit = np.clip(c.prefix_hit, 0.0, 0.99)
+    s_new = np.maximum(isl * (1.0 - hit), 1.0)  # new prompt tokens per request
+    prefix = isl - s_new  # cached prompt tokens per request
+    micro = 1.0 if is_prefill else pp  # decode/aggregated split the batch into pp micro-batches
+    dec_seqs = 0.0 * B if is_prefill else B / micro
+    # prompts advanced per step: a prefill batch, or (aggregated, steady state) B/osl prompts per step
+    pre_seqs = B if is_prefill else (B / osl / micro if is_agg else 0.0 * B)
+    ctx_dec = isl + osl / 2.0  # mean decode context
+    t_dec = dec_seqs
+    t_pre = pre_seqs * s_new
+    T_stage = t_dec + t_pre
+    Tr = T_stage / dp  # tokens per attention rank
+    ls = L / pp
+    ld = mt.dense_layers[m] / pp
+    lm = mt.moe_layers[m] / pp
+
+    # ---------------- memory per chip (decided first: a spill to the cold tier slows every read)
+    kv_elems_chip = mt.kv_elems[m] if mla else 2.0 * np.maximum(kvh / tp, 1.0) * hd
+    W = mt.window[m]
+    frac_win = mt.window_layers[m] / L if W > 0 else 0.0
+
+    def ctx_eff(ctx):
+        return (1 - frac_win) * ctx + frac_win * np.minimum(ctx, W) if W > 0 else ctx
+
+    kv_ctx_resident = isl if is_prefill else ctx_dec
+    kv_seqs_resident = (B if is_prefill else (B + B / osl if is_agg else B)) / dp
+    kv_bytes = kv_seqs_resident * ctx_eff(kv_ctx_resident) * kv_elems_chip * kb * ls
+
+    inter = mt.dense_ffn_params[m] / (3 * hidden)
+    weight_params = (
+        ls * mt.attn_params[m] / tp
+        + ld * mt.dense_ffn_params[m] / tp
+        + lm * (E * mt.expert_params[m] / G + mt.shared_params[m] / tp)
+        + mt.embed_params[m] / (tp * pp)
+    )
+    weight_bytes = weight_params * wb
+    logit_rows = (B if is_prefill else dec_seqs) / dp
+    act_bytes = Tr * (6 * hidden + 2 * inter / tp) * ACT_BYTES + logit_rows * vocab / tp * 4.0
+    need = weight_bytes + kv_bytes + act_bytes
+    usable_fast = ct.mem_bytes[k] * (1 - MEMORY_RESERVE_FRACTION)
+    usable_cold = ct.cold_bytes[k] * (1 - MEMORY_RESERVE_FRACTION)
+    spill = np.maximum(need - usable_fast, 0.0)
+    cold_frac = np.minimum(spill / np.maximum(need, 1.0), 1.0) if ct.cold_bytes[k] > 0 else np.zeros(len(c))
+    bw_fast = ct.mem_bw[k] * ct.eta_memory[k]
+    bw_cold = ct.cold_bw[k] * ct.eta_memory[k]
+    bw = 1.0 / ((1 - cold_frac) / bw_fast + cold_frac / bw_cold)
+
+    # ---------------- operators: accumulate per-stage time and what bounds it
+    t_compute = np.zeros(len(c))
+    t_memory = np.zeros(len(c))
+    fam = {}
+
+    def account(name, tc, tm, weight=1.0):
+        bound_c = tc >= tm
+        t = np.maximum(tc, tm) * weight
+        nonlocal t_compute, t_memory
+        t_compute = t_compute + np.where(bound_c, t, 0.0)
+        t_memory = t_memory + np.where(bound_c, 0.0, t)
+        fam[name] = fam.get(name, 0.0) + t
+        fam[name + "_c"] = fam.get(name + "_c", 0.0) + np.where(bound_c, t, 0.0)
+
+    def gemm(name, flops, bytes_, m_tokens, weight):
+        eff = eta_w * m_tokens / (m_tokens + m_half)
+        tc, tm = _roofline(flops, bytes_, peak_w * np.maximum(eff, 1e-6), bw)
+        account(name, tc, tm, weight)
+
+    # attention projections (QKV + O; MLA down/up projections), every layer
+    p_attn = mt.attn_params[m] / tp
+    gemm("attn_proj", 2 * Tr * p_attn, p_attn * wb + Tr * hidden * ACT_BYTES * 2, Tr, ls)
+
+    # attention core: decode part reads the KV cache; prefill part is causal over new tokens + prefix
+    heads_chip = heads / tp
+    dec_r = t_dec / dp
+    ctx_d = ctx_eff(ctx_dec)
+    # MLA decode (absorbed): scores over latent+rope, values over the latent
+    per_ctx_flops = (2.0 * (mt.kv_elems[m] + mt.kv_lora[m]) if mla else 2.0 * (hd + vhd)) * heads_chip
+    f_att = dec_r * ctx_d * per_ctx_flops
+    b_att = dec_r * ctx_d * kv_elems_chip * kb
+    if not is_decode:
+        pre_r = pre_seqs / dp
+        pairs = s_new * s_new / 2 + s_new * prefix  # causal (query, key) pairs per prompt
+        if W > 0:
+            pairs_win = s_new * np.minimum((s_new + 2 * prefix) / 2, W)
+            pairs = (1 - frac_win) * pairs + frac_win * pairs_win
+        f_att = f_att + pre_r * pairs * 2.0 * (hd + vhd) * heads_chip
+        if mla:  # a cached prefix is re-expanded from the latent through kv_b (MLA chunk overhead)
+            f_att = f_att + 2.0 * pre_r * prefix * mt.kv_lora[m] * heads_chip * (hd - mt.qk_rope[m] + vhd)
+        b_att = b_att + pre_r * (s_new * (2 * heads_chip * hd * ACT_BYTES + kv_elems_chip * kb) + prefix * kv_elems_chip * kb)
+    else:
+        pre_r = 0.0
+    account("attn_core", f_att / attn_peak, b_att / bw, ls)
+
+    # dense FFN layers (every layer of a dense model; the first layers of some MoE models)
+    if mt.dense_layers[m] > 0:
+        p_ffn = mt.dense_ffn_params[m] / tp
+        gemm("ffn", 2 * Tr * p_ffn, p_ffn * wb + Tr * (hidden + inter / tp) * ACT_BYTES * 2, Tr, ld)
+
+    if is_moe:  # distinct experts touched by T tokens under uniform routing (the low-batch fix)
+        distinct = E * -np.expm1(T_stage * np.log1p(-topk / E)) if topk < E else E + 0.0 * T_stage
+        p_exp = mt.expert_params[m]
+        f_moe = 2 * T_stage * topk * p_exp / G
+        b_moe = distinct * p_exp * wb / G + T_stage / G * topk * hidden * ACT_BYTES * 2
+        m_exp = T_stage * topk / np.maximum(distinct, 1e-9)
+        gemm("ffn", f_moe, b_moe, m_exp, lm)
+        if mt.shared_params[m] > 0:
+            p_sh = mt.shared_params[m] / tp
+            gemm("ffn", 2 * Tr * p_sh, p_sh * wb, Tr, lm)
+
+    # LM head: one logit row per decode token and per finishing prompt; last stage only (avg over pp)
+    lm_tokens = (dec_r + pre_r)
+    p_lm = vocab * hidden / tp
+    gemm("lm_head", 2 * lm_tokens * p_lm, p_lm * wb + lm_tokens * vocab / tp * 4.0, lm_tokens, 1.0 / pp)
+
+    # ---------------- communication (α–β), not overlapped with compute
+    dom = ct.scaleup_domain[k]
+    up_bw = ct.scaleup_bw[k] * ct.eta_scaleup[k]
+    out_bw = ct.scaleout_bw[k] * ct.eta_scaleout[k]
+
+    def link(group):
+        inside = (group <= dom) & (dom > 1)
+        return np.where(inside, up_bw, out_bw), np.where(inside, ct.scaleup_lat[k], ct.scaleout_lat[k])
+
+    bw_tp, lat_tp = link(tp)
+    ar_bytes = Tr * hidden * ACT_BYTES
+    t_ar = np.where(tp > 1, lat_tp + 2 * (tp - 1) / tp * ar_bytes / bw_tp, 0.0)
+    bw_ep, lat_ep = link(ep)
+    tok_chip = T_stage / G
+    if is_moe:  # dispatch (fp8 when the weights are quantized) + combine (bf16)
+        disp_b = np.where(c.wdtype > 0, 1.0, ACT_BYTES)
+        a2a_bytes = tok_chip * topk * hidden * (disp_b + ACT_BYTES) * (ep - 1) / ep
+        t_a2a = np.where(ep > 1, 2 * lat_ep + a2a_bytes / bw_ep, 0.0)
+    else:
+        t_a2a = 0.0
+    bw_pp, lat_pp = link(chips_per_instance)
+    t_p2p = np.where(pp > 1, lat_pp + Tr * hidden * ACT_BYTES / bw_pp, 0.0)
+    t_comm_stage = ls * 2 * t_ar + lm * t_a2a
+    fam["comm"] = t_comm_stage
+    t_overhead = ls * KERNELS_PER_LAYER * overhead
+    fam["overhead"] = t_overhead
+
+    t_stage = t_compute + t_memory + t_comm_stage + t_overhead
+
+    # ---------------- per-role latency and throughput
+    latency = pp * t_stage + (pp - 1) * t_p2p  # one micro-batch through all stages
+    nan = np.full(len(c), np.nan)
+    if is_prefill:
+        step, tpot, ttft = t_stage, nan, latency
+        seqs_per_s = B / t_stage
+        decode_tok_s = 0.0 * B
+    else:
+        step = latency + t_p2p  # decode: every sequence advances one token per `step`
+        tpot = step
+        # aggregated: a prompt gets the per-step chunk budget until its s_new tokens are in
+        ttft = np.maximum(1.0, s_new / np.maximum(t_pre * micro, 1e-9)) * step if is_agg else nan
+        seqs_per_s = B / (step * osl)
+        decode_tok_s = B / step
+    prefill_tok_s = 0.0 * B if is_decode else seqs_per_s * isl
+
+    # ---------------- validity and fit
+    div_heads = (heads % tp == 0) if mla else (heads % tp == 0) & ((kvh % tp == 0) | (tp % kvh == 0))
+    ep_ok = ((E % ep == 0) & (G % ep == 0)) if is_moe else (ep == 1)
+    dp_ok = np.ones(len(c), bool) if is_moe else (dp == 1)
+    reason = np.zeros(len(c), dtype=np.int8)
+    reason = np.where(reason == 0, np.where(~div_heads, 1, 0), reason)
+    reason = np.where(reason == 0, np.where(~ep_ok, 2, 0), reason)
+    reason = np.where(reason == 0, np.where(~dp_ok, 3, 0), reason)
+    reason = np.where(reason == 0, np.where(pp > L, 4, 0), reason)
+    reason = np.where(reason == 0, np.where(~dtype_ok, 5, 0), reason)
+    reason = np.where(reason == 0, np.where(weight_bytes > usable_fast + usable_cold, 6, 0), reason)
+    reason = np.where(reason == 0, np.where(need > usable_fast + usable_cold, 7, 0), reason).astype(np.int8)
+
+    total = np.maximum(t_stage, 1e-30)
+    return {
+        "chips_per_instance": chips_per_instance,
+        "ttft_s": ttft,
+        "tpot_s": tpot,
+        "step_s": step,
+        "requests_per_s": seqs_per_s,
+        "prefill_tok_s": prefill_tok_s,
+        "decode_tok_s": decode_tok_s,
+        "memory_bytes": need,
+        "weight_bytes": weight_bytes,
+        "kv_bytes": kv_bytes,
+        "memory_capacity_bytes": np.full(len(c), ct.mem_bytes[k] + ct.cold_bytes[k]),
+        "cold_tier_fraction": cold_frac,
+        "fit_reason": reason,
+        "share_compute": t_compute / total,
+        "share_memory": t_memory / total,
+        "share_comm": t_comm_stage / total,
+        "share_overhead": t_overhead / total,
+        "kv_bytes_per_token": mt.kv_elems[m] * kb * L + np.zeros(len(c)),  # whole model, one token
+        **{f"t_{f}_s": np.broadcast_to(fam.get(f, 0.0), (len(c),)) * pp for f in OP_FAMILIES},
+        **{
+            f"{f}_compute_share": np.where(np.asarray(fam.get(f, 0.0)) > 0, fam.get(f + "_c", 0.0) / np.maximum(fam.get(f, 1e-30), 1e-30), 0.0)
+            for f in ("attn_proj", "attn_core", "ffn", "lm_head")
+        },
+    }
+
+
+def to_frame(c: Candidates, res: dict[str, np.ndarray], mt: ModelTable, ct: ChipTable) -> pd.DataFrame:
+    """The coefficient table: one row per candidate, units in column names."""
+    from .chips import DTYPES
+
+    chips_n = res["chips_per_instance"]
+    price = ct.price_usd_per_hr[c.chip]
+    df = pd.DataFrame(
+        {
+            "role": pd.Categorical.from_codes(c.role, categories=list(ROLES)),
+            "model": pd.Categorical.from_codes(c.model, categories=list(mt.ids)),
+            "chip": pd.Categorical.from_codes(c.chip, categories=list(ct.ids)),
+            "tp": c.tp.astype(np.int32),
+            "ep": c.ep.astype(np.int32),
+            "pp": c.pp.astype(np.int32),
+            "dp": c.dp.astype(np.int32),
+            "batch": c.batch,
+            "isl": c.isl,
+            "osl": c.osl,
+            "weights_dtype": pd.Categorical.from_codes(c.wdtype, categories=list(DTYPES)),
+            "kv_dtype": pd.Categorical.from_codes(c.kvdtype, categories=list(DTYPES)),
+            "prefix_hit_rate": c.prefix_hit,
+            "chips_per_instance": chips_n.astype(np.int32),
+            "ttft_ms": res["ttft_s"] * 1e3,
+            "tpot_ms": res["tpot_s"] * 1e3,
+            "capacity_rps": res["requests_per_s"],
+            "prefill_tok_s_per_chip": res["prefill_tok_s"] / chips_n,
+            "decode_tok_s_per_chip": res["decode_tok_s"] / chips_n,
+            "memory_gb_per_chip": res["memory_bytes"] / 1e9,
+            "memory_capacity_gb": res["memory_capacity_bytes"] / 1e9,
+            "fits": res["fit_reason"] == 0,
+            "fit_reason": pd.Categorical.from_codes(res["fit_reason"], categories=list(FIT_REASONS)),
+            "share_compute": res["share_compute"],
+            "share_memory": res["share_memory"],
+            "share_comm": res["share_comm"],
+            "share_overhead": res["share_overhead"],
+            "cost_usd_per_hr": price * chips_n,
+            "power_w": ct.power_w[c.chip] * chips_n,
+            "kv_bytes_per_token": res["kv_bytes_per_token"],
+        }
+    )
+    return df
+
+
+def op_breakdown(res: dict[str, np.ndarray], i: int) -> pd.DataFrame:
+    """Per operator family time (ms, per forward through all stages) and what bounds it, for row i."""
+    rows = []
+    for f in OP_FAMILIES:
+        t = float(res[f"t_{f}_s"][i]) * 1e3
+        if f in ("comm", "overhead"):
+            bound = f if t > 0 else "-"
+        else:
+            share = float(res[f"{f}_compute_share"][i])
+            bound = "-" if t == 0 else ("compute" if share >= 0.5 else "memory")
+        rows.append({"family": f, "time_ms": t, "bound": bound})
+    return pd.DataFrame(rows)
