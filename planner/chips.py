@@ -7,6 +7,7 @@ price_usd_per_hr: 1.9}` only changes the price); new ids add chips.
 
 from __future__ import annotations
 
+import datetime as _dt
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -30,6 +31,16 @@ class Source(_Strict):
 
     ref: str = Field(min_length=3)
     date: str = Field(pattern=r"^\d{4}(-\d{2}){0,2}$", description="YYYY, YYYY-MM or YYYY-MM-DD")
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _date_as_text(cls, v: object) -> object:
+        # Unquoted YAML turns `2024` into an int and `2024-06-12` into a date; accept both as text.
+        if isinstance(v, _dt.date):
+            return v.isoformat()
+        if isinstance(v, int) and not isinstance(v, bool):
+            return str(v)
+        return v
 
 
 class MemoryTier(_Strict):

@@ -1,0 +1,110 @@
+"""Enumerate candidate instance configurations (role × chip × TP/EP/PP/DP × batch × dtype) as arrays,
+and run them through the engine into a coefficient table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .chips import Chip
+from .engine import Candidates, evaluate, to_frame
+from .models import ModelArch
+from .tables import DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
+
+PREFILL_BATCHES = (1, 2, 4, 8, 16, 32)
+# sequences in flight per attention rank; multiplied by dp for DP-attention instances
+DECODE_BATCHES_PER_RANK = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)
+PP_OPTIONS = (1, 2, 4, 8)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """What to enumerate. Batches default to the role's standard grid."""
+
+    roles: Sequence[str] = ("prefill", "decode", "aggregated")
+    weights_dtypes: Sequence[str] = ("bf16",)
+    kv_dtypes: Sequence[str] | None = None  # None: same as weights, never below fp8
+    isl: float = 2048
+    osl: float = 256
+    prefix_hit: float = 0.0
+    max_chips_per_instance: int = 72
+    prefill_batches: Sequence[int] = PREFILL_BATCHES
+    decode_batches_per_rank: Sequence[int] = DECODE_BATCHES_PER_RANK
+    pp_options: Sequence[int] = PP_OPTIONS
+
+
+def default_kv_dtype(weights: str) -> str:
+    """Planner default: KV cache in the weights dtype, but never below fp8."""
+    return "bf16" if weights == "bf16" else "fp8"
+
+
+def parallelism_options(model: ModelArch, chip: Chip, max_chips: int, pp_options=PP_OPTIONS) -> np.ndarray:
+    """Valid (tp, ep, pp, dp) rows for one model on one chip; powers of two, heads divisible by tp."""
+    pow2 = [1 << i for i in range(8) if (1 << i) <= max_chips]
+    rows = []
+    for tp in pow2:
+        if model.num_heads % tp:
+            continue
+        if model.attention == "gqa" and not (model.num_kv_heads % tp == 0 or tp % model.num_kv_heads == 0):
+            continue
+        dps = pow2 if model.is_moe else [1]
+        for dp in dps:
+            g = tp * dp
+            if g > max_chips:
+                continue
+            eps = [e for e in pow2 if e <= g and g % e == 0 and model.moe.num_experts % e == 0] if model.is_moe else [1]
+            for ep in eps:
+                for pp in pp_options:
+                    if g * pp <= max_chips and pp <= model.num_layers:
+                        rows.append((tp, ep, pp, dp))
+    return np.array(rows, dtype=np.float64).reshape(-1, 4)
+
+
+def build_candidates(models: Sequence[ModelArch], chips: Sequence[Chip], grid: Grid) -> Candidates:
+    """Cross product per (model, chip): parallelism rows × batches × roles × dtypes, as flat arrays."""
+    parts: list[Candidates] = []
+    kv_for = (lambda w: [default_kv_dtype(w)]) if grid.kv_dtypes is None else (lambda w: list(grid.kv_dtypes))
+    for mi, model in enumerate(models):
+        for ci, chip in enumerate(chips):
+            par = parallelism_options(model, chip, grid.max_chips_per_instance, grid.pp_options)
+            if not len(par):
+                continue
+            for role in grid.roles:
+                if role == "prefill":
+                    per_row = [np.asarray(grid.prefill_batches, float)] * len(par)
+                else:
+                    base = np.asarray(grid.decode_batches_per_rank, float)
+                    per_row = [base * dp for dp in par[:, 3]]
+                counts = np.array([len(b) for b in per_row])
+                rep = np.repeat(np.arange(len(par)), counts)
+                batch = np.concatenate(per_row)
+                for w in grid.weights_dtypes:
+                    if not chip.supports(w):
+                        continue
+                    for kv in kv_for(w):
+                        parts.append(
+                            Candidates.from_columns(
+                                role=ROLE_CODE[role], model=mi, chip=ci,
+                                tp=par[rep, 0], ep=par[rep, 1], pp=par[rep, 2], dp=par[rep, 3],
+                                batch=batch, isl=grid.isl, osl=grid.osl,
+                                wdtype=DTYPE_CODE[w], kvdtype=DTYPE_CODE[kv], prefix_hit=grid.prefix_hit,
+                            )
+                        )
+    if not parts:
+        return Candidates.from_columns(role=np.zeros(0), model=0, chip=0, tp=1, batch=1, isl=1, osl=1, wdtype=0, kvdtype=0)
+    return concat(parts)
+
+
+def concat(parts: Sequence[Candidates]) -> Candidates:
+    names = Candidates.__dataclass_fields__.keys()
+    return Candidates(**{n: np.concatenate([getattr(p, n) for p in parts]) for n in names})
+
+
+def coefficient_table(models: Sequence[ModelArch], chips: Sequence[Chip], grid: Grid) -> pd.DataFrame:
+    """Enumerate and evaluate: one row per candidate instance (see engine.to_frame for columns)."""
+    mt, ct = ModelTable.build(list(models)), ChipTable.build(list(chips))
+    cands = build_candidates(models, chips, grid)
+    return to_frame(cands, evaluate(cands, mt, ct), mt, ct)

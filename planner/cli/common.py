@@ -1,0 +1,65 @@
+"""Options and output helpers shared by the CLI commands."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import click
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+catalog_option = click.option(
+    "--catalog", "catalogs", multiple=True, type=click.Path(dir_okay=False),
+    help="Chip overlay YAML (add chips or override fields such as price); repeatable, later wins.",
+)
+
+
+def format_option(choices=("table", "json")):
+    return click.option("--format", "fmt", type=click.Choice(list(choices)), default=choices[0], show_default=True)
+
+
+def _clean(v):
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating, float)):
+        f = float(v)
+        return None if math.isnan(f) or math.isinf(f) else f
+    if isinstance(v, np.bool_):
+        return bool(v)
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    return v
+
+
+def echo_json(obj) -> None:
+    click.echo(json.dumps(_clean(obj), indent=2))
+
+
+def fmt_num(v, digits=3) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if isinstance(v, (int, np.integer)):
+        return f"{int(v):,}"
+    if isinstance(v, (float, np.floating)):
+        a = abs(float(v))
+        if a >= 1000:
+            return f"{float(v):,.0f}"
+        return f"{float(v):.{digits}g}"
+    return str(v)
+
+
+def print_table(df: pd.DataFrame, title: str | None = None, console: Console | None = None) -> None:
+    console = console or Console()
+    table = Table(title=title, show_lines=False, header_style="bold")
+    for col in df.columns:
+        table.add_column(str(col), justify="right" if pd.api.types.is_numeric_dtype(df[col]) else "left")
+    for row in df.itertuples(index=False):
+        table.add_row(*[fmt_num(v) for v in row])
+    console.print(table)

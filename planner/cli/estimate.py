@@ -1,0 +1,77 @@
+"""`planner estimate`: one model on one chip with one parallelism, both phases, with the breakdown."""
+
+from __future__ import annotations
+
+import click
+import pandas as pd
+from rich.console import Console
+
+from ..chips import load_catalog
+from ..estimate import Setting, estimate, require_fit
+from ..models import load_model
+from .common import catalog_option, echo_json, fmt_num, format_option, print_table
+
+DTYPE = click.Choice(["bf16", "fp8", "fp4"])
+
+
+@click.command("estimate")
+@click.option("--model", "model_ref", required=True, help="Preset id (see `planner models`) or path to a HF config.json.")
+@click.option("--chip", "chip_id", required=True, help="Chip id (see `planner chips`).")
+@click.option("--tp", default=1, show_default=True, help="Tensor parallel degree (attention/dense layers).")
+@click.option("--ep", default=1, show_default=True, help="Expert parallel degree (MoE).")
+@click.option("--pp", default=1, show_default=True, help="Pipeline stages.")
+@click.option("--dp", default=1, show_default=True, help="Attention data-parallel ranks inside the instance (MoE).")
+@click.option("--weights", default="bf16", type=DTYPE, show_default=True)
+@click.option("--kv", default=None, type=DTYPE, help="KV-cache dtype [default: weights dtype, never below fp8].")
+@click.option("--isl", default=2048, show_default=True, type=click.IntRange(1), help="Input tokens per request.")
+@click.option("--osl", default=256, show_default=True, type=click.IntRange(1), help="Output tokens per request.")
+@click.option("--batch", default=1, show_default=True, type=click.IntRange(1), help="Decode sequences in flight.")
+@click.option("--prefill-batch", default=1, show_default=True, type=click.IntRange(1), help="Prompts per prefill forward (TTFT).")
+@click.option("--prefix-hit", default=0.0, show_default=True, type=click.FloatRange(0, 0.99), help="Prefix-cache hit rate.")
+@catalog_option
+@format_option()
+def estimate_cmd(model_ref, chip_id, tp, ep, pp, dp, weights, kv, isl, osl, batch, prefill_batch, prefix_hit, catalogs, fmt):
+    """Predict TTFT, TPOT, throughput per chip and memory for one configuration."""
+    model = load_model(model_ref)
+    chip = load_catalog(catalogs)[chip_id]
+    s = Setting(tp=tp, ep=ep, pp=pp, dp=dp, weights=weights, kv=kv, isl=isl, osl=osl, batch=batch,
+                prefill_batch=prefill_batch, prefix_hit=prefix_hit)
+    est = estimate(model, chip, s)
+    require_fit(model, chip, s, est)
+    if fmt == "json":
+        out = dict(est.summary)
+        out["breakdown"] = {ph: b.to_dict(orient="records") for ph, b in est.breakdown.items()}
+        out["bound_shares"] = {
+            ph: {k: float(est.phases[f"share_{k}"].iloc[i]) for k in ("compute", "memory", "comm", "overhead")}
+            for i, ph in enumerate(("prefill", "decode"))
+        }
+        echo_json(out)
+        return
+    sm = est.summary
+    con = Console()
+    con.print(
+        f"[bold]{sm['model']}[/] on [bold]{sm['chip']}[/] x{sm['chips_per_instance']} "
+        f"(tp={tp} ep={ep} pp={pp} dp={dp}, weights {sm['weights_dtype']}, KV {sm['kv_dtype']}), "
+        f"ISL {isl} / OSL {osl}"
+    )
+    keys = [
+        ("TTFT (prefill batch %d), ms" % prefill_batch, "ttft_ms"),
+        ("TPOT (decode batch %d), ms" % batch, "tpot_ms"),
+        ("tokens/s per user", "tok_s_per_user"),
+        ("prefill tokens/s per chip", "prefill_tok_s_per_chip"),
+        ("decode tokens/s per chip", "decode_tok_s_per_chip"),
+        ("memory per chip, GB (of %s)" % fmt_num(sm["memory_capacity_gb"]), "memory_gb_per_chip"),
+        ("  weights, GB", "weights_gb_per_chip"),
+        ("  KV cache at decode batch, GB", "kv_cache_gb_per_chip"),
+        ("instance cost, $/h", "cost_usd_per_hr"),
+        ("instance power, kW", "power_kw"),
+    ]
+    print_table(pd.DataFrame({"metric": [k for k, _ in keys], "value": [fmt_num(sm[v]) for _, v in keys]}), console=con)
+    for ph, b in est.breakdown.items():
+        i = 0 if ph == "prefill" else 1
+        shares = ", ".join(f"{k} {100 * float(est.phases[f'share_{k}'].iloc[i]):.0f}%" for k in ("compute", "memory", "comm", "overhead"))
+        print_table(b, title=f"{ph}: time per forward by operator family ({shares})", console=con)
+    con.print("[dim]Roofline with sustained efficiencies; no compute/communication overlap; see docs/physics.md.[/]")
+
+
+commands = [estimate_cmd]
