@@ -73,6 +73,21 @@ class Candidates:
         return Candidates(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
 
+def distinct_experts(num_experts, top_k, tokens):
+    """Expected distinct experts touched by `tokens` tokens routed top_k of E uniformly:
+    E·(1 − (1 − k/E)^T). At batch 1 only k experts' weights are read; at large batch all E."""
+    ratio = top_k / num_experts
+    if ratio >= 1:
+        return num_experts + 0.0 * np.asarray(tokens, float)
+    return num_experts * -np.expm1(np.asarray(tokens, float) * np.log1p(-ratio))
+
+
+def allreduce_s(message_bytes, group, bw_bytes_s, latency_s):
+    """Ring/tree all-reduce, α–β model: α + 2(n−1)/n · bytes / bandwidth (0 for a group of one)."""
+    group = np.asarray(group, float)
+    return np.where(group > 1, latency_s + 2 * (group - 1) / group * message_bytes / bw_bytes_s, 0.0)
+
+
 def _roofline(flops, bytes_, peak, bw):
     """Compute time, memory time (arrays)."""
     return flops / peak, bytes_ / bw
@@ -90,7 +105,8 @@ def evaluate(c: Candidates, mt: ModelTable, ct: ChipTable) -> dict[str, np.ndarr
     key = (c.model.astype(np.int64) * len(ct.ids) + c.chip) * len(ROLES) + c.role
     if (key == key[0]).all() and n <= CHUNK:
         return _evaluate_group(c, mt, ct, int(c.model[0]), int(c.chip[0]), int(c.role[0]))
-    order = np.argsort(key, kind="stable")
+    grouped = bool((key[1:] >= key[:-1]).all())  # build_candidates emits rows grouped: slice, don't gather
+    order = np.arange(n) if grouped else np.argsort(key, kind="stable")
     sorted_key = key[order]
     starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
     ends = np.r_[starts[1:], n]
@@ -99,7 +115,8 @@ def evaluate(c: Candidates, mt: ModelTable, ct: ChipTable) -> dict[str, np.ndarr
         first = order[s]
         m, k, r = int(c.model[first]), int(c.chip[first]), int(c.role[first])
         for lo in range(s, e, CHUNK):  # cache-sized pieces: temporaries stay in L2
-            idx = order[lo : min(lo + CHUNK, e)]
+            hi = min(lo + CHUNK, e)
+            idx = slice(lo, hi) if grouped else order[lo:hi]
             part = _evaluate_group(c.take(idx), mt, ct, m, k, r)
             for name, arr in part.items():
                 if name not in out:
@@ -243,7 +260,7 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
         gemm("ffn", 2 * Tr * p_ffn, p_ffn * wb + Tr * (hidden + inter / tp) * ACT_BYTES * 2, Tr, ld)
 
     if is_moe:  # distinct experts touched by T tokens under uniform routing (the low-batch fix)
-        distinct = E * -np.expm1(T_stage * np.log1p(-topk / E)) if topk < E else E + 0.0 * T_stage
+        distinct = distinct_experts(E, topk, T_stage)
         p_exp = mt.expert_params[m]
         f_moe = 2 * T_stage * topk * p_exp / G
         b_moe = distinct * p_exp * wb / G + T_stage / G * topk * hidden * ACT_BYTES * 2
@@ -269,7 +286,7 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
 
     bw_tp, lat_tp = link(tp)
     ar_bytes = Tr * hidden * ACT_BYTES
-    t_ar = np.where(tp > 1, lat_tp + 2 * (tp - 1) / tp * ar_bytes / bw_tp, 0.0)
+    t_ar = allreduce_s(ar_bytes, tp, bw_tp, lat_tp)
     bw_ep, lat_ep = link(ep)
     tok_chip = T_stage / G
     if is_moe:  # dispatch (fp8 when the weights are quantized) + combine (bf16)
@@ -304,8 +321,14 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     prefill_tok_s = 0.0 * B if is_decode else seqs_per_s * isl
 
     # ---------------- validity and fit
-    div_heads = (heads % tp == 0) if mla else (heads % tp == 0) & ((kvh % tp == 0) | (tp % kvh == 0))
-    ep_ok = ((E % ep == 0) & (G % ep == 0)) if is_moe else (ep == 1)
+    def divides(d, x):  # d divides x, for float arrays of small integers (cheaper than fmod)
+        q = x / d
+        return q == np.floor(q)
+
+    div_heads = divides(tp, heads)
+    if not mla:
+        div_heads &= divides(tp, kvh) | divides(kvh, tp)
+    ep_ok = (divides(ep, E) & divides(ep, G)) if is_moe else (ep == 1)
     dp_ok = np.ones(len(c), bool) if is_moe else (dp == 1)
     reason = np.zeros(len(c), dtype=np.int8)
     reason = np.where(reason == 0, np.where(~div_heads, 1, 0), reason)
