@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import click
 import numpy as np
@@ -55,8 +56,13 @@ def fmt_num(v, digits=3) -> str:
     return str(v)
 
 
+def make_console() -> Console:
+    """A terminal console; in a pipe, wide enough that tables are never truncated."""
+    return Console() if sys.stdout.isatty() else Console(width=240, no_color=True)
+
+
 def print_table(df: pd.DataFrame, title: str | None = None, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or make_console()
     table = Table(title=title, show_lines=False, header_style="bold")
     for col in df.columns:
         table.add_column(str(col), justify="right" if pd.api.types.is_numeric_dtype(df[col]) else "left")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import click
 import pandas as pd
-from rich.console import Console
 
 from ..chips import load_catalog
 from ..estimate import Setting, estimate, require_fit
 from ..models import load_model
-from .common import catalog_option, echo_json, fmt_num, format_option, print_table
+from .common import catalog_option, echo_json, fmt_num, format_option, make_console, print_table
 
 DTYPE = click.Choice(["bf16", "fp8", "fp4"])
 
@@ -48,7 +47,7 @@ def estimate_cmd(model_ref, chip_id, tp, ep, pp, dp, weights, kv, isl, osl, batc
         echo_json(out)
         return
     sm = est.summary
-    con = Console()
+    con = make_console()
     con.print(
         f"[bold]{sm['model']}[/] on [bold]{sm['chip']}[/] x{sm['chips_per_instance']} "
         f"(tp={tp} ep={ep} pp={pp} dp={dp}, weights {sm['weights_dtype']}, KV {sm['kv_dtype']}), "
