@@ -1,9 +1,11 @@
 """Roofline engine: evaluates arrays of candidate instances at once (numpy, no loop per candidate).
 
-Every operator: time = max(FLOPs / (peak · η_compute), bytes / (bandwidth · η_memory)); communication by
-the α–β model; a fixed kernel overhead per layer. Sums are per pipeline stage; see docs/physics.md for the
-derivation of each term and the assumptions (no compute/communication overlap, uniform MoE routing,
-steady-state chunked prefill for the aggregated role, KV occupancy at the mean context).
+Every operator: time = max(FLOPs / (peak · η), bytes / (bandwidth · η_memory)); communication by the α–β
+model; a fixed overhead per kernel launch (launches counted from the layer structure: dense, MLA, MoE). Sums
+are per pipeline stage; docs/physics.md derives every term and lists the assumptions (no compute/communication
+overlap, uniform MoE routing, steady-state chunked prefill for the aggregated role, decode context at the mean
+ISL + OSL/2). The per-operator helpers below are shared with planner/kernels.py, which checks them against
+measured kernels.
 """
 
 from __future__ import annotations
@@ -18,12 +20,18 @@ from .tables import DTYPE_BYTES, ROLE_CODE, ROLES, ChipTable, ModelTable
 CHUNK = 1 << 15  # candidates per numpy pass
 ACT_BYTES = 2.0  # activations travel and are stored in bf16
 KERNELS_PER_LAYER = 8  # norms, QKV, attention, O, gate/up, activation, down, residual
+MLA_EXTRA_KERNELS = 5  # q_a proj, q_a norm, q_b proj, kv_a proj + norm, rope (MLA layers)
+MOE_EXTRA_KERNELS = 4  # router GEMM, top-k, permute (dispatch), unpermute (combine) (MoE layers)
+SHARED_EXPERT_KERNELS = 3  # gate/up, activation, down of the shared expert(s)
+# Grouped (MoE) GEMMs sustain less than dense GEMMs of the same dtype: ragged per-expert tiles, scale handling,
+# permutation. Fitted on the H100 fused-MoE kernel data (validation/kernels_h100/moe.csv, `planner calibrate`).
+MOE_GEMM_RELATIVE_EFFICIENCY = 0.32
 MEMORY_RESERVE_FRACTION = 0.08  # runtime, allocator fragmentation, CUDA graphs (vLLM/TRT-LLM default 0.9 util)
 
 FIT_REASONS: tuple[str, ...] = (
     "fits",
     "tp must divide the attention heads (and kv heads or be a multiple of them)",
-    "ep must divide the experts and the chips of a stage (tp*dp); dense models need ep=1",
+    "ep must divide the chips of a stage (tp*dp) and not exceed the experts; dense models need ep=1",
     "dp>1 (attention data parallel) applies to MoE models; use more instances for a dense model",
     "pp exceeds the number of layers",
     "chip does not support the weights dtype",
@@ -50,11 +58,15 @@ class Candidates:
     wdtype: np.ndarray  # DTYPE_CODE
     kvdtype: np.ndarray
     prefix_hit: np.ndarray  # fraction of input tokens served from a prefix cache
+    spec_tokens: np.ndarray  # draft tokens per decode step (MTP/EAGLE); 0 = no speculative decoding
+    spec_accept: np.ndarray  # mean tokens emitted per target step incl. the verified one (1 = none)
 
     @classmethod
     def from_columns(cls, **cols) -> Candidates:
         """Broadcast scalars and arrays to one length; missing optional columns default sensibly."""
         cols.setdefault("prefix_hit", 0.0)
+        cols.setdefault("spec_tokens", 0.0)
+        cols.setdefault("spec_accept", 1.0)
         cols.setdefault("ep", 1)
         cols.setdefault("pp", 1)
         cols.setdefault("dp", 1)
@@ -73,6 +85,33 @@ class Candidates:
         return Candidates(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
 
+def experts_per_rank(num_experts, ep):
+    """Experts one EP rank holds: ceil(E/ep); when ep does not divide E, redundant copies fill the remainder
+    (DeepSeek EPLB / SGLang / TRT-LLM redundant experts), so weights per rank round up."""
+    return np.ceil(num_experts / np.asarray(ep, float))
+
+
+def remote_copies(top_k, ep, domain):
+    """Copies of one token that leave its chip in an EP dispatch (uniform routing over `ep` ranks).
+
+    Inside one scale-up domain every remote expert gets its own copy: top_k·(ep−1)/ep. Across domains the
+    dispatch is hierarchical (DeepEP, NCCL-EP): a token crosses the scale-out network once per remote domain
+    holding any of its experts, then fans out over the scale-up links, so the scale-out copies are the expected
+    number of distinct remote domains, nodes·(1 − (1 − 1/nodes)^top_k)·(nodes − 1)/nodes."""
+    ep = np.asarray(ep, float)
+    nodes = np.maximum(ep / max(domain, 1.0), 1.0)
+    flat = top_k * (ep - 1) / ep
+    hier = nodes * -np.expm1(top_k * np.log1p(-1.0 / np.maximum(nodes, 1.0 + 1e-9))) * (nodes - 1) / nodes
+    return np.where(nodes > 1, hier, flat)
+
+
+def kernels_per_stage(layers, moe_layers, mla: bool, shared_experts: bool):
+    """Kernel launches per pipeline stage and step: KERNELS_PER_LAYER per layer, more for MLA and MoE layers."""
+    per_layer = KERNELS_PER_LAYER + (MLA_EXTRA_KERNELS if mla else 0)
+    per_moe = MOE_EXTRA_KERNELS + (SHARED_EXPERT_KERNELS if shared_experts else 0)
+    return layers * per_layer + moe_layers * per_moe
+
+
 def distinct_experts(num_experts, top_k, tokens):
     """Expected distinct experts touched by `tokens` tokens routed top_k of E uniformly:
     E·(1 − (1 − k/E)^T). At batch 1 only k experts' weights are read; at large batch all E."""
@@ -86,6 +125,34 @@ def allreduce_s(message_bytes, group, bw_bytes_s, latency_s):
     """Ring/tree all-reduce, α–β model: α + 2(n−1)/n · bytes / bandwidth (0 for a group of one)."""
     group = np.asarray(group, float)
     return np.where(group > 1, latency_s + 2 * (group - 1) / group * message_bytes / bw_bytes_s, 0.0)
+
+
+def gemm_efficiency(eta, m_tokens, m_half):
+    """Sustained GEMM fraction of dense peak at m tokens (rows): eta·m/(m + m_half).
+
+    The small-m falloff stands for tiles left idle when few rows feed the SMs; at m = m_half the GEMM
+    reaches half of its large-shape efficiency. Fitted on the H100 kernel data (planner calibrate)."""
+    return eta * m_tokens / (m_tokens + m_half)
+
+
+def gemm_flops_bytes(m, n, k, weight_bytes_per_elem, act_bytes=ACT_BYTES):
+    """One GEMM y[m,n] = x[m,k]·W[n,k]ᵀ: 2mnk FLOPs; bytes = weights + activations in and out."""
+    return 2.0 * m * n * k, n * k * weight_bytes_per_elem + (m * k + m * n) * act_bytes
+
+
+def decode_attention_flops_bytes(seqs, ctx, q_heads, kv_elems_per_token, kv_bytes, flops_per_ctx_per_head):
+    """Decode attention: every sequence reads its whole KV cache (bytes) and scores/values one query per head."""
+    return seqs * ctx * q_heads * flops_per_ctx_per_head, seqs * ctx * kv_elems_per_token * kv_bytes
+
+
+def causal_pairs(s_new, prefix):
+    """(query, key) pairs of a causal prompt of s_new new tokens after a cached prefix."""
+    return s_new * s_new / 2 + s_new * prefix
+
+
+def speculative_step_factor(spec_tokens, layers):
+    """Draft cost of MTP-style speculation: one extra (average) layer per draft token, as a step-time factor."""
+    return 1.0 + np.asarray(spec_tokens, float) / layers
 
 
 def _roofline(flops, bytes_, peak, bw):
@@ -167,10 +234,13 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     prefix = isl - s_new  # cached prompt tokens per request
     micro = 1.0 if is_prefill else pp  # decode/aggregated split the batch into pp micro-batches
     dec_seqs = 0.0 * B if is_prefill else B / micro
-    # prompts advanced per step: a prefill batch, or (aggregated, steady state) B/osl prompts per step
-    pre_seqs = B if is_prefill else (B / osl / micro if is_agg else 0.0 * B)
+    # speculative decoding: each sequence verifies 1 + spec_tokens query tokens and emits spec_accept
+    q_tok = 1.0 + c.spec_tokens
+    accept = np.maximum(c.spec_accept, 1.0)
+    # prompts advanced per step: a prefill batch, or (aggregated, steady state) B·accept/osl prompts per step
+    pre_seqs = B if is_prefill else (B * accept / osl / micro if is_agg else 0.0 * B)
     ctx_dec = isl + osl / 2.0  # mean decode context
-    t_dec = dec_seqs
+    t_dec = dec_seqs * q_tok
     t_pre = pre_seqs * s_new
     T_stage = t_dec + t_pre
     Tr = T_stage / dp  # tokens per attention rank
@@ -194,7 +264,7 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     weight_params = (
         ls * mt.attn_params[m] / tp
         + ld * mt.dense_ffn_params[m] / tp
-        + lm * (E * mt.expert_params[m] / G + mt.shared_params[m] / tp)
+        + lm * (experts_per_rank(E, ep) * ep * mt.expert_params[m] / G + mt.shared_params[m] / tp)
         + mt.embed_params[m] / (tp * pp)
     )
     weight_bytes = weight_params * wb
@@ -223,8 +293,8 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
         fam[name] = fam.get(name, 0.0) + t
         fam[name + "_c"] = fam.get(name + "_c", 0.0) + np.where(bound_c, t, 0.0)
 
-    def gemm(name, flops, bytes_, m_tokens, weight):
-        eff = eta_w * m_tokens / (m_tokens + m_half)
+    def gemm(name, flops, bytes_, m_tokens, weight, eta=eta_w):
+        eff = gemm_efficiency(eta, m_tokens, m_half)
         tc, tm = _roofline(flops, bytes_, peak_w * np.maximum(eff, 1e-6), bw)
         account(name, tc, tm, weight)
 
@@ -234,15 +304,15 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
 
     # attention core: decode part reads the KV cache; prefill part is causal over new tokens + prefix
     heads_chip = heads / tp
-    dec_r = t_dec / dp
+    dec_r = t_dec / dp  # decode query tokens per attention rank
     ctx_d = ctx_eff(ctx_dec)
     # MLA decode (absorbed): scores over latent+rope, values over the latent
-    per_ctx_flops = (2.0 * (mt.kv_elems[m] + mt.kv_lora[m]) if mla else 2.0 * (hd + vhd)) * heads_chip
-    f_att = dec_r * ctx_d * per_ctx_flops
-    b_att = dec_r * ctx_d * kv_elems_chip * kb
+    per_ctx_flops = 2.0 * (mt.kv_elems[m] + mt.kv_lora[m]) if mla else 2.0 * (hd + vhd)
+    # each sequence reads its KV once per step, for all of its (1 + spec_tokens) query tokens
+    f_att, b_att = decode_attention_flops_bytes(dec_seqs / dp, ctx_d, heads_chip * q_tok, kv_elems_chip, kb, per_ctx_flops)
     if not is_decode:
         pre_r = pre_seqs / dp
-        pairs = s_new * s_new / 2 + s_new * prefix  # causal (query, key) pairs per prompt
+        pairs = causal_pairs(s_new, prefix)
         if W > 0:
             pairs_win = s_new * np.minimum((s_new + 2 * prefix) / 2, W)
             pairs = (1 - frac_win) * pairs + frac_win * pairs_win
@@ -264,8 +334,8 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
         p_exp = mt.expert_params[m]
         f_moe = 2 * T_stage * topk * p_exp / G
         b_moe = distinct * p_exp * wb / G + T_stage / G * topk * hidden * ACT_BYTES * 2
-        m_exp = T_stage * topk / np.maximum(distinct, 1e-9)
-        gemm("ffn", f_moe, b_moe, m_exp, lm)
+        m_exp = T_stage * topk / np.maximum(distinct, 1e-9)  # rows per touched expert
+        gemm("ffn", f_moe, b_moe, m_exp, lm, eta=eta_w * MOE_GEMM_RELATIVE_EFFICIENCY)
         if mt.shared_params[m] > 0:
             p_sh = mt.shared_params[m] / tp
             gemm("ffn", 2 * Tr * p_sh, p_sh * wb, Tr, lm)
@@ -289,20 +359,32 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     t_ar = allreduce_s(ar_bytes, tp, bw_tp, lat_tp)
     bw_ep, lat_ep = link(ep)
     tok_chip = T_stage / G
-    if is_moe:  # dispatch (fp8 when the weights are quantized) + combine (bf16)
+    if is_moe:
+        # tokens sharded over attention-DP ranks must reach their experts: EP dispatch + combine all-to-all
+        # (fp8 dispatch when the weights are quantized, bf16 combine), and an all-gather/reduce-scatter (one
+        # all-reduce volume) inside each MoE tensor-parallel group. Without DP attention the tokens are already
+        # on every chip and the layer's second TP all-reduce combines the MoE output.
+        sharded = dp > 1
         disp_b = np.where(c.wdtype > 0, 1.0, ACT_BYTES)
-        a2a_bytes = tok_chip * topk * hidden * (disp_b + ACT_BYTES) * (ep - 1) / ep
+        a2a_bytes = tok_chip * hidden * (disp_b + ACT_BYTES) * remote_copies(topk, ep, dom)
         t_a2a = np.where(ep > 1, 2 * lat_ep + a2a_bytes / bw_ep, 0.0)
+        moe_tp = G / ep
+        bw_mt, lat_mt = link(moe_tp)
+        t_moe_tp = allreduce_s(T_stage / ep * hidden * ACT_BYTES, moe_tp, bw_mt, lat_mt)
+        t_moe_comm = np.where(sharded, t_a2a + t_moe_tp, t_ar)
     else:
-        t_a2a = 0.0
+        t_moe_comm = 0.0
     bw_pp, lat_pp = link(chips_per_instance)
     t_p2p = np.where(pp > 1, lat_pp + Tr * hidden * ACT_BYTES / bw_pp, 0.0)
-    t_comm_stage = ls * 2 * t_ar + lm * t_a2a
+    # attention output all-reduce every layer; FFN all-reduce on dense layers; MoE traffic on MoE layers
+    t_comm_stage = ls * t_ar + ld * t_ar + lm * t_moe_comm
     fam["comm"] = t_comm_stage
-    t_overhead = ls * KERNELS_PER_LAYER * overhead
+    t_overhead = kernels_per_stage(ls, lm, mla, mt.shared_params[m] > 0) * overhead
     fam["overhead"] = t_overhead
 
     t_stage = t_compute + t_memory + t_comm_stage + t_overhead
+    if not is_prefill and np.any(c.spec_tokens > 0):  # MTP draft heads: one extra layer per draft token
+        t_stage = t_stage * speculative_step_factor(c.spec_tokens, L)
 
     # ---------------- per-role latency and throughput
     latency = pp * t_stage + (pp - 1) * t_p2p  # one micro-batch through all stages
@@ -312,12 +394,12 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
         seqs_per_s = B / t_stage
         decode_tok_s = 0.0 * B
     else:
-        step = latency + t_p2p  # decode: every sequence advances one token per `step`
-        tpot = step
+        step = latency + t_p2p  # decode: every sequence advances `accept` tokens per `step`
+        tpot = step / accept
         # aggregated: a prompt gets the per-step chunk budget until its s_new tokens are in
         ttft = np.maximum(1.0, s_new / np.maximum(t_pre * micro, 1e-9)) * step if is_agg else nan
-        seqs_per_s = B / (step * osl)
-        decode_tok_s = B / step
+        seqs_per_s = B * accept / (step * osl)
+        decode_tok_s = B * accept / step
     prefill_tok_s = 0.0 * B if is_decode else seqs_per_s * isl
 
     # ---------------- validity and fit
@@ -328,7 +410,7 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     div_heads = divides(tp, heads)
     if not mla:
         div_heads &= divides(tp, kvh) | divides(kvh, tp)
-    ep_ok = (divides(ep, E) & divides(ep, G)) if is_moe else (ep == 1)
+    ep_ok = (divides(ep, G) & (ep <= E)) if is_moe else (ep == 1)  # redundant experts fill E % ep
     dp_ok = np.ones(len(c), bool) if is_moe else (dp == 1)
     reason = np.zeros(len(c), dtype=np.int8)
     reason = np.where(reason == 0, np.where(~div_heads, 1, 0), reason)

@@ -13,6 +13,7 @@ from .engine import Candidates, evaluate, op_breakdown, to_frame
 from .errors import PlannerError
 from .models import ModelArch
 from .tables import DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
+from .uncertainty import error_band
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,8 @@ def estimate(model: ModelArch, chip: Chip, s: Setting) -> Estimate:
         "fit_reason": str(df["fit_reason"].iloc[int(np.argmax(~df["fits"].to_numpy()))]) if not fits else "fits",
         "cost_usd_per_hr": float(df["cost_usd_per_hr"].iloc[0]),
         "power_kw": float(df["power_w"].iloc[0]) / 1e3,
+        # measured/predicted performance over comparable validated rows (planner.uncertainty; docs/validation.md)
+        "error_band": {ph: error_band(ph, chip.id, model.id) for ph in ("prefill", "decode")},
     }
     breakdown = {"prefill": op_breakdown(res, 0), "decode": op_breakdown(res, 1)}
     return Estimate(summary=summary, phases=df, breakdown=breakdown)

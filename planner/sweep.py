@@ -85,10 +85,10 @@ def canonical_json(obj) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def scenario_key(scenario: dict, swept: dict, salt: str = "") -> str:
-    """Stable id of one expanded scenario: a hash of its content (not its generated name), the swept values
-    and `salt` (the run's solver options), so a rerun recognises it whatever the order of the inputs."""
-    body = {k: v for k, v in scenario.items() if k != "name"}
+def scenario_key(scenario: dict, swept: dict, salt: str = "", *, with_name: bool = False) -> str:
+    """Stable id of one expanded scenario: a hash of its content (not a generated name unless `with_name`), the
+    swept values and `salt` (the run's solver options), so a rerun recognises it whatever the input order."""
+    body = {k: v for k, v in scenario.items() if with_name or k != "name"}
     text = canonical_json({"scenario": body, "swept": swept, "salt": salt})
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -164,6 +164,17 @@ def _read_yaml(path: Path):
         raise PlannerError(f"cannot read {path}: {exc}") from None
 
 
+def _resolve_model_path(doc: dict, folder: Path) -> dict:
+    """A model given as a path relative to the scenario's file (a HF config.json) made absolute, as
+    `load_scenario` does, so workers in any folder find it."""
+    model = doc.get("model")
+    if isinstance(model, str) and ("/" in model or model.endswith((".json", ".yaml", ".yml"))):
+        local = folder / model
+        if not Path(model).is_absolute() and local.exists():
+            doc["model"] = str(local.resolve())
+    return doc
+
+
 def _base_name(path: Path | None, doc: dict) -> str:
     return str(doc.get("name") or (path.stem if path else "scenario"))
 
@@ -186,9 +197,9 @@ def parse_sweep(doc: dict, path: Path) -> SweepSpec:
             bdoc = _read_yaml(bpath)
             if not isinstance(bdoc, dict) or is_sweep(bdoc):
                 raise PlannerError(f"base {b!r} of {src} is not a scenario mapping", field="base")
-            bases.append((b, bdoc))
+            bases.append((b, _resolve_model_path(bdoc, bpath.parent)))
         elif isinstance(b, dict):
-            bases.append((str(b.get("name", f"base{len(bases)}")), b))
+            bases.append((str(b.get("name", f"base{len(bases)}")), _resolve_model_path(copy.deepcopy(b), path.parent)))
         else:
             raise PlannerError(f"each base must be a file path or a mapping, got {b!r}", field="base")
 
@@ -230,7 +241,8 @@ def expand(spec: SweepSpec) -> Iterator[tuple[str, dict, dict]]:
     """Yield (name, scenario mapping, swept values) for every point of the product, lazily."""
     # whole values first, then paths into them (a swept chip list before a price selector into it)
     order = sorted(((len(split_key(k)), ai, ki) for ai, a in enumerate(spec.axes) for ki, k in enumerate(a.keys)))
-    for bi, (label, base) in enumerate(spec.bases):
+    per_base = spec.size // len(spec.bases)
+    for label, base in spec.bases:
         prefix = spec.name or _base_name(None, base)
         if len(spec.bases) > 1:
             prefix = f"{spec.name}-{_base_name(None, base)}" if spec.name else _base_name(None, base)
@@ -239,18 +251,11 @@ def expand(spec: SweepSpec) -> Iterator[tuple[str, dict, dict]]:
             swept = {"base": label} if len(spec.bases) > 1 else {}
             applied = {}
             for _, ai, ki in order:
-                key, value = spec.axes[ai].keys[ki], point[ai][ki]
-                if key == "chips":
-                    value = _chip_list(value, base.get("chips"))
-                    shown = point[ai][ki]
-                else:
-                    shown = value
-                ok = set_dotted(doc, key, copy.deepcopy(value))
-                applied[key] = shown if ok else None
+                key, shown = spec.axes[ai].keys[ki], point[ai][ki]
+                value = _chip_list(shown, base.get("chips")) if key == "chips" else copy.deepcopy(shown)
+                applied[key] = shown if set_dotted(doc, key, value) else None
             swept.update({k: applied[k] for a in spec.axes for k in a.keys})
-            doc["name"] = f"{prefix}-{idx + 1:0{len(str(spec.size))}d}" if spec.axes else prefix
-            if len(spec.bases) > 1 and not spec.axes:
-                doc["name"] = f"{prefix}-{bi + 1}"
+            doc["name"] = f"{prefix}-{idx + 1:0{len(str(per_base))}d}" if spec.axes else prefix
             yield doc["name"], doc, swept
 
 
@@ -303,7 +308,8 @@ def iter_items(inputs: Iterable[str | Path], salt: str = "") -> Iterator[Item]:
                     yield Item(key=key, name=name, source=src, swept=swept, scenario=scen)
         else:
             doc.setdefault("name", path.stem)
-            key = scenario_key(doc, {}, salt)
+            _resolve_model_path(doc, path.parent)
+            key = scenario_key(doc, {}, salt, with_name=True)
             if key not in seen:
                 seen.add(key)
                 yield Item(key=key, name=str(doc["name"]), source=src, scenario=doc)

@@ -8,6 +8,7 @@ import pandas as pd
 from ..chips import load_catalog
 from ..estimate import Setting, estimate, require_fit
 from ..models import load_model
+from ..uncertainty import band_text
 from .common import catalog_option, echo_json, fmt_num, format_option, make_console, print_table
 
 DTYPE = click.Choice(["bf16", "fp8", "fp4"])
@@ -54,18 +55,20 @@ def estimate_cmd(model_ref, chip_id, tp, ep, pp, dp, weights, kv, isl, osl, batc
         f"ISL {isl} / OSL {osl}"
     )
     keys = [
-        ("TTFT (prefill batch %d), ms" % prefill_batch, "ttft_ms"),
-        ("TPOT (decode batch %d), ms" % batch, "tpot_ms"),
+        (f"TTFT (prefill batch {prefill_batch}), ms", "ttft_ms"),
+        (f"TPOT (decode batch {batch}), ms", "tpot_ms"),
         ("tokens/s per user", "tok_s_per_user"),
         ("prefill tokens/s per chip", "prefill_tok_s_per_chip"),
         ("decode tokens/s per chip", "decode_tok_s_per_chip"),
-        ("memory per chip, GB (of %s)" % fmt_num(sm["memory_capacity_gb"]), "memory_gb_per_chip"),
+        (f"memory per chip, GB (of {fmt_num(sm['memory_capacity_gb'])})", "memory_gb_per_chip"),
         ("  weights, GB", "weights_gb_per_chip"),
         ("  KV cache at decode batch, GB", "kv_cache_gb_per_chip"),
         ("instance cost, $/h", "cost_usd_per_hr"),
         ("instance power, kW", "power_kw"),
     ]
     print_table(pd.DataFrame({"metric": [k for k, _ in keys], "value": [fmt_num(sm[v]) for _, v in keys]}), console=con)
+    for ph in ("prefill", "decode"):
+        con.print(f"error band ({ph}): {band_text(sm['error_band'][ph])}")
     for ph, b in est.breakdown.items():
         i = 0 if ph == "prefill" else 1
         shares = ", ".join(f"{k} {100 * float(est.phases[f'share_{k}'].iloc[i]):.0f}%" for k in ("compute", "memory", "comm", "overhead"))

@@ -1,0 +1,52 @@
+"""`planner report`: solve a scenario, trace its frontiers, and write one self-contained HTML page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import InfeasibleError
+from ..pareto import AXES, pareto
+from ..report import render_html
+from ..scenario import load_scenario
+from ..solve import solve_scenario
+from .common import catalog_option
+
+
+@click.command("report")
+@click.argument("scenario_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default="report.html", show_default=True)
+@click.option("--points", default=12, show_default=True, type=click.IntRange(2, 100), help="Points per frontier.")
+@click.option("--margin", "margin_pct", type=click.FloatRange(0, 500), default=None,
+              help="Planning margin in percent [default: the scenario's, else the calibrated default].")
+@catalog_option
+def report_cmd(scenario_path, out_path, points, margin_pct, catalogs):
+    """Write an HTML report: the cheapest fleet, binding constraints, and cost/interactivity and
+    cost/throughput frontiers with plots."""
+    sc = load_scenario(scenario_path, catalogs)
+    margin = None if margin_pct is None else margin_pct / 100.0
+    res = solve_scenario(sc, catalogs=catalogs, margin=margin)
+    frontiers = {}
+    for sweep, name in (("tpot", "cost vs interactivity"), ("throughput", "cost vs throughput")):
+        try:
+            pr = pareto(sc, sweep=sweep, points=points, catalogs=catalogs, margin=margin)
+        except InfeasibleError as exc:  # a sweep with no feasible point is reported, not fatal
+            click.echo(f"note: {name} frontier skipped: {exc}", err=True)
+            continue
+        x, y = AXES[sweep]
+        frontiers[name] = (pr.points, x, y)
+    s = res.summary
+    notes = [
+        f"Planning margin: {100 * s['margin']:.0f}% (capacities divided by 1+margin, latencies multiplied by it).",
+        f"Queueing: {s.get('queueing', '')}.",
+        "Engine: roofline with sustained efficiencies; see docs/physics.md and docs/validation.md for measured error.",
+    ]
+    if s.get("error_band"):
+        notes.append(f"Error band of the engine on comparable published measurements: {s['error_band']}.")
+    html = render_html(f"planner report: {sc.name}", s, res.pools, res.constraints, frontiers, notes)
+    Path(out_path).write_text(html)
+    click.echo(f"wrote {out_path} ({len(html) / 1024:.0f} KiB, {len(frontiers)} frontiers)")
+
+
+commands = [report_cmd]

@@ -1,0 +1,161 @@
+"""`planner solve` (cheapest fleet / most throughput) and `planner pareto` (epsilon-constraint frontiers).
+
+The optimizer modules (Pyomo, HiGHS) are imported inside the commands so other commands start fast.
+"""
+
+from __future__ import annotations
+
+import click
+import pandas as pd
+from rich.console import Console
+
+from .common import catalog_option, echo_json, fmt_num, format_option, print_table
+
+margin_option = click.option(
+    "--margin", "margin_pct", type=click.FloatRange(0, 500), default=None,
+    help="Planning margin in PERCENT (10 = capacities / 1.10, latencies x 1.10) "
+         "[default: the scenario's `margin` (a fraction), else the calibrated default].",
+)
+time_limit_option = click.option("--time-limit", "time_limit_s", type=click.FloatRange(min=0.01), default=None,
+                                 help="Solver time limit per MILP, seconds [default: scenario solver.time_limit_s].")
+gap_option = click.option("--mip-gap", "mip_gap", type=click.FloatRange(0, 1, max_open=True), default=None,
+                          help="Relative MIP gap at which HiGHS stops [default: scenario solver.mip_gap].")
+
+
+def _pool_view(pools: pd.DataFrame) -> pd.DataFrame:
+    """Compact columns for an 80-column terminal."""
+    par = [
+        f"tp{r.tp}" + (f" ep{r.ep}" if r.ep > 1 else "") + (f" pp{r.pp}" if r.pp > 1 else "") + (f" dp{r.dp}" if r.dp > 1 else "")
+        for r in pools.itertuples(index=False)
+    ]
+    return pd.DataFrame({
+        "role": pools["role"], "chip": pools["chip"], "inst": pools["instances"], "chips": pools["chips_per_instance"],
+        "parallel": par, "batch": pools["batch"], "ttft_ms": pools["ttft_ms"], "tpot_ms": pools["tpot_ms"],
+        "cap_rps": pools["capacity_rps"], "util": pools["utilization"], "cap_util": pools["max_utilization"],
+        "usd_hr": pools["cost_usd_per_hr"],
+    })
+
+
+EPSILON_TEXT = {"tpot": "TPOT bound, ms", "throughput": "rate floor, requests/s", "budget": "budget, $/h"}
+
+
+def _margin(margin_pct: float | None) -> float | None:
+    return None if margin_pct is None else margin_pct / 100.0
+
+
+def _status_line(status: str, gap) -> str:
+    if status == "optimal":
+        return f"[green]optimal[/] (gap {fmt_num(gap)})"
+    if status == "within-gap":
+        return f"[yellow]within the requested MIP gap[/] (gap {fmt_num(gap)}; not proven optimal)"
+    return f"[red]{status}[/] (gap {fmt_num(gap)}): NOT proven optimal"
+
+
+def _print_solve(summary: dict, pools: pd.DataFrame, cons: pd.DataFrame) -> None:
+    con = Console()
+    s = summary
+    con.print(f"[bold]{s['scenario']}[/]: {s['model']}, objective {s['objective']}, status {_status_line(s['status'], s['mip_gap'])}")
+    slo = s["slo"]
+    rows = [
+        ("mode", s["mode"]),
+        ("cost, $/h", s["cost_usd_per_hr"]),
+        ("chips", s["num_chips"]),
+        ("throughput, requests/s", s["throughput_rps"]),
+        ("  via aggregated / disaggregated", f"{fmt_num(s['throughput_aggregated_rps'])} / {fmt_num(s['throughput_disaggregated_rps'])}"),
+        ("output tokens/s", s["output_tok_s"]),
+        ("cost per million output tokens, $", s["cost_usd_per_mtok"]),
+        (f"TTFT p{fmt_num(s['ttft_percentile'])}, ms (SLO {fmt_num(slo['ttft_ms'])})", s["ttft_ms"]),
+        (f"TPOT, ms (SLO {fmt_num(slo['tpot_ms'])})", s["tpot_ms"]),
+        ("tokens/s per user", s["tok_s_per_user"]),
+        ("power, kW", s["power_kw"]),
+        ("margin", f"{100 * s['margin']:.0f}%"),
+        ("limits", s["limits"]),
+    ]
+    print_table(pd.DataFrame({"metric": [r[0] for r in rows], "value": [fmt_num(r[1]) for r in rows]}), console=con)
+    print_table(_pool_view(pools), title="pools: instances x chips each; ttft_ms = p-quantile with queueing and KV "
+                "transfer; cap_rps per pool; util = load / capacity, cap_util = its queueing cap", console=con)
+    view = cons.assign(binds=cons["binding"].map({True: "BINDS", False: ""}))[["constraint", "lhs", "sense", "rhs", "slack", "binds"]]
+    print_table(view, title="constraints", console=con)
+    binding = s["binding_constraints"] + s["tight_slos"]
+    con.print("binding: " + (", ".join(binding) if binding else "none (the demand drives the cost)"))
+    for note in s.get("notes", []):
+        con.print(f"note: {note}")
+    kv = s["kv_transfer"]
+    con.print(
+        f"[dim]Latencies and capacities include the {100 * s['margin']:.0f}% margin. Queueing: {s['queueing']}; "
+        f"utilization caps keep the p{fmt_num(s['ttft_percentile'])} TTFT within the SLO. KV transfer "
+        f"{kv['gb_per_request']:.3g} GB/request, {'overlapped with prefill' if kv['overlapped'] else 'added to TTFT (not overlapped)'}.[/]"
+    )
+
+
+@click.command("solve")
+@click.argument("scenario_path", metavar="SCENARIO.yaml", type=click.Path(dir_okay=False))
+@click.option("--objective", type=click.Choice(["min-cost", "max-throughput"]), default=None,
+              help="Override the scenario's objective.")
+@margin_option
+@time_limit_option
+@gap_option
+@catalog_option
+@format_option()
+def solve_cmd(scenario_path, objective, margin_pct, time_limit_s, mip_gap, catalogs, fmt):
+    """Cheapest fleet for the SLO (min-cost) or the most requests/s within the limits (max-throughput).
+
+    Exit status 1 when no fleet can meet the scenario; the message names the SLO or limit that binds and
+    the nearest feasible value.
+    """
+    from ..scenario import load_scenario
+    from ..solve import solve_scenario
+
+    sc = load_scenario(scenario_path, catalogs)
+    res = solve_scenario(sc, catalogs=catalogs, time_limit_s=time_limit_s, mip_gap=mip_gap,
+                         margin=_margin(margin_pct), objective=objective)
+    if fmt == "json":
+        out = dict(res.summary)
+        out["constraints"] = res.constraints.to_dict(orient="records")
+        echo_json(out)
+        return
+    _print_solve(res.summary, res.pools, res.constraints)
+
+
+@click.command("pareto")
+@click.argument("scenario_path", metavar="SCENARIO.yaml", type=click.Path(dir_okay=False))
+@click.option("--sweep", type=click.Choice(["tpot", "throughput", "budget"]), default="tpot", show_default=True,
+              help="tpot: cost per million tokens vs tokens/s per user; throughput: cost vs requests/s; "
+                   "budget: requests/s vs $/h budget.")
+@click.option("--points", type=click.IntRange(1, 500), default=20, show_default=True, help="Epsilon values to solve.")
+@margin_option
+@time_limit_option
+@gap_option
+@catalog_option
+@format_option(("table", "json", "csv"))
+def pareto_cmd(scenario_path, sweep, points, margin_pct, time_limit_s, mip_gap, catalogs, fmt):
+    """Pareto frontier by epsilon-constraint runs on one persistent MILP; one row per frontier point."""
+    from ..pareto import pareto
+    from ..scenario import load_scenario
+
+    sc = load_scenario(scenario_path, catalogs)
+    res = pareto(sc, sweep=sweep, points=points, catalogs=catalogs, margin=_margin(margin_pct),
+                 time_limit_s=time_limit_s, mip_gap=mip_gap)
+    if fmt == "json":
+        echo_json({**res.summary, "points": res.points.to_dict(orient="records")})
+        return
+    flat = res.points.drop(columns=["pools"])
+    if fmt == "csv":
+        click.echo(flat.to_csv(index=False), nl=False)
+        return
+    con = Console()
+    s = res.summary
+    con.print(f"[bold]{s['scenario']}[/]: {s['sweep']} sweep, {s['frontier_points']} frontier points of "
+              f"{s['points_solved']} solved ({', '.join(f'{k} {v}' for k, v in s['statuses'].items())}), "
+              f"margin {100 * s['margin']:.0f}%, {s['total_s']:.2f} s")
+    cols = ["epsilon", "status", s["x"], s["y"], "cost_usd_per_hr", "tpot_ms", "ttft_ms", "num_chips"]
+    view = flat[list(dict.fromkeys(cols))].rename(columns={
+        "epsilon": "eps", "throughput_rps": "rps", "cost_usd_per_hr": "usd_hr", "cost_usd_per_mtok": "usd_mtok",
+        "tok_s_per_user": "tok_s_user", "num_chips": "chips"})
+    view.insert(0, "#", range(1, len(view) + 1))
+    print_table(view, title=f"epsilon = {EPSILON_TEXT[s['sweep']]}", console=con)
+    for i, (mode, fleet) in enumerate(zip(flat["mode"], flat["fleet"], strict=True), 1):
+        con.print(f"#{i} ({mode}): {fleet}")
+
+
+commands = [solve_cmd, pareto_cmd]

@@ -1,0 +1,180 @@
+"""`planner validate` (error against published measurements) and `planner calibrate` (fit efficiencies)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pandas as pd
+from rich.console import Console
+
+from .. import calibrate as C
+from .. import kernels as K
+from ..chips import load_catalog
+from ..errors import PlannerError
+from ..validate import POINTS_FILE, predict_points, read_points, summarize, summary_by
+from .common import catalog_option, echo_json, format_option, print_table
+
+
+def _pct(v) -> str:
+    return "-" if v is None or pd.isna(v) else f"{100 * float(v):.1f}%"
+
+
+@click.command("validate")
+@click.argument("points", required=False, type=click.Path(dir_okay=False))
+@click.option("--by", "by", type=click.Choice(["quality", "phase", "source"]), multiple=True,
+              help="Summary splits (repeatable) [default: quality and phase].")
+@click.option("--dataset-isl/--no-dataset-isl", default=True, show_default=True,
+              help="Use the documented dataset mean-input assumptions for rows that leave ISL blank (else skip them).")
+@catalog_option
+@format_option(("table", "json", "csv"))
+def validate_cmd(points, by, dataset_isl, catalogs, fmt):
+    """Predict every row of a points file (default: the bundled validation/points.csv) and report the error."""
+    from .. import validate as V
+
+    df = read_points(points or POINTS_FILE)
+    saved = dict(V.DATASET_ISL)
+    if not dataset_isl:
+        V.DATASET_ISL.clear()
+    try:
+        res = predict_points(df, load_catalog(catalogs))
+    finally:
+        V.DATASET_ISL.clear()
+        V.DATASET_ISL.update(saved)
+    res["source"] = res["id"].map(V.source_of)
+    splits = list(by) or ["quality", "phase"]
+    if fmt == "csv":
+        click.echo(res.to_csv(index=False), nl=False)
+        return
+    if fmt == "json":
+        rows = [
+            {"id": r.id, "predicted": None if pd.isna(r.predicted) else float(r.predicted), "measured": float(r.measured),
+             "ape": None if pd.isna(r.ape) else float(r.ape), "status": r.status, "reason": r.reason or None,
+             "metric": r.metric, "phase": r.phase, "quality": r.quality, "config": r.config or None,
+             "assumptions": r.assumptions or None}
+            for r in res.itertuples()
+        ]
+        out = {"rows": rows, "summary": summarize(res)}
+        for col in splits:
+            out[f"by_{col}"] = {k: summarize(g) for k, g in res.groupby(col)}
+        echo_json(out)
+        return
+    con = Console()
+    ok = res[res["status"] == "ok"]
+    table = pd.DataFrame({
+        "id": ok["id"], "metric": ok["metric"], "predicted": ok["predicted"], "measured": ok["measured"],
+        "error": [f"{100 * (p / m - 1):+.0f}%" for p, m in zip(ok["predicted"], ok["measured"], strict=True)],
+        "quality": ok["quality"],
+    })
+    print_table(table, title=f"{len(ok)} predicted rows ({points or POINTS_FILE})", console=con)
+    sk = res[res["status"] == "skipped"]
+    if len(sk):
+        print_table(sk[["id", "metric", "reason"]], title=f"{len(sk)} skipped rows (not modelled yet)", console=con)
+    for col in splits:
+        summ = summary_by(res, col)
+        view = pd.DataFrame({
+            col: summ[col], "n": summ["n"], "median |err|": summ["median_ape"].map(_pct),
+            "mean |err|": summ["mape"].map(_pct), "within ±25%": summ["within_25pct"].map(_pct),
+            "worst ratio": summ["max_ratio"].map(lambda v: "-" if v is None or pd.isna(v) else f"{v:.2f}x"),
+            "skipped": summ["skipped"],
+        })
+        print_table(view, title=f"error by {col}", console=con)
+    n_assumed = int((ok["assumptions"] != "").sum())
+    if n_assumed:
+        con.print(f"[dim]{n_assumed} rows use documented assumptions (dataset mean lengths, see docs/validation.md); "
+                  "--no-dataset-isl skips them.[/]")
+
+
+def _measurement_sets(paths: list[str], every: int) -> tuple[dict[str, pd.DataFrame], list[Path]]:
+    kernel_sets: dict[str, list[pd.DataFrame]] = {}
+    point_files: list[Path] = []
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(f for f in p.glob("*.csv") if f.stem in K.FAMILIES)
+        elif p.exists():
+            files.append(p)
+        else:
+            raise PlannerError(f"file not found: {p}", field="measurements")
+    for f in files:
+        fmt = C.detect_format(f)
+        if fmt == "points":
+            point_files.append(f)
+        else:
+            kernel_sets.setdefault(fmt, []).append(_load_named(f, fmt, every))
+    return {k: pd.concat(v, ignore_index=True) for k, v in kernel_sets.items()}, point_files
+
+
+def _load_named(path: Path, family: str, every: int) -> pd.DataFrame:
+    df = pd.read_csv(path)
+    if family == "allreduce" and "implementation" in df:
+        df = df[df["implementation"] == "trtllm_custom"]
+    if family == "moe" and "distribution" in df:
+        df = df[df["distribution"] == "balanced"]
+    return df.iloc[::every].reset_index(drop=True) if every > 1 else df.reset_index(drop=True)
+
+
+@click.command("calibrate")
+@click.argument("measurements", nargs=-1, required=True, type=click.Path())
+@click.option("--chip", "chip_id", required=True, help="Chip whose efficiency parameters are fitted.")
+@click.option("--every", default=3, show_default=True, type=click.IntRange(1),
+              help="Kernel files: use every Nth row (a systematic sample, for speed).")
+@click.option("-o", "--out", type=click.Path(dir_okay=False), help="Write the overlay YAML here (default: print it).")
+@click.option("--fit", "fit_names", multiple=True, type=click.Choice(list(C.BOUNDS)),
+              help="Parameters to fit (repeatable) [default: all for kernel files; compute, memory and kernel "
+                   "overhead for end-to-end points].")
+@catalog_option
+@format_option()
+def calibrate_cmd(measurements, chip_id, every, out, fit_names, catalogs, fmt):
+    """Fit a chip's sustained efficiencies to kernel-level or end-to-end measurements; write a --catalog overlay.
+
+    MEASUREMENTS: kernel CSVs (validation/kernels_h100 format: gemm, attn_decode, mla_decode, attn_prefill, moe,
+    allreduce), a folder of them, or a points file (validation/points.csv format; rows on --chip are used)."""
+    catalog = load_catalog(catalogs)
+    chip = catalog[chip_id]
+    kernel_sets, point_files = _measurement_sets(list(measurements), every)
+    start = K.KernelParams.from_chip(chip)
+    if kernel_sets:
+        params, fit = C.fit_kernel_frames(chip, kernel_sets, free=fit_names or C.KERNEL_PARAMS)
+        source = "planner calibrate on kernel measurements: " + ", ".join(str(m) for m in measurements)
+        errors = _kernel_errors(chip, params, kernel_sets)
+    else:
+        pts = pd.concat([read_points(p) for p in point_files], ignore_index=True)
+        params, fit = C.fit_points(pts, catalog, chip_id, free=fit_names or C.POINT_PARAMS)
+        source = "planner calibrate on end-to-end points: " + ", ".join(str(p) for p in point_files)
+        errors = pd.DataFrame()
+    overlay = C.overlay_yaml(chip, params, source, fit,
+                             note=f"kernel files sampled every {every} rows" if kernel_sets and every > 1 else "")
+    if out:
+        Path(out).write_text(overlay)
+    fitted = pd.DataFrame({"parameter": fit.names, "start": [getattr(start, n) for n in fit.names],
+                           "fitted": list(fit.values)})
+    if fmt == "json":
+        echo_json({"chip": chip_id, "fitted": fit.as_dict(), "start": {n: getattr(start, n) for n in fit.names},
+                   "iterations": fit.iterations, "measurements": fit.n_residuals,
+                   "errors": errors.to_dict(orient="records"), "overlay": overlay, "out": out})
+        return
+    con = Console()
+    if fit.n_residuals < 3 * len(fit.names):
+        con.print(f"[yellow]warning: {fit.n_residuals} measurements for {len(fit.names)} parameters; the fit is "
+                  "poorly determined (fit fewer with --fit).[/]")
+    print_table(fitted, title=f"{chip_id}: fitted on {fit.n_residuals:,} measurements ({fit.iterations} iterations)", console=con)
+    if len(errors):
+        view = errors.assign(median_ape=errors["median_ape"].map(_pct), p90_ape=errors["p90_ape"].map(_pct),
+                             bias=errors["bias"].map(_pct))
+        print_table(view, title="kernel-level error after the fit", console=con)
+    if out:
+        con.print(f"overlay written to {out} (use: --catalog {out})")
+    else:
+        click.echo(overlay)
+
+
+def _kernel_errors(chip, params, sets: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    peaks = K.Peaks.from_chip(chip)
+    rows = []
+    for fam, df in sets.items():
+        rows.append({"family": fam, **K.error_summary(K.predict_s(fam, df, peaks, params), K.measured_s(df))})
+    return pd.DataFrame(rows)
+
+
+commands = [validate_cmd, calibrate_cmd]

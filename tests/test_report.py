@@ -1,0 +1,41 @@
+"""`planner report` end to end on a small scenario: an HTML page with the fleet, constraints and plots."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+from click.testing import CliRunner
+
+from planner.cli import main
+from planner.report import plot_frontier
+
+SCENARIO = """
+name: small-report
+model: llama-3.1-8b
+precision: {weights: fp8, kv_cache: fp8}
+workload: {arrival_rate_rps: 5, isl: 1024, osl: 128}
+slo: {ttft_ms: 1500, tpot_ms: 40}
+chips: [{id: h100-sxm, max_count: 16}, {id: l40s, max_count: 16}]
+"""
+
+
+def test_report_writes_self_contained_html(tmp_path):
+    scn = tmp_path / "s.yaml"
+    scn.write_text(SCENARIO)
+    out = tmp_path / "r.html"
+    r = CliRunner().invoke(main, ["report", str(scn), "--out", str(out), "--points", "4"])
+    assert r.exit_code == 0, r.output
+    page = out.read_text()
+    assert "<h2>Cheapest fleet</h2>" in page and "Pools" in page and "margin" in page.lower()
+    pngs = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page)
+    assert pngs, "frontier plots are embedded"
+    assert base64.b64decode(pngs[0])[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_frontier_png(tmp_path):
+    import pandas as pd
+
+    pts = pd.DataFrame({"tok_s_per_user": [20, 40, 80], "cost_usd_per_mtok": [1.0, 2.0, 50.0], "mode": ["a", "b", "b"]})
+    png = plot_frontier(pts, "tok_s_per_user", "cost_usd_per_mtok", path=tmp_path / "f.png")
+    assert png[:4] == b"\x89PNG" and (tmp_path / "f.png").stat().st_size == len(png)
