@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from . import milp
-from .coefficients import CoefficientCache, scenario_coefficients
 from .chips import load_catalog
+from .coefficients import CoefficientCache, scenario_coefficients
 from .errors import InfeasibleError, PlannerError
 from .prune import MODE_ROLES, Pruned, PruneSettings, prune
 from .queueing import SCV, wait_quantile_s
@@ -220,8 +220,8 @@ def extract(prep: Prepared, fm: milp.FleetModel, st: milp.SolveStatus) -> SolveR
     pools = pools_frame(prep, fm, x)
     cons = milp.constraint_report(fm)
     lam = max(milp.value(fm, "lam"), 0.0)
-    lam_agg, lam_dis = max(milp.value(fm, "lam_agg"), 0.0), max(milp.value(fm, "lam_dis"), 0.0)
     tol = 1e-9 * max(lam, 1.0)
+    lam_agg, lam_dis = (v if v > tol else 0.0 for v in (milp.value(fm, "lam_agg"), milp.value(fm, "lam_dis")))
     mode = "aggregated" if lam_dis <= tol else ("disaggregated" if lam_agg <= tol else "mixed")
     cost = float(pools["cost_usd_per_hr"].sum())
     ttft = float(pools["ttft_ms"].max()) if pools["ttft_ms"].notna().any() else float("nan")
@@ -231,7 +231,8 @@ def extract(prep: Prepared, fm: milp.FleetModel, st: milp.SolveStatus) -> SolveR
     out_tok_s = lam * sc.workload.osl
     summary = {
         "scenario": sc.name, "model": sc.model, "objective": prep.objective,
-        "status": st.status, "termination": st.termination, "mip_gap": st.mip_gap, "solve_s": st.solve_s,
+        "status": st.status, "termination": st.termination, "solve_s": st.solve_s,
+        "mip_gap": st.mip_gap if st.mip_gap is None or st.mip_gap > 1e-12 else 0.0,
         "mode": mode, "margin": prep.margin,
         "cost_usd_per_hr": cost, "num_chips": int(pools["instances"].mul(pools["chips_per_instance"]).sum()),
         "throughput_rps": lam, "throughput_aggregated_rps": lam_agg, "throughput_disaggregated_rps": lam_dis,

@@ -22,8 +22,8 @@ from planner import pareto as pareto_mod
 from planner.coefficients import CoefficientCache, scenario_coefficients
 from planner.errors import InfeasibleError, PlannerError
 from planner.pareto import pareto
-from planner.scenario import validate_scenario
 from planner.prune import prune
+from planner.scenario import validate_scenario
 from planner.solve import prepare, solve_scenario
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "milp.md"

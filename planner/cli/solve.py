@@ -23,17 +23,25 @@ gap_option = click.option("--mip-gap", "mip_gap", type=click.FloatRange(0, 1, ma
 
 
 def _pool_view(pools: pd.DataFrame) -> pd.DataFrame:
-    """Compact columns for an 80-column terminal."""
-    par = [
-        f"tp{r.tp}" + (f" ep{r.ep}" if r.ep > 1 else "") + (f" pp{r.pp}" if r.pp > 1 else "") + (f" dp{r.dp}" if r.dp > 1 else "")
+    """Compact columns: `2x4` = 2 instances of 4 chips; `tp2 pp2 b64` = parallelism and batch."""
+    config = [
+        f"tp{r.tp}" + (f" ep{r.ep}" if r.ep > 1 else "") + (f" pp{r.pp}" if r.pp > 1 else "")
+        + (f" dp{r.dp}" if r.dp > 1 else "") + f" b{r.batch}"
         for r in pools.itertuples(index=False)
     ]
     return pd.DataFrame({
-        "role": pools["role"], "chip": pools["chip"], "inst": pools["instances"], "chips": pools["chips_per_instance"],
-        "parallel": par, "batch": pools["batch"], "ttft_ms": pools["ttft_ms"], "tpot_ms": pools["tpot_ms"],
-        "cap_rps": pools["capacity_rps"], "util": pools["utilization"], "cap_util": pools["max_utilization"],
+        "role": pools["role"], "chip": pools["chip"], "instances": [f"{i}x{c}" for i, c in
+                                                                    zip(pools["instances"], pools["chips_per_instance"], strict=True)],
+        "config": config, "ttft_ms": pools["ttft_ms"], "tpot_ms": pools["tpot_ms"], "cap_rps": pools["capacity_rps"],
+        "util/cap": [f"{u:.2f}/{c:.2f}" for u, c in zip(pools["utilization"], pools["max_utilization"], strict=True)],
         "usd_hr": pools["cost_usd_per_hr"],
     })
+
+
+def _console() -> Console:
+    """The terminal's width, or 120 columns when the output is not a terminal (pipes, files)."""
+    con = Console()
+    return con if con.is_terminal else Console(width=120)
 
 
 EPSILON_TEXT = {"tpot": "TPOT bound, ms", "throughput": "rate floor, requests/s", "budget": "budget, $/h"}
@@ -52,7 +60,7 @@ def _status_line(status: str, gap) -> str:
 
 
 def _print_solve(summary: dict, pools: pd.DataFrame, cons: pd.DataFrame) -> None:
-    con = Console()
+    con = _console()
     s = summary
     con.print(f"[bold]{s['scenario']}[/]: {s['model']}, objective {s['objective']}, status {_status_line(s['status'], s['mip_gap'])}")
     slo = s["slo"]
@@ -72,8 +80,8 @@ def _print_solve(summary: dict, pools: pd.DataFrame, cons: pd.DataFrame) -> None
         ("limits", s["limits"]),
     ]
     print_table(pd.DataFrame({"metric": [r[0] for r in rows], "value": [fmt_num(r[1]) for r in rows]}), console=con)
-    print_table(_pool_view(pools), title="pools: instances x chips each; ttft_ms = p-quantile with queueing and KV "
-                "transfer; cap_rps per pool; util = load / capacity, cap_util = its queueing cap", console=con)
+    print_table(_pool_view(pools), title="pools: instances x chips each; ttft_ms = p-quantile incl. queueing and KV "
+                "transfer; cap_rps per pool; util/cap = load / capacity and its queueing cap", console=con)
     view = cons.assign(binds=cons["binding"].map({True: "BINDS", False: ""}))[["constraint", "lhs", "sense", "rhs", "slack", "binds"]]
     print_table(view, title="constraints", console=con)
     binding = s["binding_constraints"] + s["tight_slos"]
@@ -143,7 +151,7 @@ def pareto_cmd(scenario_path, sweep, points, margin_pct, time_limit_s, mip_gap, 
     if fmt == "csv":
         click.echo(flat.to_csv(index=False), nl=False)
         return
-    con = Console()
+    con = _console()
     s = res.summary
     con.print(f"[bold]{s['scenario']}[/]: {s['sweep']} sweep, {s['frontier_points']} frontier points of "
               f"{s['points_solved']} solved ({', '.join(f'{k} {v}' for k, v in s['statuses'].items())}), "
