@@ -20,7 +20,7 @@ from .errors import InfeasibleError, PlannerError
 from .prune import MODE_ROLES, Pruned, PruneSettings, prune
 from .queueing import SCV, wait_quantile_s
 from .scenario import Scenario, check_references, require_limits
-from .uncertainty import default_margin
+from .uncertainty import default_margin, error_band
 
 POOL_COLUMNS = [
     "role", "chip", "instances", "chips_per_instance", "tp", "ep", "pp", "dp", "batch", "ttft_ms", "tpot_ms",
@@ -213,6 +213,16 @@ def pools_frame(prep: Prepared, fm: milp.FleetModel, x: np.ndarray) -> pd.DataFr
     return df[POOL_COLUMNS].reset_index(drop=True)
 
 
+def pool_error_bands(pools: pd.DataFrame, model_id: str) -> list[dict]:
+    """For each (role, chip) in the plan, the band of measured/predicted throughput on comparable validated
+    rows (uncertainty.error_band): how far real capacity may sit from the engine's figure."""
+    out = []
+    for role, chip in pools[["role", "chip"]].drop_duplicates().itertuples(index=False):
+        band = error_band(str(role), str(chip), model_id)
+        out.append({"role": str(role), "chip": str(chip), **band})
+    return out
+
+
 def extract(prep: Prepared, fm: milp.FleetModel, st: milp.SolveStatus) -> SolveResult:
     """Summary dict (JSON keys), pools and constraint report of the loaded solution."""
     sc = prep.scenario
@@ -243,6 +253,7 @@ def extract(prep: Prepared, fm: milp.FleetModel, st: milp.SolveStatus) -> SolveR
         "power_kw": float(pools["power_kw"].sum()),
         "slo": {"ttft_ms": sc.slo.ttft_ms, "tpot_ms": sc.slo.tpot_ms, "ttft_percentile": sc.slo.ttft_percentile},
         "limits": _limits_text(prep.spec),
+        "error_band": pool_error_bands(pools, sc.model),
         "binding_constraints": cons.loc[cons["binding"], "constraint"].tolist(),
         "slo_headroom": headroom,  # fraction of each SLO left at the plan's latencies (margin included)
         "tight_slos": [f"slo.{k}" for k, h in headroom.items() if h < TIGHT_SLO],

@@ -39,3 +39,20 @@ def test_plot_frontier_png(tmp_path):
     pts = pd.DataFrame({"tok_s_per_user": [20, 40, 80], "cost_usd_per_mtok": [1.0, 2.0, 50.0], "mode": ["a", "b", "b"]})
     png = plot_frontier(pts, "tok_s_per_user", "cost_usd_per_mtok", path=tmp_path / "f.png")
     assert png[:4] == b"\x89PNG" and (tmp_path / "f.png").stat().st_size == len(png)
+
+
+def test_pareto_plot_and_solve_error_band(tmp_path):
+    import json
+
+    scn = tmp_path / "s.yaml"
+    scn.write_text(SCENARIO)
+    png = tmp_path / "front.png"
+    runner = CliRunner()
+    r = runner.invoke(main, ["pareto", str(scn), "--points", "3", "--plot", str(png), "--format", "csv"])
+    assert r.exit_code == 0, r.output
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    r = runner.invoke(main, ["solve", str(scn), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    bands = json.loads(r.output)["error_band"]
+    assert bands and all({"role", "chip", "lo", "hi", "n", "basis"} <= set(b) for b in bands)
+    assert all(b["lo"] <= b["hi"] for b in bands if b["lo"] is not None)

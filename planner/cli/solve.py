@@ -9,7 +9,8 @@ import click
 import pandas as pd
 from rich.console import Console
 
-from .common import catalog_option, echo_json, fmt_num, format_option, print_table
+from ..uncertainty import band_text
+from .common import catalog_option, echo_json, fmt_num, format_option, make_console, print_table
 
 margin_option = click.option(
     "--margin", "margin_pct", type=click.FloatRange(0, 500), default=None,
@@ -39,9 +40,8 @@ def _pool_view(pools: pd.DataFrame) -> pd.DataFrame:
 
 
 def _console() -> Console:
-    """The terminal's width, or 120 columns when the output is not a terminal (pipes, files)."""
-    con = Console()
-    return con if con.is_terminal else Console(width=120)
+    """The terminal's width, or wide enough that tables are never truncated in pipes and files."""
+    return make_console()
 
 
 EPSILON_TEXT = {"tpot": "TPOT bound, ms", "throughput": "rate floor, requests/s", "budget": "budget, $/h"}
@@ -88,6 +88,8 @@ def _print_solve(summary: dict, pools: pd.DataFrame, cons: pd.DataFrame) -> None
     con.print("binding: " + (", ".join(binding) if binding else "none (the demand drives the cost)"))
     for note in s.get("notes", []):
         con.print(f"note: {note}")
+    for band in s.get("error_band", []):
+        con.print(f"error band, {band['role']} on {band['chip']}: {band_text(band)}")
     kv = s["kv_transfer"]
     con.print(
         f"[dim]Latencies and capacities include the {100 * s['margin']:.0f}% margin. Queueing: {s['queueing']}; "
@@ -134,9 +136,11 @@ def solve_cmd(scenario_path, objective, margin_pct, time_limit_s, mip_gap, catal
 @margin_option
 @time_limit_option
 @gap_option
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Also draw the frontier to this PNG file.")
 @catalog_option
 @format_option(("table", "json", "csv"))
-def pareto_cmd(scenario_path, sweep, points, margin_pct, time_limit_s, mip_gap, catalogs, fmt):
+def pareto_cmd(scenario_path, sweep, points, margin_pct, time_limit_s, mip_gap, plot_path, catalogs, fmt):
     """Pareto frontier by epsilon-constraint runs on one persistent MILP; one row per frontier point."""
     from ..pareto import pareto
     from ..scenario import load_scenario
@@ -144,6 +148,11 @@ def pareto_cmd(scenario_path, sweep, points, margin_pct, time_limit_s, mip_gap, 
     sc = load_scenario(scenario_path, catalogs)
     res = pareto(sc, sweep=sweep, points=points, catalogs=catalogs, margin=_margin(margin_pct),
                  time_limit_s=time_limit_s, mip_gap=mip_gap)
+    if plot_path:
+        from ..report import plot_frontier  # matplotlib only when asked for
+
+        plot_frontier(res.points, res.summary["x"], res.summary["y"], title=f"{sc.name}: {sweep} sweep", path=plot_path)
+        click.echo(f"wrote {plot_path}", err=True)
     if fmt == "json":
         echo_json({**res.summary, "points": res.points.to_dict(orient="records")})
         return
