@@ -7,7 +7,7 @@ import pandas as pd
 
 from ..chips import load_catalog
 from ..models import load_model, preset_ids
-from .common import catalog_option, echo_json, format_option, print_table
+from .common import catalog_option, emit_frame, format_option
 
 
 @click.command("chips")
@@ -26,13 +26,7 @@ def chips_cmd(catalogs, fmt):
             "scaleup_gb_s": c.scaleup_gb_s, "scaleup_domain": c.scaleup_domain, "scaleout_gb_s": c.scaleout_gb_s,
             "power_w": c.power_w, "price_usd_per_hr": c.price_usd_per_hr,
         })
-    df = pd.DataFrame(rows)
-    if fmt == "json":
-        echo_json(df.to_dict(orient="records"))
-    elif fmt == "csv":
-        click.echo(df.to_csv(index=False), nl=False)
-    else:
-        print_table(df, title=f"{len(df)} chips (dense peak TFLOP/s; price = default $/h per chip)")
+    emit_frame(pd.DataFrame(rows), fmt, f"{len(rows)} chips (dense peak TFLOP/s; price = default $/h per chip)")
 
 
 @click.command("models")
@@ -49,13 +43,7 @@ def models_cmd(fmt):
             "top_k": m.moe.top_k if m.moe else None,
             "kv_kib_per_token_bf16": m.kv_elems_per_token_per_layer * m.num_layers * 2 / 1024,
         })
-    df = pd.DataFrame(rows)
-    if fmt == "json":
-        echo_json(df.to_dict(orient="records"))
-    elif fmt == "csv":
-        click.echo(df.to_csv(index=False), nl=False)
-    else:
-        print_table(df, title=f"{len(df)} model presets (also: --model path/to/config.json)")
+    emit_frame(pd.DataFrame(rows), fmt, f"{len(rows)} model presets (also: --model path/to/config.json)")
 
 
 commands = [chips_cmd, models_cmd]

@@ -69,3 +69,13 @@ def print_table(df: pd.DataFrame, title: str | None = None, console: Console | N
     for row in df.itertuples(index=False):
         table.add_row(*[fmt_num(v) for v in row])
     console.print(table)
+
+
+def emit_frame(df: pd.DataFrame, fmt: str, title: str) -> None:
+    """A table in the requested format: records as JSON, CSV, or a rich table with a title."""
+    if fmt == "json":
+        echo_json(df.to_dict(orient="records"))
+    elif fmt == "csv":
+        click.echo(df.to_csv(index=False), nl=False)
+    else:
+        print_table(df, title=title)
