@@ -172,6 +172,12 @@ def decode_attention_flops_bytes(seqs, ctx, q_heads, kv_elems_per_token, kv_byte
     return seqs * ctx * q_heads * flops_per_ctx_per_head, seqs * ctx * kv_elems_per_token * kv_bytes
 
 
+def attention_unit_time(seqs, kv_heads, unit_s):
+    """Decode attention's fixed work: one work item (CTA) per (sequence, KV head), each with a setup and a
+    softmax/split-KV reduction cost independent of the context; unit_s is that cost amortized over the chip."""
+    return seqs * kv_heads * unit_s
+
+
 def causal_pairs(s_new, prefix):
     """(query, key) pairs of a causal prompt of s_new new tokens after a cached prefix."""
     return s_new * s_new / 2 + s_new * prefix
@@ -354,6 +360,9 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     else:
         pre_r = 0.0
     account("attn_core", f_att / attn_peak, b_att / bw, ls)
+    # fixed work per (decode sequence, KV head on this chip): one CTA each (attention_unit_time)
+    kv_heads_chip = 1.0 if mla else np.maximum(kvh / tp, 1.0)
+    account("attn_core", 0.0, attention_unit_time(dec_seqs / dp, kv_heads_chip, ct.attention_unit[k]), ls)
 
     # dense FFN layers (every layer of a dense model; the first layers of some MoE models)
     if mt.dense_layers[m] > 0:
