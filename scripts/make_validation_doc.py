@@ -130,8 +130,9 @@ def _fit_nuisance(chip) -> dict:
     """The harness nuisance terms are not catalog fields; refit just them (physical parameters fixed)."""
     from planner.calibrate import fit_kernels
 
-    p, _ = fit_kernels(chip, every=3, free=("fp8_quant_us", "attn_floor_us", "prefill_floor_us"))
-    return {"fp8_quant_us": p.fp8_quant_us, "attn_floor_us": p.attn_floor_us, "prefill_floor_us": p.prefill_floor_us}
+    names = ("fp8_quant_us", "attn_floor_us", "prefill_floor_us", "fp8_block_quant_us")
+    p, _ = fit_kernels(chip, every=3, free=names)
+    return {n: getattr(p, n) for n in names}
 
 
 def main() -> None:
