@@ -29,9 +29,9 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.perf_counter()
     chip = load_catalog(args.catalog)[args.chip]
-    nuis, _ = fit_kernels(chip, every=3, free=("fp8_quant_us", "attn_floor_us", "prefill_floor_us"))
-    params = K.KernelParams.from_chip(chip).with_values(["fp8_quant_us", "attn_floor_us", "prefill_floor_us"],
-                                                              [nuis.fp8_quant_us, nuis.attn_floor_us, nuis.prefill_floor_us])
+    nuis, _ = fit_kernels(chip, every=3, free=("fp8_quant_us", "attn_floor_us", "prefill_floor_us", "fp8_block_quant_us"))
+    params = K.KernelParams.from_chip(chip).with_values(["fp8_quant_us", "attn_floor_us", "prefill_floor_us", "fp8_block_quant_us"],
+                                                              [nuis.fp8_quant_us, nuis.attn_floor_us, nuis.prefill_floor_us, nuis.fp8_block_quant_us])
     err = K.kernel_errors(chip, params, every=args.every)
     peaks = K.Peaks.from_chip(chip)
     ad = K.load("attn_decode", every=args.every)

@@ -44,6 +44,8 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "fp8_quant_us": (0.0, 50.0),
     "attn_floor_us": (0.0, 50.0),
     "prefill_floor_us": (0.0, 50.0),
+    "fp8_block_quant_us": (0.0, 50.0),
+    "attention_unit_ns": (0.0, 200.0),
     "moe_relative": (0.05, 1.0),
 }
 # which parameters each kernel family informs (a family's rows only enter the fit of the parameters it can see)
@@ -215,9 +217,9 @@ def overlay_yaml(chip: Chip, params: K.KernelParams, source: str, fit: FitResult
         f"# Fitted by least squares (soft-L1 on log(predicted/measured)) on {fit.n_residuals:,} measurements;",
         f"# fitted parameters: {', '.join(fit.names)}.",
     ]
-    if {"fp8_quant_us", "attn_floor_us", "prefill_floor_us"} & set(fit.names):
+    if {"fp8_quant_us", "attn_floor_us", "prefill_floor_us", "fp8_block_quant_us"} & set(fit.names):
         header.append(f"# Nuisance terms (not written to the catalog): fp8 activation quantization {params.fp8_quant_us:.2f} us, "
-                      f"attention-kernel floors {params.attn_floor_us:.2f} us (decode), {params.prefill_floor_us:.2f} us (prefill).")
+                      f"fp8 block-scaled {params.fp8_block_quant_us:.2f} us, attention-kernel floors {params.attn_floor_us:.2f} us (decode), {params.prefill_floor_us:.2f} us (prefill).")
     if "moe_relative" in fit.names:
         header.append(f"# Engine constant (planner.engine.MOE_GEMM_RELATIVE_EFFICIENCY, all chips): grouped/dense GEMM "
                       f"efficiency {params.moe_relative:.3f}.")

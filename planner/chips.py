@@ -61,6 +61,7 @@ class Efficiency(_Strict):
     scaleup / scaleout: sustained bus-bandwidth fraction of the link's per-direction peak.
     link_latency_us: fixed cost per collective (alpha of the alpha-beta model), scale-up and scale-out.
     kernel_overhead_us: fixed cost per kernel launch inside a CUDA-graph step.
+    attention_unit_ns: fixed decode-attention cost per (sequence, KV head) work item, amortized over the chip.
     """
 
     compute: dict[Dtype, float] = Field(default_factory=lambda: {"bf16": 0.75, "fp8": 0.65, "fp4": 0.65})
@@ -72,6 +73,9 @@ class Efficiency(_Strict):
     scaleup_latency_us: float = Field(default=8.0, ge=0)
     scaleout_latency_us: float = Field(default=25.0, ge=0)
     kernel_overhead_us: float = Field(default=2.0, ge=0)
+    # fixed cost per decode-attention work item (one sequence x one KV head: a CTA's setup, softmax/reduction),
+    # amortized over the chip; fitted on H100 decode-attention kernels (planner calibrate)
+    attention_unit_ns: float = Field(default=0.0, ge=0)
 
     @field_validator("compute")
     @classmethod

@@ -27,6 +27,18 @@ SHARED_EXPERT_KERNELS = 3  # gate/up, activation, down of the shared expert(s)
 # permutation. Fitted on the H100 fused-MoE kernel data (validation/kernels_h100/moe.csv, `planner calibrate`).
 MOE_GEMM_RELATIVE_EFFICIENCY = 0.32
 MEMORY_RESERVE_FRACTION = 0.08  # runtime, allocator fragmentation, CUDA graphs (vLLM/TRT-LLM default 0.9 util)
+# Serving-framework work once per decode/aggregated step outside the GPU kernels' roofline: scheduling, sampling,
+# detokenization, host-device synchronisation, not hidden by CUDA graphs. One global value, fitted over all rows of
+# validation/points.csv (docs/validation.md, method log) within the published ~1-5 ms range per step; the fit
+# sits at the 5 ms bound.
+DECODE_STEP_OVERHEAD_S = 5.0e-3
+# Expert-parallel load imbalance: the busiest of `ep` ranks receives ep**MOE_IMBALANCE_EXPONENT times the mean
+# number of token-expert assignments and sets the MoE layer's time. Bounded above by the H100 kernel database's
+# power-law (alpha=1.01) routing, busiest/balanced latency ~ ep**0.23 (validation/kernels_h100/moe.csv); one
+# global value fitted over all rows of validation/points.csv: the fit returns 0 (the rows do not support the term;
+# their EP deployments use EPLB/redundant experts), so it is kept at 0 and available for what-if studies.
+MOE_IMBALANCE_EXPONENT = 0.0
+PREFILL_CHUNK_TOKENS = 8192  # largest prompt chunk per rank and step (TRT-LLM max_num_tokens / vLLM max_num_batched_tokens default 8192)
 
 FIT_REASONS: tuple[str, ...] = (
     "fits",
@@ -112,6 +124,21 @@ def kernels_per_stage(layers, moe_layers, mla: bool, shared_experts: bool):
     return layers * per_layer + moe_layers * per_moe
 
 
+def moe_imbalance(ep):
+    """Busiest-rank / mean expert load at expert-parallel degree ep: ep**MOE_IMBALANCE_EXPONENT (1 at ep = 1)."""
+    return np.power(np.maximum(np.asarray(ep, float), 1.0), MOE_IMBALANCE_EXPONENT)
+
+
+def attention_dp_busiest_tokens(mean_tokens, prompt_tokens, dp):
+    """Prefill tokens on the busiest of dp attention ranks when prompts arrive whole (chunks of at most
+    PREFILL_CHUNK_TOKENS): a rank holds a chunk u with probability p = mean/u, so the busiest carries
+    u·(1 − (1 − p)^dp) when p < 1, else u·ceil(mean/u). Equals the mean when dp = 1."""
+    u = np.minimum(np.maximum(prompt_tokens, 1.0), PREFILL_CHUNK_TOKENS)
+    p = np.minimum(mean_tokens / u, 1.0)
+    busy = np.where(p < 1.0, u * -np.expm1(dp * np.log1p(-np.minimum(p, 1 - 1e-12))), u * np.ceil(mean_tokens / u))
+    return np.where(dp > 1, np.maximum(busy, mean_tokens), mean_tokens)
+
+
 def distinct_experts(num_experts, top_k, tokens):
     """Expected distinct experts touched by `tokens` tokens routed top_k of E uniformly:
     E·(1 − (1 − k/E)^T). At batch 1 only k experts' weights are read; at large batch all E."""
@@ -143,6 +170,12 @@ def gemm_flops_bytes(m, n, k, weight_bytes_per_elem, act_bytes=ACT_BYTES):
 def decode_attention_flops_bytes(seqs, ctx, q_heads, kv_elems_per_token, kv_bytes, flops_per_ctx_per_head):
     """Decode attention: every sequence reads its whole KV cache (bytes) and scores/values one query per head."""
     return seqs * ctx * q_heads * flops_per_ctx_per_head, seqs * ctx * kv_elems_per_token * kv_bytes
+
+
+def attention_unit_time(seqs, kv_heads, unit_s):
+    """Decode attention's fixed work: one work item (CTA) per (sequence, KV head), each with a setup and a
+    softmax/split-KV reduction cost independent of the context; unit_s is that cost amortized over the chip."""
+    return seqs * kv_heads * unit_s
 
 
 def causal_pairs(s_new, prefix):
@@ -243,7 +276,11 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     t_dec = dec_seqs * q_tok
     t_pre = pre_seqs * s_new
     T_stage = t_dec + t_pre
-    Tr = T_stage / dp  # tokens per attention rank
+    Tr = T_stage / dp  # tokens per attention rank (mean)
+    # attention-DP imbalance (aggregated role): prompts land whole on one rank, so the busiest of dp ranks carries
+    # more prefill tokens than the mean; every rank waits for it at the MoE all-to-all (parameter-free, see
+    # attention_dp_busiest_tokens). Attention-side operators (projections, attention, dense FFN) use Tr_max.
+    Tr_max = (t_dec / dp + attention_dp_busiest_tokens(t_pre / dp, s_new, dp)) if (is_agg and np.any(dp > 1)) else Tr
     ls = L / pp
     ld = mt.dense_layers[m] / pp
     lm = mt.moe_layers[m] / pp
@@ -256,7 +293,7 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     def ctx_eff(ctx):
         return (1 - frac_win) * ctx + frac_win * np.minimum(ctx, W) if W > 0 else ctx
 
-    kv_ctx_resident = isl if is_prefill else ctx_dec
+    kv_ctx_resident = isl if is_prefill else ctx_dec  # mean context (peak ISL+OSL reservation tested: rejected, docs/validation.md)
     kv_seqs_resident = (B if is_prefill else (B + B / osl if is_agg else B)) / dp
     kv_bytes = kv_seqs_resident * ctx_eff(kv_ctx_resident) * kv_elems_chip * kb * ls
 
@@ -300,7 +337,7 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
 
     # attention projections (QKV + O; MLA down/up projections), every layer
     p_attn = mt.attn_params[m] / tp
-    gemm("attn_proj", 2 * Tr * p_attn, p_attn * wb + Tr * hidden * ACT_BYTES * 2, Tr, ls)
+    gemm("attn_proj", 2 * Tr_max * p_attn, p_attn * wb + Tr_max * hidden * ACT_BYTES * 2, Tr_max, ls)
 
     # attention core: decode part reads the KV cache; prefill part is causal over new tokens + prefix
     heads_chip = heads / tp
@@ -311,7 +348,7 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     # each sequence reads its KV once per step, for all of its (1 + spec_tokens) query tokens
     f_att, b_att = decode_attention_flops_bytes(dec_seqs / dp, ctx_d, heads_chip * q_tok, kv_elems_chip, kb, per_ctx_flops)
     if not is_decode:
-        pre_r = pre_seqs / dp
+        pre_r = pre_seqs / dp * np.where(Tr > 0, (Tr_max - dec_r) / np.maximum(Tr - dec_r, 1e-9), 1.0)  # busiest rank
         pairs = causal_pairs(s_new, prefix)
         if W > 0:
             pairs_win = s_new * np.minimum((s_new + 2 * prefix) / 2, W)
@@ -323,11 +360,14 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     else:
         pre_r = 0.0
     account("attn_core", f_att / attn_peak, b_att / bw, ls)
+    # fixed work per (decode sequence, KV head on this chip): one CTA each (attention_unit_time)
+    kv_heads_chip = 1.0 if mla else np.maximum(kvh / tp, 1.0)
+    account("attn_core", 0.0, attention_unit_time(dec_seqs / dp, kv_heads_chip, ct.attention_unit[k]), ls)
 
     # dense FFN layers (every layer of a dense model; the first layers of some MoE models)
     if mt.dense_layers[m] > 0:
         p_ffn = mt.dense_ffn_params[m] / tp
-        gemm("ffn", 2 * Tr * p_ffn, p_ffn * wb + Tr * (hidden + inter / tp) * ACT_BYTES * 2, Tr, ld)
+        gemm("ffn", 2 * Tr_max * p_ffn, p_ffn * wb + Tr_max * (hidden + inter / tp) * ACT_BYTES * 2, Tr_max, ld)
 
     if is_moe:  # distinct experts touched by T tokens under uniform routing (the low-batch fix)
         distinct = distinct_experts(E, topk, T_stage)
@@ -335,10 +375,10 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
         f_moe = 2 * T_stage * topk * p_exp / G
         b_moe = distinct * p_exp * wb / G + T_stage / G * topk * hidden * ACT_BYTES * 2
         m_exp = T_stage * topk / np.maximum(distinct, 1e-9)  # rows per touched expert
-        gemm("ffn", f_moe, b_moe, m_exp, lm, eta=eta_w * MOE_GEMM_RELATIVE_EFFICIENCY)
+        gemm("ffn", f_moe, b_moe, m_exp, lm * moe_imbalance(ep), eta=eta_w * MOE_GEMM_RELATIVE_EFFICIENCY)
         if mt.shared_params[m] > 0:
             p_sh = mt.shared_params[m] / tp
-            gemm("ffn", 2 * Tr * p_sh, p_sh * wb, Tr, lm)
+            gemm("ffn", 2 * Tr_max * p_sh, p_sh * wb, Tr_max, lm)
 
     # LM head: one logit row per decode token and per finishing prompt; last stage only (avg over pp)
     lm_tokens = (dec_r + pre_r)
@@ -394,7 +434,7 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
         seqs_per_s = B / t_stage
         decode_tok_s = 0.0 * B
     else:
-        step = latency + t_p2p  # decode: every sequence advances `accept` tokens per `step`
+        step = latency + t_p2p + DECODE_STEP_OVERHEAD_S  # decode: every sequence advances `accept` tokens per `step`
         tpot = step / accept
         # aggregated: a prompt gets the per-step chunk budget until its s_new tokens are in
         ttft = np.maximum(1.0, s_new / np.maximum(t_pre * micro, 1e-9)) * step if is_agg else nan

@@ -28,6 +28,7 @@ from .engine import (
     MOE_EXTRA_KERNELS,
     MOE_GEMM_RELATIVE_EFFICIENCY,
     allreduce_s,
+    attention_unit_time,
     causal_pairs,
     decode_attention_flops_bytes,
     distinct_experts,
@@ -52,11 +53,13 @@ class KernelParams:
     memory: float = 0.80
     attention: float = 0.55
     kernel_overhead_us: float = 2.0
+    attention_unit_ns: float = 0.0
     scaleup: float = 0.75
     scaleup_latency_us: float = 8.0
     fp8_quant_us: float = 0.0  # nuisance: the TRT-LLM fp8 Linear benchmark's activation-quantization launch
     attn_floor_us: float = 0.0  # nuisance: fixed latency of decode-attention kernels beyond the launch overhead
     prefill_floor_us: float = 0.0  # nuisance: the same for context (prefill) attention kernels
+    fp8_block_quant_us: float = 0.0  # nuisance: the block-scaled fp8 Linear's own activation-quantization launch
     moe_relative: float = MOE_GEMM_RELATIVE_EFFICIENCY  # engine constant: grouped-GEMM / dense-GEMM efficiency
     fixed: tuple[str, ...] = field(default=(), repr=False)
 
@@ -66,7 +69,7 @@ class KernelParams:
         return cls(
             compute_bf16=e.compute.get("bf16", 0.75), compute_fp8=e.compute.get("fp8", 0.65),
             gemm_m_half=e.gemm_m_half, memory=e.memory, attention=e.attention,
-            kernel_overhead_us=e.kernel_overhead_us, scaleup=e.scaleup, scaleup_latency_us=e.scaleup_latency_us,
+            kernel_overhead_us=e.kernel_overhead_us, attention_unit_ns=e.attention_unit_ns, scaleup=e.scaleup, scaleup_latency_us=e.scaleup_latency_us,
         )
 
     def names(self) -> list[str]:
@@ -92,6 +95,7 @@ class KernelParams:
             "memory": r(self.memory),
             "attention": r(self.attention),
             "kernel_overhead_us": r(self.kernel_overhead_us, None if digits is None else 3),
+            "attention_unit_ns": r(self.attention_unit_ns, None if digits is None else 3),
             "scaleup": r(self.scaleup),
             "scaleup_latency_us": r(self.scaleup_latency_us, None if digits is None else 3),
         }
@@ -141,7 +145,8 @@ def _gemm(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:
     eff = gemm_efficiency(np.where(fp8, p.compute_fp8, p.compute_bf16), m, p.gemm_m_half)
     bw = pk.mem_bw * p.memory
     t = np.maximum(flops / (peak * np.maximum(eff, 1e-9)), bytes_ / bw)
-    quant = np.where(fp8, 3.0 * m * k / bw + p.fp8_quant_us * 1e-6, 0.0)  # harness nuisance (module docstring)
+    block = df["dtype"].eq("fp8_block").to_numpy()
+    quant = np.where(fp8, 3.0 * m * k / bw, 0.0) + np.where(block, p.fp8_block_quant_us, np.where(fp8, p.fp8_quant_us, 0.0)) * 1e-6  # harness nuisance (module docstring)
     return t + quant + p.kernel_overhead_us * 1e-6
 
 
@@ -155,7 +160,7 @@ def _attn_decode(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:
     kb = df["kv_dtype"].map(KV_BYTES).to_numpy(float)
     flops, bytes_ = decode_attention_flops_bytes(b, ctx, hq, 2.0 * hkv * hd, kb, 2.0 * (hd + hd))
     bytes_ = bytes_ + b * hq * hd * 2.0 * 2.0  # + the query in and the output out (bf16)
-    return _attention(flops, bytes_, pk, p, p.attn_floor_us)
+    return _attention(flops, bytes_, pk, p, p.attn_floor_us) + attention_unit_time(b, hkv, p.attention_unit_ns * 1e-9)
 
 
 def _mla_decode(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:
@@ -164,7 +169,7 @@ def _mla_decode(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:
     kv = MLA_LATENT + MLA_ROPE
     flops, bytes_ = decode_attention_flops_bytes(b, ctx, h, kv, kb, 2.0 * (kv + MLA_V))
     bytes_ = bytes_ + b * h * (kv + MLA_V) * 2.0
-    return _attention(flops, bytes_, pk, p, p.attn_floor_us)
+    return _attention(flops, bytes_, pk, p, p.attn_floor_us) + attention_unit_time(b, 1.0, p.attention_unit_ns * 1e-9)
 
 
 def _attn_prefill(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:

@@ -100,6 +100,7 @@ class ChipTable:
     scaleup_lat: np.ndarray  # s
     scaleout_lat: np.ndarray
     kernel_overhead: np.ndarray  # s
+    attention_unit: np.ndarray  # s per (sequence, KV head) decode-attention work item
     power_w: np.ndarray
     price_usd_per_hr: np.ndarray
 
@@ -129,6 +130,7 @@ class ChipTable:
             scaleup_lat=arr(lambda c: c.efficiency.scaleup_latency_us * 1e-6),
             scaleout_lat=arr(lambda c: c.efficiency.scaleout_latency_us * 1e-6),
             kernel_overhead=arr(lambda c: c.efficiency.kernel_overhead_us * 1e-6),
+            attention_unit=arr(lambda c: c.efficiency.attention_unit_ns * 1e-9),
             power_w=arr(lambda c: c.power_w),
             price_usd_per_hr=arr(lambda c: c.price_usd_per_hr),
         )
