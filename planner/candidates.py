@@ -34,6 +34,13 @@ class Grid:
     prefill_batches: Sequence[int] = PREFILL_BATCHES
     decode_batches_per_rank: Sequence[int] = DECODE_BATCHES_PER_RANK
     pp_options: Sequence[int] = PP_OPTIONS
+    # the other disaggregation axes (docs/axes.md); defaults leave the table as the engine computes it
+    spec_method: str | None = None  # "mtp" | "draft"; None = no speculative decoding
+    spec_gammas: Sequence[int] = (0,)  # draft tokens per step enumerated (decode/aggregated rows per gamma)
+    spec_alpha: float = 0.85  # per-token acceptance
+    draft_model: str | None = None  # preset id (spec_method "draft")
+    chunk_tokens: int | None = None  # aggregated: tokens per forward per attention rank
+    prefix_cache_tokens: int | None = None  # None: hit rate x isl x batch (planner.prefix)
 
 
 def default_kv_dtype(weights: str) -> str:
@@ -103,8 +110,55 @@ def concat(parts: Sequence[Candidates]) -> Candidates:
     return Candidates(**{n: np.concatenate([getattr(p, n) for p in parts]) for n in names})
 
 
+def evaluate_axes(cands: Candidates, mt: ModelTable, ct: ChipTable, grid: Grid) -> tuple[Candidates, dict]:
+    """Engine evaluation plus the axes' post-processing: speculative variants (gamma per row), a co-located
+    draft model, the prefix cache's memory, the aggregated chunk cap (planner.speculative, .prefix, .chunked)."""
+    from . import chunked, prefix, speculative
+
+    if grid.spec_method is not None and any(g > 0 for g in grid.spec_gammas):
+        cands = speculative.spec_variants(cands, grid.spec_gammas, grid.spec_alpha)
+    res = evaluate(cands, mt, ct)
+    extra = prefix.cache_bytes_per_chip(cands, mt, grid.prefix_cache_tokens) if np.any(cands.prefix_hit > 0) else 0.0
+    if grid.spec_method == "mtp":
+        extra = extra + speculative.mtp_weight_bytes_per_chip(cands, mt)
+    raw_step = res["step_s"]
+    if grid.spec_method == "draft" and grid.draft_model:
+        from .models import load_model
+
+        res = speculative.apply_draft_model(cands, res, mt, ct, load_model(grid.draft_model))
+    res = prefix.refit(cands, res, ct, np.broadcast_to(extra, (len(cands),)).astype(float))
+    if grid.chunk_tokens is not None:
+        agg = cands.role == ROLE_CODE["aggregated"]
+        dec_only = np.zeros(len(cands))
+        if agg.any():
+            idx = np.flatnonzero(agg)
+            sub = cands.take(idx)
+            as_dec = Candidates(**{**sub.__dict__, "role": np.full(len(sub), ROLE_CODE["decode"], np.int8)})
+            dres = evaluate(as_dec, mt, ct)
+            # the same draft/MTP adjustment as the mixed step: shift by the difference the draft made
+            dec_only[idx] = dres["step_s"] + (res["step_s"][idx] - raw_step[idx])
+        res = chunked.apply_chunk(cands, res, dec_only, grid.chunk_tokens, mt, ct)
+    return cands, res
+
+
+CHUNK_REASON = "prefill tokens per step exceed aggregated.chunk_tokens (the batch drains faster than it refills)"
+
+
 def coefficient_table(models: Sequence[ModelArch], chips: Sequence[Chip], grid: Grid) -> pd.DataFrame:
-    """Enumerate and evaluate: one row per candidate instance (see engine.to_frame for columns)."""
+    """Enumerate and evaluate: one row per candidate instance (see engine.to_frame for columns; the axes add
+    spec_tokens, spec_accept, tpot_chunk_ms)."""
     mt, ct = ModelTable.build(list(models)), ChipTable.build(list(chips))
     cands = build_candidates(models, chips, grid)
-    return to_frame(cands, evaluate(cands, mt, ct), mt, ct)
+    cands, res = evaluate_axes(cands, mt, ct, grid)
+    df = to_frame(cands, res, mt, ct)
+    df["spec_tokens"] = cands.spec_tokens.astype(np.int32)
+    df["spec_accept"] = cands.spec_accept
+    if "chunk_ok" in res:
+        bad = ~res["chunk_ok"] & df["fits"].to_numpy()
+        if bad.any():
+            reason = df["fit_reason"].cat.add_categories([CHUNK_REASON])
+            reason[bad] = CHUNK_REASON
+            df["fit_reason"] = reason
+            df.loc[bad, "fits"] = False
+        df["tpot_chunk_ms"] = res["tpot_chunk_s"] * 1e3
+    return df

@@ -39,6 +39,13 @@ class CoefficientKey:
     pp: tuple[int, ...]
     prefill_batches: tuple[int, ...]
     decode_batches_per_rank: tuple[int, ...]
+    # the other axes (docs/axes.md): speculation, prefix-cache capacity, aggregated chunk size
+    spec_method: str | None = None
+    spec_gammas: tuple[int, ...] = (0,)
+    spec_alpha: float = 0.85
+    draft_model: str | None = None
+    chunk_tokens: int | None = None
+    prefix_cache_tokens: int | None = None
 
     @classmethod
     def of(cls, sc: Scenario, catalogs: tuple | list = ()) -> CoefficientKey:
@@ -50,7 +57,20 @@ class CoefficientKey:
             pp=tuple(sorted(set(s.pipeline_parallel))),
             prefill_batches=tuple(s.prefill_batches or PREFILL_BATCHES),
             decode_batches_per_rank=tuple(s.decode_batches_per_rank or DECODE_BATCHES_PER_RANK),
+            **_axes_key(sc),
         )
+
+
+def _axes_key(sc: Scenario) -> dict:
+    """The scenario keys of the other axes that change the engine's table."""
+    from .speculative import DEFAULT_ACCEPTANCE
+
+    out: dict = {"chunk_tokens": sc.aggregated.chunk_tokens, "prefix_cache_tokens": sc.workload.prefix_cache_tokens}
+    sp = sc.speculative
+    if sp is not None:
+        alpha = sc.workload.speculative_acceptance or sp.acceptance or DEFAULT_ACCEPTANCE[sp.method]
+        out.update(spec_method=sp.method, spec_gammas=sp.gammas(), spec_alpha=float(alpha), draft_model=sp.draft_model)
+    return out
 
 
 class CoefficientCache:
@@ -96,6 +116,8 @@ def _evaluate(key: CoefficientKey) -> pd.DataFrame:
         roles=ROLES, weights_dtypes=(key.weights,), kv_dtypes=(key.kv,), isl=key.isl, osl=key.osl,
         prefix_hit=key.prefix_hit, max_chips_per_instance=key.max_chips_per_instance,
         prefill_batches=key.prefill_batches, decode_batches_per_rank=key.decode_batches_per_rank, pp_options=key.pp,
+        spec_method=key.spec_method, spec_gammas=key.spec_gammas, spec_alpha=key.spec_alpha,
+        draft_model=key.draft_model, chunk_tokens=key.chunk_tokens, prefix_cache_tokens=key.prefix_cache_tokens,
     )
     df = coefficient_table([model], chips, grid)
     # sustained NIC (scale-out) bandwidth of one instance, for the KV-transfer constraints

@@ -8,18 +8,21 @@ Variables: x_i in Z>=0 (instances), lam >= 0 (requests/s served), lam_agg, lam_d
 the aggregated and the disaggregated path; only for allowed modes).
 
 Constraint families, one function each (docs/milp.md has the math; tests check the two agree). Names
-follow `{pool}-{kind}-{bound}`:
+follow `{pool}-{kind}-{bound}`; with several traffic classes every per-class row is prefixed `{class}-`:
 
-    add_demand        fleet-demand-split   lam_agg + lam_dis = lam
+    add_demand        fleet-demand-split   lam_agg + lam_dis + lam_afd = lam    (one class)
                       fleet-rate-min       lam >= rate_min                       (epsilon: rate)
-    add_rate_matching prefill-rate-min     sum_P e_i x_i >= lam_dis
+    add_class_demand  {class}-demand-split lam_agg_c + lam_dis_c + lam_afd_c = share_c lam   (several classes)
+    add_rate_matching prefill-rate-min     sum_P e_i x_i >= lam_dis + lam_afd
                       decode-rate-min      sum_D e_i x_i >= lam_dis
     add_aggregated    aggregated-rate-min  sum_A e_i x_i >= lam_agg
+    add_afd_matching  attention-rate-min   sum_Att e_i x_i >= lam_afd
+                      {level}-ffn-tokens-min  sum_{F at level} T_i x_i >= sum_{Att at level} B_i x_i
     add_inventory     {chip}-inventory-max sum_{i on k} n_i x_i <= max_count_k
                       fleet-chips-max      sum n_i x_i <= max_chips              (epsilon: chips)
     add_power         fleet-power-max      sum w_i x_i <= max_power_kw           (epsilon: power)
     add_budget        fleet-budget-max     sum c_i x_i <= budget_usd_per_hr      (epsilon: budget)
-    add_kv_transfer   prefill-kv_nic-min   sum_P b_i x_i >= kv_gb_per_request lam_dis
+    add_kv_transfer   prefill-kv_nic-min   sum_P b_i x_i >= kv_gb_per_request (lam_dis + lam_afd)
                       decode-kv_nic-min    sum_D b_i x_i >= kv_gb_per_request lam_dis
 
 Objectives: `cost` (min sum c_i x_i + a tie-break on chips) and `throughput` (max lam - a tie-break on
@@ -48,7 +51,9 @@ PARAM_CONSTRAINT = {
     "max_chips": "fleet-chips-max",
     "max_power_kw": "fleet-power-max",
 }
-FAMILIES = ("demand", "rate_matching", "aggregated", "inventory", "power", "budget", "kv_transfer")
+FAMILIES = ("demand", "class_demand", "rate_matching", "aggregated", "afd_matching", "inventory", "power", "budget",
+            "kv_transfer")
+PATHS = {"aggregated": "lam_agg", "disaggregated": "lam_dis", "afd": "lam_afd"}
 
 
 @dataclass
@@ -61,8 +66,16 @@ class MilpSpec:
     max_chips: int | None = None
     max_power_kw: float | None = None
     inventory: dict[str, int] = field(default_factory=dict)  # chip id -> max chips of that type
-    kv_gb_per_request: float = 0.0
+    kv_gb_per_request: float | dict[str, float] = 0.0  # per class when `classes` is set
     objective: str = "min-cost"  # or "max-throughput"
+    classes: dict[str, float] | None = None  # traffic class -> share of lam (table column `class`); None = one class
+
+    def class_names(self) -> list[str | None]:
+        return [None] if not self.classes else list(self.classes)
+
+    def kv_gb(self, cls: str | None) -> float:
+        kv = self.kv_gb_per_request
+        return float(kv.get(cls, 0.0)) if isinstance(kv, dict) else float(kv)
 
 
 @dataclass
@@ -124,36 +137,89 @@ def _step(coefs: np.ndarray) -> float:
     return float(pos.min()) if len(pos) else 0.0
 
 
-def _role_idx(t: pd.DataFrame, role: str) -> np.ndarray:
-    return np.flatnonzero(t["role"].astype(str).to_numpy() == role)
+def _role_idx(t: pd.DataFrame, role: str, cls: str | None = None) -> np.ndarray:
+    sel = t["role"].astype(str).to_numpy() == role
+    if cls is not None:
+        sel &= t["class"].astype(str).to_numpy() == cls
+    return np.flatnonzero(sel)
+
+
+def path_var(m, path: str, cls: str | None):
+    """The rate variable of a path (lam_agg, lam_dis, lam_afd) for a class; None when the mode is off."""
+    return getattr(m, PATHS[path] + ("" if cls is None else f"__{cls}"), None)
+
+
+def _pre(cls: str | None) -> str:
+    return "" if cls is None else f"{cls}-"
+
+
+def _sum(*vs):
+    vs = [v for v in vs if v is not None]
+    return sum(vs) if vs else 0.0
 
 
 # ---------------------------------------------------------------- constraint families
 
 
 def add_demand(fm: FleetModel) -> None:
-    """lam = lam_agg + lam_dis; lam >= rate_min (a mutable Param, the rate epsilon)."""
+    """One class: lam = lam_agg + lam_dis + lam_afd. Always: lam >= rate_min (a mutable Param, the rate epsilon)."""
     m = fm.m
-    parts = [v for v in (getattr(m, "lam_agg", None), getattr(m, "lam_dis", None)) if v is not None]
-    _add(fm, "fleet-demand-split", "demand", sum(parts), "==", m.lam)
+    if not fm.spec.classes:
+        parts = [path_var(m, p, None) for p in PATHS]
+        _add(fm, "fleet-demand-split", "demand", _sum(*parts), "==", m.lam)
     _add(fm, "fleet-rate-min", "demand", m.lam, ">=", m.rate_min)
 
 
-def add_rate_matching(fm: FleetModel) -> None:
-    """Disaggregated path: prefill and decode pools each serve lam_dis requests/s (effective capacity)."""
+def add_class_demand(fm: FleetModel) -> None:
+    """Several traffic classes: each class's paths carry its fixed share of lam (the class mix)."""
+    m = fm.m
+    for cls, share in (fm.spec.classes or {}).items():
+        parts = [path_var(m, p, cls) for p in PATHS]
+        _add(fm, f"{cls}-demand-split", "class_demand", _sum(*parts), "==", float(share) * m.lam)
+
+
+def add_rate_matching(fm: FleetModel, cls: str | None = None) -> None:
+    """Disaggregated path: the prefill pool admits lam_dis (+ lam_afd: AFD decode is fed by the same prefill
+    pool) requests/s, the decode pool carries lam_dis (effective capacities)."""
     m, t = fm.m, fm.table
     eff = t["eff_capacity_rps"].to_numpy()
+    need = {"prefill": _sum(path_var(m, "disaggregated", cls), path_var(m, "afd", cls)),
+            "decode": _sum(path_var(m, "disaggregated", cls))}
     for role in ("prefill", "decode"):
-        idx = _role_idx(t, role)
-        _add(fm, f"{role}-rate-min", "rate_matching", _lin(eff[idx], _vars(m, idx)), ">=", m.lam_dis, _step(eff[idx]))
+        if role == "decode" and path_var(m, "disaggregated", cls) is None:
+            continue
+        idx = _role_idx(t, role, cls)
+        _add(fm, f"{_pre(cls)}{role}-rate-min", "rate_matching", _lin(eff[idx], _vars(m, idx)), ">=", need[role],
+             _step(eff[idx]))
 
 
-def add_aggregated(fm: FleetModel) -> None:
+def add_aggregated(fm: FleetModel, cls: str | None = None) -> None:
     """Aggregated path: co-located instances serve lam_agg requests/s."""
     m, t = fm.m, fm.table
-    idx = _role_idx(t, "aggregated")
+    idx = _role_idx(t, "aggregated", cls)
     eff = t["eff_capacity_rps"].to_numpy()[idx]
-    _add(fm, "aggregated-rate-min", "aggregated", _lin(eff, _vars(m, idx)), ">=", m.lam_agg, _step(eff))
+    _add(fm, f"{_pre(cls)}aggregated-rate-min", "aggregated", _lin(eff, _vars(m, idx)), ">=",
+         path_var(m, "aggregated", cls), _step(eff))
+
+
+def add_afd_matching(fm: FleetModel, cls: str | None = None) -> None:
+    """Attention/FFN disaggregated decode: the attention pool carries lam_afd requests/s; at every per-layer
+    cadence (`afd_level`), the FFN instances' token capacity per layer cycle (`ffn_tokens`) covers the tokens
+    the attention instances of that cadence send (their batch, `ffn_tokens` of attention rows): the M:N
+    pairing of attention and FFN instances, linear."""
+    m, t = fm.m, fm.table
+    eff = t["eff_capacity_rps"].to_numpy()
+    att = _role_idx(t, "attention", cls)
+    _add(fm, f"{_pre(cls)}attention-rate-min", "afd_matching", _lin(eff[att], _vars(m, att)), ">=",
+         path_var(m, "afd", cls), _step(eff[att]))
+    ffn = _role_idx(t, "ffn", cls)
+    tok = t["ffn_tokens"].to_numpy() if "ffn_tokens" in t else np.zeros(len(t))
+    lev = t["afd_level"].astype(str).to_numpy() if "afd_level" in t else np.full(len(t), "")
+    for level in sorted(set(lev[att]) | set(lev[ffn])):
+        a = att[lev[att] == level]
+        f = ffn[lev[ffn] == level]
+        _add(fm, f"{_pre(cls)}{level}-ffn-tokens-min", "afd_matching", _lin(tok[f], _vars(m, f)), ">=",
+             _lin(tok[a], _vars(m, a)), _step(tok[f]))
 
 
 def add_inventory(fm: FleetModel) -> None:
@@ -180,13 +246,18 @@ def add_budget(fm: FleetModel) -> None:
     _add(fm, "fleet-budget-max", "budget", _lin(cost, _vars(m, range(len(t)))), "<=", m.budget_usd_per_hr, _step(cost))
 
 
-def add_kv_transfer(fm: FleetModel) -> None:
-    """Every disaggregated request moves its prompt's KV cache from a prefill NIC to a decode NIC."""
+def add_kv_transfer(fm: FleetModel, cls: str | None = None) -> None:
+    """Every disaggregated request moves its prompt's KV cache from a prefill NIC to a decode NIC (AFD
+    requests leave the prefill pool the same way; the attention pool's ingress is not constrained)."""
     m, t = fm.m, fm.table
     nic = t["nic_gb_s"].to_numpy()
-    for role, name in (("prefill", "prefill-kv_nic-min"), ("decode", "decode-kv_nic-min")):
-        idx = _role_idx(t, role)
-        _add(fm, name, "kv_transfer", _lin(nic[idx], _vars(m, idx)), ">=", fm.spec.kv_gb_per_request * m.lam_dis,
+    kv = fm.spec.kv_gb(cls)
+    dis, afd = path_var(m, "disaggregated", cls), path_var(m, "afd", cls)
+    for role, rate in (("prefill", _sum(dis, afd)), ("decode", _sum(dis))):
+        if role == "decode" and dis is None:
+            continue
+        idx = _role_idx(t, role, cls)
+        _add(fm, f"{_pre(cls)}{role}-kv_nic-min", "kv_transfer", _lin(nic[idx], _vars(m, idx)), ">=", kv * rate,
              _step(nic[idx]))
 
 
@@ -255,19 +326,24 @@ def build(table: pd.DataFrame, spec: MilpSpec) -> FleetModel:
     m.x_ub = ub
     m.x = pyo.Var(range(len(t)), domain=pyo.NonNegativeIntegers, bounds=lambda _m, i: (0, ub[i]))
     m.lam = pyo.Var(domain=pyo.NonNegativeReals)
-    if "aggregated" in spec.modes:
-        m.lam_agg = pyo.Var(domain=pyo.NonNegativeReals)
-    if "disaggregated" in spec.modes:
-        m.lam_dis = pyo.Var(domain=pyo.NonNegativeReals)
+    for cls in spec.class_names():
+        for mode, name in PATHS.items():
+            if mode in spec.modes:
+                m.add_component(name + ("" if cls is None else f"__{cls}"), pyo.Var(domain=pyo.NonNegativeReals))
     for p in PARAMS:
         m.add_component(p, pyo.Param(mutable=True, initialize=0.0, within=pyo.Reals))
 
     add_demand(fm)
-    if "disaggregated" in spec.modes:
-        add_rate_matching(fm)
-        add_kv_transfer(fm)
-    if "aggregated" in spec.modes:
-        add_aggregated(fm)
+    if spec.classes:
+        add_class_demand(fm)
+    for cls in spec.class_names():
+        if "disaggregated" in spec.modes or "afd" in spec.modes:
+            add_rate_matching(fm, cls)
+            add_kv_transfer(fm, cls)
+        if "aggregated" in spec.modes:
+            add_aggregated(fm, cls)
+        if "afd" in spec.modes:
+            add_afd_matching(fm, cls)
     add_inventory(fm)
     add_power(fm)
     add_budget(fm)

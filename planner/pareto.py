@@ -93,12 +93,12 @@ def _tpot_sweep(prep: Prepared, fm: milp.FleetModel, n: int, tl: float, gap: flo
     t = fm.table
     role = t["role"].astype(str).to_numpy()
     tpot = t["tpot_ms"].to_numpy()
-    lo = float(np.nanmin(tpot[role != "prefill"]))
-    hi = prep.scenario.slo.tpot_ms or float(np.nanmax(tpot[role != "prefill"]))
+    lo = float(np.nanmin(tpot[~np.isin(role, ("prefill", "ffn"))]))
+    hi = prep.scenario.slo.tpot_ms or float(np.nanmax(tpot[~np.isin(role, ("prefill", "ffn"))]))
     bounds = np.geomspace(lo, max(hi, lo), n) if n > 1 else np.array([hi])
     rows = []
     for eps in bounds:
-        milp.allow(fm, (role == "prefill") | (tpot <= eps * (1 + 1e-9)))
+        milp.allow(fm, np.isin(role, ("prefill", "ffn")) | (tpot <= eps * (1 + 1e-9)))  # FFN rows: no TPOT of their own
         rows.append(_row(prep, fm, milp.solve(fm, time_limit_s=tl, mip_gap=gap), float(eps)))
     milp.allow(fm, np.ones(len(t), bool))
     return rows
@@ -156,6 +156,9 @@ def pareto(sc: Scenario, *, sweep: str = "tpot", points: int = 20, catalogs=(), 
            cache: CoefficientCache | None = None, time_limit_s: float | None = None,
            mip_gap: float | None = None) -> ParetoResult:
     """Frontier of `sweep` with `points` epsilon values, on one model built once."""
+    if sc.classes is not None:
+        raise PlannerError("pareto sweeps take one traffic class; solve a multi-class scenario with `planner solve`",
+                           field="classes", hint="sweep one class at a time (its own workload:)")
     if sweep not in SWEEPS:
         raise PlannerError(f"unknown sweep {sweep!r}", field="sweep", hint=f"one of {', '.join(SWEEPS)}")
     if points < 1:

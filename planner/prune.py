@@ -24,7 +24,7 @@ import pandas as pd
 
 from .queueing import SCV, max_utilization
 
-MODE_ROLES = {"aggregated": ("aggregated",), "disaggregated": ("prefill", "decode")}
+MODE_ROLES = {"aggregated": ("aggregated",), "disaggregated": ("prefill", "decode"), "afd": ("prefill", "attention", "ffn")}
 MIN_CAP = 1e-6  # utilization caps below this are treated as "cannot meet the TTFT SLO"
 
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import PlannerError, suggest
 
-Mode = Literal["aggregated", "disaggregated"]
+Mode = Literal["aggregated", "disaggregated", "afd"]
 Objective = Literal["min-cost", "max-throughput"]
 Dtype = Literal["bf16", "fp8", "fp4"]
 
@@ -40,6 +40,10 @@ class Workload(_Strict):
     isl: int = Field(ge=1, description="input (prompt) tokens per request")
     osl: int = Field(ge=1, description="output tokens per request")
     prefix_hit_rate: float = Field(default=0.0, ge=0, le=0.99)
+    prefix_cache_tokens: int | None = Field(
+        default=None, ge=0, description="cached-prefix tokens resident per instance; default hit_rate x isl x batch")
+    speculative_acceptance: float | None = Field(
+        default=None, gt=0, lt=1, description="per-token draft acceptance alpha for this workload (overrides speculative.acceptance)")
 
 
 class SLO(_Strict):
@@ -48,6 +52,74 @@ class SLO(_Strict):
     ttft_ms: float | None = Field(default=None, gt=0)
     ttft_percentile: float = Field(default=90.0, gt=0, lt=100)
     tpot_ms: float | None = Field(default=None, gt=0)
+
+
+class TrafficClass(_Strict):
+    """One traffic class of a multi-class scenario (`classes:`): its own lengths, rate and SLO."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="lowercase id: chat, coding, agentic")
+    arrival_rate_rps: float | None = Field(default=None, gt=0)
+    isl: int = Field(ge=1)
+    osl: int = Field(ge=1)
+    prefix_hit_rate: float = Field(default=0.0, ge=0, le=0.99)
+    prefix_cache_tokens: int | None = Field(default=None, ge=0)
+    speculative_acceptance: float | None = Field(default=None, gt=0, lt=1)
+    slo: SLO | None = Field(default=None, description="default: the scenario's slo")
+
+    def workload(self) -> Workload:
+        return Workload(arrival_rate_rps=self.arrival_rate_rps, isl=self.isl, osl=self.osl,
+                        prefix_hit_rate=self.prefix_hit_rate, prefix_cache_tokens=self.prefix_cache_tokens,
+                        speculative_acceptance=self.speculative_acceptance)
+
+
+class Speculative(_Strict):
+    """Speculative decoding: MTP heads of the target or a separate draft model, co-located on the instance."""
+
+    method: Literal["mtp", "draft"] = "mtp"
+    draft_model: str | None = Field(default=None, description="preset id of the draft model (method: draft)")
+    acceptance: float | None = Field(default=None, gt=0, lt=1,
+                                     description="per-token acceptance alpha; default 0.85 (mtp) / 0.7 (draft)")
+    gamma: list[int] | Literal["auto"] = Field(default="auto", description="draft tokens per step; auto = 1..4")
+    placement: Literal["colocated"] = "colocated"
+
+    @field_validator("gamma")
+    @classmethod
+    def _gamma(cls, v):
+        if isinstance(v, list) and (not v or any(g < 0 or g > 8 for g in v)):
+            raise ValueError("gamma: a list of draft-token counts between 0 and 8 (or auto)")
+        return v
+
+    @model_validator(mode="after")
+    def _draft(self) -> Speculative:
+        if self.method == "draft" and not self.draft_model:
+            raise ValueError("speculative.draft_model: method draft needs a draft model preset (e.g. llama-3.2-1b)")
+        return self
+
+    def gammas(self) -> tuple[int, ...]:
+        """gamma values enumerated; 0 (no speculation) is always a candidate."""
+        g = (1, 2, 3, 4) if self.gamma == "auto" else tuple(self.gamma)
+        return tuple(sorted({0, *g}))
+
+
+class AggregatedOptions(_Strict):
+    """Aggregated (co-located) serving with chunked prefill."""
+
+    chunk_tokens: int | None = Field(default=None, ge=16,
+                                     description="tokens per forward per attention rank (decode + prefill chunk); none = unbounded")
+
+
+class AFDOptions(_Strict):
+    """Attention/FFN disaggregation of MoE decode (mode `afd`)."""
+
+    micro_batches: list[int] = Field(default_factory=lambda: [2, 3], min_length=1)
+    levels: int = Field(default=8, ge=1, le=24, description="per-layer cadences enumerated")
+
+    @field_validator("micro_batches")
+    @classmethod
+    def _mb(cls, v: list[int]) -> list[int]:
+        if any(x < 1 or x > 8 for x in v):
+            raise ValueError("micro_batches: each between 1 and 8")
+        return sorted(set(v))
 
 
 class ChipOffer(_Strict):
@@ -96,7 +168,8 @@ class Scenario(_Strict):
     description: str = ""
     model: str = Field(min_length=1, description="preset id or path to a HF config.json")
     precision: Precision = Field(default_factory=Precision)
-    workload: Workload
+    workload: Workload | None = None
+    classes: list[TrafficClass] | None = Field(default=None, min_length=1, description="several traffic classes")
     slo: SLO = Field(default_factory=SLO)
     chips: list[ChipOffer] = Field(min_length=1)
     modes: list[Mode] = Field(default_factory=lambda: ["aggregated", "disaggregated"], min_length=1)
@@ -106,6 +179,9 @@ class Scenario(_Strict):
     max_power_kw: float | None = Field(default=None, gt=0)
     margin: float | None = Field(default=None, ge=0, le=5, description="fraction; default uncertainty.default_margin()")
     kv_transfer: KVTransfer = Field(default_factory=KVTransfer)
+    speculative: Speculative | None = None
+    aggregated: AggregatedOptions = Field(default_factory=AggregatedOptions)
+    afd: AFDOptions = Field(default_factory=AFDOptions)
     queueing: Queueing = Field(default_factory=Queueing)
     search: Search = Field(default_factory=Search)
     solver: Solver = Field(default_factory=Solver)
@@ -127,9 +203,33 @@ class Scenario(_Strict):
 
     @model_validator(mode="after")
     def _needs_rate(self) -> Scenario:
+        if self.workload is None and self.classes is None:
+            raise ValueError("workload: is required (or `classes`, a list of traffic classes)")
+        if self.workload is not None and self.classes is not None:
+            raise ValueError("workload: give either `workload` (one traffic class) or `classes` (several), not both")
+        if self.classes is not None:
+            names = [c.name for c in self.classes]
+            if len(set(names)) != len(names):
+                raise ValueError("classes: class names must be unique")
+            if self.objective == "min-cost" and any(c.arrival_rate_rps is None for c in self.classes):
+                raise ValueError("classes: objective min-cost needs arrival_rate_rps on every class")
+            if self.objective == "max-throughput" and any(c.arrival_rate_rps is None for c in self.classes):
+                raise ValueError("classes: max-throughput scales the class mix; give arrival_rate_rps on every class")
+            return self
         if self.objective == "min-cost" and self.workload.arrival_rate_rps is None:
             raise ValueError("workload.arrival_rate_rps: objective min-cost needs the requests/s to serve")
         return self
+
+    def class_scenarios(self) -> list[tuple[str, Scenario]]:
+        """(class name, single-class scenario) per traffic class; one ('default', self) without `classes`."""
+        if self.classes is None:
+            return [("default", self)]
+        out = []
+        for c in self.classes:
+            out.append((c.name, self.model_copy(update={"workload": c.workload(), "classes": None,
+                                                          "slo": c.slo if c.slo is not None else self.slo,
+                                                          "name": f"{self.name}/{c.name}"})))
+        return out
 
     # ---- conveniences used by the pipeline
     @property

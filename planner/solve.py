@@ -46,6 +46,11 @@ class Prepared:
     modes: tuple[str, ...]  # modes with candidates left
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    class_scenarios: dict[str, Scenario] | None = None  # several traffic classes (planner.traffic)
+
+    def classes(self) -> dict[str | None, Scenario]:
+        """Traffic class -> its single-class scenario ({None: scenario} for one class)."""
+        return dict(self.class_scenarios) if self.class_scenarios else {None: self.scenario}
 
     @property
     def table(self) -> pd.DataFrame:
@@ -147,6 +152,15 @@ def prepare(sc: Scenario, *, catalogs=(), margin: float | None = None, cache: Co
     t1 = time.perf_counter()
     settings = _settings(sc, m, keep_tpot_front)
     p = prune(coeffs, settings)
+    if "afd" in sc.modes:  # attention/FFN rows come from planner.afd (their own cadence-wise selection)
+        from .afd import afd_table
+
+        extra = afd_table(sc, catalogs, m)
+        if len(extra):
+            p = Pruned(table=pd.concat([p.table, extra], ignore_index=True), counts=p.counts, diagnostics=p.diagnostics)
+            p.counts["kept"].update(extra["role"].value_counts().to_dict())
+        else:
+            notes.append("mode afd: no attention/FFN pairing meets the TPOT SLO (or the model is dense)")
     t2 = time.perf_counter()
     modes = tuple(mo for mo in sc.modes if not any(_role_empty(p.table, r) for r in MODE_ROLES[mo]))
     if not modes:
@@ -180,25 +194,62 @@ def _limits_text(spec: milp.MilpSpec) -> str:
     return ", ".join(parts) or "no limits"
 
 
+ROLE_ORDER = {"prefill": 0, "decode": 1, "aggregated": 2, "attention": 3, "ffn": 4}
+
+
+def _loads(fm: milp.FleetModel, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Load (requests/s) per candidate row, spread within a (class, role) in proportion to effective
+    capacity; for FFN rows the share of their token capacity the attention pool of their cadence uses."""
+    t = fm.table
+    role = t["role"].astype(str).to_numpy()
+    cls_col = t["class"].astype(str).to_numpy() if "class" in t else np.full(len(t), "default")
+    eff_pool = t["eff_capacity_rps"].to_numpy() * x
+    load = np.zeros(len(t))
+    ffn_use = np.zeros(len(t))
+    for cls in fm.spec.class_names():
+        sel_c = cls_col == (cls if cls is not None else cls_col[0] if len(t) else "")
+        if cls is None:
+            sel_c = np.ones(len(t), bool)
+        v = {p: milp.value(fm, milp.PATHS[p] + ("" if cls is None else f"__{cls}")) for p in milp.PATHS}
+        lam = {"prefill": v["disaggregated"] + v["afd"], "decode": v["disaggregated"], "aggregated": v["aggregated"],
+               "attention": v["afd"]}
+        for r, lr in lam.items():
+            sel = sel_c & (role == r)
+            tot = eff_pool[sel].sum()
+            if tot > 0:
+                load[sel] = lr * eff_pool[sel] / tot
+        if "afd_level" in t:
+            lev = t["afd_level"].astype(str).to_numpy()
+            tok = t["ffn_tokens"].to_numpy() * x
+            for level in set(lev[sel_c & (role == "ffn")]):
+                f = sel_c & (role == "ffn") & (lev == level)
+                a = sel_c & (role == "attention") & (lev == level)
+                if tok[f].sum() > 0:
+                    ffn_use[f] = tok[a].sum() / tok[f].sum()
+    return load, ffn_use
+
+
 def pools_frame(prep: Prepared, fm: milp.FleetModel, x: np.ndarray) -> pd.DataFrame:
     """One row per candidate with instances > 0; load split within a role in proportion to effective capacity."""
     t = fm.table
     used = x > 0
-    lam = {"prefill": milp.value(fm, "lam_dis"), "decode": milp.value(fm, "lam_dis"), "aggregated": milp.value(fm, "lam_agg")}
     role = t["role"].astype(str).to_numpy()
-    eff_pool = t["eff_capacity_rps"].to_numpy() * x
-    load = np.zeros(len(t))
-    for r, lr in lam.items():
-        sel = role == r
-        tot = eff_pool[sel].sum()
-        if tot > 0:
-            load[sel] = lr * eff_pool[sel] / tot
+    load, ffn_use = _loads(fm, x)
     cap_pool = t["capacity_rps"].to_numpy() * x
     with np.errstate(divide="ignore", invalid="ignore"):
         util = np.where(cap_pool > 0, load / cap_pool, 0.0)
+    util = np.where(role == "ffn", ffn_use, util)
     s = prep.settings
-    wait = wait_quantile_s(t["hold_s"].to_numpy(), t["servers"].to_numpy(), util, s.percentile, SCV[s.queueing])
-    ttft = np.where(role == "decode", np.nan, t["ttft_ms"].to_numpy() + t["kv_transfer_ms"].to_numpy() + wait * 1e3)
+    wait = wait_quantile_s(t["hold_s"].to_numpy(), t["servers"].to_numpy(), np.minimum(util, 1.0), s.percentile,
+                           SCV[s.queueing])
+    wait = np.where(np.isin(role, ("attention", "ffn")), 0.0, wait)
+    ttft = np.where(np.isin(role, ("prefill", "aggregated")),
+                    t["ttft_ms"].to_numpy() + t["kv_transfer_ms"].to_numpy() + wait * 1e3, np.nan)
+    n = len(t)
+
+    def col(name, default):
+        return t[name].to_numpy() if name in t else np.full(n, default)
+
     df = pd.DataFrame({
         "role": role, "chip": t["chip"].astype(str).to_numpy(), "instances": x,
         "chips_per_instance": t["chips_per_instance"].to_numpy(),
@@ -207,10 +258,28 @@ def pools_frame(prep: Prepared, fm: milp.FleetModel, x: np.ndarray) -> pd.DataFr
         "capacity_rps": cap_pool, "load_rps": load, "utilization": util,
         "max_utilization": t["max_utilization"].to_numpy(), "cost_usd_per_hr": t["cost_usd_per_hr"].to_numpy() * x,
         "power_kw": t["power_w"].to_numpy() * x / 1e3, "kv_transfer_ms": t["kv_transfer_ms"].to_numpy(),
+        "class": np.asarray(col("class", "default")).astype(str),
+        "spec_tokens": np.nan_to_num(np.asarray(col("spec_tokens", 0), float)).astype(np.int64),
+        "afd_level": np.asarray(pd.Series(col("afd_level", "")).fillna("").astype(str)),
     })[used]
-    order = {"prefill": 0, "decode": 1, "aggregated": 2}
-    df = df.assign(_o=df["role"].map(order)).sort_values(["_o", "chip", "chips_per_instance"]).drop(columns="_o")
-    return df[POOL_COLUMNS].reset_index(drop=True)
+    df = df.assign(_o=df["role"].map(ROLE_ORDER)).sort_values(["class", "_o", "chip", "chips_per_instance"]).drop(columns="_o")
+    return df[POOL_COLUMNS + ["class", "spec_tokens", "afd_level"]].reset_index(drop=True)
+
+
+def architecture(pools: pd.DataFrame, rates: dict[str, float], tol: float) -> str:
+    """Words for what serves a class: aggregated / P-D disaggregated / AFD, and speculation gamma."""
+    names = {"aggregated": "aggregated", "disaggregated": "P/D disaggregated", "afd": "P/D + attention/FFN disaggregated decode"}
+    used = [names[p] for p in ("aggregated", "disaggregated", "afd") if rates.get(p, 0.0) > tol]
+    text = " + ".join(used) if used else "none"
+    g = sorted({int(v) for v in pools.loc[pools["role"].isin(["decode", "aggregated"]), "spec_tokens"] if v > 0})
+    if g:
+        text += " with speculative decoding gamma=" + "/".join(map(str, g))
+    return text
+
+
+def _mode_of(rates: dict[str, float], tol: float) -> str:
+    used = [p for p in ("aggregated", "disaggregated", "afd") if rates.get(p, 0.0) > tol]
+    return used[0] if len(used) == 1 else ("mixed" if used else "none")
 
 
 def pool_error_bands(pools: pd.DataFrame, model_id: str) -> list[dict]:
@@ -231,21 +300,52 @@ def extract(prep: Prepared, fm: milp.FleetModel, st: milp.SolveStatus) -> SolveR
     cons = milp.constraint_report(fm)
     lam = max(milp.value(fm, "lam"), 0.0)
     tol = 1e-9 * max(lam, 1.0)
-    lam_agg, lam_dis = (v if v > tol else 0.0 for v in (milp.value(fm, "lam_agg"), milp.value(fm, "lam_dis")))
-    mode = "aggregated" if lam_dis <= tol else ("disaggregated" if lam_agg <= tol else "mixed")
+    per_class = {}
+    totals = dict.fromkeys(milp.PATHS, 0.0)
+    for cls, csc in prep.classes().items():
+        rates = {p: milp.value(fm, v + ("" if cls is None else f"__{cls}")) for p, v in milp.PATHS.items()}
+        rates = {p: (r if r > tol else 0.0) for p, r in rates.items()}
+        for p, r in rates.items():
+            totals[p] += r
+        cp = pools[pools["class"] == (cls or "default")] if cls is not None else pools
+        per_class[cls or "default"] = {"rates": rates, "scenario": csc, "pools": cp}
+    lam_agg, lam_dis, lam_afd = totals["aggregated"], totals["disaggregated"], totals["afd"]
+    mode = _mode_of(totals, tol)
     cost = float(pools["cost_usd_per_hr"].sum())
     ttft = float(pools["ttft_ms"].max()) if pools["ttft_ms"].notna().any() else float("nan")
     tpot = float(pools["tpot_ms"].max()) if pools["tpot_ms"].notna().any() else float("nan")
-    headroom = {k: (slo - v) / slo for k, slo, v in (("ttft_ms", sc.slo.ttft_ms, ttft), ("tpot_ms", sc.slo.tpot_ms, tpot))
-                if slo is not None and math.isfinite(v)}
-    out_tok_s = lam * sc.workload.osl
+    headroom: dict[str, float] = {}
+    for v in per_class.values():  # the least headroom over the classes, each against its own SLO
+        cp, cslo = v["pools"], v["scenario"].slo
+        for k, slo in (("ttft_ms", cslo.ttft_ms), ("tpot_ms", cslo.tpot_ms)):
+            val = float(cp[k].max()) if cp[k].notna().any() else float("nan")
+            if slo is not None and math.isfinite(val):
+                headroom[k] = min(headroom.get(k, math.inf), (slo - val) / slo)
+    out_tok_s = sum(sum(v["rates"].values()) * v["scenario"].workload.osl for v in per_class.values())
+    classes_out = []
+    if prep.class_scenarios:
+        for name, v in per_class.items():
+            cp, csc = v["pools"], v["scenario"]
+            c_rate = sum(v["rates"].values())
+            c_ttft = float(cp["ttft_ms"].max()) if cp["ttft_ms"].notna().any() else None
+            c_tpot = float(cp["tpot_ms"].max()) if cp["tpot_ms"].notna().any() else None
+            classes_out.append({
+                "class": name, "arrival_rate_rps": csc.workload.arrival_rate_rps, "throughput_rps": c_rate,
+                "mode": _mode_of(v["rates"], tol), "architecture": architecture(cp, v["rates"], tol),
+                "isl": csc.workload.isl, "osl": csc.workload.osl,
+                "cost_usd_per_hr": float(cp["cost_usd_per_hr"].sum()),
+                "num_chips": int(cp["instances"].mul(cp["chips_per_instance"]).sum()),
+                "ttft_ms": c_ttft, "tpot_ms": c_tpot, "slo": {"ttft_ms": csc.slo.ttft_ms, "tpot_ms": csc.slo.tpot_ms},
+            })
+    kv_gb = prep.spec.kv_gb_per_request
     summary = {
         "scenario": sc.name, "model": sc.model, "objective": prep.objective,
         "status": st.status, "termination": st.termination, "solve_s": st.solve_s,
         "mip_gap": st.mip_gap if st.mip_gap is None or st.mip_gap > 1e-12 else 0.0,
-        "mode": mode, "margin": prep.margin,
+        "mode": mode, "architecture": architecture(pools, totals, tol), "margin": prep.margin,
         "cost_usd_per_hr": cost, "num_chips": int(pools["instances"].mul(pools["chips_per_instance"]).sum()),
         "throughput_rps": lam, "throughput_aggregated_rps": lam_agg, "throughput_disaggregated_rps": lam_dis,
+        "throughput_afd_rps": lam_afd,
         "output_tok_s": out_tok_s,
         "cost_usd_per_mtok": cost / (out_tok_s * 3600) * 1e6 if out_tok_s > 0 else None,
         "ttft_ms": ttft, "ttft_percentile": sc.slo.ttft_percentile, "tpot_ms": tpot,
@@ -258,12 +358,14 @@ def extract(prep: Prepared, fm: milp.FleetModel, st: milp.SolveStatus) -> SolveR
         "slo_headroom": headroom,  # fraction of each SLO left at the plan's latencies (margin included)
         "tight_slos": [f"slo.{k}" for k, h in headroom.items() if h < TIGHT_SLO],
         "queueing": QUEUE_TEXT[prep.settings.queueing],
-        "kv_transfer": {"gb_per_request": prep.spec.kv_gb_per_request, "overlapped": prep.settings.kv_overlap},
+        "kv_transfer": {"gb_per_request": kv_gb, "overlapped": prep.settings.kv_overlap},
         "candidates": prep.pruned.counts,
         "timings_s": {**prep.timings, "solve_s": st.solve_s},
         "notes": list(prep.notes),
         "pools": pools.to_dict(orient="records"),
     }
+    if classes_out:
+        summary["classes"] = classes_out
     return SolveResult(summary=summary, pools=pools, constraints=cons)
 
 
@@ -315,12 +417,11 @@ def _cheapest_fleet(fm: milp.FleetModel, time_limit_s: float) -> tuple[float, in
 
 def diagnose_limits(prep: Prepared, fm: milp.FleetModel, time_limit_s: float) -> InfeasibleError:
     """The limits cannot carry the demand: name them, and the highest rate (or the cheapest fleet) they allow."""
-    sc = prep.scenario
     limits = _limits_text(prep.spec)
     best = _max_rate(fm, time_limit_s)
     if best is not None and best > 1e-9 and prep.objective == "min-cost":
         return InfeasibleError(
-            f"cannot serve {sc.workload.arrival_rate_rps:g} requests/s within {limits}: the highest rate these "
+            f"cannot serve {prep.spec.rate_min:g} requests/s within {limits}: the highest rate these "
             f"limits allow under the SLO is {best:.4g} requests/s",
             field="workload.arrival_rate_rps",
             hint=f"lower workload.arrival_rate_rps to <= {math.floor(best * 1000) / 1000:g}, or raise the limits",
@@ -363,16 +464,93 @@ def solve_prepared(prep: Prepared, *, time_limit_s: float, mip_gap: float) -> So
 
 def solve_scenario(sc: Scenario, *, catalogs=(), time_limit_s: float | None = None, mip_gap: float | None = None,
                    margin: float | None = None, cache: CoefficientCache | None = None,
-                   objective: str | None = None) -> SolveResult:
+                   objective: str | None = None, alternatives: bool = False) -> SolveResult:
     """Cheapest fleet (min-cost) or highest rate within the limits (max-throughput) for a scenario.
 
     margin: fraction (0.1 = 10%); None takes the scenario's, else uncertainty.default_margin().
+    alternatives: also re-solve with every other architecture forced (summary `alternatives` and `why`;
+    `planner solve` sets it; batch sweeps leave it off).
     Raises InfeasibleError (exit 1) naming the SLO or limit that binds and the nearest feasible value,
     PlannerError (exit 2) for bad input.
     """
-    prep = prepare(sc, catalogs=catalogs, margin=margin, cache=cache, objective=objective)
-    return solve_prepared(
-        prep, time_limit_s=time_limit_s if time_limit_s is not None else sc.solver.time_limit_s,
-        mip_gap=mip_gap if mip_gap is not None else sc.solver.mip_gap,
-    )
+    if sc.classes is not None:
+        from .traffic import prepare_classes
+
+        prep = prepare_classes(sc, catalogs=catalogs, margin=margin, cache=cache, objective=objective)
+    else:
+        prep = prepare(sc, catalogs=catalogs, margin=margin, cache=cache, objective=objective)
+    tl = time_limit_s if time_limit_s is not None else sc.solver.time_limit_s
+    gap = mip_gap if mip_gap is not None else sc.solver.mip_gap
+    res = solve_prepared(prep, time_limit_s=tl, mip_gap=gap)
+    if alternatives:
+        res.summary["alternatives"], res.summary["why"] = explain(prep, res, time_limit_s=tl, mip_gap=gap)
+    return res
+
+
+# ---------------------------------------------------------------- why this architecture
+
+
+def _variants(prep: Prepared) -> list[tuple[str, tuple[str, ...], np.ndarray]]:
+    """(label, modes, row mask) of every architecture the chosen one is compared with: each allowed mode
+    alone, and, where speculative rows exist, every mode without speculation."""
+    t = prep.table
+    role = t["role"].astype(str).to_numpy()
+    return [(mo, (mo,), np.isin(role, MODE_ROLES[mo])) for mo in prep.modes] if len(prep.modes) > 1 else []
+
+
+def explain(prep: Prepared, res: SolveResult, *, time_limit_s: float, mip_gap: float) -> tuple[list[dict], str]:
+    """Re-solve with each other architecture forced (the same table and limits, fewer rows; the programs are
+    small) and report its cost or rate against the chosen fleet: why this architecture."""
+    import dataclasses
+
+    chosen = res.summary
+    key = "cost_usd_per_hr" if prep.objective == "min-cost" else "throughput_rps"
+    alts = []
+    for label, modes, mask in _variants(prep):
+        if not mask.any():
+            continue
+        t = prep.table[mask].reset_index(drop=True)
+        roles = set(t["role"].astype(str))
+        if any(not (set(MODE_ROLES[mo]) <= roles) for mo in modes):
+            alts.append({"architecture": label, "status": "no candidates", key: None, "delta": None})
+            continue
+        spec = dataclasses.replace(prep.spec, modes=modes)
+        fm = milp.build(t, spec)
+        st = milp.solve(fm, time_limit_s=time_limit_s, mip_gap=mip_gap)
+        if not st.has_solution or (prep.objective == "max-throughput" and milp.value(fm, "lam") <= 1e-9):
+            alts.append({"architecture": label, "status": "infeasible", key: None, "delta": None})
+            continue
+        x = milp.counts(fm)
+        val = float(x @ t["cost_usd_per_hr"].to_numpy()) if key == "cost_usd_per_hr" else milp.value(fm, "lam")
+        alts.append({"architecture": label, "status": st.status, key: val, "delta": val - chosen[key],
+                     "num_chips": int(x @ t["chips_per_instance"].to_numpy())})
+    sc = prep.scenario
+    if sc.speculative is not None:  # the same scenario without speculative decoding (its own pruning)
+        plain = sc.model_copy(update={"speculative": None})
+        try:
+            if sc.classes is not None:
+                from .traffic import prepare_classes
+
+                p2 = prepare_classes(plain, margin=prep.margin, objective=prep.objective)
+            else:
+                p2 = prepare(plain, margin=prep.margin, objective=prep.objective)
+            r2 = solve_prepared(p2, time_limit_s=time_limit_s, mip_gap=mip_gap)
+            val = r2.summary[key]
+            alts.append({"architecture": f"no speculation ({r2.summary['architecture']})", "status": r2.summary["status"],
+                         key: val, "delta": val - chosen[key], "num_chips": r2.summary["num_chips"]})
+        except InfeasibleError:
+            alts.append({"architecture": "no speculation", "status": "infeasible", key: None, "delta": None})
+    unit = "$/h" if key == "cost_usd_per_hr" else "requests/s"
+    parts = []
+    for a in alts:
+        if a["delta"] is None:
+            parts.append(f"{a['architecture']}: {a['status']}")
+        elif abs(a["delta"]) <= 1e-9 * max(abs(chosen[key]), 1.0):
+            parts.append(f"{a['architecture']}: the same {unit}")
+        else:
+            rel = a["delta"] / chosen[key] if chosen[key] else float("nan")
+            word = ("dearer" if a["delta"] > 0 else "cheaper") if key == "cost_usd_per_hr" else ("more" if a["delta"] > 0 else "less")
+            parts.append(f"{a['architecture']}: {abs(a['delta']):.4g} {unit} {word} ({rel:+.1%})")
+    why = f"chosen: {chosen['architecture']}; alternatives forced: " + "; ".join(parts) if parts else "only one architecture allowed"
+    return alts, why
 

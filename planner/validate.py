@@ -65,6 +65,11 @@ DATASET_OSL: dict[str, tuple[float, str]] = {
 }
 
 
+# Models whose published checkpoints carry multi-token-prediction (MTP) heads: rows that use MTP without
+# stating its acceptance are predicted with speculative.DEFAULT_ACCEPTANCE["mtp"] (an assumption, reported).
+MTP_MODELS = ("deepseek-v3", "deepseek-r1")
+
+
 class Skip(Exception):
     """A row the planner cannot model yet; the message is the reason reported."""
 
@@ -360,8 +365,6 @@ def setting_from_row(row: pd.Series, catalog: ChipCatalog) -> tuple[Setting, lis
         raise Skip(f"unknown phase {row['phase']!r}")
     if row["metric"] not in METRICS:
         raise Skip(f"unknown metric {row['metric']!r}")
-    if re.search(r"attention-FFN disaggregation|\bAFD\b", notes):
-        raise Skip("attention/FFN disaggregation is not modelled yet")
     model = load_model(row["model"])
     chip = catalog[row["chip"]]
     weights = row["weights_dtype"]
@@ -371,7 +374,14 @@ def setting_from_row(row: pd.Series, catalog: ChipCatalog) -> tuple[Setting, lis
     spec = _num(row["spec_tokens"]) or 0.0
     accept = _num(row["spec_acceptance"])
     if spec > 0 and accept is None:
-        raise Skip(f"speculative decoding ({spec:g} draft tokens) with unstated acceptance")
+        if row["model"] not in MTP_MODELS:
+            raise Skip(f"speculative decoding ({spec:g} draft tokens) with unstated acceptance")
+        from .speculative import DEFAULT_ACCEPTANCE, tokens_per_step
+
+        alpha = DEFAULT_ACCEPTANCE["mtp"]
+        accept = float(tokens_per_step(alpha, spec))
+        assumptions.append(f"MTP acceptance not stated: per-token alpha={alpha:g} (DeepSeek-V3 report: 85-90% for the "
+                           f"second token) -> {accept:.3g} tokens per step with {spec:g} draft tokens")
     isl = _num(row["isl"])
     if isl is None:
         ds = dataset_isl(notes)
@@ -401,9 +411,37 @@ def setting_from_row(row: pd.Series, catalog: ChipCatalog) -> tuple[Setting, lis
     return s, assumptions
 
 
+def _afd(s: Setting, metric: str, catalog: ChipCatalog) -> Prediction:
+    """Attention/FFN-disaggregated decode (planner.afd): the best tokens/s per chip of attention + FFN chips
+    (the FFN share fractional) under the row's TPOT SLA."""
+    from .afd import afd_rows, best_per_chip
+
+    if metric != "output_tok_s_per_chip" or not s.model.is_moe:
+        raise Skip("attention/FFN disaggregation: only decode output tokens/s per chip of MoE models is modelled")
+    chip = catalog[s.chip_id]
+    tpot = s.sla.get("tpot_ms")
+    df = afd_rows(s.model, [chip], ChipTable.build([chip]), wdtype=s.weights, kvdtype=s.kv, isl=s.isl, osl=s.osl,
+                  tpot_max_s=tpot / 1e3 if tpot else None, max_chips=MAX_INSTANCE_CHIPS)
+    b = best_per_chip(df) if len(df) else None
+    if b is None:
+        raise Skip("attention/FFN disaggregation: no attention/FFN pairing meets the SLA")
+    a, f = b["attention"], b["ffn"]
+    cfg = (f"afd: attention tp{a['tp']} dp{a['dp']} batch {a['batch']:g} ({a['micro_batches']} micro-batches, "
+           f"cycle {a['cycle_us']:.0f} us/layer, TPOT {a['tpot_ms']:.1f} ms); ffn ep{f['ep']} "
+           f"{f['ffn_tokens']:g} tokens/cycle; {b['ffn_per_attention']:.3g} FFN instances per attention instance")
+    return Prediction(b["tok_s_per_chip"], cfg)
+
+
 def predict_row(row: pd.Series, catalog: ChipCatalog) -> Prediction:
     s, assumptions = setting_from_row(row, catalog)
     phase, metric = row["phase"], row["metric"]
+    if re.search(r"attention-FFN disaggregation|\bAFD\b", row["notes"]):
+        if phase != "decode":
+            raise Skip("attention/FFN disaggregation is modelled for decode rows only")
+        pred = _afd(s, metric, catalog)
+        pred.assumptions = "; ".join(assumptions + ["Step-3 preset attention approximated as GQA (see models/step-3.yaml)"
+                                                    if s.model.id == "step-3" else ""]).strip("; ")
+        return pred
     if phase == "disaggregated":
         pred = _disaggregated(s, metric, catalog, row["notes"])
     else:

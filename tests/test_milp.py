@@ -381,14 +381,27 @@ def test_docs_name_every_constraint_family_in_code():
     in_code = {n for n in dir(milp) if n.startswith("add_") and callable(getattr(milp, n))}
     assert documented == in_code, (documented ^ in_code)
     t, spec = _random_instance(np.random.default_rng(1))
-    spec.modes, spec.inventory = ("aggregated", "disaggregated"), {"ca": 4}
-    t = pd.concat([t, t.assign(role="prefill"), t.assign(role="decode"), t.assign(role="aggregated")])
-    fm = milp.build(t, spec)
-    names = set(re.findall(r"`([a-z{}_]+-[a-z_]+-(?:min|max|split))`", text))
-    built = {n.replace("ca-", "{chip}-") for n in fm.constraints}
+    spec.modes, spec.inventory = ("aggregated", "disaggregated", "afd"), {"ca": 4}
+    t = pd.concat([t, t.assign(role="prefill"), t.assign(role="decode"), t.assign(role="aggregated"),
+                   t.assign(role="attention", afd_level="afd0m2", ffn_tokens=8.0),
+                   t.assign(role="ffn", afd_level="afd0m2", ffn_tokens=16.0)])
+    names = set(re.findall(r"`((?:\{[a-z]+\}-)*[a-z{}_]+-[a-z_]+-(?:min|max|split))`", text))
+    built = set()
+    two = t.assign(**{"class": "chat"})
+    two = pd.concat([two, two.assign(**{"class": "code"})])
+    for table, sp in ((t, spec), (two, dataclasses.replace(spec, classes={"chat": 0.5, "code": 0.5},
+                                                           kv_gb_per_request={"chat": 0.1, "code": 0.2}))):
+        fm = milp.build(table, sp)
+        for n in fm.constraints:
+            n = n.replace("ca-", "{chip}-")
+            n = re.sub(r"^(chat|code)-", "{class}-", n)
+            n = re.sub(r"(^|-)afd\d+m\d+-", r"\1{level}-", n)
+            built.add(n)
+        for fam in {r.family for r in fm.constraints.values()}:
+            assert f"add_{fam}" in in_code
+    # per-class copies of documented rows (`chat-prefill-rate-min`) are documented once, unprefixed
+    built = {n[len("{class}-"):] if n.startswith("{class}-") and n[len("{class}-"):] in built | names else n for n in built}
     assert names == built, names ^ built
-    for fam in {r.family for r in fm.constraints.values()}:
-        assert f"add_{fam}" in in_code
 
 
 def test_default_margin_from_uncertainty():

@@ -28,10 +28,14 @@ def _pool_view(pools: pd.DataFrame) -> pd.DataFrame:
     config = [
         f"tp{r.tp}" + (f" ep{r.ep}" if r.ep > 1 else "") + (f" pp{r.pp}" if r.pp > 1 else "")
         + (f" dp{r.dp}" if r.dp > 1 else "") + f" b{r.batch}"
+        + (f" spec{int(getattr(r, 'spec_tokens', 0))}" if getattr(r, "spec_tokens", 0) else "")
+        + (f" {r.afd_level}" if getattr(r, "afd_level", "") else "")
         for r in pools.itertuples(index=False)
     ]
+    multi = "class" in pools and pools["class"].nunique() > 1
+    role = pools["class"] + "/" + pools["role"] if multi else pools["role"]
     return pd.DataFrame({
-        "role": pools["role"], "chip": pools["chip"], "instances": [f"{i}x{c}" for i, c in
+        "role": role, "chip": pools["chip"], "instances": [f"{i}x{c}" for i, c in
                                                                     zip(pools["instances"], pools["chips_per_instance"], strict=True)],
         "config": config, "ttft_ms": pools["ttft_ms"], "tpot_ms": pools["tpot_ms"], "cap_rps": pools["capacity_rps"],
         "util/cap": [f"{u:.2f}/{c:.2f}" for u, c in zip(pools["utilization"], pools["max_utilization"], strict=True)],
@@ -66,10 +70,12 @@ def _print_solve(summary: dict, pools: pd.DataFrame, cons: pd.DataFrame) -> None
     slo = s["slo"]
     rows = [
         ("mode", s["mode"]),
+        ("architecture", s.get("architecture", s["mode"])),
         ("cost, $/h", s["cost_usd_per_hr"]),
         ("chips", s["num_chips"]),
         ("throughput, requests/s", s["throughput_rps"]),
-        ("  via aggregated / disaggregated", f"{fmt_num(s['throughput_aggregated_rps'])} / {fmt_num(s['throughput_disaggregated_rps'])}"),
+        ("  via aggregated / disaggregated / AFD", f"{fmt_num(s['throughput_aggregated_rps'])} / "
+         f"{fmt_num(s['throughput_disaggregated_rps'])} / {fmt_num(s.get('throughput_afd_rps', 0.0))}"),
         ("output tokens/s", s["output_tok_s"]),
         ("cost per million output tokens, $", s["cost_usd_per_mtok"]),
         (f"TTFT p{fmt_num(s['ttft_percentile'])}, ms (SLO {fmt_num(slo['ttft_ms'])})", s["ttft_ms"]),
@@ -80,21 +86,29 @@ def _print_solve(summary: dict, pools: pd.DataFrame, cons: pd.DataFrame) -> None
         ("limits", s["limits"]),
     ]
     print_table(pd.DataFrame({"metric": [r[0] for r in rows], "value": [fmt_num(r[1]) for r in rows]}), console=con)
+    if s.get("classes"):
+        cl = pd.DataFrame(s["classes"])
+        print_table(cl[["class", "arrival_rate_rps", "isl", "osl", "architecture", "cost_usd_per_hr", "num_chips", "ttft_ms",
+                        "tpot_ms"]], title="traffic classes (each instance serves one class)", console=con)
     print_table(_pool_view(pools), title="pools: instances x chips each; ttft_ms = p-quantile incl. queueing and KV "
                 "transfer; cap_rps per pool; util/cap = load / capacity and its queueing cap", console=con)
     view = cons.assign(binds=cons["binding"].map({True: "BINDS", False: ""}))[["constraint", "lhs", "sense", "rhs", "slack", "binds"]]
     print_table(view, title="constraints", console=con)
     binding = s["binding_constraints"] + s["tight_slos"]
     con.print("binding: " + (", ".join(binding) if binding else "none (the demand drives the cost)"))
+    if s.get("why"):
+        con.print(f"why: {s['why']}")
     for note in s.get("notes", []):
         con.print(f"note: {note}")
     for band in s.get("error_band", []):
         con.print(f"error band, {band['role']} on {band['chip']}: {band_text(band)}")
     kv = s["kv_transfer"]
+    gb = kv["gb_per_request"]
+    gb_text = f"{gb:.3g} GB/request" if not isinstance(gb, dict) else ", ".join(f"{k} {v:.3g}" for k, v in gb.items()) + " GB/request"
     con.print(
         f"[dim]Latencies and capacities include the {100 * s['margin']:.0f}% margin. Queueing: {s['queueing']}; "
         f"utilization caps keep the p{fmt_num(s['ttft_percentile'])} TTFT within the SLO. KV transfer "
-        f"{kv['gb_per_request']:.3g} GB/request, {'overlapped with prefill' if kv['overlapped'] else 'added to TTFT (not overlapped)'}.[/]"
+        f"{gb_text}, {'overlapped with prefill' if kv['overlapped'] else 'added to TTFT (not overlapped)'}.[/]"
     )
 
 
@@ -117,7 +131,7 @@ def solve_cmd(scenario_path, objective, margin_pct, time_limit_s, mip_gap, catal
     from ..solve import solve_scenario
 
     sc = load_scenario(scenario_path, catalogs)
-    res = solve_scenario(sc, catalogs=catalogs, time_limit_s=time_limit_s, mip_gap=mip_gap,
+    res = solve_scenario(sc, catalogs=catalogs, time_limit_s=time_limit_s, mip_gap=mip_gap, alternatives=True,
                          margin=_margin(margin_pct), objective=objective)
     if fmt == "json":
         out = dict(res.summary)
