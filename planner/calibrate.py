@@ -47,6 +47,8 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "fp8_block_quant_us": (0.0, 50.0),
     "attention_unit_ns": (0.0, 200.0),
     "moe_relative": (0.05, 1.0),
+    "gqa_bf16_unit": (1.0, 10.0),
+    "attn_half_units": (0.0, 100.0),
 }
 # which parameters each kernel family informs (a family's rows only enter the fit of the parameters it can see)
 KERNEL_PARAMS: tuple[str, ...] = tuple(BOUNDS)
@@ -114,6 +116,12 @@ def least_squares(fun: Callable[[np.ndarray], np.ndarray], x0: Sequence[float], 
 # ---------------------------------------------------------------- kernel level
 
 
+# TRT-LLM decode attention falls back to a CUDA-core kernel at q/kv head ratios >= 48 (no XQA tensor-core kernel;
+# 10-100x off the roofline, no preset model has such a ratio). Its ~10% of the rows would pull the shared launch
+# floor and bandwidth even under the soft-L1 loss, so the fit leaves them out; the reported errors keep them.
+FALLBACK_Q_PER_KV = 48
+
+
 def _kernel_sets(directory, every: int, families) -> dict[str, pd.DataFrame]:
     return {f: K.load(f, every=every, directory=directory) for f in families}
 
@@ -145,6 +153,9 @@ def fit_kernel_frames(chip: Chip, sets: dict[str, pd.DataFrame], free: Sequence[
     peaks = K.Peaks.from_chip(chip)
     start = K.KernelParams.from_chip(chip)
     names = [n for n in free if n in BOUNDS]
+    if "attn_decode" in sets:  # leave the CUDA-core fallback shapes out of the fit (FALLBACK_Q_PER_KV)
+        d = sets["attn_decode"]
+        sets = {**sets, "attn_decode": d[d["num_q_heads"] / d["num_kv_heads"] < FALLBACK_Q_PER_KV].reset_index(drop=True)}
     meas = {f: K.measured_s(d) for f, d in sets.items()}
     weights = {f: 1.0 / np.sqrt(max(len(d), 1)) for f, d in sets.items()}
 
@@ -223,6 +234,9 @@ def overlay_yaml(chip: Chip, params: K.KernelParams, source: str, fit: FitResult
     if "moe_relative" in fit.names:
         header.append(f"# Engine constant (planner.engine.MOE_GEMM_RELATIVE_EFFICIENCY, all chips): grouped/dense GEMM "
                       f"efficiency {params.moe_relative:.3f}.")
+    if {"gqa_bf16_unit", "attn_half_units"} & set(fit.names):
+        header.append(f"# Engine constants (planner.engine.GQA_BF16_UNIT_FACTOR, DECODE_ATTN_HALF_UNITS): bf16-KV GQA work-item "
+                      f"cost x{params.gqa_bf16_unit:.2f}, KV streams at half bandwidth {params.attn_half_units:.2f}.")
     if note:
         header += [f"# {line}" for line in note.splitlines()]
     return "\n".join(header) + "\n" + yaml.safe_dump({"chips": [entry]}, sort_keys=False, default_flow_style=None)

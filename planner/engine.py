@@ -38,6 +38,14 @@ DECODE_STEP_OVERHEAD_S = 5.0e-3
 # global value fitted over all rows of validation/points.csv: the fit returns 0 (the rows do not support the term;
 # their EP deployments use EPLB/redundant experts), so it is kept at 0 and available for what-if studies.
 MOE_IMBALANCE_EXPONENT = 0.0
+# Decode attention, two kernel facts of TRT-LLM on H100 (validation/kernels_h100/attn_decode.csv, `planner calibrate`):
+# the bf16-KV grouped-query kernel costs GQA_BF16_UNIT_FACTOR times the MHA / fp8-KV (XQA) kernel per (sequence,
+# KV head) work item (at kv_len <= 31, batch 2048: ~35 ns vs ~10 ns per item, flat in the group size 2-16), and the
+# KV read reaches its sustained bandwidth only with enough independent (sequence, KV head) streams n:
+# bandwidth x n/(n + DECODE_ATTN_HALF_UNITS). Both fitted jointly with the H100 efficiencies (CUDA-core fallback
+# shapes, q/kv >= 48, left out of the fit).
+GQA_BF16_UNIT_FACTOR = 3.35
+DECODE_ATTN_HALF_UNITS = 0.43
 PREFILL_CHUNK_TOKENS = 8192  # largest prompt chunk per rank and step (TRT-LLM max_num_tokens / vLLM max_num_batched_tokens default 8192)
 
 FIT_REASONS: tuple[str, ...] = (
@@ -176,6 +184,21 @@ def attention_unit_time(seqs, kv_heads, unit_s):
     """Decode attention's fixed work: one work item (CTA) per (sequence, KV head), each with a setup and a
     softmax/split-KV reduction cost independent of the context; unit_s is that cost amortized over the chip."""
     return seqs * kv_heads * unit_s
+
+
+def attention_unit_factor(mla: bool, q_per_kv, kv_bytes):
+    """Per-work-item cost multiplier of the decode-attention kernel variant: GQA_BF16_UNIT_FACTOR for a grouped-query
+    (q/kv > 1) 16-bit KV cache, 1 for MHA, fp8 KV and MLA."""
+    if mla:
+        return 1.0 + 0.0 * np.asarray(kv_bytes, float)
+    return np.where((np.asarray(q_per_kv, float) > 1) & (np.asarray(kv_bytes, float) >= 2), GQA_BF16_UNIT_FACTOR, 1.0)
+
+
+def decode_attention_bw_factor(units, half=DECODE_ATTN_HALF_UNITS):
+    """Fraction of the sustained bandwidth a decode-attention KV read reaches with `units` independent (sequence,
+    KV head) streams: n/(n + half). Few streams (batch 1, MQA) leave HBM channels idle despite split-KV."""
+    units = np.asarray(units, float)
+    return units / (units + half)
 
 
 def causal_pairs(s_new, prefix):
@@ -347,6 +370,9 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     per_ctx_flops = 2.0 * (mt.kv_elems[m] + mt.kv_lora[m]) if mla else 2.0 * (hd + vhd)
     # each sequence reads its KV once per step, for all of its (1 + spec_tokens) query tokens
     f_att, b_att = decode_attention_flops_bytes(dec_seqs / dp, ctx_d, heads_chip * q_tok, kv_elems_chip, kb, per_ctx_flops)
+    kv_heads_chip = 1.0 if mla else np.maximum(kvh / tp, 1.0)
+    if not mla:  # few (sequence, KV head) streams do not saturate HBM (decode_attention_bw_factor)
+        b_att = b_att / np.maximum(decode_attention_bw_factor(dec_seqs / dp * kv_heads_chip), 1e-9)
     if not is_decode:
         pre_r = pre_seqs / dp * np.where(Tr > 0, (Tr_max - dec_r) / np.maximum(Tr - dec_r, 1e-9), 1.0)  # busiest rank
         pairs = causal_pairs(s_new, prefix)
@@ -361,8 +387,8 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
         pre_r = 0.0
     account("attn_core", f_att / attn_peak, b_att / bw, ls)
     # fixed work per (decode sequence, KV head on this chip): one CTA each (attention_unit_time)
-    kv_heads_chip = 1.0 if mla else np.maximum(kvh / tp, 1.0)
-    account("attn_core", 0.0, attention_unit_time(dec_seqs / dp, kv_heads_chip, ct.attention_unit[k]), ls)
+    unit_s = ct.attention_unit[k] * attention_unit_factor(mla, heads / np.maximum(kvh, 1.0), kb)
+    account("attn_core", 0.0, attention_unit_time(dec_seqs / dp, kv_heads_chip, unit_s), ls)
 
     # dense FFN layers (every layer of a dense model; the first layers of some MoE models)
     if mt.dense_layers[m] > 0:

@@ -25,11 +25,15 @@ import pandas as pd
 from .chips import Chip
 from .engine import (
     ACT_BYTES,
+    DECODE_ATTN_HALF_UNITS,
+    GQA_BF16_UNIT_FACTOR,
     MOE_EXTRA_KERNELS,
     MOE_GEMM_RELATIVE_EFFICIENCY,
     allreduce_s,
+    attention_unit_factor,
     attention_unit_time,
     causal_pairs,
+    decode_attention_bw_factor,
     decode_attention_flops_bytes,
     distinct_experts,
     gemm_efficiency,
@@ -61,6 +65,8 @@ class KernelParams:
     prefill_floor_us: float = 0.0  # nuisance: the same for context (prefill) attention kernels
     fp8_block_quant_us: float = 0.0  # nuisance: the block-scaled fp8 Linear's own activation-quantization launch
     moe_relative: float = MOE_GEMM_RELATIVE_EFFICIENCY  # engine constant: grouped-GEMM / dense-GEMM efficiency
+    gqa_bf16_unit: float = GQA_BF16_UNIT_FACTOR  # engine constant: bf16-KV GQA kernel's cost per work item / MHA's
+    attn_half_units: float = DECODE_ATTN_HALF_UNITS  # engine constant: KV streams at half the sustained bandwidth
     fixed: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
@@ -159,8 +165,10 @@ def _attn_decode(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:
     b, ctx, hq, hkv, hd = (df[c].to_numpy(float) for c in ("batch", "kv_len", "num_q_heads", "num_kv_heads", "head_dim"))
     kb = df["kv_dtype"].map(KV_BYTES).to_numpy(float)
     flops, bytes_ = decode_attention_flops_bytes(b, ctx, hq, 2.0 * hkv * hd, kb, 2.0 * (hd + hd))
+    bytes_ = bytes_ / decode_attention_bw_factor(b * hkv, p.attn_half_units)  # few KV streams: less bandwidth
     bytes_ = bytes_ + b * hq * hd * 2.0 * 2.0  # + the query in and the output out (bf16)
-    return _attention(flops, bytes_, pk, p, p.attn_floor_us) + attention_unit_time(b, hkv, p.attention_unit_ns * 1e-9)
+    unit = p.attention_unit_ns * 1e-9 * np.where(attention_unit_factor(False, hq / hkv, kb) > 1, p.gqa_bf16_unit, 1.0)
+    return _attention(flops, bytes_, pk, p, p.attn_floor_us) + attention_unit_time(b, hkv, unit)
 
 
 def _mla_decode(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:

@@ -47,10 +47,10 @@ def test_fp8_gemm_adds_activation_quantization(h100):
 
 
 def test_decode_attention_reads_the_kv_cache(h100):
-    pk, p = K.Peaks.from_chip(h100), params()
+    pk, p = K.Peaks.from_chip(h100), params(attn_half_units=2.0)
     df = pd.DataFrame({"batch": [64], "kv_len": [4095], "num_q_heads": [8], "num_kv_heads": [1], "head_dim": [128],
                        "kv_dtype": ["bf16"], "latency_us": [1]})
-    kv = 64 * 4095 * 2 * 1 * 128 * 2.0
+    kv = 64 * 4095 * 2 * 1 * 128 * 2.0 * (64 + 2.0) / 64  # 64 (sequence, KV head) streams: bandwidth x 64/(64 + 2)
     qo = 64 * 8 * 128 * 2 * 2.0
     assert K.predict_s("attn_decode", df, pk, p)[0] == pytest.approx((kv + qo) / (3.35e12 * 0.8) + 3e-6, rel=1e-9)
 
