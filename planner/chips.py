@@ -47,7 +47,7 @@ class MemoryTier(_Strict):
     """One memory tier: capacity and peak bandwidth. Tier 0 is the fast one (HBM/SRAM)."""
 
     name: str
-    capacity_gb: float = Field(gt=0)
+    capacity_gb: float = Field(gt=0, description='vendor capacity; HBM "GB" are binary (GiB): 80 -> 85.9e9 bytes')
     bandwidth_tb_s: float = Field(gt=0)
 
 

@@ -26,6 +26,9 @@ SHARED_EXPERT_KERNELS = 3  # gate/up, activation, down of the shared expert(s)
 # Grouped (MoE) GEMMs sustain less than dense GEMMs of the same dtype: ragged per-expert tiles, scale handling,
 # permutation. Fitted on the H100 fused-MoE kernel data (validation/kernels_h100/moe.csv, `planner calibrate`).
 MOE_GEMM_RELATIVE_EFFICIENCY = 0.32
+# KV reserved per decoding sequence: "mean" (isl + osl/2, paged KV at steady state, preemption on overflow) or
+# "peak" (isl + osl, admission only when the whole sequence fits: TRT-LLM's GUARANTEED_NO_EVICT default).
+KV_RESERVATION = "mean"
 MEMORY_RESERVE_FRACTION = 0.08  # runtime, allocator fragmentation, CUDA graphs (vLLM/TRT-LLM default 0.9 util)
 # Serving-framework work once per decode/aggregated step outside the GPU kernels' roofline: scheduling, sampling,
 # detokenization, host-device synchronisation, not hidden by CUDA graphs. One global value, fitted over all rows of
@@ -316,7 +319,8 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     def ctx_eff(ctx):
         return (1 - frac_win) * ctx + frac_win * np.minimum(ctx, W) if W > 0 else ctx
 
-    kv_ctx_resident = isl if is_prefill else ctx_dec  # mean context (peak ISL+OSL reservation tested: rejected, docs/validation.md)
+    # KV held per sequence: the prompt (prefill), else what the scheduler reserves (KV_RESERVATION)
+    kv_ctx_resident = isl if is_prefill else (isl + osl if KV_RESERVATION == "peak" else ctx_dec)
     kv_seqs_resident = (B if is_prefill else (B + B / osl if is_agg else B)) / dp
     kv_bytes = kv_seqs_resident * ctx_eff(kv_ctx_resident) * kv_elems_chip * kb * ls
 

@@ -24,8 +24,9 @@ import pandas as pd
 from . import milp
 from .coefficients import CoefficientCache
 from .errors import InfeasibleError, PlannerError
+from .prepare import Prepared, prepare
+from .results import extract
 from .scenario import Scenario
-from .solve import Prepared, extract, prepare
 
 SWEEPS = ("tpot", "throughput", "budget")
 RATE_FLOOR_RPS = 1e-3  # "serves something": well above the solver's feasibility tolerance

@@ -14,6 +14,10 @@ BYTES_PER_ELEM = {"bf16": 2.0, "fp8": 1.0, "fp4": 0.5 + 1 / 16}  # fp4: NVFP4, o
 DTYPE_CODE = {d: i for i, d in enumerate(DTYPES)}
 DTYPE_BYTES = np.array([BYTES_PER_ELEM[d] for d in DTYPES])
 
+# Memory capacities in the catalog are vendor "GB", which for HBM/GDDR/SRAM are binary: an "80 GB" H100 has
+# 80 GiB (nvidia-smi: 81,559 MiB), an "141 GB" H200 143,771 MiB, a "192 GB" MI300X 192 GiB.
+GIB = float(2**30)
+
 ROLES: tuple[str, ...] = ("prefill", "decode", "aggregated", "attention", "ffn", "draft")
 ROLE_CODE = {r: i for i, r in enumerate(ROLES)}
 
@@ -117,9 +121,9 @@ class ChipTable:
             eta_compute=eta_c,
             gemm_m_half=arr(lambda c: c.efficiency.gemm_m_half),
             eta_attention=arr(lambda c: c.efficiency.attention),
-            mem_bytes=arr(lambda c: c.memory[0].capacity_gb * 1e9),
+            mem_bytes=arr(lambda c: c.memory[0].capacity_gb * GIB),
             mem_bw=arr(lambda c: c.memory[0].bandwidth_tb_s * 1e12),
-            cold_bytes=arr(lambda c: c.memory[1].capacity_gb * 1e9 if len(c.memory) > 1 else 0.0),
+            cold_bytes=arr(lambda c: c.memory[1].capacity_gb * GIB if len(c.memory) > 1 else 0.0),
             cold_bw=arr(lambda c: c.memory[1].bandwidth_tb_s * 1e12 if len(c.memory) > 1 else 1.0),
             eta_memory=arr(lambda c: c.efficiency.memory),
             scaleup_bw=arr(lambda c: c.scaleup_gb_s * 1e9),

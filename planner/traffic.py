@@ -26,7 +26,7 @@ from .scenario import Scenario, check_references, require_limits
 
 def prepare_classes(sc: Scenario, *, catalogs=(), margin=None, cache=None, objective=None):
     """One Prepared for a multi-class scenario (see the module docstring)."""
-    from .solve import Prepared, prepare, resolve_margin
+    from .prepare import Prepared, prepare, resolve_margin
 
     t0 = time.perf_counter()
     objective = objective or sc.objective

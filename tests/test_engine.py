@@ -139,8 +139,9 @@ def test_llama70b_bf16_fit(cat):
     _, row2 = run(model, chip, tp=2)
     assert not row1["fits"] and "weights" in row1["fit_reason"]
     assert row2["fits"]
-    usable = chip.hbm_gb * (1 - MEMORY_RESERVE_FRACTION)
+    usable = chip.hbm_gb * 2**30 / 1e9 * (1 - MEMORY_RESERVE_FRACTION)  # catalog GB of HBM are GiB
     assert row1["memory_gb_per_chip"] > usable > row2["memory_gb_per_chip"]
+    assert row1["memory_capacity_gb"] == pytest.approx(85.9, abs=0.05)  # 80 GiB in decimal GB
 
 
 def test_invalid_parallelism_flagged(cat):
