@@ -21,7 +21,9 @@ def _variants(prep: Prepared) -> list[tuple[str, tuple[str, ...], np.ndarray]]:
     alone, and, where speculative rows exist, every mode without speculation."""
     t = prep.table
     role = t["role"].astype(str).to_numpy()
-    return [(mo, (mo,), np.isin(role, MODE_ROLES[mo])) for mo in prep.modes] if len(prep.modes) > 1 else []
+    # draft instances (speculative.placement: pool) feed the P/D decode pool
+    return [(mo, (mo,), np.isin(role, MODE_ROLES[mo] + (("draft",) if mo == "disaggregated" else ())))
+            for mo in prep.modes] if len(prep.modes) > 1 else []
 
 
 def explain(prep: Prepared, res: SolveResult, *, time_limit_s: float, mip_gap: float) -> tuple[list[dict], str]:

@@ -14,6 +14,8 @@ from .engine import Candidates, evaluate, to_frame
 from .models import ModelArch
 from .tables import DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
 
+DTYPES_BY_CODE = {v: k for k, v in DTYPE_CODE.items()}
+
 PREFILL_BATCHES = (1, 2, 4, 8, 16, 32)
 # sequences in flight per attention rank; multiplied by dp for DP-attention instances
 DECODE_BATCHES_PER_RANK = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)
@@ -39,6 +41,8 @@ class Grid:
     spec_gammas: Sequence[int] = (0,)  # draft tokens per step enumerated (decode/aggregated rows per gamma)
     spec_alpha: float = 0.85  # per-token acceptance
     draft_model: str | None = None  # preset id (spec_method "draft")
+    spec_placement: str = "colocated"  # or "pool": the draft model in its own pool (planner.draft_pool)
+    draft_levels: int = 6  # draft latency levels (placement pool)
     chunk_tokens: int | None = None  # aggregated: tokens per forward per attention rank
     prefix_cache_tokens: int | None = None  # None: hit rate x isl x batch (planner.prefix)
 
@@ -118,11 +122,21 @@ def evaluate_axes(cands: Candidates, mt: ModelTable, ct: ChipTable, grid: Grid) 
     if grid.spec_method is not None and any(g > 0 for g in grid.spec_gammas):
         cands = speculative.spec_variants(cands, grid.spec_gammas, grid.spec_alpha)
     res = evaluate(cands, mt, ct)
+    pool = grid.spec_method == "draft" and grid.draft_model and grid.spec_placement == "pool"
+    if pool:  # target rows per draft latency level, the draft's steps outside the instance
+        from . import draft_pool
+        from .models import load_model
+
+        _, dres = draft_pool.draft_grid(load_model(grid.draft_model), ct, DTYPES_BY_CODE[int(cands.wdtype[0])],
+                                        DTYPES_BY_CODE[int(cands.kvdtype[0])], grid.isl, grid.osl,
+                                        grid.decode_batches_per_rank)
+        cands, res, lvl, per_req = draft_pool.apply_draft_pool(cands, res, mt, ct, draft_pool.levels(dres, grid.draft_levels))
+        res["draft_level_idx"], res["draft_tokens_per_req"] = lvl, per_req
     extra = prefix.cache_bytes_per_chip(cands, mt, grid.prefix_cache_tokens) if np.any(cands.prefix_hit > 0) else 0.0
     if grid.spec_method == "mtp":
         extra = extra + speculative.mtp_weight_bytes_per_chip(cands, mt)
     raw_step = res["step_s"]
-    if grid.spec_method == "draft" and grid.draft_model:
+    if grid.spec_method == "draft" and grid.draft_model and not pool:
         from .models import load_model
 
         res = speculative.apply_draft_model(cands, res, mt, ct, load_model(grid.draft_model))
@@ -153,6 +167,10 @@ def coefficient_table(models: Sequence[ModelArch], chips: Sequence[Chip], grid: 
     df = to_frame(cands, res, mt, ct)
     df["spec_tokens"] = cands.spec_tokens.astype(np.int32)
     df["spec_accept"] = cands.spec_accept
+    if "draft_level_idx" in res:
+        lvl = res["draft_level_idx"]
+        df["draft_level"] = np.where(lvl >= 0, np.char.add("d", lvl.astype(str)), "")
+        df["draft_tokens_per_req"] = res["draft_tokens_per_req"]
     if "chunk_ok" in res:
         bad = ~res["chunk_ok"] & df["fits"].to_numpy()
         if bad.any():

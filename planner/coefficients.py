@@ -44,6 +44,8 @@ class CoefficientKey:
     spec_gammas: tuple[int, ...] = (0,)
     spec_alpha: float = 0.85
     draft_model: str | None = None
+    spec_placement: str = "colocated"
+    draft_levels: int = 6
     chunk_tokens: int | None = None
     prefix_cache_tokens: int | None = None
 
@@ -69,7 +71,8 @@ def _axes_key(sc: Scenario) -> dict:
     sp = sc.speculative
     if sp is not None:
         alpha = sc.workload.speculative_acceptance or sp.acceptance or DEFAULT_ACCEPTANCE[sp.method]
-        out.update(spec_method=sp.method, spec_gammas=sp.gammas(), spec_alpha=float(alpha), draft_model=sp.draft_model)
+        out.update(spec_method=sp.method, spec_gammas=sp.gammas(), spec_alpha=float(alpha), draft_model=sp.draft_model,
+                   spec_placement=sp.placement, draft_levels=sp.draft_levels)
     return out
 
 
@@ -117,7 +120,8 @@ def _evaluate(key: CoefficientKey) -> pd.DataFrame:
         prefix_hit=key.prefix_hit, max_chips_per_instance=key.max_chips_per_instance,
         prefill_batches=key.prefill_batches, decode_batches_per_rank=key.decode_batches_per_rank, pp_options=key.pp,
         spec_method=key.spec_method, spec_gammas=key.spec_gammas, spec_alpha=key.spec_alpha,
-        draft_model=key.draft_model, chunk_tokens=key.chunk_tokens, prefix_cache_tokens=key.prefix_cache_tokens,
+        draft_model=key.draft_model, spec_placement=key.spec_placement, draft_levels=key.draft_levels,
+        chunk_tokens=key.chunk_tokens, prefix_cache_tokens=key.prefix_cache_tokens,
     )
     df = coefficient_table([model], chips, grid)
     # sustained NIC (scale-out) bandwidth of one instance, for the KV-transfer constraints

@@ -14,10 +14,12 @@ follow `{pool}-{kind}-{bound}`; with several traffic classes every per-class row
                       fleet-rate-min       lam >= rate_min                       (epsilon: rate)
     add_class_demand  {class}-demand-split lam_agg_c + lam_dis_c + lam_afd_c = share_c lam   (several classes)
     add_rate_matching prefill-rate-min     sum_P e_i x_i >= lam_dis + lam_afd
-                      decode-rate-min      sum_D e_i x_i >= lam_dis
+                      decode-rate-min      sum_D e_i x_i >= lam_dis   (draft-fed rows: + sum_g lam_g instead)
     add_aggregated    aggregated-rate-min  sum_A e_i x_i >= lam_agg
     add_afd_matching  attention-rate-min   sum_Att e_i x_i >= lam_afd
                       {level}-ffn-tokens-min  sum_{F at level} T_i x_i >= sum_{Att at level} B_i x_i
+    add_draft_matching {group}-spec-rate-min  sum_{D_g} e_i x_i >= lam_g   (draft-fed decode rows, group g)
+                      {level}-draft-tokens-min  sum_{Dr at level} S_i x_i >= sum_{g at level} d_g lam_g
     add_inventory     {chip}-inventory-max sum_{i on k} n_i x_i <= max_count_k
                       fleet-chips-max      sum n_i x_i <= max_chips              (epsilon: chips)
     add_power         fleet-power-max      sum w_i x_i <= max_power_kw           (epsilon: power)
@@ -51,8 +53,8 @@ PARAM_CONSTRAINT = {
     "max_chips": "fleet-chips-max",
     "max_power_kw": "fleet-power-max",
 }
-FAMILIES = ("demand", "class_demand", "rate_matching", "aggregated", "afd_matching", "inventory", "power", "budget",
-            "kv_transfer")
+FAMILIES = ("demand", "class_demand", "rate_matching", "aggregated", "afd_matching", "draft_matching", "inventory",
+            "power", "budget", "kv_transfer")
 PATHS = {"aggregated": "lam_agg", "disaggregated": "lam_dis", "afd": "lam_afd"}
 
 
@@ -101,6 +103,8 @@ class FleetModel:
     spec: MilpSpec
     constraints: dict[str, Row] = field(default_factory=dict)  # name -> row as written
     solver: object = None
+    # draft-fed decode groups per class: group name -> (lam_g variable, row indices, draft tokens/request, level)
+    draft_groups: dict = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- helpers
@@ -178,19 +182,54 @@ def add_class_demand(fm: FleetModel) -> None:
         _add(fm, f"{cls}-demand-split", "class_demand", _sum(*parts), "==", float(share) * m.lam)
 
 
+def draft_level_col(t: pd.DataFrame) -> np.ndarray:
+    if "draft_level" not in t:
+        return np.full(len(t), "")
+    return t["draft_level"].fillna("").astype(str).to_numpy()
+
+
+def _add_draft_groups(fm: FleetModel, cls: str | None) -> dict:
+    """Variables lam_g >= 0: the requests/s carried by each group of draft-fed decode rows of a class (same
+    level and draft tokens per request, i.e. the same gamma)."""
+    t = fm.table
+    lev = draft_level_col(t)
+    dec = _role_idx(t, "decode", cls)
+    dec = dec[lev[dec] != ""]
+    groups: dict = {}
+    if not len(dec):
+        return groups
+    gam = np.nan_to_num(t["spec_tokens"].to_numpy(float)).astype(int)
+    per_req = t["draft_tokens_per_req"].to_numpy()
+    for g in sorted({f"{lev[i]}g{gam[i]}" for i in dec}):
+        idx = np.array([i for i in dec if f"{lev[i]}g{gam[i]}" == g])
+        v = pyo.Var(domain=pyo.NonNegativeReals)
+        fm.m.add_component(f"lam_spec__{cls or ''}__{g}", v)
+        groups[g] = (v, idx, float(per_req[idx[0]]), str(lev[idx[0]]))
+    fm.draft_groups[cls] = groups
+    return groups
+
+
 def add_rate_matching(fm: FleetModel, cls: str | None = None) -> None:
     """Disaggregated path: the prefill pool admits lam_dis (+ lam_afd: AFD decode is fed by the same prefill
-    pool) requests/s, the decode pool carries lam_dis (effective capacities)."""
+    pool) requests/s, the decode pool carries lam_dis (effective capacities; the draft-fed decode rows
+    through their groups' lam_g, see add_draft_matching)."""
     m, t = fm.m, fm.table
     eff = t["eff_capacity_rps"].to_numpy()
     need = {"prefill": _sum(path_var(m, "disaggregated", cls), path_var(m, "afd", cls)),
             "decode": _sum(path_var(m, "disaggregated", cls))}
+    lev = draft_level_col(t)
     for role in ("prefill", "decode"):
         if role == "decode" and path_var(m, "disaggregated", cls) is None:
             continue
         idx = _role_idx(t, role, cls)
-        _add(fm, f"{_pre(cls)}{role}-rate-min", "rate_matching", _lin(eff[idx], _vars(m, idx)), ">=", need[role],
-             _step(eff[idx]))
+        lhs = None
+        if role == "decode":
+            groups = fm.draft_groups.get(cls, {})
+            idx = idx[lev[idx] == ""]
+            if groups:
+                lhs = _lin(eff[idx], _vars(m, idx)) + sum(g[0] for g in groups.values())
+        _add(fm, f"{_pre(cls)}{role}-rate-min", "rate_matching", lhs if lhs is not None else _lin(eff[idx], _vars(m, idx)),
+             ">=", need[role], _step(eff[idx]))
 
 
 def add_aggregated(fm: FleetModel, cls: str | None = None) -> None:
@@ -220,6 +259,26 @@ def add_afd_matching(fm: FleetModel, cls: str | None = None) -> None:
         f = ffn[lev[ffn] == level]
         _add(fm, f"{_pre(cls)}{level}-ffn-tokens-min", "afd_matching", _lin(tok[f], _vars(m, f)), ">=",
              _lin(tok[a], _vars(m, a)), _step(tok[f]))
+
+
+def add_draft_matching(fm: FleetModel, cls: str | None = None) -> None:
+    """Speculative decoding with a draft pool: each group g of draft-fed decode rows carries lam_g within its
+    effective capacity, and at every draft latency level the draft instances' token supply S_i (draft
+    tokens/s) covers the draft tokens the groups of that level ask for: d_g (= gamma x OSL / tokens per
+    step) x lam_g. Linear; the M:N pairing of draft and target instances is fractional, as for AFD."""
+    m, t = fm.m, fm.table
+    eff = t["eff_capacity_rps"].to_numpy()
+    groups = fm.draft_groups.get(cls, {})
+    for g, (v, idx, _d, _lev) in groups.items():
+        _add(fm, f"{_pre(cls)}{g}-spec-rate-min", "draft_matching", _lin(eff[idx], _vars(m, idx)), ">=", v, _step(eff[idx]))
+    lev = draft_level_col(t)
+    drafts = _role_idx(t, "draft", cls)
+    sup = t["draft_tokens_s"].to_numpy() if "draft_tokens_s" in t else np.zeros(len(t))
+    for level in sorted({g[3] for g in groups.values()} | set(lev[drafts])):
+        d = drafts[lev[drafts] == level]
+        need = _sum(*[gd * v for v, _i, gd, gl in groups.values() if gl == level])
+        _add(fm, f"{_pre(cls)}{level}-draft-tokens-min", "draft_matching", _lin(sup[d], _vars(m, d)), ">=", need,
+             _step(sup[d]))
 
 
 def add_inventory(fm: FleetModel) -> None:
@@ -337,6 +396,8 @@ def build(table: pd.DataFrame, spec: MilpSpec) -> FleetModel:
     if spec.classes:
         add_class_demand(fm)
     for cls in spec.class_names():
+        if "disaggregated" in spec.modes and _add_draft_groups(fm, cls):
+            add_draft_matching(fm, cls)
         if "disaggregated" in spec.modes or "afd" in spec.modes:
             add_rate_matching(fm, cls)
             add_kv_transfer(fm, cls)

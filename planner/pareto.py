@@ -99,7 +99,7 @@ def _tpot_sweep(prep: Prepared, fm: milp.FleetModel, n: int, tl: float, gap: flo
     bounds = np.geomspace(lo, max(hi, lo), n) if n > 1 else np.array([hi])
     rows = []
     for eps in bounds:
-        milp.allow(fm, np.isin(role, ("prefill", "ffn")) | (tpot <= eps * (1 + 1e-9)))  # FFN rows: no TPOT of their own
+        milp.allow(fm, np.isin(role, ("prefill", "ffn", "draft")) | (tpot <= eps * (1 + 1e-9)))  # FFN, draft rows: no TPOT
         rows.append(_row(prep, fm, milp.solve(fm, time_limit_s=tl, mip_gap=gap), float(eps)))
     milp.allow(fm, np.ones(len(t), bool))
     return rows

@@ -145,6 +145,15 @@ def prepare(sc: Scenario, *, catalogs=(), margin: float | None = None, cache: Co
         raise _no_candidates_error(sc, p, m)
     roles = [r for mo in modes for r in MODE_ROLES[mo]]
     table = p.table[p.table["role"].astype(str).isin(roles).to_numpy()].reset_index(drop=True)
+    if "draft_level" in table and (table["draft_level"].astype(str) != "").any():
+        from .draft_pool import draft_table
+
+        drafts = draft_table(sc, catalogs, m)
+        if len(drafts):
+            table = pd.concat([table, drafts], ignore_index=True)
+            p.counts["kept"]["draft"] = len(drafts)
+        else:
+            notes.append("speculative.placement pool: the draft model fits on no offered chip")
     p = Pruned(table=table, counts=p.counts, diagnostics=p.diagnostics)
     kv_bytes = float(sc.workload.isl * coeffs["kv_bytes_per_token"].iloc[0]) if len(coeffs) else 0.0
     spec = milp.MilpSpec(

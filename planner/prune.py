@@ -137,6 +137,14 @@ def _dominated_by_combinations(key: np.ndarray, n: np.ndarray, eff: np.ndarray, 
     return out
 
 
+def _draft_group(df: pd.DataFrame) -> list[np.ndarray]:
+    """Rows fed by a draft pool (planner.draft_pool) are compared only within their latency level and draft
+    tokens per request: they need draft instances the others do not (the MILP's draft groups)."""
+    if "draft_level" not in df:
+        return []
+    return [df["draft_level"].astype(str).to_numpy(), np.round(df["draft_tokens_per_req"].to_numpy(), 9)]
+
+
 def _diagnostics(df: pd.DataFrame, s: PruneSettings) -> dict:
     """What the offered chips can reach at best (for infeasibility messages)."""
     out: dict = {}
@@ -192,7 +200,8 @@ def prune(coeffs: pd.DataFrame, s: PruneSettings) -> Pruned:
 
     # exact pre-pruning before the (costlier) queueing caps
     n = df["chips_per_instance"].to_numpy()
-    key = _group_key(df["role"].cat.codes.to_numpy(), df["chip"].cat.codes.to_numpy(), n, df["servers"].to_numpy())
+    key = _group_key(df["role"].cat.codes.to_numpy(), df["chip"].cat.codes.to_numpy(), n, df["servers"].to_numpy(),
+                     *_draft_group(df))
     if s.dominance:
         dom = _dominated_2d(key, df["hold_s"].to_numpy() + df["kv_transfer_ms"].to_numpy() / 1e3, df["capacity_rps"].to_numpy())
         df = df[~dom]
@@ -210,7 +219,7 @@ def prune(coeffs: pd.DataFrame, s: PruneSettings) -> Pruned:
     df = df[df["max_utilization"].to_numpy() > MIN_CAP]
     counts["queueing"] = _count(df)
 
-    gkey = _group_key(df["role"].cat.codes.to_numpy(), df["chip"].cat.codes.to_numpy())
+    gkey = _group_key(df["role"].cat.codes.to_numpy(), df["chip"].cat.codes.to_numpy(), *_draft_group(df))
     n = df["chips_per_instance"].to_numpy().astype(float)
     eff = df["eff_capacity_rps"].to_numpy()
     tpot = np.nan_to_num(df["tpot_ms"].to_numpy(), nan=0.0) if s.keep_tpot_front else np.zeros(len(df))

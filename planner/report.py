@@ -79,12 +79,23 @@ def render_html(
     notes: list[str],
 ) -> str:
     """The report as one HTML string (plots embedded as base64 PNG, no external files)."""
-    keys = ["status", "mip_gap", "mode", "cost_usd_per_hr", "num_chips", "throughput_rps", "ttft_ms", "tpot_ms",
+    keys = ["status", "mip_gap", "mode", "architecture", "cost_usd_per_hr", "num_chips", "throughput_rps", "ttft_ms", "tpot_ms",
             "power_kw", "margin"]
     summ = pd.DataFrame({"metric": [k for k in keys if k in summary], "value": [summary[k] for k in keys if k in summary]})
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
              f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>",
-             "<h2>Cheapest fleet</h2>", _table_html(summ), "<h3>Pools</h3>", _table_html(pools)]
+             "<h2>Cheapest fleet</h2>", _table_html(summ)]
+    if summary.get("why"):
+        parts += ["<h3>Why this architecture</h3>", f"<p>{html.escape(str(summary['why']))}</p>"]
+    if summary.get("alternatives"):
+        alts = pd.DataFrame(summary["alternatives"])
+        parts += ["<h3>Alternatives (each forced, same limits)</h3>", _table_html(alts)]
+    if summary.get("classes"):
+        cls = pd.DataFrame(summary["classes"])
+        cols = [c for c in ("class", "arrival_rate_rps", "throughput_rps", "isl", "osl", "architecture", "cost_usd_per_hr",
+                            "num_chips", "ttft_ms", "tpot_ms") if c in cls]
+        parts += ["<h3>Traffic classes</h3>", _table_html(cls[cols])]
+    parts += ["<h3>Pools</h3>", _table_html(pools)]
     if constraints is not None and len(constraints):
         parts += ["<h3>Constraints (binding ones marked)</h3>", _table_html(constraints)]
     for name, (points, x, y) in frontiers.items():

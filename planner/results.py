@@ -49,7 +49,7 @@ def _limits_text(spec: milp.MilpSpec) -> str:
     return ", ".join(parts) or "no limits"
 
 
-ROLE_ORDER = {"prefill": 0, "decode": 1, "aggregated": 2, "attention": 3, "ffn": 4}
+ROLE_ORDER = {"prefill": 0, "decode": 1, "draft": 2, "aggregated": 3, "attention": 4, "ffn": 5}
 
 
 def _loads(fm: milp.FleetModel, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -68,11 +68,27 @@ def _loads(fm: milp.FleetModel, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         v = {p: milp.value(fm, milp.PATHS[p] + ("" if cls is None else f"__{cls}")) for p in milp.PATHS}
         lam = {"prefill": v["disaggregated"] + v["afd"], "decode": v["disaggregated"], "aggregated": v["aggregated"],
                "attention": v["afd"]}
+        groups = fm.draft_groups.get(cls, {})
+        fed = np.zeros(len(t), bool)
+        for g_var, idx, _d, _lev in groups.values():  # draft-fed decode groups carry their own lam_g
+            fed[idx] = True
+            tot = eff_pool[idx].sum()
+            if tot > 0:
+                load[idx] = float(g_var.value or 0.0) * eff_pool[idx] / tot
+        lam["decode"] = max(lam["decode"] - sum(float(g[0].value or 0.0) for g in groups.values()), 0.0)
         for r, lr in lam.items():
-            sel = sel_c & (role == r)
+            sel = sel_c & (role == r) & ~fed
             tot = eff_pool[sel].sum()
             if tot > 0:
                 load[sel] = lr * eff_pool[sel] / tot
+        if groups:  # draft instances: the share of their token supply the groups of their level use
+            lev = milp.draft_level_col(t)
+            sup = t["draft_tokens_s"].to_numpy() * x
+            for level in {g[3] for g in groups.values()}:
+                d = sel_c & (role == "draft") & (lev == level)
+                need = sum(gd * float(v.value or 0.0) for v, _i, gd, gl in groups.values() if gl == level)
+                if sup[d].sum() > 0:
+                    ffn_use[d] = need / sup[d].sum()
         if "afd_level" in t:
             lev = t["afd_level"].astype(str).to_numpy()
             tok = t["ffn_tokens"].to_numpy() * x
@@ -93,11 +109,11 @@ def pools_frame(prep: Prepared, fm: milp.FleetModel, x: np.ndarray) -> pd.DataFr
     cap_pool = t["capacity_rps"].to_numpy() * x
     with np.errstate(divide="ignore", invalid="ignore"):
         util = np.where(cap_pool > 0, load / cap_pool, 0.0)
-    util = np.where(role == "ffn", ffn_use, util)
+    util = np.where(np.isin(role, ("ffn", "draft")), ffn_use, util)
     s = prep.settings
     wait = wait_quantile_s(t["hold_s"].to_numpy(), t["servers"].to_numpy(), np.minimum(util, 1.0), s.percentile,
                            SCV[s.queueing])
-    wait = np.where(np.isin(role, ("attention", "ffn")), 0.0, wait)
+    wait = np.where(np.isin(role, ("attention", "ffn", "draft")), 0.0, wait)
     ttft = np.where(np.isin(role, ("prefill", "aggregated")),
                     t["ttft_ms"].to_numpy() + t["kv_transfer_ms"].to_numpy() + wait * 1e3, np.nan)
     n = len(t)
@@ -116,9 +132,10 @@ def pools_frame(prep: Prepared, fm: milp.FleetModel, x: np.ndarray) -> pd.DataFr
         "class": np.asarray(col("class", "default")).astype(str),
         "spec_tokens": np.nan_to_num(np.asarray(col("spec_tokens", 0), float)).astype(np.int64),
         "afd_level": np.asarray(pd.Series(col("afd_level", "")).fillna("").astype(str)),
+        "draft_level": milp.draft_level_col(t),
     })[used]
     df = df.assign(_o=df["role"].map(ROLE_ORDER)).sort_values(["class", "_o", "chip", "chips_per_instance"]).drop(columns="_o")
-    return df[POOL_COLUMNS + ["class", "spec_tokens", "afd_level"]].reset_index(drop=True)
+    return df[POOL_COLUMNS + ["class", "spec_tokens", "afd_level", "draft_level"]].reset_index(drop=True)
 
 
 def architecture(pools: pd.DataFrame, rates: dict[str, float], tol: float) -> str:
@@ -129,6 +146,8 @@ def architecture(pools: pd.DataFrame, rates: dict[str, float], tol: float) -> st
     g = sorted({int(v) for v in pools.loc[pools["role"].isin(["decode", "aggregated"]), "spec_tokens"] if v > 0})
     if g:
         text += " with speculative decoding gamma=" + "/".join(map(str, g))
+        if (pools["role"] == "draft").any():
+            text += " (draft model in its own pool)"
     return text
 
 

@@ -80,7 +80,9 @@ class Speculative(_Strict):
     acceptance: float | None = Field(default=None, gt=0, lt=1,
                                      description="per-token acceptance alpha; default 0.85 (mtp) / 0.7 (draft)")
     gamma: list[int] | Literal["auto"] = Field(default="auto", description="draft tokens per step; auto = 1..4")
-    placement: Literal["colocated"] = "colocated"
+    placement: Literal["colocated", "pool"] = Field(
+        default="colocated", description="colocated: on the target's instance; pool: a draft pool (method draft)")
+    draft_levels: int = Field(default=6, ge=1, le=16, description="draft latency levels (placement pool)")
 
     @field_validator("gamma")
     @classmethod
@@ -93,6 +95,8 @@ class Speculative(_Strict):
     def _draft(self) -> Speculative:
         if self.method == "draft" and not self.draft_model:
             raise ValueError("speculative.draft_model: method draft needs a draft model preset (e.g. llama-3.2-1b)")
+        if self.placement == "pool" and self.method != "draft":
+            raise ValueError("speculative.placement: a draft pool needs method draft (MTP heads run inside the target)")
         return self
 
     def gammas(self) -> tuple[int, ...]:

@@ -92,6 +92,39 @@ def test_grid_spec_rows_in_table(cat):
     assert set(np.round(df["spec_accept"], 6)) == {1.0, round((1 - 0.8**3) / 0.2, 6)}
 
 
+def test_draft_pool_target_step_by_hand(cat):
+    """Draft pool: a gamma-2 target row at level tau: step = verify + (2 + 1/2) tau + overhead + 2 link
+    latencies; draft tokens per request = gamma x OSL / a; aggregated gamma > 0 rows dropped; draft rows supply
+    batch / step and meet the level's kernel-time budget."""
+    from planner import draft_pool
+
+    m = load_model("llama-3.1-70b")
+    mt, ct = ModelTable.build([m]), ChipTable.build([cat["h100-sxm"]])
+    c = Candidates.from_columns(role=[ROLE_CODE["decode"]] * 2 + [ROLE_CODE["aggregated"]], model=0, chip=0, tp=4,
+                                batch=16, isl=1024, osl=256, wdtype=1, kvdtype=1, spec_tokens=[0, 2, 2],
+                                spec_accept=[1.0, 2.19, 2.19])
+    res = evaluate(c, mt, ct)
+    taus = np.array([0.002, 0.003])
+    c2, out, lvl, per_req = draft_pool.apply_draft_pool(c, res, mt, ct, taus)
+    assert list(lvl) == [-1, 0, 1] and list(c2.spec_tokens) == [0, 2, 2]  # aggregated gamma-2 row dropped
+    over = speculative.draft_step_overhead_s()
+    verify = (res["step_s"][1] - over) / (1 + 2 / m.num_layers) + over
+    for i, tau in ((1, 0.002), (2, 0.003)):
+        step = verify + 2.5 * tau + over + 2 * ct.scaleout_lat[0]
+        assert out["step_s"][i] == pytest.approx(step, rel=1e-9)
+        assert out["tpot_s"][i] == pytest.approx(step / 2.19)
+        assert out["requests_per_s"][i] == pytest.approx(16 * 2.19 / (step * 256))
+        assert per_req[i] == pytest.approx(2 * 256 / 2.19)
+    assert out["step_s"][0] == res["step_s"][0]
+    rows = draft_pool.draft_rows(load_model("llama-3.2-1b"), [cat["h100-sxm"]], ct, "fp8", "fp8", 1024, 256, 3)
+    assert set(rows["draft_level"]) <= {"d0", "d1", "d2"} and len(rows)
+    assert np.allclose(rows["draft_tokens_s"], rows["batch"] / (rows["draft_step_ms"] / 1e3))
+    with pytest.raises(PlannerError, match="placement"):
+        validate_scenario({"name": "k", "model": "deepseek-v3", "chips": [{"id": "h100-sxm"}],
+                           "workload": {"arrival_rate_rps": 1, "isl": 1024, "osl": 128},
+                           "speculative": {"method": "mtp", "placement": "pool"}})
+
+
 # ---------------------------------------------------------------- prefix caching
 
 
@@ -223,7 +256,8 @@ def test_scenario_keys_validate():
 # ---------------------------------------------------------------- end to end
 
 
-@pytest.mark.parametrize("name", ["traffic-classes", "speculative-draft", "speculative-mtp", "chunked-prefix", "afd-step3"])
+@pytest.mark.parametrize("name", ["traffic-classes", "speculative-draft", "speculative-mtp", "chunked-prefix", "afd-step3",
+                                  "speculative-draft-pool"])
 def test_cli_on_axis_examples(name):
     r = CliRunner().invoke(main, ["solve", str(SCENARIOS_DIR / f"{name}.yaml"), "--format", "json"], catch_exceptions=False)
     assert r.exit_code == 0, r.output
@@ -244,6 +278,12 @@ def test_cli_on_axis_examples(name):
         assert any(a["architecture"].startswith("no speculation") for a in out["alternatives"])
     if name == "afd-step3":
         assert any(a["architecture"] == "afd" for a in out["alternatives"])
+    if name == "speculative-draft-pool":
+        drafts = [p for p in out["pools"] if p["role"] == "draft"]
+        assert drafts and "own pool" in out["architecture"]
+        fed = [p for p in out["pools"] if p["role"] == "decode" and p["draft_level"]]
+        assert fed and {p["draft_level"] for p in drafts} <= {p["draft_level"] for p in fed}
+        assert all(p["utilization"] <= 1 + 1e-6 for p in drafts)
 
 
 def test_table_output_names_architecture_and_classes():

@@ -176,3 +176,103 @@ def test_afd_matching_by_hand():
     assert milp.solve(fm, mip_gap=0.0).status == "optimal"
     assert list(milp.counts(fm)) == [1, 2, 3]
     assert "afd0-ffn-tokens-min" in fm.constraints and "attention-rate-min" in fm.constraints
+
+
+# ---------------------------------------------------------------- speculative decoding with a draft pool
+
+
+def _draft_instance(rng: np.random.Generator, objective: str = "min-cost"):
+    """Prefill, plain decode and draft-fed decode rows (levels d0/d1, gamma 1-3) and draft rows."""
+    rows = []
+
+    def row(role, n, cap, **kw):
+        chip = str(rng.choice(["ca", "cb"]))
+        rows.append({"role": role, "chip": chip, "chips_per_instance": n, "eff_capacity_rps": cap,
+                     "cost_usd_per_hr": {"ca": 2.0, "cb": 3.1}[chip] * n * rng.uniform(0.9, 1.1), "power_w": 700.0 * n,
+                     "nic_gb_s": 10.0 * n, "tpot_ms": 20.0, "spec_tokens": 0, "draft_level": "",
+                     "draft_tokens_per_req": 0.0, "draft_tokens_s": 0.0, **kw})
+
+    row("prefill", 1, rng.uniform(1.5, 4.0))
+    if rng.random() < 0.5:
+        row("decode", int(rng.choice([1, 2])), rng.uniform(0.5, 1.5))
+    for _ in range(int(rng.integers(2, 4))):
+        g, lev = int(rng.integers(1, 4)), str(rng.choice(["d0", "d1"]))
+        row("decode", int(rng.choice([1, 2])), rng.uniform(1.0, 3.0), spec_tokens=g, draft_level=lev,
+            draft_tokens_per_req=g * rng.uniform(80, 200))
+    for lev in ("d0", "d1"):
+        row("draft", 1, 0.0, draft_level=lev, draft_tokens_s=rng.uniform(100, 600))
+    t = pd.DataFrame(rows)
+    spec = milp.MilpSpec(modes=("disaggregated",), objective=objective)
+    if objective == "min-cost":
+        spec.rate_min = float(rng.uniform(0.5, 3.0))
+    else:
+        spec.budget_usd_per_hr = float(rng.uniform(8, 20))
+    return t, spec
+
+
+def _decode_served(X, t):
+    """Most requests/s the decode pool carries: plain rows in full, draft-fed groups (level, gamma) within their
+    capacity and their level's draft-token supply (a fractional knapsack per level: fewest draft tokens first)."""
+    role, lev = t["role"].to_numpy(), t["draft_level"].to_numpy()
+    eff, per_req, sup = (t[c].to_numpy() for c in ("eff_capacity_rps", "draft_tokens_per_req", "draft_tokens_s"))
+    gam = t["spec_tokens"].to_numpy()
+    out = X[:, (role == "decode") & (lev == "")] @ eff[(role == "decode") & (lev == "")]
+    for level in ("d0", "d1"):
+        supply = X[:, (role == "draft") & (lev == level)] @ sup[(role == "draft") & (lev == level)]
+        groups = sorted({(per_req[i], gam[i]) for i in np.flatnonzero((role == "decode") & (lev == level))})
+        for d, g in groups:
+            s = (role == "decode") & (lev == level) & (gam == g)
+            lam = np.minimum(X[:, s] @ eff[s], supply / d)
+            out = out + lam
+            supply = supply - lam * d
+    return out
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_draft_pool_matches_brute_force(seed):
+    objective = "min-cost" if seed < 11 else "max-throughput"
+    t, spec = _draft_instance(np.random.default_rng(3000 + seed), objective)
+    n = len(t)
+    X = np.array(list(itertools.product(*[range(4 if n <= 7 else 3)] * n)), float)
+    served = np.minimum(X[:, t["role"].to_numpy() == "prefill"] @ t["eff_capacity_rps"].to_numpy()[t["role"].to_numpy() == "prefill"],
+                        _decode_served(X, t))
+    cost = X @ t["cost_usd_per_hr"].to_numpy()
+    fm = milp.build(t, spec)
+    st = milp.solve(fm, time_limit_s=30, mip_gap=0.0)
+    x = milp.counts(fm)
+    inside = all(v < (4 if n <= 7 else 3) for v in x)
+    if objective == "min-cost":
+        ok = served >= spec.rate_min * (1 - 1e-9)
+        if not ok.any():
+            assert st.status == "infeasible" or not inside
+            return
+        assert st.status == "optimal"
+        assert float(x @ t["cost_usd_per_hr"].to_numpy()) <= cost[ok].min() * (1 + 1e-6)
+        if inside:
+            assert float(x @ t["cost_usd_per_hr"].to_numpy()) == pytest.approx(cost[ok].min(), rel=1e-6)
+    else:
+        ok = cost <= spec.budget_usd_per_hr * (1 + 1e-9)
+        assert st.status == "optimal"
+        best = float(served[ok].max())
+        assert milp.value(fm, "lam") >= best * (1 - 1e-6) - 1e-7
+        if inside:
+            assert milp.value(fm, "lam") == pytest.approx(best, rel=1e-6, abs=1e-7)
+
+
+def test_draft_matching_by_hand():
+    """A gamma-2 decode row (2 rps per instance, $2/h, 300 draft tokens per request) fed by draft instances of
+    500 draft tokens/s ($1/h) at level d0: 3 rps need 2 decode instances and 900 draft tokens/s, i.e. 2 draft
+    instances: $1 (prefill) + 2 x $2 + 2 x $1 = $7/h, cheaper than 3 plain decode instances ($3/h, 1 rps)."""
+    t = pd.DataFrame({
+        "role": ["prefill", "decode", "decode", "draft"], "chip": "c", "chips_per_instance": 1,
+        "eff_capacity_rps": [5.0, 2.0, 1.0, 0.0], "cost_usd_per_hr": [1.0, 2.0, 3.0, 1.0], "power_w": 1.0, "nic_gb_s": 1.0,
+        "tpot_ms": 10.0, "spec_tokens": [0, 2, 0, 0], "draft_level": ["", "d0", "", "d0"],
+        "draft_tokens_per_req": [0.0, 300.0, 0.0, 0.0], "draft_tokens_s": [0.0, 0.0, 0.0, 500.0]})
+    fm = milp.build(t, milp.MilpSpec(modes=("disaggregated",), rate_min=3.0))
+    assert milp.solve(fm, mip_gap=0.0).status == "optimal"
+    assert list(milp.counts(fm)) == [1, 2, 0, 2]
+    assert {"d0g2-spec-rate-min", "d0-draft-tokens-min", "decode-rate-min"} <= set(fm.constraints)
+    # without draft instances the gamma-2 rows carry nothing: 3 plain decode instances
+    fm = milp.build(t.iloc[:3], milp.MilpSpec(modes=("disaggregated",), rate_min=3.0))
+    assert milp.solve(fm, mip_gap=0.0).status == "optimal"
+    assert list(milp.counts(fm)) == [1, 0, 3]

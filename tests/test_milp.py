@@ -384,7 +384,9 @@ def test_docs_name_every_constraint_family_in_code():
     spec.modes, spec.inventory = ("aggregated", "disaggregated", "afd"), {"ca": 4}
     t = pd.concat([t, t.assign(role="prefill"), t.assign(role="decode"), t.assign(role="aggregated"),
                    t.assign(role="attention", afd_level="afd0m2", ffn_tokens=8.0),
-                   t.assign(role="ffn", afd_level="afd0m2", ffn_tokens=16.0)])
+                   t.assign(role="ffn", afd_level="afd0m2", ffn_tokens=16.0),
+                   t.assign(role="decode", spec_tokens=2, draft_level="d0", draft_tokens_per_req=100.0),
+                   t.assign(role="draft", draft_level="d0", draft_tokens_s=500.0)])
     names = set(re.findall(r"`((?:\{[a-z]+\}-)*[a-z{}_]+-[a-z_]+-(?:min|max|split))`", text))
     built = set()
     two = t.assign(**{"class": "chat"})
@@ -396,6 +398,8 @@ def test_docs_name_every_constraint_family_in_code():
             n = n.replace("ca-", "{chip}-")
             n = re.sub(r"^(chat|code)-", "{class}-", n)
             n = re.sub(r"(^|-)afd\d+m\d+-", r"\1{level}-", n)
+            n = re.sub(r"(^|-)d\d+g\d+-", r"\1{group}-", n)
+            n = re.sub(r"(^|-)d\d+-draft-", r"\1{level}-draft-", n)
             built.add(n)
         for fam in {r.family for r in fm.constraints.values()}:
             assert f"add_{fam}" in in_code

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import re
 
+import pandas as pd
 from click.testing import CliRunner
 
 from planner.cli import main
@@ -33,9 +34,34 @@ def test_report_writes_self_contained_html(tmp_path):
     assert base64.b64decode(pngs[0])[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_plot_frontier_png(tmp_path):
-    import pandas as pd
+def test_report_explains_architecture_and_classes(tmp_path):
+    """The report carries `architecture`, `why`, the forced alternatives, and the per-class summary."""
+    from planner.report import render_html
 
+    pools = pd.DataFrame({"role": ["aggregated"], "instances": [1]})
+    summary = {"status": "optimal", "mode": "mixed", "architecture": "aggregated + P/D disaggregated",
+               "why": "chosen: aggregated + P/D disaggregated; alternatives forced: aggregated: 3 $/h dearer (+5.0%)",
+               "alternatives": [{"architecture": "aggregated", "status": "optimal", "cost_usd_per_hr": 63.0, "delta": 3.0}],
+               "classes": [{"class": "chat", "arrival_rate_rps": 5.0, "throughput_rps": 5.0, "isl": 1024, "osl": 128,
+                            "architecture": "aggregated", "cost_usd_per_hr": 60.0, "num_chips": 8, "ttft_ms": 900.0,
+                            "tpot_ms": 30.0}]}
+    page = render_html("t", summary, pools, None, {}, [])
+    assert "<h3>Why this architecture</h3>" in page and "alternatives forced" in page
+    assert "<h3>Alternatives (each forced, same limits)</h3>" in page and "63" in page
+    assert "<h3>Traffic classes</h3>" in page and "chat" in page
+
+
+def test_report_cli_runs_alternatives(tmp_path):
+    scn = tmp_path / "s.yaml"
+    scn.write_text(SCENARIO)
+    out = tmp_path / "r.html"
+    r = CliRunner().invoke(main, ["report", str(scn), "--out", str(out), "--points", "2"])
+    assert r.exit_code == 0, r.output
+    page = out.read_text()
+    assert "architecture" in page and "<h3>Why this architecture</h3>" in page
+
+
+def test_plot_frontier_png(tmp_path):
     pts = pd.DataFrame({"tok_s_per_user": [20, 40, 80], "cost_usd_per_mtok": [1.0, 2.0, 50.0], "mode": ["a", "b", "b"]})
     png = plot_frontier(pts, "tok_s_per_user", "cost_usd_per_mtok", path=tmp_path / "f.png")
     assert png[:4] == b"\x89PNG" and (tmp_path / "f.png").stat().st_size == len(png)

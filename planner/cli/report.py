@@ -28,7 +28,7 @@ def report_cmd(scenario_path, out_path, points, margin_pct, catalogs):
 
     sc = load_scenario(scenario_path, catalogs)
     margin = None if margin_pct is None else margin_pct / 100.0
-    res = solve_scenario(sc, catalogs=catalogs, margin=margin)
+    res = solve_scenario(sc, catalogs=catalogs, margin=margin, alternatives=True)
     frontiers = {}
     for sweep, name in (("tpot", "cost vs interactivity"), ("throughput", "cost vs throughput")):
         try:

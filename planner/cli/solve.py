@@ -30,6 +30,7 @@ def _pool_view(pools: pd.DataFrame) -> pd.DataFrame:
         + (f" dp{r.dp}" if r.dp > 1 else "") + f" b{r.batch}"
         + (f" spec{int(getattr(r, 'spec_tokens', 0))}" if getattr(r, "spec_tokens", 0) else "")
         + (f" {r.afd_level}" if getattr(r, "afd_level", "") else "")
+        + (f" draft@{r.draft_level}" if getattr(r, "draft_level", "") else "")
         for r in pools.itertuples(index=False)
     ]
     multi = "class" in pools and pools["class"].nunique() > 1
