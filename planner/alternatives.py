@@ -56,7 +56,7 @@ def explain(prep: Prepared, res: SolveResult, *, time_limit_s: float, mip_gap: f
         from .solve import prepare_any, solve_prepared  # the pipeline's entry module imports this one lazily
 
         try:
-            p2 = prepare_any(plain, margin=prep.margin, objective=prep.objective)
+            p2 = prepare_any(plain, catalogs=prep.catalogs, margin=prep.margin, objective=prep.objective)
             r2 = solve_prepared(p2, time_limit_s=time_limit_s, mip_gap=mip_gap)
             val = r2.summary[key]
             alts.append({"architecture": f"no speculation ({r2.summary['architecture']})", "status": r2.summary["status"],

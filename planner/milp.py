@@ -13,6 +13,8 @@ follow `{pool}-{kind}-{bound}`; with several traffic classes every per-class row
     add_demand        fleet-demand-split   lam_agg + lam_dis + lam_afd = lam    (one class)
                       fleet-rate-min       lam >= rate_min                       (epsilon: rate)
     add_class_demand  {class}-demand-split lam_agg_c + lam_dis_c + lam_afd_c = share_c lam   (several classes)
+    add_class_sharing {cand}-share-max    sum_c y_ic / e_ic <= x_i   (a pool shared by classes: time-sharing;
+                      the y_ic of its classes enter their {class}-{role}-rate-min and -kv_nic-min rows)
     add_rate_matching prefill-rate-min     sum_P e_i x_i >= lam_dis + lam_afd
                       decode-rate-min      sum_D e_i x_i >= lam_dis   (draft-fed rows: + sum_g lam_g instead)
     add_aggregated    aggregated-rate-min  sum_A e_i x_i >= lam_agg
@@ -53,7 +55,7 @@ PARAM_CONSTRAINT = {
     "max_chips": "fleet-chips-max",
     "max_power_kw": "fleet-power-max",
 }
-FAMILIES = ("demand", "class_demand", "rate_matching", "aggregated", "afd_matching", "draft_matching", "inventory",
+FAMILIES = ("demand", "class_demand", "class_sharing", "rate_matching", "aggregated", "afd_matching", "draft_matching", "inventory",
             "power", "budget", "kv_transfer")
 PATHS = {"aggregated": "lam_agg", "disaggregated": "lam_dis", "afd": "lam_afd"}
 
@@ -105,6 +107,8 @@ class FleetModel:
     solver: object = None
     # draft-fed decode groups per class: group name -> (lam_g variable, row indices, draft tokens/request, level)
     draft_groups: dict = field(default_factory=dict)
+    # pools shared by traffic classes: row index -> {class: (y_ic variable, e_ic)} (add_class_sharing)
+    shared: dict = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- helpers
@@ -162,6 +166,49 @@ def _sum(*vs):
     return sum(vs) if vs else 0.0
 
 
+SHARED_SEP = "+"  # the `class` of a shared row: its classes joined, e.g. "chat+coding"
+
+
+def shared_rows(t: pd.DataFrame) -> np.ndarray:
+    """Rows of pools shared by several traffic classes (column `shared`, see planner.traffic)."""
+    if "shared" not in t:
+        return np.zeros(0, np.int64)
+    return np.flatnonzero(t["shared"].fillna(False).to_numpy(bool))
+
+
+def _add_shared_loads(fm: FleetModel) -> None:
+    """Variables y_ic >= 0: requests/s of class c served by shared row i (its effective capacity for c in
+    column `eff__{c}`, the strictest of its classes' utilization caps times its capacity at c's lengths)."""
+    t = fm.table
+    for i in shared_rows(t):
+        loads = {}
+        for cls in str(t["class"].iloc[i]).split(SHARED_SEP):
+            e = float(t[f"eff__{cls}"].iloc[i])
+            v = pyo.Var(domain=pyo.NonNegativeReals)
+            fm.m.add_component(f"y__{int(i)}__{cls}", v)
+            loads[cls] = (v, e)
+        fm.shared[int(i)] = loads
+
+
+def _shared_term(fm: FleetModel, role: str, cls: str | None, col: str | None = None):
+    """Sum over shared rows of `role` serving `cls` of y_ic (col None) or col_i y_ic / e_ic (the row's share
+    of its time, e.g. NIC bandwidth); None when there are none."""
+    if cls is None or not fm.shared:
+        return None
+    role_col = fm.table["role"].astype(str).to_numpy()
+    terms = []
+    for i, loads in fm.shared.items():
+        if role_col[i] != role or cls not in loads:
+            continue
+        v, e = loads[cls]
+        terms.append(v if col is None else (float(fm.table[col].iloc[i]) / e) * v)
+    return sum(terms) if terms else None
+
+
+def _plus(lhs, extra):
+    return lhs if extra is None else lhs + extra
+
+
 # ---------------------------------------------------------------- constraint families
 
 
@@ -180,6 +227,14 @@ def add_class_demand(fm: FleetModel) -> None:
     for cls, share in (fm.spec.classes or {}).items():
         parts = [path_var(m, p, cls) for p in PATHS]
         _add(fm, f"{cls}-demand-split", "class_demand", _sum(*parts), "==", float(share) * m.lam)
+
+
+def add_class_sharing(fm: FleetModel) -> None:
+    """Pools shared by traffic classes (`classes_share_pools`): instance i spends the fraction y_ic / e_ic of
+    its time on class c; the fractions of its classes fit in its x_i instances. Exact for time-sharing."""
+    m = fm.m
+    for i, loads in fm.shared.items():
+        _add(fm, f"cand{i}-share-max", "class_sharing", sum(v / e for v, e in loads.values()), "<=", m.x[i])
 
 
 def draft_level_col(t: pd.DataFrame) -> np.ndarray:
@@ -228,8 +283,8 @@ def add_rate_matching(fm: FleetModel, cls: str | None = None) -> None:
             idx = idx[lev[idx] == ""]
             if groups:
                 lhs = _lin(eff[idx], _vars(m, idx)) + sum(g[0] for g in groups.values())
-        _add(fm, f"{_pre(cls)}{role}-rate-min", "rate_matching", lhs if lhs is not None else _lin(eff[idx], _vars(m, idx)),
-             ">=", need[role], _step(eff[idx]))
+        lhs = _plus(lhs if lhs is not None else _lin(eff[idx], _vars(m, idx)), _shared_term(fm, role, cls))
+        _add(fm, f"{_pre(cls)}{role}-rate-min", "rate_matching", lhs, ">=", need[role], _step(eff[idx]))
 
 
 def add_aggregated(fm: FleetModel, cls: str | None = None) -> None:
@@ -237,7 +292,8 @@ def add_aggregated(fm: FleetModel, cls: str | None = None) -> None:
     m, t = fm.m, fm.table
     idx = _role_idx(t, "aggregated", cls)
     eff = t["eff_capacity_rps"].to_numpy()[idx]
-    _add(fm, f"{_pre(cls)}aggregated-rate-min", "aggregated", _lin(eff, _vars(m, idx)), ">=",
+    _add(fm, f"{_pre(cls)}aggregated-rate-min", "aggregated",
+         _plus(_lin(eff, _vars(m, idx)), _shared_term(fm, "aggregated", cls)), ">=",
          path_var(m, "aggregated", cls), _step(eff))
 
 
@@ -316,7 +372,8 @@ def add_kv_transfer(fm: FleetModel, cls: str | None = None) -> None:
         if role == "decode" and dis is None:
             continue
         idx = _role_idx(t, role, cls)
-        _add(fm, f"{_pre(cls)}{role}-kv_nic-min", "kv_transfer", _lin(nic[idx], _vars(m, idx)), ">=", kv * rate,
+        lhs = _plus(_lin(nic[idx], _vars(m, idx)), _shared_term(fm, role, cls, "nic_gb_s"))
+        _add(fm, f"{_pre(cls)}{role}-kv_nic-min", "kv_transfer", lhs, ">=", kv * rate,
              _step(nic[idx]))
 
 
@@ -395,6 +452,8 @@ def build(table: pd.DataFrame, spec: MilpSpec) -> FleetModel:
     add_demand(fm)
     if spec.classes:
         add_class_demand(fm)
+        _add_shared_loads(fm)
+        add_class_sharing(fm)
     for cls in spec.class_names():
         if "disaggregated" in spec.modes and _add_draft_groups(fm, cls):
             add_draft_matching(fm, cls)

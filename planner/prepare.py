@@ -7,6 +7,7 @@ candidate is left, naming the SLO or memory limit that rules out every mode.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ class Prepared:
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     class_scenarios: dict[str, Scenario] | None = None  # several traffic classes (planner.traffic)
+    catalogs: tuple = ()  # the --catalog overlays it was prepared with (re-solves need them)
 
     def classes(self) -> dict[str | None, Scenario]:
         """Traffic class -> its single-class scenario ({None: scenario} for one class)."""
@@ -117,7 +119,7 @@ def _dtype_notes(sc: Scenario, catalogs) -> list[str]:
 
 
 def prepare(sc: Scenario, *, catalogs=(), margin: float | None = None, cache: CoefficientCache | None = None,
-            objective: str | None = None, keep_tpot_front: bool = False) -> Prepared:
+            objective: str | None = None, keep_tpot_front: bool = False, dominance: bool = True) -> Prepared:
     """Coefficients, pruning and the MILP data for a scenario; InfeasibleError when no candidate is left."""
     t0 = time.perf_counter()
     objective = objective or sc.objective
@@ -129,6 +131,8 @@ def prepare(sc: Scenario, *, catalogs=(), margin: float | None = None, cache: Co
     coeffs = scenario_coefficients(sc, catalogs, cache)
     t1 = time.perf_counter()
     settings = _settings(sc, m, keep_tpot_front)
+    if not dominance:  # every SLO-feasible candidate (pools shared by traffic classes prune their own way)
+        settings = dataclasses.replace(settings, dominance=False)
     p = prune(coeffs, settings)
     if "afd" in sc.modes:  # attention/FFN rows come from planner.afd (their own cadence-wise selection)
         from .afd import afd_table
@@ -163,4 +167,5 @@ def prepare(sc: Scenario, *, catalogs=(), margin: float | None = None, cache: Co
         kv_gb_per_request=kv_bytes / 1e9, objective=objective,
     )
     notes += [f"mode {mo} left out: no candidate meets the SLO" for mo in sc.modes if mo not in modes]
-    return Prepared(sc, objective, m, settings, p, spec, modes, {"coefficients_s": t1 - t0, "prune_s": t2 - t1}, notes)
+    return Prepared(sc, objective, m, settings, p, spec, modes, {"coefficients_s": t1 - t0, "prune_s": t2 - t1}, notes,
+                    catalogs=tuple(catalogs))

@@ -228,3 +228,26 @@ def prune(coeffs: pd.DataFrame, s: PruneSettings) -> Pruned:
     df = df.reset_index(drop=True)
     counts["kept"] = _count(df)
     return Pruned(table=df, counts=counts, diagnostics=diagnostics)
+
+
+def dominated_vectors(key: np.ndarray, n: np.ndarray, eff: np.ndarray) -> np.ndarray:
+    """Rows of pools shared by traffic classes dominated within their group (role x chip x class set):
+    row r is dominated by a row r' with n_r = k n_r' (k integer) and k e_r'c >= e_rc for every class c of
+    the set (`eff`: rows x classes, the effective capacity per class). k copies of r' cost, draw and carry
+    (NIC) exactly what r does and serve any class mix r serves, within the same share of their time, so the
+    time-sharing MILP keeps its optimum. Of equal rows the first is kept. Pairwise, vectorized per row."""
+    out = np.zeros(len(key), bool)
+    n_int = np.rint(n).astype(np.int64)
+    eff = np.nan_to_num(np.asarray(eff, float), nan=0.0)
+    for g in np.unique(key):
+        idx = np.flatnonzero(key == g)
+        for r in idx:
+            k = n_int[r] // n_int[idx]
+            exact = (k >= 1) & (k * n_int[idx] == n_int[r])
+            cover = exact & np.all(k[:, None] * eff[idx] >= eff[r] * (1 - 1e-12), axis=1)
+            cover &= idx != r
+            # mutual dominance means equal rows: the lower index survives
+            back = (n_int[idx] == n_int[r]) & np.all(eff[r] >= eff[idx] * (1 - 1e-12), axis=1)
+            cover &= ~back | (idx < r)
+            out[r] = bool(cover.any())
+    return out

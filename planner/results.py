@@ -76,6 +76,9 @@ def _loads(fm: milp.FleetModel, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             if tot > 0:
                 load[idx] = float(g_var.value or 0.0) * eff_pool[idx] / tot
         lam["decode"] = max(lam["decode"] - sum(float(g[0].value or 0.0) for g in groups.values()), 0.0)
+        for i, loads in fm.shared.items():  # pools shared by classes carry their own y_ic
+            if cls in loads and role[i] in lam:
+                lam[role[i]] = max(lam[role[i]] - float(loads[cls][0].value or 0.0), 0.0)
         for r, lr in lam.items():
             sel = sel_c & (role == r) & ~fed
             tot = eff_pool[sel].sum()
@@ -97,7 +100,38 @@ def _loads(fm: milp.FleetModel, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                 a = sel_c & (role == "attention") & (lev == level)
                 if tok[f].sum() > 0:
                     ffn_use[f] = tok[a].sum() / tok[f].sum()
+    for i, loads in fm.shared.items():
+        load[i] = sum(float(v.value or 0.0) for v, _e in loads.values())
     return load, ffn_use
+
+
+def _shared_columns(prep: Prepared, fm: milp.FleetModel, x: np.ndarray, util: np.ndarray, ttft: np.ndarray) -> dict:
+    """Pools shared by traffic classes: utilization = the share of time busy (sum_c y_ic / capacity_ic / x_i),
+    per class c the load, TTFT (that class's service, KV transfer and wait at the pool's utilization), TPOT
+    and cost (the pool's cost in proportion to the time it spends on c); the generic TTFT is the worst."""
+    t, s = fm.table, prep.settings
+    names = list(fm.spec.classes or {})
+    out = {f"{k}__{c}": np.full(len(t), np.nan) for c in names for k in ("load_rps", "ttft_ms", "tpot_ms")}
+    out.update({f"cost_usd_per_hr__{c}": np.zeros(len(t)) for c in names})
+    cost = t["cost_usd_per_hr"].to_numpy() * x
+    for i, loads in fm.shared.items():
+        if x[i] <= 0:
+            continue
+        busy = {c: float(v.value or 0.0) / float(t[f"capacity_rps__{c}"].iloc[i]) for c, (v, _e) in loads.items()}
+        util[i] = sum(busy.values()) / x[i]
+        worst = -np.inf
+        for c, (v, _e) in loads.items():
+            out[f"load_rps__{c}"][i] = float(v.value or 0.0)
+            out[f"tpot_ms__{c}"][i] = float(t[f"tpot_ms__{c}"].iloc[i])
+            out[f"cost_usd_per_hr__{c}"][i] = cost[i] * busy[c] / max(sum(busy.values()), 1e-300) if sum(busy.values()) > 0 else cost[i] / len(loads)
+            if str(t["role"].iloc[i]) in ("prefill", "aggregated"):
+                w = float(wait_quantile_s(t[f"hold_s__{c}"].iloc[i], t[f"servers__{c}"].iloc[i], min(util[i], 1.0),
+                                          s.percentile, SCV[s.queueing]))
+                out[f"ttft_ms__{c}"][i] = t[f"ttft_ms__{c}"].iloc[i] + t[f"kv_transfer_ms__{c}"].iloc[i] + w * 1e3
+                worst = max(worst, out[f"ttft_ms__{c}"][i])
+        if np.isfinite(worst):
+            ttft[i] = worst
+    return out
 
 
 def pools_frame(prep: Prepared, fm: milp.FleetModel, x: np.ndarray) -> pd.DataFrame:
@@ -117,6 +151,7 @@ def pools_frame(prep: Prepared, fm: milp.FleetModel, x: np.ndarray) -> pd.DataFr
     ttft = np.where(np.isin(role, ("prefill", "aggregated")),
                     t["ttft_ms"].to_numpy() + t["kv_transfer_ms"].to_numpy() + wait * 1e3, np.nan)
     n = len(t)
+    shared_cols = _shared_columns(prep, fm, x, util, ttft) if fm.shared else {}
 
     def col(name, default):
         return t[name].to_numpy() if name in t else np.full(n, default)
@@ -132,10 +167,10 @@ def pools_frame(prep: Prepared, fm: milp.FleetModel, x: np.ndarray) -> pd.DataFr
         "class": np.asarray(col("class", "default")).astype(str),
         "spec_tokens": np.nan_to_num(np.asarray(col("spec_tokens", 0), float)).astype(np.int64),
         "afd_level": np.asarray(pd.Series(col("afd_level", "")).fillna("").astype(str)),
-        "draft_level": milp.draft_level_col(t),
+        "draft_level": milp.draft_level_col(t), **shared_cols,
     })[used]
     df = df.assign(_o=df["role"].map(ROLE_ORDER)).sort_values(["class", "_o", "chip", "chips_per_instance"]).drop(columns="_o")
-    return df[POOL_COLUMNS + ["class", "spec_tokens", "afd_level", "draft_level"]].reset_index(drop=True)
+    return df[POOL_COLUMNS + ["class", "spec_tokens", "afd_level", "draft_level", *shared_cols]].reset_index(drop=True)
 
 
 def architecture(pools: pd.DataFrame, rates: dict[str, float], tol: float) -> str:
@@ -182,6 +217,11 @@ def extract(prep: Prepared, fm: milp.FleetModel, st: milp.SolveStatus) -> SolveR
         for p, r in rates.items():
             totals[p] += r
         cp = pools[pools["class"] == (cls or "default")] if cls is not None else pools
+        if cls is not None and f"load_rps__{cls}" in pools:  # shared pools, with this class's figures
+            sh = pools[pools["class"].str.split(milp.SHARED_SEP).map(lambda ks, c=cls: len(ks) > 1 and c in ks)]
+            sh = sh.assign(ttft_ms=sh[f"ttft_ms__{cls}"], tpot_ms=sh[f"tpot_ms__{cls}"],
+                           cost_usd_per_hr=sh[f"cost_usd_per_hr__{cls}"], load_rps=sh[f"load_rps__{cls}"])
+            cp = pd.concat([cp, sh], ignore_index=True)
         per_class[cls or "default"] = {"rates": rates, "scenario": csc, "pools": cp}
     lam_agg, lam_dis, lam_afd = totals["aggregated"], totals["disaggregated"], totals["afd"]
     mode = _mode_of(totals, tol)

@@ -174,6 +174,7 @@ class Scenario(_Strict):
     precision: Precision = Field(default_factory=Precision)
     workload: Workload | None = None
     classes: list[TrafficClass] | None = Field(default=None, min_length=1, description="several traffic classes")
+    classes_share_pools: bool = Field(default=False, description="pools may serve several classes (time-sharing)")
     slo: SLO = Field(default_factory=SLO)
     chips: list[ChipOffer] = Field(min_length=1)
     modes: list[Mode] = Field(default_factory=lambda: ["aggregated", "disaggregated"], min_length=1)
@@ -211,10 +212,14 @@ class Scenario(_Strict):
             raise ValueError("workload: is required (or `classes`, a list of traffic classes)")
         if self.workload is not None and self.classes is not None:
             raise ValueError("workload: give either `workload` (one traffic class) or `classes` (several), not both")
+        if self.classes_share_pools and self.classes is None:
+            raise ValueError("classes_share_pools: needs `classes` (several traffic classes)")
         if self.classes is not None:
             names = [c.name for c in self.classes]
             if len(set(names)) != len(names):
                 raise ValueError("classes: class names must be unique")
+            if self.classes_share_pools and any("+" in n for n in names):
+                raise ValueError("classes: with classes_share_pools, class names may not contain '+'")
             if self.objective == "min-cost" and any(c.arrival_rate_rps is None for c in self.classes):
                 raise ValueError("classes: objective min-cost needs arrival_rate_rps on every class")
             if self.objective == "max-throughput" and any(c.arrival_rate_rps is None for c in self.classes):
@@ -230,7 +235,7 @@ class Scenario(_Strict):
             return [("default", self)]
         out = []
         for c in self.classes:
-            out.append((c.name, self.model_copy(update={"workload": c.workload(), "classes": None,
+            out.append((c.name, self.model_copy(update={"workload": c.workload(), "classes": None, "classes_share_pools": False,
                                                           "slo": c.slo if c.slo is not None else self.slo,
                                                           "name": f"{self.name}/{c.name}"})))
         return out

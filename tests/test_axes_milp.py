@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
@@ -276,3 +277,191 @@ def test_draft_matching_by_hand():
     fm = milp.build(t.iloc[:3], milp.MilpSpec(modes=("disaggregated",), rate_min=3.0))
     assert milp.solve(fm, mip_gap=0.0).status == "optimal"
     assert list(milp.counts(fm)) == [1, 0, 3]
+
+
+# ---------------------------------------------------------------- pools shared by traffic classes
+
+
+def _shared_instance(rng: np.random.Generator):
+    """Two classes, dedicated rows per class and role, and one or two rows shared by both (`eff__{class}`)."""
+    modes = [("aggregated",), ("disaggregated",), ("aggregated", "disaggregated")][rng.integers(3)]
+    roles = [r for m in modes for r in {"aggregated": ["aggregated"], "disaggregated": ["prefill", "decode"]}[m]]
+    rows = []
+
+    def row(role, cls, **kw):
+        n = int(rng.choice([1, 2]))
+        chip = str(rng.choice(["ca", "cb"]))
+        rows.append({"role": role, "chip": chip, "chips_per_instance": n, "class": cls,
+                     "eff_capacity_rps": rng.uniform(0.5, 3.0) * n ** 0.8,
+                     "cost_usd_per_hr": {"ca": 2.0, "cb": 3.1}[chip] * n * rng.uniform(0.9, 1.1),
+                     "power_w": 700.0 * n, "nic_gb_s": rng.uniform(0.5, 3.0) * n, "tpot_ms": 20.0, **kw})
+
+    for cls in ("chat", "code"):
+        for role in roles:
+            if len(roles) == 1 or rng.random() < 0.75:
+                row(role, cls)
+    for _ in range(int(rng.integers(1, 3))):
+        row(str(rng.choice(roles)), "chat+code", shared=True, eff__chat=rng.uniform(0.3, 3.0), eff__code=rng.uniform(0.3, 3.0))
+    t = pd.DataFrame(rows)
+    t["shared"] = t.get("shared", pd.Series(False, index=t.index)).fillna(False).astype(bool)
+    r = rng.uniform(0.3, 1.0, 2)
+    spec = milp.MilpSpec(modes=modes, rate_min=float(rng.uniform(0.5, 3.0)),
+                         classes={"chat": float(r[0] / r.sum()), "code": float(r[1] / r.sum())},
+                         kv_gb_per_request={"chat": float(rng.uniform(0.0, 0.5)), "code": float(rng.uniform(0.0, 0.5))})
+    if rng.random() < 0.3:
+        spec.inventory = {"ca": int(rng.integers(3, 8))}
+    return t, spec
+
+
+def _sharing_lp_feasible(t, spec, x) -> bool:
+    """The fixed-x LP, written directly for HiGHS (not through planner.milp): class paths lam_{p,c}, loads
+    y_{i,c} of the shared rows; demand, rate, KV-NIC and time-sharing rows. Feasible or not."""
+    import highspy
+
+    role, cls_col = t["role"].to_numpy(), t["class"].to_numpy()
+    eff, nic = t["eff_capacity_rps"].to_numpy(), t["nic_gb_s"].to_numpy()
+    sh = np.flatnonzero(t["shared"].to_numpy(bool))
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    idx: dict = {}
+
+    def var(key):
+        idx[key] = len(idx)
+        h.addVar(0.0, highspy.kHighsInf)
+
+    paths = [p for p in ("aggregated", "disaggregated") if p in spec.modes]
+    for c in spec.classes:
+        for p in paths:
+            var(("lam", p, c))
+        for i in sh:
+            var(("y", i, c))
+
+    def add(terms, lo, hi):
+        h.addRow(lo, hi, len(terms), np.array([idx[k] for k, _ in terms], np.int32), np.array([v for _, v in terms], float))
+
+    for c, share in spec.classes.items():
+        add([(("lam", p, c), 1.0) for p in paths], share * spec.rate_min, share * spec.rate_min)
+        for r, path in (("aggregated", "aggregated"), ("prefill", "disaggregated"), ("decode", "disaggregated")):
+            if path not in paths:
+                continue
+            ded = (cls_col == c) & (role == r)
+            ys = [i for i in sh if role[i] == r]
+            add([(("y", i, c), 1.0) for i in ys] + [(("lam", path, c), -1.0)], -float(x[ded] @ eff[ded]), highspy.kHighsInf)
+            if r != "aggregated":
+                kv = spec.kv_gb(c)
+                add([(("y", i, c), nic[i] / t[f"eff__{c}"].iloc[i]) for i in ys] + [(("lam", path, c), -kv)],
+                    -float(x[ded] @ nic[ded]), highspy.kHighsInf)
+    for i in sh:
+        add([(("y", i, c), 1.0 / t[f"eff__{c}"].iloc[i]) for c in spec.classes], -highspy.kHighsInf, float(x[i]))
+    h.run()
+    return h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+
+
+def _brute_shared(t, spec, top: int = 3):
+    """Cheapest count vector (each count 0..top) whose fixed-x sharing LP is feasible: vectors in cost order,
+    a quick capacity bound first (every shared row given wholly to the class), then the LP."""
+    X = np.array(list(itertools.product(*[range(top + 1)] * len(t))), float)
+    cost = X @ t["cost_usd_per_hr"].to_numpy()
+    role, cls_col = t["role"].to_numpy(), t["class"].to_numpy()
+    sh = t["shared"].to_numpy(bool)
+    ok = np.ones(len(X), bool)
+    for c, share in spec.classes.items():
+        def cap(r, c=c):
+            ded = (cls_col == c) & (role == r)
+            shr = sh & (role == r)
+            e = t[f"eff__{c}"].to_numpy(float)
+            return X[:, ded] @ t["eff_capacity_rps"].to_numpy()[ded] + X[:, shr] @ np.nan_to_num(e[shr])
+        up = np.zeros(len(X))
+        if "aggregated" in spec.modes:
+            up += cap("aggregated")
+        if "disaggregated" in spec.modes:
+            up += np.minimum(cap("prefill"), cap("decode"))
+        ok &= up >= share * spec.rate_min * (1 - 1e-9)
+    chip = t["chip"].to_numpy()
+    for k, n_max in spec.inventory.items():
+        ok &= X[:, chip == k] @ t["chips_per_instance"].to_numpy()[chip == k] <= n_max
+    for j in np.flatnonzero(ok)[np.argsort(cost[ok], kind="stable")]:
+        if _sharing_lp_feasible(t, spec, X[j]):
+            return float(cost[j])
+    return None
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_class_sharing_min_cost_matches_brute_force(seed):
+    t, spec = _shared_instance(np.random.default_rng(4000 + seed))
+    top = 3 if len(t) <= 6 else 2
+    expected = _brute_shared(t, spec, top)
+    fm = milp.build(t, spec)
+    st = milp.solve(fm, time_limit_s=30, mip_gap=0.0)
+    if expected is None:
+        assert st.status == "infeasible" or milp.counts(fm).max() > top
+        return
+    assert st.status == "optimal", st
+    x = milp.counts(fm)
+    got = float(x @ t["cost_usd_per_hr"].to_numpy())
+    assert got <= expected * (1 + 1e-6)
+    if x.max() <= top:
+        assert got == pytest.approx(expected, rel=1e-6)
+    assert _sharing_lp_feasible(t, spec, x)  # the MILP's fleet passes the independent LP
+    assert {f"cand{i}-share-max" for i in np.flatnonzero(t["shared"])} <= set(fm.constraints)
+    # sharing is never dearer than dedicated pools only
+    ded = t[~t["shared"]].reset_index(drop=True)
+    fm0 = milp.build(ded, spec)
+    st0 = milp.solve(fm0, time_limit_s=30, mip_gap=0.0)
+    if st0.has_solution:
+        assert got <= float(milp.counts(fm0) @ ded["cost_usd_per_hr"].to_numpy()) * (1 + 1e-6)
+
+
+def test_class_sharing_by_hand():
+    """Chat 0.5 rps and code 0.5 rps; dedicated instances serve 1 rps of their class ($2 each, $4 for both);
+    a shared instance serves 1 rps of chat or 2 rps of code by time-sharing ($3): 0.5/1 + 0.5/2 = 0.75 of one
+    instance, so one shared instance ($3) is the cheapest fleet."""
+    t = pd.DataFrame({"role": "aggregated", "chip": "c", "chips_per_instance": 1, "class": ["chat", "code", "chat+code"],
+                      "eff_capacity_rps": [1.0, 1.0, 1.0], "cost_usd_per_hr": [2.0, 2.0, 3.0], "power_w": 1.0,
+                      "nic_gb_s": 1.0, "tpot_ms": 10.0, "shared": [False, False, True],
+                      "eff__chat": [np.nan, np.nan, 1.0], "eff__code": [np.nan, np.nan, 2.0]})
+    spec = milp.MilpSpec(modes=("aggregated",), rate_min=1.0, classes={"chat": 0.5, "code": 0.5})
+    fm = milp.build(t, spec)
+    assert milp.solve(fm, mip_gap=0.0).status == "optimal"
+    assert list(milp.counts(fm)) == [0, 0, 1]
+    assert "cand2-share-max" in fm.constraints
+    # 1.5 rps of each: one shared instance carries code's 1.5 (0.75 of its time) and 0.25 chat, two dedicated
+    # chat instances the rest: $7, cheaper than 3 shared ($9) or 2 shared + 1 chat ($8)
+    fm = milp.build(t, dataclasses.replace(spec, rate_min=3.0))
+    assert milp.solve(fm, mip_gap=0.0).status == "optimal"
+    assert float(milp.counts(fm) @ t["cost_usd_per_hr"].to_numpy()) == pytest.approx(7.0)
+
+
+@pytest.mark.parametrize("seed", range(15))
+def test_shared_vector_dominance_keeps_the_optimum(seed):
+    """prune.dominated_vectors on many shared rows of one role x chip: the same optimum as without pruning."""
+    from planner.prune import _group_key, dominated_vectors
+
+    rng = np.random.default_rng(5000 + seed)
+    rows = []
+    for cls in ("chat", "code"):  # one dedicated row per class (so every instance is feasible)
+        rows.append({"role": "aggregated", "chip": "ca", "chips_per_instance": 4, "class": cls, "shared": False,
+                     "eff_capacity_rps": rng.uniform(1.0, 3.0), "cost_usd_per_hr": 9.0, "power_w": 1.0, "nic_gb_s": 1.0,
+                     "tpot_ms": 10.0})
+    for _ in range(int(rng.integers(6, 12))):
+        n = int(rng.choice([1, 2, 4]))
+        chip = str(rng.choice(["ca", "cb"]))
+        base = rng.uniform(0.4, 1.2) * n ** rng.uniform(0.7, 1.1)
+        rows.append({"role": "aggregated", "chip": chip, "chips_per_instance": n, "class": "chat+code", "shared": True,
+                     "eff__chat": base * rng.uniform(0.5, 1.5), "eff__code": base * rng.uniform(0.5, 1.5),
+                     "eff_capacity_rps": base, "cost_usd_per_hr": {"ca": 2.0, "cb": 2.6}[chip] * n, "power_w": 1.0,
+                     "nic_gb_s": 1.0, "tpot_ms": 10.0})
+    t = pd.DataFrame(rows)
+    r = rng.uniform(0.3, 1.0, 2)
+    spec = milp.MilpSpec(modes=("aggregated",), rate_min=float(rng.uniform(1.0, 8.0)),
+                         classes={"chat": float(r[0] / r.sum()), "code": float(r[1] / r.sum())})
+    sh = t[t["shared"]]
+    dom = dominated_vectors(_group_key(sh["role"].to_numpy(), sh["chip"].to_numpy(), sh["class"].to_numpy()),
+                            sh["chips_per_instance"].to_numpy(), sh[["eff__chat", "eff__code"]].to_numpy())
+    pruned = pd.concat([t[~t["shared"]], sh[~dom]], ignore_index=True)
+    costs = []
+    for table in (t, pruned):
+        fm = milp.build(table, spec)
+        assert milp.solve(fm, time_limit_s=30, mip_gap=0.0).status == "optimal"
+        costs.append(float(milp.counts(fm) @ table["cost_usd_per_hr"].to_numpy()))
+    assert costs[1] == pytest.approx(costs[0], rel=1e-9)

@@ -123,3 +123,48 @@ def test_module_entry_point_end_to_end():
                         "json"], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["status"] == "optimal"
+
+
+def test_solve_shared_classes_is_cheaper_than_dedicated(tmp_path):
+    """scenarios/traffic-classes-shared.yaml: two low-rate classes; sharing pools is strictly cheaper."""
+    r = run("solve", SCENARIOS_DIR / "traffic-classes-shared.yaml", "--format", "json")
+    assert r.exit_code == 0, r.output
+    shared = json.loads(r.output)
+    data = yaml.safe_load((SCENARIOS_DIR / "traffic-classes-shared.yaml").read_text())
+    p = tmp_path / "dedicated.yaml"
+    p.write_text(yaml.safe_dump({**data, "classes_share_pools": False}, sort_keys=False))
+    r = run("solve", p, "--format", "json")
+    assert r.exit_code == 0, r.output
+    dedicated = json.loads(r.output)
+    assert shared["cost_usd_per_hr"] < dedicated["cost_usd_per_hr"] - 1e-6
+    assert any("+" in pool["class"] for pool in shared["pools"])
+    assert not any("+" in pool["class"] for pool in dedicated["pools"])
+    assert any(c.endswith("-share-max") for c in shared["binding_constraints"])
+    for c in shared["classes"]:  # every class within its own SLO, on its own and shared pools
+        assert c["throughput_rps"] == pytest.approx(c["arrival_rate_rps"], rel=1e-6)
+        assert c["ttft_ms"] <= c["slo"]["ttft_ms"] * (1 + 1e-9) and c["tpot_ms"] <= c["slo"]["tpot_ms"] * (1 + 1e-9)
+    assert sum(c["cost_usd_per_hr"] for c in shared["classes"]) == pytest.approx(shared["cost_usd_per_hr"], rel=1e-6)
+
+
+def test_classes_share_pools_needs_classes(tmp_path):
+    r = run("solve", _scenario(tmp_path, classes_share_pools=True))
+    assert r.exit_code == 2 and "classes_share_pools" in r.output
+
+
+def test_solve_speculative_with_catalog_overlay(tmp_path):
+    """The 'no speculation' re-solve uses the --catalog overlays too (a chip only the overlay defines)."""
+    from planner.chips import load_catalog
+
+    chip = load_catalog(())["h200-sxm"].model_dump(mode="json", exclude_none=True)
+    chip["id"] = "my-h200"
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text(yaml.safe_dump({"chips": [chip]}, sort_keys=False))
+    data = yaml.safe_load((SCENARIOS_DIR / "speculative-mtp.yaml").read_text())
+    data["chips"] = [{"id": "my-h200", "price_usd_per_hr": 3.5}]
+    p = tmp_path / "spec.yaml"
+    p.write_text(yaml.safe_dump(data, sort_keys=False))
+    r = run("solve", p, "--catalog", overlay, "--format", "json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    plain = [a for a in out["alternatives"] if a["architecture"].startswith("no speculation")]
+    assert plain and plain[0]["cost_usd_per_hr"] is not None

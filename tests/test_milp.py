@@ -391,8 +391,13 @@ def test_docs_name_every_constraint_family_in_code():
     built = set()
     two = t.assign(**{"class": "chat"})
     two = pd.concat([two, two.assign(**{"class": "code"})])
-    for table, sp in ((t, spec), (two, dataclasses.replace(spec, classes={"chat": 0.5, "code": 0.5},
-                                                           kv_gb_per_request={"chat": 0.1, "code": 0.2}))):
+    shared = t[t["role"].isin(["prefill", "decode", "aggregated"]) & (t["draft_level"].fillna("") == "")
+               if "draft_level" in t else t["role"].isin(["prefill", "decode", "aggregated"])]
+    shared = shared.assign(**{"class": "chat+code", "shared": True, "eff__chat": shared["eff_capacity_rps"],
+                              "eff__code": 0.5 * shared["eff_capacity_rps"]})
+    two_shared = pd.concat([two, shared])
+    two_spec = dataclasses.replace(spec, classes={"chat": 0.5, "code": 0.5}, kv_gb_per_request={"chat": 0.1, "code": 0.2})
+    for table, sp in ((t, spec), (two, two_spec), (two_shared, two_spec)):
         fm = milp.build(table, sp)
         for n in fm.constraints:
             n = n.replace("ca-", "{chip}-")
@@ -400,6 +405,7 @@ def test_docs_name_every_constraint_family_in_code():
             n = re.sub(r"(^|-)afd\d+m\d+-", r"\1{level}-", n)
             n = re.sub(r"(^|-)d\d+g\d+-", r"\1{group}-", n)
             n = re.sub(r"(^|-)d\d+-draft-", r"\1{level}-draft-", n)
+            n = re.sub(r"^cand\d+-", "{cand}-", n)
             built.add(n)
         for fam in {r.family for r in fm.constraints.values()}:
             assert f"add_{fam}" in in_code
