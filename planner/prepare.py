@@ -118,16 +118,21 @@ def _dtype_notes(sc: Scenario, catalogs) -> list[str]:
     return [f"{c} has no {w} support: not used" for c in lacking]
 
 
-def prepare(sc: Scenario, *, catalogs=(), margin: float | None = None, cache: CoefficientCache | None = None,
-            objective: str | None = None, keep_tpot_front: bool = False, dominance: bool = True) -> Prepared:
-    """Coefficients, pruning and the MILP data for a scenario; InfeasibleError when no candidate is left."""
-    t0 = time.perf_counter()
+def checked_objective_and_margin(sc: Scenario, catalogs, margin: float | None, objective: str | None) -> tuple[str, float]:
+    """The objective and planning margin in force, after the checks every preparation starts with."""
     objective = objective or sc.objective
     if objective == "max-throughput":
         require_limits(sc)
     check_references(sc, catalogs)
+    return objective, resolve_margin(sc, margin)
+
+
+def prepare(sc: Scenario, *, catalogs=(), margin: float | None = None, cache: CoefficientCache | None = None,
+            objective: str | None = None, keep_tpot_front: bool = False, dominance: bool = True) -> Prepared:
+    """Coefficients, pruning and the MILP data for a scenario; InfeasibleError when no candidate is left."""
+    t0 = time.perf_counter()
+    objective, m = checked_objective_and_margin(sc, catalogs, margin, objective)
     notes = _dtype_notes(sc, catalogs)
-    m = resolve_margin(sc, margin)
     coeffs = scenario_coefficients(sc, catalogs, cache)
     t1 = time.perf_counter()
     settings = _settings(sc, m, keep_tpot_front)

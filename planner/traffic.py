@@ -29,19 +29,15 @@ import pandas as pd
 from . import milp
 from .errors import InfeasibleError, PlannerError
 from .prune import Pruned, _group_key, dominated_vectors
-from .scenario import Scenario, check_references, require_limits
+from .scenario import Scenario
 
 
 def prepare_classes(sc: Scenario, *, catalogs=(), margin=None, cache=None, objective=None):
     """One Prepared for a multi-class scenario (see the module docstring)."""
-    from .prepare import Prepared, prepare, resolve_margin
+    from .prepare import Prepared, checked_objective_and_margin, prepare
 
     t0 = time.perf_counter()
-    objective = objective or sc.objective
-    if objective == "max-throughput":
-        require_limits(sc)
-    check_references(sc, catalogs)
-    m = resolve_margin(sc, margin)
+    objective, m = checked_objective_and_margin(sc, catalogs, margin, objective)
     preps = {}
     for name, csc in sc.class_scenarios():
         # each class alone: its coefficients, SLO filters and caps; the fleet-level limits apply in the joint MILP
