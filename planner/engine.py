@@ -214,11 +214,6 @@ def speculative_step_factor(spec_tokens, layers):
     return 1.0 + np.asarray(spec_tokens, float) / layers
 
 
-def _roofline(flops, bytes_, peak, bw):
-    """Compute time, memory time (arrays)."""
-    return flops / peak, bytes_ / bw
-
-
 def evaluate(c: Candidates, mt: ModelTable, ct: ChipTable) -> dict[str, np.ndarray]:
     """Physics for every candidate. Returns raw arrays in SI units (seconds, bytes, tokens/s).
 
@@ -359,7 +354,7 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
 
     def gemm(name, flops, bytes_, m_tokens, weight, eta=eta_w):
         eff = gemm_efficiency(eta, m_tokens, m_half)
-        tc, tm = _roofline(flops, bytes_, peak_w * np.maximum(eff, 1e-6), bw)
+        tc, tm = flops / (peak_w * np.maximum(eff, 1e-6)), bytes_ / bw
         account(name, tc, tm, weight)
 
     # attention projections (QKV + O; MLA down/up projections), every layer

@@ -6,6 +6,7 @@ import base64
 import re
 
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from planner.cli import main
@@ -21,13 +22,19 @@ chips: [{id: h100-sxm, max_count: 16}, {id: l40s, max_count: 16}]
 """
 
 
-def test_report_writes_self_contained_html(tmp_path):
-    scn = tmp_path / "s.yaml"
+@pytest.fixture(scope="module")
+def report_page(tmp_path_factory) -> str:
+    """`planner report` run once on the small scenario; the tests below read the page it wrote."""
+    d = tmp_path_factory.mktemp("report")
+    scn, out = d / "s.yaml", d / "r.html"
     scn.write_text(SCENARIO)
-    out = tmp_path / "r.html"
     r = CliRunner().invoke(main, ["report", str(scn), "--out", str(out), "--points", "4"])
     assert r.exit_code == 0, r.output
-    page = out.read_text()
+    return out.read_text()
+
+
+def test_report_writes_self_contained_html(report_page):
+    page = report_page
     assert "<h2>Cheapest fleet</h2>" in page and "Pools" in page and "margin" in page.lower()
     pngs = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page)
     assert pngs, "frontier plots are embedded"
@@ -51,13 +58,8 @@ def test_report_explains_architecture_and_classes(tmp_path):
     assert "<h3>Traffic classes</h3>" in page and "chat" in page
 
 
-def test_report_cli_runs_alternatives(tmp_path):
-    scn = tmp_path / "s.yaml"
-    scn.write_text(SCENARIO)
-    out = tmp_path / "r.html"
-    r = CliRunner().invoke(main, ["report", str(scn), "--out", str(out), "--points", "2"])
-    assert r.exit_code == 0, r.output
-    page = out.read_text()
+def test_report_cli_runs_alternatives(report_page):
+    page = report_page
     assert "architecture" in page and "<h3>Why this architecture</h3>" in page
 
 
