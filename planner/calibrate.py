@@ -35,6 +35,7 @@ from .errors import PlannerError
 BOUNDS: dict[str, tuple[float, float]] = {
     "compute_bf16": (0.2, 1.0),
     "compute_fp8": (0.2, 1.0),
+    "compute_fp4": (0.1, 1.0),
     "gemm_m_half": (1.0, 2000.0),
     "memory": (0.3, 1.0),
     "attention": (0.1, 1.0),
@@ -47,11 +48,12 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "fp8_block_quant_us": (0.0, 50.0),
     "attention_unit_ns": (0.0, 200.0),
     "moe_relative": (0.05, 1.0),
+    "moe_width_half": (0.0, 4000.0),
     "gqa_bf16_unit": (1.0, 10.0),
     "attn_half_units": (0.0, 100.0),
 }
 # which parameters each kernel family informs (a family's rows only enter the fit of the parameters it can see)
-KERNEL_PARAMS: tuple[str, ...] = tuple(BOUNDS)
+KERNEL_PARAMS: tuple[str, ...] = tuple(n for n in BOUNDS if n != "compute_fp4")  # no fp4 kernels measured
 SOFT_L1_SCALE = 0.2
 MAX_STEP = 1.5
 DEBUG = False  # largest move of one parameter per iteration, in logit units  # residuals (log ratios) beyond ~20% are down-weighted
@@ -174,11 +176,26 @@ def fit_kernel_frames(chip: Chip, sets: dict[str, pd.DataFrame], free: Sequence[
 POINT_PARAMS: tuple[str, ...] = ("compute_bf16", "compute_fp8", "memory", "kernel_overhead_us")
 
 
-def apply_params(catalog: ChipCatalog, chip_id: str, params: K.KernelParams) -> ChipCatalog:
-    """A catalog whose `chip_id` carries `params` as its efficiency block."""
+def apply_params(catalog: ChipCatalog, chip_id: str, params: K.KernelParams, only: Sequence[str] | None = None) -> ChipCatalog:
+    """A catalog whose `chip_id` carries `params` as its efficiency block (only the `only` parameters, if given)."""
     chip = catalog[chip_id]
-    eff = chip.efficiency.model_copy(update=_efficiency_update(chip, params, digits=None))
+    update = _efficiency_update(chip, params, digits=None)
+    if only is not None:
+        update = _only(chip, update, only)
+    eff = chip.efficiency.model_copy(update=update)
     return catalog.with_overrides(chip_id, efficiency=eff)
+
+
+def _only(chip: Chip, update: dict, names: Sequence[str]) -> dict:
+    """The part of an efficiency update that the parameters `names` set (the rest keeps the chip's values)."""
+    out: dict = {}
+    compute = {n.split("_", 1)[1] for n in names if n.startswith("compute_")}
+    if compute:
+        out["compute"] = {**chip.efficiency.compute, **{k: v for k, v in update["compute"].items() if k in compute}}
+    for n in names:
+        if not n.startswith("compute_") and n in update:
+            out[n] = update[n]
+    return out
 
 
 def _efficiency_update(chip: Chip, params: K.KernelParams, digits: int | None = 4) -> dict:
@@ -188,20 +205,27 @@ def _efficiency_update(chip: Chip, params: K.KernelParams, digits: int | None = 
     return {**ov, "compute": compute}
 
 
-def fit_points(points: pd.DataFrame, catalog: ChipCatalog, chip_id: str, free: Sequence[str] = POINT_PARAMS,
+def fit_points(points: pd.DataFrame, catalog: ChipCatalog, chip_id: str | Sequence[str], free: Sequence[str] = POINT_PARAMS,
                max_iter: int = 15) -> tuple[K.KernelParams, FitResult]:
-    """Fit `chip_id`'s efficiencies to the end-to-end rows measured on it (planner.validate predicts each row)."""
+    """Fit a chip's efficiencies to the end-to-end rows measured on it (planner.validate predicts each row).
+
+    `chip_id` may name several chips of one silicon (B200, GB200, GB300 share a die): the fitted parameters are
+    common to them and replace only those fields; every other efficiency keeps each chip's own value."""
     from .validate import predict_points  # local: validate imports the engine and the search
 
-    rows = points[points["chip"] == chip_id]
+    chip_ids = [chip_id] if isinstance(chip_id, str) else list(chip_id)
+    rows = points[points["chip"].isin(chip_ids)]
     if rows.empty:
-        raise PlannerError(f"no rows measured on {chip_id} in the points file", field="chip")
-    start = K.KernelParams.from_chip(catalog[chip_id])
+        raise PlannerError(f"no rows measured on {', '.join(chip_ids)} in the points file", field="chip")
+    start = K.KernelParams.from_chip(catalog[chip_ids[0]])
     used = set(rows["weights_dtype"])
     names = [n for n in free if n in BOUNDS and not (n.startswith("compute_") and n.split("_", 1)[1] not in used)]
 
     def residuals(x):
-        cat = apply_params(catalog, chip_id, start.with_values(names, x))
+        p = start.with_values(names, x)
+        cat = catalog
+        for cid in chip_ids:
+            cat = apply_params(cat, cid, p, only=names if len(chip_ids) > 1 else None)
         pred = predict_points(rows, cat)
         ok = pred["status"] == "ok"
         r = np.log(pred.loc[ok, "predicted"].to_numpy(float) / pred.loc[ok, "measured"].to_numpy(float))
@@ -215,16 +239,21 @@ def fit_points(points: pd.DataFrame, catalog: ChipCatalog, chip_id: str, free: S
 # ---------------------------------------------------------------- output
 
 
-def overlay_yaml(chip: Chip, params: K.KernelParams, source: str, fit: FitResult, note: str = "") -> str:
-    """A `--catalog` overlay that sets the chip's efficiency block (and records where it came from)."""
-    eff = _efficiency_update(chip, params)
-    entry = {
-        "id": chip.id,
-        "efficiency": eff,
-        "sources": {"efficiency": {"ref": source, "date": _dt.date.today().strftime("%Y-%m")}},
-    }
+def overlay_yaml(chip: Chip | Sequence[Chip], params: K.KernelParams, source: str, fit: FitResult, note: str = "") -> str:
+    """A `--catalog` overlay that sets the chip's efficiency block (and records where it came from).
+
+    Several chips (one silicon fitted together): each gets only the fitted fields; the rest stay its own."""
+    chips = [chip] if isinstance(chip, Chip) else list(chip)
+    date = _dt.date.today().strftime("%Y-%m")
+    entries = []
+    for c in chips:
+        eff = _efficiency_update(c, params)
+        if len(chips) > 1:
+            eff = _only(c, eff, fit.names)
+        entries.append({"id": c.id, "efficiency": eff, "sources": {"efficiency": {"ref": source, "date": date}}})
+    ids = ", ".join(c.id for c in chips)
     header = [
-        f"# Calibrated efficiency overlay for {chip.id}; generated by `planner calibrate`. Use with --catalog.",
+        f"# Calibrated efficiency overlay for {ids}; generated by `planner calibrate`. Use with --catalog.",
         f"# Fitted by least squares (soft-L1 on log(predicted/measured)) on {fit.n_residuals:,} measurements;",
         f"# fitted parameters: {', '.join(fit.names)}.",
     ]
@@ -234,12 +263,15 @@ def overlay_yaml(chip: Chip, params: K.KernelParams, source: str, fit: FitResult
     if "moe_relative" in fit.names:
         header.append(f"# Engine constant (planner.engine.MOE_GEMM_RELATIVE_EFFICIENCY, all chips): grouped/dense GEMM "
                       f"efficiency {params.moe_relative:.3f}.")
+    if "moe_width_half" in fit.names:
+        header.append(f"# Engine constant (planner.engine.MOE_EXPERT_WIDTH_HALF, all chips): expert width at half "
+                      f"grouped-GEMM efficiency {params.moe_width_half:.0f} columns.")
     if {"gqa_bf16_unit", "attn_half_units"} & set(fit.names):
         header.append(f"# Engine constants (planner.engine.GQA_BF16_UNIT_FACTOR, DECODE_ATTN_HALF_UNITS): bf16-KV GQA work-item "
                       f"cost x{params.gqa_bf16_unit:.2f}, KV streams at half bandwidth {params.attn_half_units:.2f}.")
     if note:
         header += [f"# {line}" for line in note.splitlines()]
-    return "\n".join(header) + "\n" + yaml.safe_dump({"chips": [entry]}, sort_keys=False, default_flow_style=None)
+    return "\n".join(header) + "\n" + yaml.safe_dump({"chips": entries}, sort_keys=False, default_flow_style=None)
 
 
 def detect_format(path: Path) -> str:

@@ -24,8 +24,12 @@ MLA_EXTRA_KERNELS = 5  # q_a proj, q_a norm, q_b proj, kv_a proj + norm, rope (M
 MOE_EXTRA_KERNELS = 4  # router GEMM, top-k, permute (dispatch), unpermute (combine) (MoE layers)
 SHARED_EXPERT_KERNELS = 3  # gate/up, activation, down of the shared expert(s)
 # Grouped (MoE) GEMMs sustain less than dense GEMMs of the same dtype: ragged per-expert tiles, scale handling,
-# permutation. Fitted on the H100 fused-MoE kernel data (validation/kernels_h100/moe.csv, `planner calibrate`).
-MOE_GEMM_RELATIVE_EFFICIENCY = 0.32
+# permutation (MOE_GEMM_RELATIVE_EFFICIENCY), and narrow experts sustain less than wide ones: an expert whose
+# intermediate width per MoE-TP rank is w columns runs at w/(w + MOE_EXPERT_WIDTH_HALF) of that (few output tiles
+# for gate/up, a short K loop for down). Both fitted jointly on the H100 fused-MoE kernel data
+# (validation/kernels_h100/moe.csv, widths 48-2048, `planner calibrate`).
+MOE_GEMM_RELATIVE_EFFICIENCY = 0.49
+MOE_EXPERT_WIDTH_HALF = 217.0
 # KV reserved per decoding sequence: "mean" (isl + osl/2, paged KV at steady state, preemption on overflow) or
 # "peak" (isl + osl, admission only when the whole sequence fits: TRT-LLM's GUARANTEED_NO_EVICT default).
 KV_RESERVATION = "mean"
@@ -171,6 +175,13 @@ def gemm_efficiency(eta, m_tokens, m_half):
     The small-m falloff stands for tiles left idle when few rows feed the SMs; at m = m_half the GEMM
     reaches half of its large-shape efficiency. Fitted on the H100 kernel data (planner calibrate)."""
     return eta * m_tokens / (m_tokens + m_half)
+
+
+def moe_width_factor(width, width_half=None):
+    """Grouped-GEMM efficiency factor of experts `width` intermediate columns wide per rank: w/(w + half)."""
+    half = MOE_EXPERT_WIDTH_HALF if width_half is None else width_half
+    width = np.asarray(width, float)
+    return width / (width + half)
 
 
 def gemm_flops_bytes(m, n, k, weight_bytes_per_elem, act_bytes=ACT_BYTES):
@@ -400,7 +411,9 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
         f_moe = 2 * T_stage * topk * p_exp / G
         b_moe = distinct * p_exp * wb / G + T_stage / G * topk * hidden * ACT_BYTES * 2
         m_exp = T_stage * topk / np.maximum(distinct, 1e-9)  # rows per touched expert
-        gemm("ffn", f_moe, b_moe, m_exp, lm * moe_imbalance(ep), eta=eta_w * MOE_GEMM_RELATIVE_EFFICIENCY)
+        width = mt.expert_params[m] / (3 * hidden) / (G / ep)  # expert intermediate columns per MoE-TP rank
+        eta_moe = eta_w * MOE_GEMM_RELATIVE_EFFICIENCY * moe_width_factor(width)
+        gemm("ffn", f_moe, b_moe, m_exp, lm * moe_imbalance(ep), eta=eta_moe)
         if mt.shared_params[m] > 0:
             p_sh = mt.shared_params[m] / tp
             gemm("ffn", 2 * Tr_max * p_sh, p_sh * wb, Tr_max, lm)

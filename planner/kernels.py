@@ -27,6 +27,7 @@ from .engine import (
     ACT_BYTES,
     DECODE_ATTN_HALF_UNITS,
     GQA_BF16_UNIT_FACTOR,
+    MOE_EXPERT_WIDTH_HALF,
     MOE_EXTRA_KERNELS,
     MOE_GEMM_RELATIVE_EFFICIENCY,
     allreduce_s,
@@ -38,6 +39,7 @@ from .engine import (
     distinct_experts,
     gemm_efficiency,
     gemm_flops_bytes,
+    moe_width_factor,
 )
 from .paths import ROOT
 
@@ -53,6 +55,7 @@ class KernelParams:
 
     compute_bf16: float = 0.75
     compute_fp8: float = 0.65
+    compute_fp4: float = 0.65  # no fp4 kernels in the H100 data; fitted end to end on chips that have fp4
     gemm_m_half: float = 48.0
     memory: float = 0.80
     attention: float = 0.55
@@ -65,6 +68,7 @@ class KernelParams:
     prefill_floor_us: float = 0.0  # nuisance: the same for context (prefill) attention kernels
     fp8_block_quant_us: float = 0.0  # nuisance: the block-scaled fp8 Linear's own activation-quantization launch
     moe_relative: float = MOE_GEMM_RELATIVE_EFFICIENCY  # engine constant: grouped-GEMM / dense-GEMM efficiency
+    moe_width_half: float = MOE_EXPERT_WIDTH_HALF  # engine constant: expert width (columns per rank) at half efficiency
     gqa_bf16_unit: float = GQA_BF16_UNIT_FACTOR  # engine constant: bf16-KV GQA kernel's cost per work item / MHA's
     attn_half_units: float = DECODE_ATTN_HALF_UNITS  # engine constant: KV streams at half the sustained bandwidth
     fixed: tuple[str, ...] = field(default=(), repr=False)
@@ -74,6 +78,7 @@ class KernelParams:
         e = chip.efficiency
         return cls(
             compute_bf16=e.compute.get("bf16", 0.75), compute_fp8=e.compute.get("fp8", 0.65),
+            compute_fp4=e.compute.get("fp4", 0.65),
             gemm_m_half=e.gemm_m_half, memory=e.memory, attention=e.attention,
             kernel_overhead_us=e.kernel_overhead_us, attention_unit_ns=e.attention_unit_ns, scaleup=e.scaleup, scaleup_latency_us=e.scaleup_latency_us,
         )
@@ -96,7 +101,7 @@ class KernelParams:
             return float(v) if d is None else round(float(v), d)
 
         return {
-            "compute": {"bf16": r(self.compute_bf16), "fp8": r(self.compute_fp8)},
+            "compute": {"bf16": r(self.compute_bf16), "fp8": r(self.compute_fp8), "fp4": r(self.compute_fp4)},
             "gemm_m_half": r(self.gemm_m_half, None if digits is None else 2),
             "memory": r(self.memory),
             "attention": r(self.attention),
@@ -201,7 +206,9 @@ def _moe(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:
     bytes_ = distinct * p_exp * wb / g + n / g * k * h * ACT_BYTES * 2.0
     m_exp = n * k / np.maximum(distinct, 1e-9)
     peak = np.where(fp8, pk.flops_fp8, pk.flops_bf16)
-    eff = gemm_efficiency(np.where(fp8, p.compute_fp8, p.compute_bf16) * p.moe_relative, m_exp, p.gemm_m_half)
+    width = inter / df["moe_tp"].to_numpy(float)
+    eta = np.where(fp8, p.compute_fp8, p.compute_bf16) * p.moe_relative * moe_width_factor(width, p.moe_width_half)
+    eff = gemm_efficiency(eta, m_exp, p.gemm_m_half)
     t = np.maximum(flops / (peak * eff), bytes_ / (pk.mem_bw * p.memory))
     return t + (MOE_EXTRA_KERNELS + 3) * p.kernel_overhead_us * 1e-6  # + gate/up, activation, down launches
 

@@ -18,7 +18,7 @@ from planner.validate import predict_points, read_points
 FIX = Path(__file__).parent / "fixtures" / "validation"
 TRUE = dict(compute_bf16=0.72, compute_fp8=0.61, gemm_m_half=80.0, memory=0.83, attention=0.52,
             kernel_overhead_us=3.5, scaleup=0.66, scaleup_latency_us=4.0, fp8_quant_us=6.0, attn_floor_us=7.0,
-            moe_relative=0.4, prefill_floor_us=9.0)
+            moe_relative=0.4, moe_width_half=150.0, prefill_floor_us=9.0)
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +69,35 @@ def test_end_to_end_calibration_recovers_memory_efficiency():
     pts["value"] = predict_points(pts, true_cat)["predicted"].to_numpy()
     fitted, _ = C.fit_points(pts, cat, "h100-sxm", free=("memory",))
     assert fitted.memory == pytest.approx(0.6, rel=0.01)
+
+
+def test_end_to_end_calibration_fits_one_value_over_chips_of_one_die(tmp_path):
+    """Rows on B200 and GB200 generated with fp4 efficiency 0.4: the joint fit recovers it for both chips and the
+    overlay changes only that field (GB200 keeps its own memory efficiency, B200 its own)."""
+    cat = load_catalog()
+    pts = read_points()
+    pts = pts[pts["id"].isin(["PO-1", "ML51-29"])].copy()
+    assert set(pts["chip"]) == {"b200", "gb200"}
+    truth = K.KernelParams.from_chip(cat["b200"]).with_values(["compute_fp4"], [0.4])
+    true_cat = cat
+    for cid in ("b200", "gb200"):
+        true_cat = C.apply_params(true_cat, cid, truth, only=["compute_fp4"])
+    assert true_cat["gb200"].efficiency.memory == cat["gb200"].efficiency.memory
+    pts["value"] = predict_points(pts, true_cat)["predicted"].to_numpy()
+    fitted, fit = C.fit_points(pts, cat, ["b200", "gb200"], free=("compute_fp4",))
+    assert fitted.compute_fp4 == pytest.approx(0.4, rel=0.01) and fit.n_residuals == 2
+    out = tmp_path / "bw.yaml"
+    out.write_text(C.overlay_yaml([cat["b200"], cat["gb200"]], fitted, "synthetic", fit))
+    over = load_catalog([out])
+    for cid in ("b200", "gb200"):
+        assert over[cid].efficiency.compute["fp4"] == pytest.approx(0.4, rel=0.01)
+        assert over[cid].efficiency.memory == cat[cid].efficiency.memory
+        assert over[cid].efficiency.compute["fp8"] == cat[cid].efficiency.compute["fp8"]
+
+
+def test_cli_calibrate_kernels_take_one_chip():
+    res = CliRunner().invoke(main, ["calibrate", str(FIX / "kernels" / "gemm.csv"), "--chip", "h100-sxm", "--chip", "h200-sxm"])
+    assert res.exit_code == 2 and "--chip once" in res.output
 
 
 def test_cli_calibrate_writes_overlay(tmp_path):

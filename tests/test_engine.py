@@ -218,3 +218,23 @@ def test_aggregated_steady_state(cat):
     assert row["prefill_tok_s_per_chip"] == pytest.approx(row["capacity_rps"] * 1024)
     raw_d, _ = run(model, chip, role="decode", batch=64, isl=1024, osl=256)
     assert raw["tpot_s"] > raw_d["tpot_s"]  # prefill chunks slow the decode step
+
+
+@pytest.mark.parametrize("tp", [1, 2])
+def test_moe_prefill_gemm_time_by_hand(cat, tp):
+    """Compute-bound MoE FFN of a Mixtral prefill (bf16, 8 prompts of 4096 tokens): FLOPs 2·T·k·P_expert per layer
+    over peak · η_bf16 · R · w/(w + w_half) · m/(m + m_half), where w is the expert width per MoE-TP rank (14336/tp)
+    and m the rows per expert (all 8 experts touched: T·k/8)."""
+    from planner.engine import MOE_EXPERT_WIDTH_HALF, MOE_GEMM_RELATIVE_EFFICIENCY
+
+    model, chip = load_model("mixtral-8x7b"), cat["h100-sxm"]
+    B, isl = 8, 4096
+    raw, _ = run(model, chip, role="prefill", tp=tp, batch=B, isl=isl)
+    T = B * isl
+    k, E = model.moe.top_k, model.moe.num_experts
+    width = model.moe.expert_intermediate_size / tp
+    m = T * k / E
+    eff = (chip.efficiency.compute["bf16"] * MOE_GEMM_RELATIVE_EFFICIENCY * width / (width + MOE_EXPERT_WIDTH_HALF)
+           * m / (m + chip.efficiency.gemm_m_half))
+    flops = 2 * T * k * model.expert_params / tp * model.num_moe_layers
+    assert raw["t_ffn_s"] == pytest.approx(flops / (chip.peak_tflops["bf16"] * 1e12 * eff), rel=1e-6)

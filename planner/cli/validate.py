@@ -116,7 +116,9 @@ def _load_named(path: Path, family: str, every: int) -> pd.DataFrame:
 
 @click.command("calibrate")
 @click.argument("measurements", nargs=-1, required=True, type=click.Path())
-@click.option("--chip", "chip_id", required=True, help="Chip whose efficiency parameters are fitted.")
+@click.option("--chip", "chip_ids", required=True, multiple=True,
+              help="Chip whose efficiency parameters are fitted. End-to-end points: repeat it for chips of one "
+                   "silicon (b200, gb200, gb300) to fit common values over all their rows.")
 @click.option("--every", default=3, show_default=True, type=click.IntRange(1),
               help="Kernel files: use every Nth row (a systematic sample, for speed).")
 @click.option("-o", "--out", type=click.Path(dir_okay=False), help="Write the overlay YAML here (default: print it).")
@@ -125,14 +127,17 @@ def _load_named(path: Path, family: str, every: int) -> pd.DataFrame:
                    "overhead for end-to-end points].")
 @catalog_option
 @format_option()
-def calibrate_cmd(measurements, chip_id, every, out, fit_names, catalogs, fmt):
+def calibrate_cmd(measurements, chip_ids, every, out, fit_names, catalogs, fmt):
     """Fit a chip's sustained efficiencies to kernel-level or end-to-end measurements; write a --catalog overlay.
 
     MEASUREMENTS: kernel CSVs (validation/kernels_h100 format: gemm, attn_decode, mla_decode, attn_prefill, moe,
     allreduce), a folder of them, or a points file (validation/points.csv format; rows on --chip are used)."""
     catalog = load_catalog(catalogs)
+    chip_id = chip_ids[0]
     chip = catalog[chip_id]
     kernel_sets, point_files = _measurement_sets(list(measurements), every)
+    if kernel_sets and len(chip_ids) > 1:
+        raise PlannerError("kernel measurements calibrate one chip; pass --chip once", field="chip")
     start = K.KernelParams.from_chip(chip)
     if kernel_sets:
         params, fit = C.fit_kernel_frames(chip, kernel_sets, free=fit_names or C.KERNEL_PARAMS)
@@ -140,17 +145,17 @@ def calibrate_cmd(measurements, chip_id, every, out, fit_names, catalogs, fmt):
         errors = _kernel_errors(chip, params, kernel_sets)
     else:
         pts = pd.concat([read_points(p) for p in point_files], ignore_index=True)
-        params, fit = C.fit_points(pts, catalog, chip_id, free=fit_names or C.POINT_PARAMS)
+        params, fit = C.fit_points(pts, catalog, list(chip_ids), free=fit_names or C.POINT_PARAMS)
         source = "planner calibrate on end-to-end points: " + ", ".join(str(p) for p in point_files)
         errors = pd.DataFrame()
-    overlay = C.overlay_yaml(chip, params, source, fit,
+    overlay = C.overlay_yaml([catalog[c] for c in chip_ids], params, source, fit,
                              note=f"kernel files sampled every {every} rows" if kernel_sets and every > 1 else "")
     if out:
         Path(out).write_text(overlay)
     fitted = pd.DataFrame({"parameter": fit.names, "start": [getattr(start, n) for n in fit.names],
                            "fitted": list(fit.values)})
     if fmt == "json":
-        echo_json({"chip": chip_id, "fitted": fit.as_dict(), "start": {n: getattr(start, n) for n in fit.names},
+        echo_json({"chip": chip_id, "chips": list(chip_ids), "fitted": fit.as_dict(), "start": {n: getattr(start, n) for n in fit.names},
                    "iterations": fit.iterations, "measurements": fit.n_residuals,
                    "errors": errors.to_dict(orient="records"), "overlay": overlay, "out": out})
         return
@@ -158,7 +163,7 @@ def calibrate_cmd(measurements, chip_id, every, out, fit_names, catalogs, fmt):
     if fit.n_residuals < 3 * len(fit.names):
         con.print(f"[yellow]warning: {fit.n_residuals} measurements for {len(fit.names)} parameters; the fit is "
                   "poorly determined (fit fewer with --fit).[/]")
-    print_table(fitted, title=f"{chip_id}: fitted on {fit.n_residuals:,} measurements ({fit.iterations} iterations)", console=con)
+    print_table(fitted, title=f"{', '.join(chip_ids)}: fitted on {fit.n_residuals:,} measurements ({fit.iterations} iterations)", console=con)
     if len(errors):
         view = errors.assign(median_ape=errors["median_ape"].map(_pct), p90_ape=errors["p90_ape"].map(_pct),
                              bias=errors["bias"].map(_pct))
