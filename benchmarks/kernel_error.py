@@ -29,20 +29,14 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.perf_counter()
     chip = load_catalog(args.catalog)[args.chip]
-    nuis, _ = fit_kernels(chip, every=3, free=("fp8_quant_us", "attn_floor_us", "prefill_floor_us", "fp8_block_quant_us"))
-    params = K.KernelParams.from_chip(chip).with_values(["fp8_quant_us", "attn_floor_us", "prefill_floor_us", "fp8_block_quant_us"],
-                                                              [nuis.fp8_quant_us, nuis.attn_floor_us, nuis.prefill_floor_us, nuis.fp8_block_quant_us])
+    nuis, _ = fit_kernels(chip, every=3, free=("fp8_quant_us", "attn_floor_us", "mla_floor_us", "prefill_floor_us", "fp8_block_quant_us"))
+    names = ["fp8_quant_us", "attn_floor_us", "mla_floor_us", "prefill_floor_us", "fp8_block_quant_us"]
+    params = K.KernelParams.from_chip(chip).with_values(names, [getattr(nuis, n) for n in names])
     err = K.kernel_errors(chip, params, every=args.every)
-    peaks = K.Peaks.from_chip(chip)
-    ad = K.load("attn_decode", every=args.every)
-    sub = ad[(ad["kv_len"] >= 1023) & (ad["num_q_heads"] / ad["num_kv_heads"] <= 16)]
-    s = K.error_summary(K.predict_s("attn_decode", sub, peaks, params), K.measured_s(sub))
-    print(f"chip {chip.id}; nuisance: fp8 quantization {params.fp8_quant_us:.2f} us, attention floor {params.attn_floor_us:.2f} us")
+    print(f"chip {chip.id}; nuisance: fp8 quantization {params.fp8_quant_us:.2f} us, attention floors {params.attn_floor_us:.2f} us, MLA {params.mla_floor_us:.2f} us")
     print(f"{'family':<14}{'subset':<26}{'n':>8}{'median':>9}{'p90':>9}{'bias':>9}")
     for r in err.itertuples():
         print(f"{r.family:<14}{r.subset:<26}{r.n:>8}{100 * r.median_ape:>8.1f}%{100 * r.p90_ape:>8.1f}%{100 * r.bias:>+8.1f}%")
-    print(f"{'attn_decode':<14}{'kv_len>=1023, q/kv<=16':<26}{s['n']:>8}{100 * s['median_ape']:>8.1f}%"
-          f"{100 * s['p90_ape']:>8.1f}%{100 * s['bias']:>+8.1f}%")
     g = err[(err["family"] == "gemm") & err["subset"].isin(["dtype=bf16", "dtype=fp8"])]
     a = err[(err["family"] == "attn_decode") & (err["subset"] == "all")].iloc[0]
     print(f"elapsed_s: {time.perf_counter() - t0:.1f}")

@@ -44,9 +44,11 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "scaleup_latency_us": (0.0, 100.0),
     "fp8_quant_us": (0.0, 50.0),
     "attn_floor_us": (0.0, 50.0),
+    "mla_floor_us": (0.0, 50.0),
     "prefill_floor_us": (0.0, 50.0),
     "fp8_block_quant_us": (0.0, 50.0),
     "attention_unit_ns": (0.0, 200.0),
+    "attention_memory": (0.3, 1.0),
     "moe_relative": (0.05, 1.0),
     "moe_width_half": (0.0, 4000.0),
     "gqa_bf16_unit": (1.0, 10.0),
@@ -257,9 +259,10 @@ def overlay_yaml(chip: Chip | Sequence[Chip], params: K.KernelParams, source: st
         f"# Fitted by least squares (soft-L1 on log(predicted/measured)) on {fit.n_residuals:,} measurements;",
         f"# fitted parameters: {', '.join(fit.names)}.",
     ]
-    if {"fp8_quant_us", "attn_floor_us", "prefill_floor_us", "fp8_block_quant_us"} & set(fit.names):
+    if {"fp8_quant_us", "attn_floor_us", "prefill_floor_us", "fp8_block_quant_us", "mla_floor_us"} & set(fit.names):
         header.append(f"# Nuisance terms (not written to the catalog): fp8 activation quantization {params.fp8_quant_us:.2f} us, "
-                      f"fp8 block-scaled {params.fp8_block_quant_us:.2f} us, attention-kernel floors {params.attn_floor_us:.2f} us (decode), {params.prefill_floor_us:.2f} us (prefill).")
+                      f"fp8 block-scaled {params.fp8_block_quant_us:.2f} us, attention-kernel floors {params.attn_floor_us:.2f} us (decode), "
+                      f"{params.mla_floor_us:.2f} us (MLA decode), {params.prefill_floor_us:.2f} us (prefill).")
     if "moe_relative" in fit.names:
         header.append(f"# Engine constant (planner.engine.MOE_GEMM_RELATIVE_EFFICIENCY, all chips): grouped/dense GEMM "
                       f"efficiency {params.moe_relative:.3f}.")

@@ -62,6 +62,8 @@ class Efficiency(_Strict):
     link_latency_us: fixed cost per collective (alpha of the alpha-beta model), scale-up and scale-out.
     kernel_overhead_us: fixed cost per kernel launch inside a CUDA-graph step.
     attention_unit_ns: fixed decode-attention cost per (sequence, KV head) work item, amortized over the chip.
+    attention_memory: sustained fraction of peak bandwidth of the decode-attention KV stream (long contiguous
+      page reads sustain more than the GEMM weight reads `memory` is set by); blank = `memory`.
     """
 
     compute: dict[Dtype, float] = Field(default_factory=lambda: {"bf16": 0.75, "fp8": 0.65, "fp4": 0.65})
@@ -76,6 +78,7 @@ class Efficiency(_Strict):
     # fixed cost per decode-attention work item (one sequence x one KV head: a CTA's setup, softmax/reduction),
     # amortized over the chip; fitted on H100 decode-attention kernels (planner calibrate)
     attention_unit_ns: float = Field(default=0.0, ge=0)
+    attention_memory: float | None = Field(default=None, gt=0, le=1.0)
 
     @field_validator("compute")
     @classmethod

@@ -51,8 +51,8 @@ MOE_IMBALANCE_EXPONENT = 0.0
 # KV read reaches its sustained bandwidth only with enough independent (sequence, KV head) streams n:
 # bandwidth x n/(n + DECODE_ATTN_HALF_UNITS). Both fitted jointly with the H100 efficiencies (CUDA-core fallback
 # shapes, q/kv >= 48, left out of the fit).
-GQA_BF16_UNIT_FACTOR = 3.35
-DECODE_ATTN_HALF_UNITS = 0.43
+GQA_BF16_UNIT_FACTOR = 3.55
+DECODE_ATTN_HALF_UNITS = 1.89
 PREFILL_CHUNK_TOKENS = 8192  # largest prompt chunk per rank and step (TRT-LLM max_num_tokens / vLLM max_num_batched_tokens default 8192)
 
 FIT_REASONS: tuple[str, ...] = (
@@ -383,6 +383,8 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     kv_heads_chip = 1.0 if mla else np.maximum(kvh / tp, 1.0)
     if not mla:  # few (sequence, KV head) streams do not saturate HBM (decode_attention_bw_factor)
         b_att = b_att / np.maximum(decode_attention_bw_factor(dec_seqs / dp * kv_heads_chip), 1e-9)
+    # the KV stream sustains its own bandwidth fraction (eta_attention_memory); expressed as bytes at `bw`
+    b_att = b_att * ct.eta_memory[k] / ct.eta_attention_memory[k]
     if not is_decode:
         pre_r = pre_seqs / dp * np.where(Tr > 0, (Tr_max - dec_r) / np.maximum(Tr - dec_r, 1e-9), 1.0)  # busiest rank
         pairs = causal_pairs(s_new, prefix)

@@ -44,6 +44,7 @@ from .engine import (
 from .paths import ROOT
 
 KERNEL_DIR = ROOT / "validation" / "kernels_h100"
+SERVING_SHAPES = "kv_len>=1023, q/kv<=16"
 FAMILIES: tuple[str, ...] = ("gemm", "attn_decode", "mla_decode", "attn_prefill", "moe", "allreduce")
 KV_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0}
 MLA_LATENT, MLA_ROPE, MLA_V = 512, 64, 512  # DeepSeek MLA absorbed decode: KV = latent + rope; values over latent
@@ -61,10 +62,12 @@ class KernelParams:
     attention: float = 0.55
     kernel_overhead_us: float = 2.0
     attention_unit_ns: float = 0.0
+    attention_memory: float = 0.80  # decode-attention KV-stream bandwidth fraction (chip field; blank = memory)
     scaleup: float = 0.75
     scaleup_latency_us: float = 8.0
     fp8_quant_us: float = 0.0  # nuisance: the TRT-LLM fp8 Linear benchmark's activation-quantization launch
     attn_floor_us: float = 0.0  # nuisance: fixed latency of decode-attention kernels beyond the launch overhead
+    mla_floor_us: float = 0.0  # nuisance: the same for the MLA decode kernel (a different kernel, its own floor)
     prefill_floor_us: float = 0.0  # nuisance: the same for context (prefill) attention kernels
     fp8_block_quant_us: float = 0.0  # nuisance: the block-scaled fp8 Linear's own activation-quantization launch
     moe_relative: float = MOE_GEMM_RELATIVE_EFFICIENCY  # engine constant: grouped-GEMM / dense-GEMM efficiency
@@ -80,7 +83,8 @@ class KernelParams:
             compute_bf16=e.compute.get("bf16", 0.75), compute_fp8=e.compute.get("fp8", 0.65),
             compute_fp4=e.compute.get("fp4", 0.65),
             gemm_m_half=e.gemm_m_half, memory=e.memory, attention=e.attention,
-            kernel_overhead_us=e.kernel_overhead_us, attention_unit_ns=e.attention_unit_ns, scaleup=e.scaleup, scaleup_latency_us=e.scaleup_latency_us,
+            kernel_overhead_us=e.kernel_overhead_us, attention_unit_ns=e.attention_unit_ns,
+            attention_memory=e.attention_memory or e.memory, scaleup=e.scaleup, scaleup_latency_us=e.scaleup_latency_us,
         )
 
     def names(self) -> list[str]:
@@ -107,6 +111,7 @@ class KernelParams:
             "attention": r(self.attention),
             "kernel_overhead_us": r(self.kernel_overhead_us, None if digits is None else 3),
             "attention_unit_ns": r(self.attention_unit_ns, None if digits is None else 3),
+            "attention_memory": r(self.attention_memory),
             "scaleup": r(self.scaleup),
             "scaleup_latency_us": r(self.scaleup_latency_us, None if digits is None else 3),
         }
@@ -161,8 +166,8 @@ def _gemm(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:
     return t + quant + p.kernel_overhead_us * 1e-6
 
 
-def _attention(flops, bytes_, pk: Peaks, p: KernelParams, floor_us: float) -> np.ndarray:
-    t = np.maximum(flops / (pk.flops_bf16 * p.attention), bytes_ / (pk.mem_bw * p.memory))
+def _attention(flops, bytes_, pk: Peaks, p: KernelParams, floor_us: float, memory: float | None = None) -> np.ndarray:
+    t = np.maximum(flops / (pk.flops_bf16 * p.attention), bytes_ / (pk.mem_bw * (memory or p.memory)))
     return t + (p.kernel_overhead_us + floor_us) * 1e-6
 
 
@@ -173,7 +178,7 @@ def _attn_decode(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:
     bytes_ = bytes_ / decode_attention_bw_factor(b * hkv, p.attn_half_units)  # few KV streams: less bandwidth
     bytes_ = bytes_ + b * hq * hd * 2.0 * 2.0  # + the query in and the output out (bf16)
     unit = p.attention_unit_ns * 1e-9 * np.where(attention_unit_factor(False, hq / hkv, kb) > 1, p.gqa_bf16_unit, 1.0)
-    return _attention(flops, bytes_, pk, p, p.attn_floor_us) + attention_unit_time(b, hkv, unit)
+    return _attention(flops, bytes_, pk, p, p.attn_floor_us, p.attention_memory) + attention_unit_time(b, hkv, unit)
 
 
 def _mla_decode(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:
@@ -182,7 +187,7 @@ def _mla_decode(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:
     kv = MLA_LATENT + MLA_ROPE
     flops, bytes_ = decode_attention_flops_bytes(b, ctx, h, kv, kb, 2.0 * (kv + MLA_V))
     bytes_ = bytes_ + b * h * (kv + MLA_V) * 2.0
-    return _attention(flops, bytes_, pk, p, p.attn_floor_us) + attention_unit_time(b, 1.0, p.attention_unit_ns * 1e-9)
+    return _attention(flops, bytes_, pk, p, p.mla_floor_us, p.attention_memory) + attention_unit_time(b, 1.0, p.attention_unit_ns * 1e-9)
 
 
 def _attn_prefill(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:
@@ -256,4 +261,7 @@ def kernel_errors(chip: Chip, params: KernelParams | None = None, families=FAMIL
                "moe": "model", "allreduce": "num_gpus"}[fam]
         for val, idx in df.groupby(key).indices.items():
             rows.append({"family": fam, "subset": f"{key}={val}", **error_summary(pred[idx], meas[idx])})
+        if fam == "attn_decode":  # the shapes serving runs at: long contexts, group sizes of preset models
+            srv = ((df["kv_len"] >= 1023) & (df["num_q_heads"] / df["num_kv_heads"] <= 16)).to_numpy()
+            rows.append({"family": fam, "subset": SERVING_SHAPES, **error_summary(pred[srv], meas[srv])})
     return pd.DataFrame(rows)

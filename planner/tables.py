@@ -96,6 +96,7 @@ class ChipTable:
     cold_bytes: np.ndarray  # second tier (0 = none)
     cold_bw: np.ndarray
     eta_memory: np.ndarray
+    eta_attention_memory: np.ndarray  # decode-attention KV stream (chip field attention_memory, else memory)
     scaleup_bw: np.ndarray  # B/s per direction
     scaleup_domain: np.ndarray
     scaleout_bw: np.ndarray
@@ -126,6 +127,7 @@ class ChipTable:
             cold_bytes=arr(lambda c: c.memory[1].capacity_gb * GIB if len(c.memory) > 1 else 0.0),
             cold_bw=arr(lambda c: c.memory[1].bandwidth_tb_s * 1e12 if len(c.memory) > 1 else 1.0),
             eta_memory=arr(lambda c: c.efficiency.memory),
+            eta_attention_memory=arr(lambda c: c.efficiency.attention_memory or c.efficiency.memory),
             scaleup_bw=arr(lambda c: c.scaleup_gb_s * 1e9),
             scaleup_domain=arr(lambda c: c.scaleup_domain),
             scaleout_bw=arr(lambda c: c.scaleout_gb_s * 1e9),

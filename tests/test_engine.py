@@ -103,7 +103,8 @@ def test_kv_bytes_per_token_gqa_and_mla(cat):
 
 def test_decode_kv_read_scales_with_context(cat):
     """Attention decode time = batch · context · KV bytes per token per layer / bandwidth (memory-bound), the
-    bandwidth scaled by the (sequence, KV head) streams n/(n + half), plus the per-work-item cost (bf16 GQA variant)."""
+    bandwidth at the KV stream's own efficiency (`attention_memory`, not the GEMMs' `memory`) scaled by the
+    (sequence, KV head) streams n/(n + half), plus the per-work-item cost (bf16 GQA variant)."""
     from planner.engine import DECODE_ATTN_HALF_UNITS, GQA_BF16_UNIT_FACTOR
 
     model, chip = load_model("llama-3.1-8b"), cat["h100-sxm"]
@@ -112,7 +113,8 @@ def test_decode_kv_read_scales_with_context(cat):
     ctx = isl + 1  # mean decode context isl + osl/2
     kv_read = b * ctx * 2 * 8 * 128 * 2 * model.num_layers
     streams = b * 8  # sequences x KV heads (tp 1)
-    bw = chip.hbm_tb_s * 1e12 * chip.efficiency.memory * streams / (streams + DECODE_ATTN_HALF_UNITS)
+    assert chip.efficiency.attention_memory != chip.efficiency.memory  # the test tells the two apart
+    bw = chip.hbm_tb_s * 1e12 * chip.efficiency.attention_memory * streams / (streams + DECODE_ATTN_HALF_UNITS)
     units = streams * chip.efficiency.attention_unit_ns * 1e-9 * GQA_BF16_UNIT_FACTOR * model.num_layers
     assert raw["t_attn_core_s"] == pytest.approx(kv_read / bw + units, rel=0.01)
 
