@@ -167,7 +167,7 @@ def fit_kernel_frames(chip: Chip, sets: dict[str, pd.DataFrame], free: Sequence[
         p = start.with_values(names, x)
         return np.concatenate([weights[f] * soft_l1(np.log(K.predict_s(f, d, peaks, p) / meas[f])) for f, d in sets.items()])
 
-    x0 = [min(max(getattr(start, n), BOUNDS[n][0] * 1.01 + 1e-3), BOUNDS[n][1] * 0.99) for n in names]
+    x0 = [min(max(start.value(n), BOUNDS[n][0] * 1.01 + 1e-3), BOUNDS[n][1] * 0.99) for n in names]
     x, cost, it = least_squares(residuals, x0, [BOUNDS[n] for n in names], max_iter=max_iter)
     return start.with_values(names, x), FitResult(names, x, np.array(x0), cost, it, sum(len(d) for d in sets.values()))
 
@@ -233,7 +233,7 @@ def fit_points(points: pd.DataFrame, catalog: ChipCatalog, chip_id: str | Sequen
         r = np.log(pred.loc[ok, "predicted"].to_numpy(float) / pred.loc[ok, "measured"].to_numpy(float))
         return soft_l1(np.concatenate([r, np.zeros(len(rows) - len(r))]))
 
-    x0 = [min(max(getattr(start, n), BOUNDS[n][0] * 1.01 + 1e-3), BOUNDS[n][1] * 0.99) for n in names]
+    x0 = [min(max(start.value(n), BOUNDS[n][0] * 1.01 + 1e-3), BOUNDS[n][1] * 0.99) for n in names]
     x, cost, it = least_squares(residuals, x0, [BOUNDS[n] for n in names], max_iter=max_iter)
     return start.with_values(names, x), FitResult(names, x, np.array(x0), cost, it, len(rows))
 

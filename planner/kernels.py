@@ -62,7 +62,7 @@ class KernelParams:
     attention: float = 0.55
     kernel_overhead_us: float = 2.0
     attention_unit_ns: float = 0.0
-    attention_memory: float = 0.80  # decode-attention KV-stream bandwidth fraction (chip field; blank = memory)
+    attention_memory: float | None = None  # decode-attention KV-stream bandwidth fraction (None: follows memory)
     scaleup: float = 0.75
     scaleup_latency_us: float = 8.0
     fp8_quant_us: float = 0.0  # nuisance: the TRT-LLM fp8 Linear benchmark's activation-quantization launch
@@ -84,14 +84,19 @@ class KernelParams:
             compute_fp4=e.compute.get("fp4", 0.65),
             gemm_m_half=e.gemm_m_half, memory=e.memory, attention=e.attention,
             kernel_overhead_us=e.kernel_overhead_us, attention_unit_ns=e.attention_unit_ns,
-            attention_memory=e.attention_memory or e.memory, scaleup=e.scaleup, scaleup_latency_us=e.scaleup_latency_us,
+            attention_memory=e.attention_memory, scaleup=e.scaleup, scaleup_latency_us=e.scaleup_latency_us,
         )
 
     def names(self) -> list[str]:
         return [f.name for f in fields(self) if f.name != "fixed"]
 
+    def value(self, name: str) -> float:
+        """A parameter's value; attention_memory left blank follows memory."""
+        v = getattr(self, name)
+        return self.memory if v is None and name == "attention_memory" else v
+
     def vector(self, names: list[str]) -> np.ndarray:
-        return np.array([getattr(self, n) for n in names], float)
+        return np.array([self.value(n) for n in names], float)
 
     def with_values(self, names: list[str], values) -> KernelParams:
         d = {k: v for k, v in asdict(self).items() if k != "fixed"}
@@ -111,7 +116,7 @@ class KernelParams:
             "attention": r(self.attention),
             "kernel_overhead_us": r(self.kernel_overhead_us, None if digits is None else 3),
             "attention_unit_ns": r(self.attention_unit_ns, None if digits is None else 3),
-            "attention_memory": r(self.attention_memory),
+            **({} if self.attention_memory is None else {"attention_memory": r(self.attention_memory)}),
             "scaleup": r(self.scaleup),
             "scaleup_latency_us": r(self.scaleup_latency_us, None if digits is None else 3),
         }

@@ -114,3 +114,19 @@ def test_detect_format():
     assert C.detect_format(FIX / "points_small.csv") == "points"
     assert C.detect_format(FIX / "kernels" / "attn_decode.csv") == "attn_decode"
     assert C.detect_format(FIX / "kernels" / "moe.csv") == "moe"
+
+
+def test_blank_attention_memory_follows_a_fitted_memory():
+    """A chip without its own KV-stream efficiency (MI300X) reads KV at `memory`: a memory fit must move both, and
+    its overlay must not pin attention_memory to the old memory value."""
+    from planner.tables import ChipTable
+
+    cat = load_catalog()
+    assert cat["mi300x"].efficiency.attention_memory is None
+    params = K.KernelParams.from_chip(cat["mi300x"]).with_values(["memory"], [0.5])
+    assert params.attention_memory is None and params.value("attention_memory") == 0.5
+    table = ChipTable.build([C.apply_params(cat, "mi300x", params)["mi300x"]])
+    assert table.eta_memory[0] == table.eta_attention_memory[0] == 0.5
+    assert "attention_memory" not in params.efficiency_overlay()
+    h100 = K.KernelParams.from_chip(cat["h100-sxm"])  # a calibrated chip keeps its own
+    assert h100.value("attention_memory") == cat["h100-sxm"].efficiency.attention_memory != h100.memory

@@ -152,10 +152,10 @@ def calibrate_cmd(measurements, chip_ids, every, out, fit_names, catalogs, fmt):
                              note=f"kernel files sampled every {every} rows" if kernel_sets and every > 1 else "")
     if out:
         Path(out).write_text(overlay)
-    fitted = pd.DataFrame({"parameter": fit.names, "start": [getattr(start, n) for n in fit.names],
+    fitted = pd.DataFrame({"parameter": fit.names, "start": [start.value(n) for n in fit.names],
                            "fitted": list(fit.values)})
     if fmt == "json":
-        echo_json({"chip": chip_id, "chips": list(chip_ids), "fitted": fit.as_dict(), "start": {n: getattr(start, n) for n in fit.names},
+        echo_json({"chip": chip_id, "chips": list(chip_ids), "fitted": fit.as_dict(), "start": {n: start.value(n) for n in fit.names},
                    "iterations": fit.iterations, "measurements": fit.n_residuals,
                    "errors": errors.to_dict(orient="records"), "overlay": overlay, "out": out})
         return
