@@ -178,14 +178,16 @@ def fit_kernel_frames(chip: Chip, sets: dict[str, pd.DataFrame], free: Sequence[
 POINT_PARAMS: tuple[str, ...] = ("compute_bf16", "compute_fp8", "memory", "kernel_overhead_us")
 
 
-def apply_params(catalog: ChipCatalog, chip_id: str, params: K.KernelParams, only: Sequence[str] | None = None) -> ChipCatalog:
-    """A catalog whose `chip_id` carries `params` as its efficiency block (only the `only` parameters, if given)."""
-    chip = catalog[chip_id]
-    update = _efficiency_update(chip, params, digits=None)
-    if only is not None:
-        update = _only(chip, update, only)
-    eff = chip.efficiency.model_copy(update=update)
-    return catalog.with_overrides(chip_id, efficiency=eff)
+def apply_params(catalog: ChipCatalog, chip_id: str | Sequence[str], params: K.KernelParams,
+                 only: Sequence[str] | None = None) -> ChipCatalog:
+    """A catalog whose chip(s) carry `params` as their efficiency block (only the `only` parameters, if given)."""
+    for cid in [chip_id] if isinstance(chip_id, str) else chip_id:
+        chip = catalog[cid]
+        update = _efficiency_update(chip, params, digits=None)
+        if only is not None:
+            update = _only(chip, update, only)
+        catalog = catalog.with_overrides(cid, efficiency=chip.efficiency.model_copy(update=update))
+    return catalog
 
 
 def _only(chip: Chip, update: dict, names: Sequence[str]) -> dict:
@@ -224,10 +226,7 @@ def fit_points(points: pd.DataFrame, catalog: ChipCatalog, chip_id: str | Sequen
     names = [n for n in free if n in BOUNDS and not (n.startswith("compute_") and n.split("_", 1)[1] not in used)]
 
     def residuals(x):
-        p = start.with_values(names, x)
-        cat = catalog
-        for cid in chip_ids:
-            cat = apply_params(cat, cid, p, only=names if len(chip_ids) > 1 else None)
+        cat = apply_params(catalog, chip_ids, start.with_values(names, x), only=names if len(chip_ids) > 1 else None)
         pred = predict_points(rows, cat)
         ok = pred["status"] == "ok"
         r = np.log(pred.loc[ok, "predicted"].to_numpy(float) / pred.loc[ok, "measured"].to_numpy(float))

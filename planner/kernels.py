@@ -95,9 +95,6 @@ class KernelParams:
         v = getattr(self, name)
         return self.memory if v is None and name == "attention_memory" else v
 
-    def vector(self, names: list[str]) -> np.ndarray:
-        return np.array([self.value(n) for n in names], float)
-
     def with_values(self, names: list[str], values) -> KernelParams:
         d = {k: v for k, v in asdict(self).items() if k != "fixed"}
         d.update({n: float(v) for n, v in zip(names, values, strict=True)})
