@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from planner import kernels as K
-from planner.calibrate import fit_kernels
+from planner.calibrate import NUISANCE, fit_kernels
 from planner.chips import load_catalog
 
 
@@ -29,11 +29,11 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.perf_counter()
     chip = load_catalog(args.catalog)[args.chip]
-    nuis, _ = fit_kernels(chip, every=3, free=("fp8_quant_us", "attn_floor_us", "mla_floor_us", "prefill_floor_us", "fp8_block_quant_us"))
-    names = ["fp8_quant_us", "attn_floor_us", "mla_floor_us", "prefill_floor_us", "fp8_block_quant_us"]
+    nuis, _ = fit_kernels(chip, every=3, free=NUISANCE)
+    names = list(NUISANCE)
     params = K.KernelParams.from_chip(chip).with_values(names, [getattr(nuis, n) for n in names])
     err = K.kernel_errors(chip, params, every=args.every)
-    print(f"chip {chip.id}; nuisance: fp8 quantization {params.fp8_quant_us:.2f} us, attention floors {params.attn_floor_us:.2f} us, MLA {params.mla_floor_us:.2f} us")
+    print(f"chip {chip.id}; nuisance: fp8 quantization {params.fp8_quant_us:.2f} us, attention floors {params.attn_floor_us:.2f} us (fp8-KV GQA {params.xqa_fp8_floor_us:.2f}), MLA {params.mla_floor_us:.2f} us")
     print(f"{'family':<14}{'subset':<26}{'n':>8}{'median':>9}{'p90':>9}{'bias':>9}")
     for r in err.itertuples():
         print(f"{r.family:<14}{r.subset:<26}{r.n:>8}{100 * r.median_ape:>8.1f}%{100 * r.p90_ape:>8.1f}%{100 * r.bias:>+8.1f}%")

@@ -45,14 +45,24 @@ DECODE_STEP_OVERHEAD_S = 5.0e-3
 # global value fitted over all rows of validation/points.csv: the fit returns 0 (the rows do not support the term;
 # their EP deployments use EPLB/redundant experts), so it is kept at 0 and available for what-if studies.
 MOE_IMBALANCE_EXPONENT = 0.0
-# Decode attention, two kernel facts of TRT-LLM on H100 (validation/kernels_h100/attn_decode.csv, `planner calibrate`):
-# the bf16-KV grouped-query kernel costs GQA_BF16_UNIT_FACTOR times the MHA / fp8-KV (XQA) kernel per (sequence,
-# KV head) work item (at kv_len <= 31, batch 2048: ~35 ns vs ~10 ns per item, flat in the group size 2-16), and the
-# KV read reaches its sustained bandwidth only with enough independent (sequence, KV head) streams n:
-# bandwidth x n/(n + DECODE_ATTN_HALF_UNITS). Both fitted jointly with the H100 efficiencies (CUDA-core fallback
-# shapes, q/kv >= 48, left out of the fit).
-GQA_BF16_UNIT_FACTOR = 3.55
-DECODE_ATTN_HALF_UNITS = 1.89
+# Decode attention, kernel facts of TRT-LLM on H100 (validation/kernels_h100/attn_decode.csv, `planner calibrate`):
+# - the bf16-KV grouped-query kernel costs GQA_BF16_UNIT_FACTOR times the MHA / fp8-KV (XQA) kernel per (sequence,
+#   KV head) work item (at kv_len <= 31, batch 2048: ~35 ns vs ~10 ns per item, flat in the group size 2-16);
+# - split-KV (flash-decoding): a work item's KV is cut into blocks of at least DECODE_ATTN_SPLIT_TOKENS tokens, at
+#   most DECODE_ATTN_MAX_SPLITS of them and only while the chip has idle CTA slots (DECODE_ATTN_CTA_SLOTS, one per
+#   SM of the H100, used for every chip); each CTA walks its block serially at DECODE_ATTN_TOKEN_NS per KV token
+#   (load, QK, softmax, PV), which bounds batch-1 and few-head reads;
+# - the KV read reaches its sustained bandwidth only with enough CTAs n: bandwidth x n/(n + DECODE_ATTN_HALF_CTAS).
+# Fitted jointly with the H100 attention efficiencies; docs/validation.md has the method log. (TRT-LLM has no XQA
+# kernel for group sizes q/kv >= 48 and falls back to a slow generic one; the engine assumes a grouped kernel exists
+# for every group size, as models built on such groups ship one, e.g. Step-3's MFA: planner.kernels models that
+# fallback for the benchmark rows only.)
+GQA_BF16_UNIT_FACTOR = 3.01
+DECODE_ATTN_HALF_CTAS = 36.6
+DECODE_ATTN_CTA_SLOTS = 132.0
+DECODE_ATTN_SPLIT_TOKENS = 559.0
+DECODE_ATTN_MAX_SPLITS = 41.3
+DECODE_ATTN_TOKEN_NS = 11.6
 PREFILL_CHUNK_TOKENS = 8192  # largest prompt chunk per rank and step (TRT-LLM max_num_tokens / vLLM max_num_batched_tokens default 8192)
 
 FIT_REASONS: tuple[str, ...] = (
@@ -208,11 +218,29 @@ def attention_unit_factor(mla: bool, q_per_kv, kv_bytes):
     return np.where((np.asarray(q_per_kv, float) > 1) & (np.asarray(kv_bytes, float) >= 2), GQA_BF16_UNIT_FACTOR, 1.0)
 
 
-def decode_attention_bw_factor(units, half=DECODE_ATTN_HALF_UNITS):
-    """Fraction of the sustained bandwidth a decode-attention KV read reaches with `units` independent (sequence,
-    KV head) streams: n/(n + half). Few streams (batch 1, MQA) leave HBM channels idle despite split-KV."""
-    units = np.asarray(units, float)
-    return units / (units + half)
+def decode_attention_splits(units, ctx, split_tokens=DECODE_ATTN_SPLIT_TOKENS, max_splits=DECODE_ATTN_MAX_SPLITS,
+                            slots=DECODE_ATTN_CTA_SLOTS):
+    """Split-KV blocks per work item: ctx/split_tokens, at least 1, at most max_splits and no more than the CTA
+    slots the other work items leave idle."""
+    units = np.maximum(np.asarray(units, float), 1e-9)
+    return np.clip(np.asarray(ctx, float) / split_tokens, 1.0, np.minimum(max_splits, np.maximum(1.0, slots / units)))
+
+
+def decode_attention_serial_s(units, ctx, token_s=DECODE_ATTN_TOKEN_NS * 1e-9, split_tokens=DECODE_ATTN_SPLIT_TOKENS,
+                              max_splits=DECODE_ATTN_MAX_SPLITS, slots=DECODE_ATTN_CTA_SLOTS):
+    """Latency floor of a decode-attention call: one CTA walks its KV block serially (token_s per token). CTAs
+    beyond the slots run in waves; that throughput limit is the bandwidth term's, and the H100's per-token time
+    would wrongly cap faster chips, so waves are not counted here."""
+    units = np.maximum(np.asarray(units, float), 1e-9)
+    splits = decode_attention_splits(units, ctx, split_tokens, max_splits, slots)
+    return token_s * np.asarray(ctx, float) / splits
+
+
+def decode_attention_bw_factor(ctas, half=DECODE_ATTN_HALF_CTAS):
+    """Fraction of the sustained bandwidth a decode-attention KV read reaches with `ctas` concurrent CTAs
+    (work items x split-KV blocks): n/(n + half). Few CTAs (batch 1, MQA, short contexts) leave HBM channels idle."""
+    ctas = np.asarray(ctas, float)
+    return ctas / (ctas + half)
 
 
 def causal_pairs(s_new, prefix):
@@ -381,8 +409,13 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     # each sequence reads its KV once per step, for all of its (1 + spec_tokens) query tokens
     f_att, b_att = decode_attention_flops_bytes(dec_seqs / dp, ctx_d, heads_chip * q_tok, kv_elems_chip, kb, per_ctx_flops)
     kv_heads_chip = 1.0 if mla else np.maximum(kvh / tp, 1.0)
-    if not mla:  # few (sequence, KV head) streams do not saturate HBM (decode_attention_bw_factor)
-        b_att = b_att / np.maximum(decode_attention_bw_factor(dec_seqs / dp * kv_heads_chip), 1e-9)
+    q_per_kv = heads / np.maximum(kvh, 1.0)
+    units = dec_seqs / dp * kv_heads_chip  # decode-attention work items (CTAs before split-KV)
+    t_serial = 0.0
+    if not mla:  # few CTAs do not saturate HBM; each CTA walks its KV block serially (decode_attention_serial_s)
+        ctas = units * decode_attention_splits(units, ctx_d)
+        b_att = b_att / np.maximum(decode_attention_bw_factor(ctas), 1e-9)
+        t_serial = np.where(dec_seqs > 0, decode_attention_serial_s(units, ctx_d), 0.0)
     # the KV stream sustains its own bandwidth fraction (eta_attention_memory); expressed as bytes at `bw`
     b_att = b_att * ct.eta_memory[k] / ct.eta_attention_memory[k]
     if not is_decode:
@@ -397,10 +430,10 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
         b_att = b_att + pre_r * (s_new * (2 * heads_chip * hd * ACT_BYTES + kv_elems_chip * kb) + prefix * kv_elems_chip * kb)
     else:
         pre_r = 0.0
-    account("attn_core", f_att / attn_peak, b_att / bw, ls)
-    # fixed work per (decode sequence, KV head on this chip): one CTA each (attention_unit_time)
-    unit_s = ct.attention_unit[k] * attention_unit_factor(mla, heads / np.maximum(kvh, 1.0), kb)
-    account("attn_core", 0.0, attention_unit_time(dec_seqs / dp, kv_heads_chip, unit_s), ls)
+    account("attn_core", f_att / attn_peak, np.maximum(b_att / bw, t_serial), ls)
+    # fixed work per decode work item (sequence x KV head on this chip; attention_unit_time)
+    unit_s = ct.attention_unit[k] * attention_unit_factor(mla, q_per_kv, kb)
+    account("attn_core", 0.0, attention_unit_time(units, 1.0, unit_s), ls)
 
     # dense FFN layers (every layer of a dense model; the first layers of some MoE models)
     if mt.dense_layers[m] > 0:

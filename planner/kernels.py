@@ -25,7 +25,11 @@ import pandas as pd
 from .chips import Chip
 from .engine import (
     ACT_BYTES,
-    DECODE_ATTN_HALF_UNITS,
+    DECODE_ATTN_CTA_SLOTS,
+    DECODE_ATTN_HALF_CTAS,
+    DECODE_ATTN_MAX_SPLITS,
+    DECODE_ATTN_SPLIT_TOKENS,
+    DECODE_ATTN_TOKEN_NS,
     GQA_BF16_UNIT_FACTOR,
     MOE_EXPERT_WIDTH_HALF,
     MOE_EXTRA_KERNELS,
@@ -36,6 +40,8 @@ from .engine import (
     causal_pairs,
     decode_attention_bw_factor,
     decode_attention_flops_bytes,
+    decode_attention_serial_s,
+    decode_attention_splits,
     distinct_experts,
     gemm_efficiency,
     gemm_flops_bytes,
@@ -47,6 +53,10 @@ KERNEL_DIR = ROOT / "validation" / "kernels_h100"
 SERVING_SHAPES = "kv_len>=1023, q/kv<=16"
 FAMILIES: tuple[str, ...] = ("gemm", "attn_decode", "mla_decode", "attn_prefill", "moe", "allreduce")
 KV_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0}
+# TRT-LLM has no XQA (grouped tensor-core) decode kernel for q/kv >= 48: its generic kernel runs one work item per
+# (sequence, query head), re-reading the KV from L2 (HBM bytes unchanged), 5-10x slower. A kernel-selection fact of
+# the benchmarked library, modelled here for its rows only: the engine assumes a grouped kernel for every group size.
+TRT_FALLBACK_Q_PER_KV = 48.0
 MLA_LATENT, MLA_ROPE, MLA_V = 512, 64, 512  # DeepSeek MLA absorbed decode: KV = latent + rope; values over latent
 
 
@@ -67,13 +77,17 @@ class KernelParams:
     scaleup_latency_us: float = 8.0
     fp8_quant_us: float = 0.0  # nuisance: the TRT-LLM fp8 Linear benchmark's activation-quantization launch
     attn_floor_us: float = 0.0  # nuisance: fixed latency of decode-attention kernels beyond the launch overhead
+    xqa_fp8_floor_us: float = 0.0  # nuisance: the same for the fp8-KV grouped-query (XQA) kernel, a lighter one
     mla_floor_us: float = 0.0  # nuisance: the same for the MLA decode kernel (a different kernel, its own floor)
     prefill_floor_us: float = 0.0  # nuisance: the same for context (prefill) attention kernels
     fp8_block_quant_us: float = 0.0  # nuisance: the block-scaled fp8 Linear's own activation-quantization launch
     moe_relative: float = MOE_GEMM_RELATIVE_EFFICIENCY  # engine constant: grouped-GEMM / dense-GEMM efficiency
     moe_width_half: float = MOE_EXPERT_WIDTH_HALF  # engine constant: expert width (columns per rank) at half efficiency
     gqa_bf16_unit: float = GQA_BF16_UNIT_FACTOR  # engine constant: bf16-KV GQA kernel's cost per work item / MHA's
-    attn_half_units: float = DECODE_ATTN_HALF_UNITS  # engine constant: KV streams at half the sustained bandwidth
+    attn_half_ctas: float = DECODE_ATTN_HALF_CTAS  # engine constant: CTAs at half the sustained KV bandwidth
+    attn_token_ns: float = DECODE_ATTN_TOKEN_NS  # engine constant: one CTA's serial time per KV token
+    attn_split_tokens: float = DECODE_ATTN_SPLIT_TOKENS  # engine constant: smallest split-KV block (tokens)
+    attn_max_splits: float = DECODE_ATTN_MAX_SPLITS  # engine constant: most split-KV blocks per work item
     fixed: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
@@ -176,11 +190,20 @@ def _attention(flops, bytes_, pk: Peaks, p: KernelParams, floor_us: float, memor
 def _attn_decode(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:
     b, ctx, hq, hkv, hd = (df[c].to_numpy(float) for c in ("batch", "kv_len", "num_q_heads", "num_kv_heads", "head_dim"))
     kb = df["kv_dtype"].map(KV_BYTES).to_numpy(float)
+    g = hq / hkv
     flops, bytes_ = decode_attention_flops_bytes(b, ctx, hq, 2.0 * hkv * hd, kb, 2.0 * (hd + hd))
-    bytes_ = bytes_ / decode_attention_bw_factor(b * hkv, p.attn_half_units)  # few KV streams: less bandwidth
+    fallback = g >= TRT_FALLBACK_Q_PER_KV
+    units = b * hkv * np.where(fallback, g, 1.0)
+    splits = decode_attention_splits(units, ctx, p.attn_split_tokens, p.attn_max_splits, DECODE_ATTN_CTA_SLOTS)
+    bytes_ = bytes_ / decode_attention_bw_factor(units * splits, p.attn_half_ctas)  # few CTAs: less bandwidth
     bytes_ = bytes_ + b * hq * hd * 2.0 * 2.0  # + the query in and the output out (bf16)
-    unit = p.attention_unit_ns * 1e-9 * np.where(attention_unit_factor(False, hq / hkv, kb) > 1, p.gqa_bf16_unit, 1.0)
-    return _attention(flops, bytes_, pk, p, p.attn_floor_us, p.attention_memory) + attention_unit_time(b, hkv, unit)
+    serial = decode_attention_serial_s(units, ctx, p.attn_token_ns * 1e-9, p.attn_split_tokens, p.attn_max_splits,
+                                       DECODE_ATTN_CTA_SLOTS)
+    unit = p.attention_unit_ns * 1e-9 * np.where((attention_unit_factor(False, g, kb) > 1) & ~fallback, p.gqa_bf16_unit, 1.0)
+    xqa_fp8 = (kb < 2) & (g > 1) & ~fallback
+    floor_us = np.where(xqa_fp8, p.xqa_fp8_floor_us, p.attn_floor_us)
+    roofline = np.maximum(flops / (pk.flops_bf16 * p.attention), bytes_ / (pk.mem_bw * p.value("attention_memory")))
+    return np.maximum(roofline, serial) + (p.kernel_overhead_us + floor_us) * 1e-6 + attention_unit_time(units, 1.0, unit)
 
 
 def _mla_decode(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:

@@ -128,11 +128,10 @@ def kernel_section(catalog) -> tuple[str, pd.DataFrame]:
 
 def _fit_nuisance(chip) -> dict:
     """The harness nuisance terms are not catalog fields; refit just them (physical parameters fixed)."""
-    from planner.calibrate import fit_kernels
+    from planner.calibrate import NUISANCE, fit_kernels
 
-    names = ("fp8_quant_us", "attn_floor_us", "mla_floor_us", "prefill_floor_us", "fp8_block_quant_us")
-    p, _ = fit_kernels(chip, every=3, free=names)
-    return {n: getattr(p, n) for n in names}
+    p, _ = fit_kernels(chip, every=3, free=NUISANCE)
+    return {n: getattr(p, n) for n in NUISANCE}
 
 
 BLACKWELL = ("b200", "gb200", "gb300")  # one die: the end-to-end FP4 fit is common to them

@@ -104,19 +104,45 @@ def test_kv_bytes_per_token_gqa_and_mla(cat):
 def test_decode_kv_read_scales_with_context(cat):
     """Attention decode time = batch · context · KV bytes per token per layer / bandwidth (memory-bound), the
     bandwidth at the KV stream's own efficiency (`attention_memory`, not the GEMMs' `memory`) scaled by the
-    (sequence, KV head) streams n/(n + half), plus the per-work-item cost (bf16 GQA variant)."""
-    from planner.engine import DECODE_ATTN_HALF_UNITS, GQA_BF16_UNIT_FACTOR
+    concurrent CTAs n/(n + half), plus the per-work-item cost (bf16 GQA variant)."""
+    from planner.engine import (
+        DECODE_ATTN_CTA_SLOTS,
+        DECODE_ATTN_HALF_CTAS,
+        DECODE_ATTN_TOKEN_NS,
+        GQA_BF16_UNIT_FACTOR,
+    )
 
     model, chip = load_model("llama-3.1-8b"), cat["h100-sxm"]
     b, isl = 64, 8192
     raw, _ = run(model, chip, batch=b, isl=isl, osl=2)
     ctx = isl + 1  # mean decode context isl + osl/2
     kv_read = b * ctx * 2 * 8 * 128 * 2 * model.num_layers
-    streams = b * 8  # sequences x KV heads (tp 1)
+    streams = b * 8  # sequences x KV heads (tp 1): 512 work items > 132 CTA slots, so no split-KV
+    assert streams > DECODE_ATTN_CTA_SLOTS
     assert chip.efficiency.attention_memory != chip.efficiency.memory  # the test tells the two apart
-    bw = chip.hbm_tb_s * 1e12 * chip.efficiency.attention_memory * streams / (streams + DECODE_ATTN_HALF_UNITS)
+    bw = chip.hbm_tb_s * 1e12 * chip.efficiency.attention_memory * streams / (streams + DECODE_ATTN_HALF_CTAS)
+    assert DECODE_ATTN_TOKEN_NS * 1e-9 * ctx < kv_read / model.num_layers / bw  # the serial floor does not bind
     units = streams * chip.efficiency.attention_unit_ns * 1e-9 * GQA_BF16_UNIT_FACTOR * model.num_layers
     assert raw["t_attn_core_s"] == pytest.approx(kv_read / bw + units, rel=0.01)
+
+
+def test_decode_attention_serial_floor_at_batch_one(cat):
+    """Batch 1, one KV head per chip (llama-3.1-70b, tp 8): the KV is cut into split-KV blocks of
+    DECODE_ATTN_SPLIT_TOKENS and each CTA walks its block serially; that floor, not bandwidth, sets the time."""
+    from planner.engine import DECODE_ATTN_HALF_CTAS, DECODE_ATTN_SPLIT_TOKENS, DECODE_ATTN_TOKEN_NS
+
+    model, chip = load_model("llama-3.1-70b"), cat["h100-sxm"]
+    isl = 8192
+    raw, _ = run(model, chip, tp=8, batch=1, isl=isl, osl=2)
+    ctx = isl + 1
+    splits = ctx / DECODE_ATTN_SPLIT_TOKENS  # 14.7 blocks: under the split cap and the 132 CTA slots
+    serial = DECODE_ATTN_TOKEN_NS * 1e-9 * ctx / splits
+    bw = chip.hbm_tb_s * 1e12 * chip.efficiency.attention_memory * splits / (splits + DECODE_ATTN_HALF_CTAS)
+    kv_time = ctx * 2 * 1 * 128 * 2 / bw
+    assert serial > kv_time
+    unit = chip.efficiency.attention_unit_ns * 1e-9 * 3.0  # 1 work item x the bf16-GQA factor (~3)
+    per_layer = raw["t_attn_core_s"] / model.num_layers
+    assert per_layer == pytest.approx(serial + unit, rel=0.05)
 
 
 def test_allreduce_time_hand_computed():

@@ -47,12 +47,39 @@ def test_fp8_gemm_adds_activation_quantization(h100):
 
 
 def test_decode_attention_reads_the_kv_cache(h100):
-    pk, p = K.Peaks.from_chip(h100), params(attn_half_units=2.0)
+    pk, p = K.Peaks.from_chip(h100), params(attn_half_ctas=2.0, attn_token_ns=0.0)
     df = pd.DataFrame({"batch": [64], "kv_len": [4095], "num_q_heads": [8], "num_kv_heads": [1], "head_dim": [128],
                        "kv_dtype": ["bf16"], "latency_us": [1]})
-    kv = 64 * 4095 * 2 * 1 * 128 * 2.0 * (64 + 2.0) / 64  # 64 (sequence, KV head) streams: bandwidth x 64/(64 + 2)
+    # 64 (sequence, KV head) work items, split-KV to fill the 132 CTA slots: 132 CTAs, bandwidth x 132/(132 + 2)
+    kv = 64 * 4095 * 2 * 1 * 128 * 2.0 * (132 + 2.0) / 132
     qo = 64 * 8 * 128 * 2 * 2.0
     assert K.predict_s("attn_decode", df, pk, p)[0] == pytest.approx((kv + qo) / (3.35e12 * 0.8) + 3e-6, rel=1e-9)
+
+
+def test_decode_attention_serial_floor_and_fp8_floor(h100):
+    """Batch 1: 8191 tokens in min(8191/512, 8) = 8 split-KV blocks, each walked at 10 ns per token: 10.2 us, more
+    than the 4.2 MB read takes; the fp8-KV grouped kernel has its own (nuisance) floor."""
+    pk = K.Peaks.from_chip(h100)
+    p = params(attn_half_ctas=2.0, attn_token_ns=10.0, attn_split_tokens=512.0, attn_max_splits=8.0,
+               attn_floor_us=4.0, xqa_fp8_floor_us=1.0)
+    df = pd.DataFrame({"batch": [1, 1], "kv_len": [8191, 8191], "num_q_heads": [8, 8], "num_kv_heads": [1, 1],
+                       "head_dim": [128, 128], "kv_dtype": ["bf16", "fp8"], "latency_us": [1, 1]})
+    t = K.predict_s("attn_decode", df, pk, p)
+    assert 8191 * 512 * 1.25 / (3.35e12 * 0.8) < 10e-9 * 8191 / 8
+    assert t[0] == pytest.approx(10e-9 * 8191 / 8 + (3.0 + 4.0) * 1e-6, rel=1e-9)
+    assert t[1] == pytest.approx(10e-9 * 8191 / 8 + (3.0 + 1.0) * 1e-6, rel=1e-9)
+
+
+def test_decode_attention_large_group_fallback(h100):
+    """TRT-LLM's kernel for q/kv >= 48 runs one work item per query head (no grouped XQA kernel): 64 q heads on
+    one KV head cost 64 work items per sequence at the MHA item cost, where 8 q heads cost one bf16-GQA item."""
+    pk = K.Peaks.from_chip(h100)
+    p = params(attention_unit_ns=10.0, gqa_bf16_unit=3.0, attn_token_ns=0.0)
+    df = pd.DataFrame({"batch": [4, 4], "kv_len": [1, 1], "num_q_heads": [64, 8], "num_kv_heads": [1, 1],
+                       "head_dim": [128, 128], "kv_dtype": ["bf16", "bf16"], "latency_us": [1, 1]})
+    t = K.predict_s("attn_decode", df, pk, p)
+    roofline = t - 3e-6 - np.array([4 * 64 * 10e-9, 4 * 3 * 10e-9])
+    assert (roofline > 0).all() and (roofline < 0.2e-6).all()  # a 1-token KV: the item costs dominate
 
 
 def test_allreduce_is_the_engine_alpha_beta(h100):
