@@ -63,6 +63,14 @@ DECODE_ATTN_CTA_SLOTS = 132.0
 DECODE_ATTN_SPLIT_TOKENS = 559.0
 DECODE_ATTN_MAX_SPLITS = 41.3
 DECODE_ATTN_TOKEN_NS = 11.6
+# Prefill (context) attention, kernel facts of the fused attention kernels (validation/kernels_h100/attn_prefill.csv):
+# each query row costs PREFILL_ATTN_ROW_KEYS key columns of work beyond its causal keys (diagonal blocks computed in
+# full, the per-tile pipeline fill and epilogue; it scales with head_dim as MMA work does), and each (sequence, query
+# head, PREFILL_ATTN_TILE-row query tile) work item a fixed PREFILL_TILE_UNIT_FACTOR decode-attention work items (the
+# chip's attention_unit_ns). Fitted with the H100 attention efficiency; docs/validation.md has the method log.
+PREFILL_ATTN_TILE = 128.0
+PREFILL_ATTN_ROW_KEYS = 416.0
+PREFILL_TILE_UNIT_FACTOR = 2.5
 PREFILL_CHUNK_TOKENS = 8192  # largest prompt chunk per rank and step (TRT-LLM max_num_tokens / vLLM max_num_batched_tokens default 8192)
 
 FIT_REASONS: tuple[str, ...] = (
@@ -243,9 +251,15 @@ def decode_attention_bw_factor(ctas, half=DECODE_ATTN_HALF_CTAS):
     return ctas / (ctas + half)
 
 
-def causal_pairs(s_new, prefix):
-    """(query, key) pairs of a causal prompt of s_new new tokens after a cached prefix."""
-    return s_new * s_new / 2 + s_new * prefix
+def causal_pairs(s_new, prefix, row_keys=PREFILL_ATTN_ROW_KEYS):
+    """(query, key) pairs of a causal prompt of s_new new tokens after a cached prefix, plus the kernel's fixed
+    work of row_keys key columns per query row (PREFILL_ATTN_ROW_KEYS; 0 gives the exact s²/2 + s·prefix)."""
+    return s_new * s_new / 2 + s_new * prefix + s_new * row_keys
+
+
+def prefill_attention_units(seqs, s_new, q_heads, tile=PREFILL_ATTN_TILE):
+    """Prefill-attention work items: one per (sequence, query head, query tile)."""
+    return seqs * q_heads * np.ceil(np.asarray(s_new, float) / tile)
 
 
 def speculative_step_factor(spec_tokens, layers):
@@ -425,15 +439,17 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
             pairs_win = s_new * np.minimum((s_new + 2 * prefix) / 2, W)
             pairs = (1 - frac_win) * pairs + frac_win * pairs_win
         f_att = f_att + pre_r * pairs * 2.0 * (hd + vhd) * heads_chip
+        pre_units = prefill_attention_units(pre_r, s_new, heads_chip)
         if mla:  # a cached prefix is re-expanded from the latent through kv_b (MLA chunk overhead)
             f_att = f_att + 2.0 * pre_r * prefix * mt.kv_lora[m] * heads_chip * (hd - mt.qk_rope[m] + vhd)
         b_att = b_att + pre_r * (s_new * (2 * heads_chip * hd * ACT_BYTES + kv_elems_chip * kb) + prefix * kv_elems_chip * kb)
     else:
-        pre_r = 0.0
+        pre_r, pre_units = 0.0, 0.0
     account("attn_core", f_att / attn_peak, np.maximum(b_att / bw, t_serial), ls)
-    # fixed work per decode work item (sequence x KV head on this chip; attention_unit_time)
+    # fixed work per decode work item (sequence x KV head on this chip) and per prefill (sequence, head, query tile)
     unit_s = ct.attention_unit[k] * attention_unit_factor(mla, q_per_kv, kb)
-    account("attn_core", 0.0, attention_unit_time(units, 1.0, unit_s), ls)
+    account("attn_core", 0.0, attention_unit_time(units, 1.0, unit_s)
+            + attention_unit_time(pre_units, 1.0, ct.attention_unit[k] * PREFILL_TILE_UNIT_FACTOR), ls)
 
     # dense FFN layers (every layer of a dense model; the first layers of some MoE models)
     if mt.dense_layers[m] > 0:

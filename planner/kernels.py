@@ -34,6 +34,8 @@ from .engine import (
     MOE_EXPERT_WIDTH_HALF,
     MOE_EXTRA_KERNELS,
     MOE_GEMM_RELATIVE_EFFICIENCY,
+    PREFILL_ATTN_ROW_KEYS,
+    PREFILL_TILE_UNIT_FACTOR,
     allreduce_s,
     attention_unit_factor,
     attention_unit_time,
@@ -46,6 +48,7 @@ from .engine import (
     gemm_efficiency,
     gemm_flops_bytes,
     moe_width_factor,
+    prefill_attention_units,
 )
 from .paths import ROOT
 
@@ -88,6 +91,8 @@ class KernelParams:
     attn_token_ns: float = DECODE_ATTN_TOKEN_NS  # engine constant: one CTA's serial time per KV token
     attn_split_tokens: float = DECODE_ATTN_SPLIT_TOKENS  # engine constant: smallest split-KV block (tokens)
     attn_max_splits: float = DECODE_ATTN_MAX_SPLITS  # engine constant: most split-KV blocks per work item
+    prefill_row_keys: float = PREFILL_ATTN_ROW_KEYS  # engine constant: fixed work per query row, in key columns
+    prefill_tile_unit: float = PREFILL_TILE_UNIT_FACTOR  # engine constant: prefill work-item cost / decode work item
     fixed: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
@@ -218,9 +223,11 @@ def _mla_decode(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:
 def _attn_prefill(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:
     b, s, hq, hkv, hd = (df[c].to_numpy(float) for c in ("batch", "seq_len", "num_q_heads", "num_kv_heads", "head_dim"))
     kb = df["kv_dtype"].map(KV_BYTES).to_numpy(float)
-    flops = b * causal_pairs(s, 0.0) * 2.0 * (hd + hd) * hq
+    flops = b * causal_pairs(s, 0.0, p.prefill_row_keys) * 2.0 * (hd + hd) * hq
     bytes_ = b * s * (2.0 * hq * hd * 2.0 + 2.0 * hkv * hd * (2.0 + kb))  # q in, o out; k,v in and written to cache
-    return _attention(flops, bytes_, pk, p, p.prefill_floor_us)
+    units = prefill_attention_units(b, s, hq)
+    unit_s = p.attention_unit_ns * 1e-9 * p.prefill_tile_unit
+    return _attention(flops, bytes_, pk, p, p.prefill_floor_us) + attention_unit_time(units, 1.0, unit_s)
 
 
 def _moe(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:

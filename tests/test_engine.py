@@ -63,8 +63,12 @@ def test_prefill_gemm_is_compute_bound(cat):
     gemm_flops = 2 * layer_params * isl
     eta = chip.efficiency.compute["fp8"] * isl / (isl + chip.efficiency.gemm_m_half)
     t_gemm = gemm_flops / (chip.peak_tflops["fp8"] * 1e12 * eta)
-    attn_flops = model.num_layers * 2 * isl * isl * model.num_heads * model.head_dim  # 2·s²·heads·hd per layer
-    t_attn = attn_flops / (chip.peak_tflops["bf16"] * 1e12 * chip.efficiency.attention)
+    # causal pairs s²/2 + s·416 (the kernel's fixed work per query row), 4·hd FLOPs per pair and head, per layer
+    attn_flops = model.num_layers * 4 * (isl * isl / 2 + isl * 416.0) * model.num_heads * model.head_dim
+    # + a fixed cost per (sequence, head, 128-row query tile): 2.5 decode work items
+    tiles = model.num_layers * model.num_heads * isl / 128
+    t_attn = (attn_flops / (chip.peak_tflops["bf16"] * 1e12 * chip.efficiency.attention)
+              + tiles * 2.5 * chip.efficiency.attention_unit_ns * 1e-9)
     assert raw["t_attn_core_s"] == pytest.approx(t_attn, rel=0.02)
     assert raw["ttft_s"] == pytest.approx(t_gemm + t_attn, rel=0.05)
     assert row["share_compute"] > 0.9
