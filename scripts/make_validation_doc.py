@@ -330,6 +330,12 @@ same loss as `planner calibrate`. Starting point: all rows median 32.5%, exact 3
 | Blackwell FP4 GEMM efficiency fitted end to end, one value for the die (B200, GB200, GB300; B300 by analogy) | end-to-end, 1 param | 0.62 (cuBLASLt 16384³ × the H100 serving/large-square ratio) → 0.27. Blackwell rows median 52% → 21% (table below); all rows 25.4% → 17.1%, exact 22.9% → 13.6%, worst 4.48× → 2.9×. Held out by source: fitted on the 12 non-MLPerf Blackwell rows → 0.30, then the 10 MLPerf rows 147% → 35% median; fitted on MLPerf → 0.27, the others 34% → 18%. An effective serving value (NVFP4 activation quantization and block scales, grouped-GEMM and MLA kernel maturity are all in it) | yes |
 | Blackwell attention efficiency fitted with FP4 | end-to-end, 1 param | unstable across the held-out splits (0.10 vs 0.40) and 0.16 on all rows: not identified by these rows | no |
 | p99 SLAs read as mean × k (one global tail ratio for MLPerf Server/Interactive rows) | end-to-end, 1 param | the loss over the 16 p99-SLA rows falls monotonically up to k = 2, where a row turns infeasible: the rows do not identify k (the DeepSeek-R1 outliers drive it) | no |
+| **fidelity5** (2026-11). Decode attention, residuals first: at batch 1 and mid contexts (kv 256–4,096) the kernels ran 1.3–1.8× slower than predicted, at batch 1 and kv ≥ 16k faster: the old ramp on (sequence, KV head) streams over-penalised long single-sequence reads that TRT-LLM splits across CTAs (multi-block mode). Split-KV: each work item is cut into ctx/`DECODE_ATTN_SPLIT_TOKENS` blocks (≤ `DECODE_ATTN_MAX_SPLITS`, ≤ idle slots of 132 CTAs); the bandwidth ramp counts CTAs (× n/(n + `DECODE_ATTN_HALF_CTAS`)); one CTA walks its block serially at `DECODE_ATTN_TOKEN_NS` per token, a latency floor max'ed with the bytes | kernel + engine constants | refit on the decode-attention and MLA families (others held, `attention_memory` held at 0.90): blocks ≥ 559 tokens, ≤ 41, half bandwidth at 36.6 CTAs, 11.6 ns per token, ×3.01 bf16-GQA item, unit 10.6 ns. Decode attention 16.3% → 13.4% (serving shapes 12.6% → 11.7%), MLA 8.6% → 8.1%; end to end: all rows 17.1% → 17.2%, mean 30.6% → 30.3% | yes |
+| decode attention: the serial floor in waves (× ceil(CTAs/132)) | kernel + engine | kernels 12.8% (−0.6 pt), but the H100's per-token time then caps throughput at ~4 TB/s-equivalent and bound B200/GB200 decode (AZ-1 0.79 → 0.72×, PO-1 0.83 → 0.74×): the waves are a throughput limit the bandwidth term carries | no |
+| decode attention: TRT-LLM's fallback kernel for q/kv ≥ 48 (one work item per query head, KV re-read from L2) | kernel only | those ~10% of rows 85% → 14%; they now enter the fit. In the engine it would make Step-3 (MFA, 64 q heads on one KV head, served with its own kernels) 12× too slow (ST3-1 0.76 → 0.08×): kernel model only | yes (kernels) |
+| decode attention: a lighter floor for the fp8-KV grouped-query (XQA) kernel (~6 µs vs ~8.6 µs) | kernel nuisance | 1.9 vs 4.3 µs beyond the launch overhead; decode attention −1.3 pt (fp8 rows 17.4% → 14.5%) | yes (not a catalog field) |
+| decode attention: free `attention_memory` | chip field | soft-L1 optimum 0.86 but median 14.0% (vs 13.4% at 0.90); a sharper ramp n/(nᵏ + hᵏ)^(1/k), k = 2: −0.4 pt; per-variant token times: −0.5 pt | no |
+| prefill attention, residuals first: 31.4% median, ×0.34–0.6 at short prompts and large batch, ×1.14–1.6 at ≥ 4k tokens. Fixed work per query row of `PREFILL_ATTN_ROW_KEYS` key columns (diagonal blocks in full, pipeline fill and epilogue; scales with head_dim) and a fixed cost per (sequence, head, 128-row query tile) of `PREFILL_TILE_UNIT_FACTOR` decode work items; `attention` refitted (prefill family only) | kernel + engine constants | 416 key columns, ×2.48, attention 0.46 → 0.64 (FA-class kernels at long prompts), floor 11.6 µs. Prefill attention 31.4% → 9.6%; MLA decode 8.1% → 8.0%; end to end exact rows 13.6% → 11.5% (SG-D1 0.83 → 0.87×, SG-L1-a 1.10 → 1.05×), all rows 17.2%. Exact tile quantization (ceil(s/128) blocks) instead of the row term: 15.9%; neither term alone: 13.8–17.3% | yes |
 
 **Held out, Blackwell FP4** (regenerated with this page; each fit starts from the pre-fit {PRE_FIT_FP4}):
 
@@ -387,15 +393,15 @@ Every row of every file
 
 Kernel targets: GEMM and decode-attention median ≤ 10%. Measured: {kernel_verdict}. `fp8_block`
 (DeepSeek-style 128×128 block scales) is a different kernel the engine models with the one fp8 efficiency. Decode
-attention still misses: the per-(sequence, KV head) work-item cost (`attention_unit_ns`, ×{E.GQA_BF16_UNIT_FACTOR:g} for the
-bf16-KV GQA kernel), the KV-stream bandwidth ramp and the KV stream's own bandwidth fraction (`attention_memory`
-{catalog["h100-sxm"].efficiency.attention_memory:g} vs `memory` {catalog["h100-sxm"].efficiency.memory:g} for GEMMs) capture the
-short-context grid, batch-1 reads and the batched KV read. What remains: the fp8-KV grouped-query kernel (XQA)
-has a smaller floor (~6 µs against ~8.6 µs for the others at kv ≤ 32) and a per-tile serial latency at batch 1
-(kv 1 → 127 adds ~2.7 µs beyond the bytes) that no bandwidth term describes; TRT-LLM falls back to a CUDA-core kernel
-at q/kv head ratios ≥ 48 (up to 100× slower than the roofline; no preset model has such a ratio). On serving
-shapes (kv ≥ 1,023, q/kv ≤ 16) the error is {pct(kerr[kerr["subset"] == K.SERVING_SHAPES]["median_ape"].iloc[0])}
-(last line of `benchmarks/kernel_error.py`).
+attention is modelled as split-KV work items (`attention_unit_ns` each, ×{E.GQA_BF16_UNIT_FACTOR:g} for the bf16-KV GQA
+kernel), a KV read at `attention_memory` {catalog["h100-sxm"].efficiency.attention_memory:g} of HBM peak ramped by the
+number of CTAs, and a per-CTA serial floor ({E.DECODE_ATTN_TOKEN_NS:g} ns per KV token). What remains is kernel
+selection the physics does not describe: the per-item cost of the fp8-KV grouped kernel varies with group size and
+head dim (×0.8 at g ≤ 8, ×1.6–2.3 at g ≥ 12 with head dim ≥ 192, short contexts), and TRT-LLM's multi-block
+heuristics make latency non-monotonic in batch at kv 256–1,024 (e.g. batch 1 slower than batch 16). TRT-LLM's
+fallback kernel for q/kv ≥ 48 is modelled for the benchmark rows only (planner/kernels.py), not in the engine. On
+serving shapes (kv ≥ 1,023, q/kv ≤ 16) the error is {pct(kerr[kerr["subset"] == K.SERVING_SHAPES]["median_ape"].iloc[0])}
+(last line of `benchmarks/kernel_error.py`). Prefill attention ({pct(kerr[(kerr["family"] == "attn_prefill") & (kerr["subset"] == "all")]["median_ape"].iloc[0])}) has no target but sets TTFT.
 
 ## Default planning margin
 
