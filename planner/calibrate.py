@@ -57,6 +57,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "attn_split_tokens": (16.0, 65536.0),
     "attn_max_splits": (1.0, 256.0),
     "xqa_fp8_floor_us": (0.0, 50.0),
+    "fallback_attention": (0.0005, 0.5),
     "prefill_row_keys": (0.0, 4096.0),
     "prefill_tile_unit": (0.0, 20.0),
 }

@@ -57,12 +57,12 @@ MOE_IMBALANCE_EXPONENT = 0.0
 # kernel for group sizes q/kv >= 48 and falls back to a slow generic one; the engine assumes a grouped kernel exists
 # for every group size, as models built on such groups ship one, e.g. Step-3's MFA: planner.kernels models that
 # fallback for the benchmark rows only.)
-GQA_BF16_UNIT_FACTOR = 3.01
-DECODE_ATTN_HALF_CTAS = 36.6
+GQA_BF16_UNIT_FACTOR = 3.36
+DECODE_ATTN_HALF_CTAS = 33.4
 DECODE_ATTN_CTA_SLOTS = 132.0
-DECODE_ATTN_SPLIT_TOKENS = 559.0
-DECODE_ATTN_MAX_SPLITS = 41.3
-DECODE_ATTN_TOKEN_NS = 11.6
+DECODE_ATTN_SPLIT_TOKENS = 705.0
+DECODE_ATTN_MAX_SPLITS = 30.2
+DECODE_ATTN_TOKEN_NS = 8.65
 # Prefill (context) attention, kernel facts of the fused attention kernels (validation/kernels_h100/attn_prefill.csv):
 # each query row costs PREFILL_ATTN_ROW_KEYS key columns of work beyond its causal keys (diagonal blocks computed in
 # full, the per-tile pipeline fill and epilogue; it scales with head_dim as MMA work does), and each (sequence, query
@@ -70,7 +70,7 @@ DECODE_ATTN_TOKEN_NS = 11.6
 # chip's attention_unit_ns). Fitted with the H100 attention efficiency; docs/validation.md has the method log.
 PREFILL_ATTN_TILE = 128.0
 PREFILL_ATTN_ROW_KEYS = 416.0
-PREFILL_TILE_UNIT_FACTOR = 2.5
+PREFILL_TILE_UNIT_FACTOR = 2.76
 PREFILL_CHUNK_TOKENS = 8192  # largest prompt chunk per rank and step (TRT-LLM max_num_tokens / vLLM max_num_batched_tokens default 8192)
 
 FIT_REASONS: tuple[str, ...] = (

@@ -11,7 +11,9 @@ README and NOTICE there). Two nuisance terms are fitted and reported but never w
 per-tensor fp8 `Linear` quantizes its bf16 activations on the fly inside the timed region (an extra
 memory-bound pass over m·k elements plus a fixed launch cost), a harness artefact the engine does not model;
 and the fixed latency of an isolated attention kernel (decode, prefill) beyond the generic launch overhead
-(split-KV reduction, softmax setup), which the engine folds into its per-layer kernel overhead.
+(split-KV reduction, softmax setup), which the engine folds into its per-layer kernel overhead. One kernel-selection
+fact of the benchmarked library is modelled here and not in the engine: TRT-LLM's generic decode kernel for group
+sizes q/kv >= 48 (TRT_FALLBACK_Q_PER_KV; one work item per query head, math on CUDA cores at `fallback_attention`).
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ class KernelParams:
     fp8_quant_us: float = 0.0  # nuisance: the TRT-LLM fp8 Linear benchmark's activation-quantization launch
     attn_floor_us: float = 0.0  # nuisance: fixed latency of decode-attention kernels beyond the launch overhead
     xqa_fp8_floor_us: float = 0.0  # nuisance: the same for the fp8-KV grouped-query (XQA) kernel, a lighter one
+    fallback_attention: float = 0.0072  # TRT-LLM's q/kv >= 48 fallback kernel: its math rate / bf16 tensor peak
     mla_floor_us: float = 0.0  # nuisance: the same for the MLA decode kernel (a different kernel, its own floor)
     prefill_floor_us: float = 0.0  # nuisance: the same for context (prefill) attention kernels
     fp8_block_quant_us: float = 0.0  # nuisance: the block-scaled fp8 Linear's own activation-quantization launch
@@ -207,7 +210,8 @@ def _attn_decode(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:
     unit = p.attention_unit_ns * 1e-9 * np.where((attention_unit_factor(False, g, kb) > 1) & ~fallback, p.gqa_bf16_unit, 1.0)
     xqa_fp8 = (kb < 2) & (g > 1) & ~fallback
     floor_us = np.where(xqa_fp8, p.xqa_fp8_floor_us, p.attn_floor_us)
-    roofline = np.maximum(flops / (pk.flops_bf16 * p.attention), bytes_ / (pk.mem_bw * p.value("attention_memory")))
+    compute = pk.flops_bf16 * np.where(fallback, p.fallback_attention, p.attention)  # fallback: CUDA-core math
+    roofline = np.maximum(flops / compute, bytes_ / (pk.mem_bw * p.value("attention_memory")))
     return np.maximum(roofline, serial) + (p.kernel_overhead_us + floor_us) * 1e-6 + attention_unit_time(units, 1.0, unit)
 
 
