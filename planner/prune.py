@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .queueing import SCV, max_utilization
+from .queueing import DEFAULT_QUEUEING, SCV, max_utilization
 
 MODE_ROLES = {"aggregated": ("aggregated",), "disaggregated": ("prefill", "decode"), "afd": ("prefill", "attention", "ffn")}
 MIN_CAP = 1e-6  # utilization caps below this are treated as "cannot meet the TTFT SLO"
@@ -35,7 +35,7 @@ class PruneSettings:
     tpot_slo_ms: float | None = None
     percentile: float = 90.0
     margin: float = 0.0
-    queueing: str = "md-c"
+    queueing: str = DEFAULT_QUEUEING
     kv_overlap: bool = False
     isl: float = 2048.0
     keep_tpot_front: bool = False  # keep (n, capacity, TPOT)-efficient candidates (for the TPOT sweep)

@@ -33,6 +33,7 @@ EXACT_MAX_SERVERS = 128
 _GRID = 2049  # rho grid points in [0, 1] for the exact table
 _BISECT_STEPS = 40
 SCV = {"md-c": 0.0, "erlang-c": 1.0}  # squared coefficient of variation of the service time
+DEFAULT_QUEUEING = "md-c"  # the scenario default (`queueing.model`), also used by `planner validate`
 
 
 @lru_cache(maxsize=1)

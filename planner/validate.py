@@ -7,7 +7,9 @@ memory, respect the row's stated SLA and the framework limits below, the one wit
 chip for the row's role. A row the planner cannot model is returned as `skipped` with the reason.
 
 Approximations (also in docs/validation.md):
-- SLA percentiles (MLPerf p99 TTFT/TPOT) are checked against the engine's mean step times (no queueing tail).
+- A p99 TPOT SLA is checked on the engine's step time at the full batch. A percentile TTFT SLA on an open-loop
+  aggregated row (no stated concurrency: MLPerf Server/Interactive, Poisson arrivals) caps the load with the
+  queueing model `planner solve` uses (`poisson_load`); other TTFT SLAs are checked on the engine's TTFT.
 - Aggregated rows use the engine's steady-state chunked-prefill step; a closed loop of C requests in flight
   is a decode batch of C (per instance: C · chips per instance / chips).
 - Disaggregated rows: decode instances from the columns, prefill instances from the notes; the request rate is
@@ -31,6 +33,7 @@ from .engine import Candidates, evaluate
 from .errors import PlannerError
 from .models import ModelArch, load_model, preset_ids
 from .paths import ROOT
+from .queueing import DEFAULT_QUEUEING, SCV, max_utilization
 from .tables import DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
 
 POINTS_FILE = ROOT / "validation" / "points.csv"
@@ -113,6 +116,12 @@ def parse_sla(notes: str) -> dict[str, float]:
     return out
 
 
+def parse_ttft_percentile(notes: str) -> float | None:
+    """`sla: ttft_p99_ms<=2000` -> 99.0 (a percentile SLA on TTFT, e.g. MLPerf Server/Interactive); None otherwise."""
+    m = re.search(r"\bttft_p(\d+)_ms\s*<=", notes)
+    return float(m.group(1)) if m else None
+
+
 def parse_pool(notes: str, pool: str) -> tuple[int, dict[str, int]] | None:
     """`prefill 4x(TP4,EP4)=16` or `prefill 1 x (tp8, ep8, DP-attn)` -> (instances, {tp, ep, pp, dp})."""
     m = re.search(rf"{pool}\s+(\d+)\s*x\s*\(([^)]*)\)", notes, flags=re.I)
@@ -161,6 +170,7 @@ class Setting:
     spec_accept: float
     sla: dict[str, float]
     tp_is_instance_size: bool = False  # MoE rows stating only "TP8": 8 chips per instance, split unknown
+    ttft_percentile: float | None = None  # the SLA's TTFT percentile (Poisson arrivals: queueing applies)
 
 
 def _par_rows(s: Setting, catalog: ChipCatalog, max_chips: int) -> np.ndarray:
@@ -277,17 +287,33 @@ def _per_chip(ev: Evaluated, key: str) -> np.ndarray:
     return ev.res[key] / ev.cpi
 
 
+def poisson_load(ev: Evaluated, s: Setting) -> np.ndarray:
+    """Fraction of capacity an aggregated instance can carry under Poisson arrivals with a percentile TTFT SLA:
+    the queueing model `planner solve` plans with (planner.queueing, its default M/D/c: the batch's sequence slots
+    are the servers, a request holds one for batch / capacity seconds), at the highest utilization whose
+    percentile wait fits in the SLA minus the engine's TTFT."""
+    c, r = ev.cands, ev.res
+    capacity_rps = r["decode_tok_s"] / np.maximum(c.osl, 1e-9)
+    servers = np.maximum(c.batch, 1.0)
+    hold_s = servers / np.maximum(capacity_rps, 1e-300)
+    budget_s = s.sla["ttft_ms"] / 1e3 - r["ttft_s"]
+    return max_utilization(hold_s, budget_s, s.ttft_percentile, servers, SCV[DEFAULT_QUEUEING])
+
+
 def _single(s: Setting, role: str, metric: str, catalog: ChipCatalog) -> Prediction:
-    """Prefill-only, decode-only or aggregated rows: one instance type."""
+    """Prefill-only, decode-only or aggregated rows: one instance type. An open-loop aggregated row (no stated
+    concurrency) with a percentile TTFT SLA carries the load the queueing model allows (`poisson_load`)."""
     ev = evaluate_role(s, role, catalog, batch_per_instance=s.batch)
     objective = _per_chip(ev, "prefill_tok_s" if role == "prefill" else "decode_tok_s")
-    i = best(ev, objective, role)
+    queued = role == "aggregated" and s.batch is None and s.ttft_percentile is not None and "ttft_ms" in s.sla
+    load = poisson_load(ev, s) if queued else np.ones(len(objective))
+    i = best(ev, objective * load, role)
     r = {k: float(np.asarray(v)[i]) for k, v in ev.res.items()}
-    cpi = r["chips_per_instance"]
+    cpi, rho = r["chips_per_instance"], float(load[i])
     values = {
-        "output_tok_s_per_chip": r["decode_tok_s"] / cpi,
-        "input_tok_s_per_chip": r["prefill_tok_s"] / cpi,
-        "total_tok_s_per_chip": (r["prefill_tok_s"] + r["decode_tok_s"]) / cpi,
+        "output_tok_s_per_chip": rho * r["decode_tok_s"] / cpi,
+        "input_tok_s_per_chip": rho * r["prefill_tok_s"] / cpi,
+        "total_tok_s_per_chip": rho * (r["prefill_tok_s"] + r["decode_tok_s"]) / cpi,
         "tok_s_per_user": 1.0 / r["tpot_s"] if r["tpot_s"] > 0 else float("nan"),
         "ttft_ms": r["ttft_s"] * 1e3,
         "tpot_ms": r["tpot_s"] * 1e3,
@@ -295,7 +321,8 @@ def _single(s: Setting, role: str, metric: str, catalog: ChipCatalog) -> Predict
     v = values[metric]
     if not np.isfinite(v):
         raise Skip(f"metric {metric} is not defined for the {role} role")
-    return Prediction(v, f"{role}: {describe(ev, i)}")
+    queue = f"; load {rho:.2f} of capacity (p{s.ttft_percentile:g} TTFT queueing)" if queued else ""
+    return Prediction(v, f"{role}: {describe(ev, i)}{queue}")
 
 
 def _disaggregated(s: Setting, metric: str, catalog: ChipCatalog, notes: str) -> Prediction:
@@ -407,6 +434,7 @@ def setting_from_row(row: pd.Series, catalog: ChipCatalog) -> tuple[Setting, lis
         model=model, chip_id=chip.id, weights=weights, kv=kv, num_chips=_num(row["num_chips"]), par=par,
         isl=isl, osl=osl, batch=_num(row["batch"]), prefix_hit=_num(row["prefix_hit_rate"]) or 0.0,
         spec_tokens=spec, spec_accept=accept or 1.0, sla=parse_sla(notes), tp_is_instance_size=tp_only,
+        ttft_percentile=parse_ttft_percentile(notes),
     )
     return s, assumptions
 

@@ -14,10 +14,12 @@ from planner.chips import load_catalog
 from planner.cli import main
 from planner.engine import Candidates, evaluate
 from planner.models import load_model
+from planner.queueing import SCV, wait_quantile_s
 from planner.tables import DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
 from planner.validate import (
     parse_pool,
     parse_sla,
+    parse_ttft_percentile,
     predict_points,
     read_points,
     summarize,
@@ -100,6 +102,23 @@ def test_speculative_decoding_with_stated_acceptance(results, cat):
     assert ref["decode_tok_s"] > plain["decode_tok_s"]  # verify 3 tokens at once, emit 2.5: faster per user
 
 
+def test_percentile_ttft_sla_carries_the_queueing_load(results, cat):
+    """Open-loop row with a p99 TTFT SLA: throughput = rho x capacity, rho the highest load whose p99 wait (M/D/c
+    over the batch's sequence slots, each held batch / capacity seconds) fits in the SLA minus the engine's TTFT."""
+    row, mean = results.loc["FX-Q"], results.loc["FX-Q-mean"]
+    assert row["status"] == mean["status"] == "ok"
+    assert "p99 TTFT queueing" in row["config"] and "queueing" not in mean["config"]
+    batch = float(row["config"].split("batch ")[1].split()[0])
+    rho = float(row["config"].split("load ")[1].split()[0])
+    ref = engine("llama-3.1-8b", "aggregated", cat, batch=batch, isl=1000, osl=200)
+    exact = row["predicted"] / ref["decode_tok_s"]
+    assert 0.3 < exact < 1.0 and exact == pytest.approx(rho, abs=0.006)  # printed to 2 decimals
+    capacity_rps = ref["decode_tok_s"] / 200
+    wait = wait_quantile_s(batch / capacity_rps, batch, exact, 99.0, SCV["md-c"])
+    assert float(wait) + ref["ttft_s"] == pytest.approx(0.150, rel=1e-3)  # the p99 TTFT sits at the SLA
+    assert mean["predicted"] > row["predicted"]  # the same SLA on means (no queue) allows more
+
+
 @pytest.mark.parametrize("rid, words", [
     ("FX-SK1", "acceptance"), ("FX-SK3", "preset"), ("FX-SK4", "input length"),
 ])
@@ -125,6 +144,8 @@ def test_summary_math():
 def test_parsers():
     assert parse_sla("x | sla: ttft_p99_ms<=2000; tpot_p99_ms<=200 | y") == {"ttft_ms": 2000.0, "tpot_ms": 200.0}
     assert parse_sla("sla: tpot_ms<=50") == {"tpot_ms": 50.0}
+    assert parse_ttft_percentile("sla: ttft_p99_ms<=2000; tpot_p99_ms<=200") == 99.0
+    assert parse_ttft_percentile("sla: ttft_ms<=2000") is None
     assert parse_pool("prefill 4 x (tp4, ep4) = 16 GPUs; decode 1 x (tp32, ep32, DP-attn)", "prefill") == (
         4, {"tp": 4, "ep": 4, "pp": 1, "dp": 1})
     assert parse_pool("decode 6x(TP8,EP8,DP-attn)=48", "decode") == (6, {"tp": 1, "ep": 8, "pp": 1, "dp": 8})
