@@ -64,6 +64,8 @@ class Efficiency(_Strict):
     attention_unit_ns: fixed decode-attention cost per (sequence, KV head) work item, amortized over the chip.
     attention_memory: sustained fraction of peak bandwidth of the decode-attention KV stream (long contiguous
       page reads sustain more than the GEMM weight reads `memory` is set by); blank = `memory`.
+    moe_relative: grouped (MoE expert) GEMM efficiency relative to the dense GEMMs' `compute`; blank = the engine's
+      H100 kernel fit (planner.engine.MOE_GEMM_RELATIVE_EFFICIENCY).
     """
 
     compute: dict[Dtype, float] = Field(default_factory=lambda: {"bf16": 0.75, "fp8": 0.65, "fp4": 0.65})
@@ -79,6 +81,7 @@ class Efficiency(_Strict):
     # amortized over the chip; fitted on H100 decode-attention kernels (planner calibrate)
     attention_unit_ns: float = Field(default=0.0, ge=0)
     attention_memory: float | None = Field(default=None, gt=0, le=1.0)
+    moe_relative: float | None = Field(default=None, gt=0, le=1.0)
 
     @field_validator("compute")
     @classmethod

@@ -463,7 +463,8 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
         b_moe = distinct * p_exp * wb / G + T_stage / G * topk * hidden * ACT_BYTES * 2
         m_exp = T_stage * topk / np.maximum(distinct, 1e-9)  # rows per touched expert
         width = mt.expert_params[m] / (3 * hidden) / (G / ep)  # expert intermediate columns per MoE-TP rank
-        eta_moe = eta_w * MOE_GEMM_RELATIVE_EFFICIENCY * moe_width_factor(width)
+        relative = MOE_GEMM_RELATIVE_EFFICIENCY if np.isnan(ct.moe_relative[k]) else ct.moe_relative[k]
+        eta_moe = eta_w * relative * moe_width_factor(width)
         gemm("ffn", f_moe, b_moe, m_exp, lm * moe_imbalance(ep), eta=eta_moe)
         if mt.shared_params[m] > 0:
             p_sh = mt.shared_params[m] / tp

@@ -87,7 +87,7 @@ class KernelParams:
     mla_floor_us: float = 0.0  # nuisance: the same for the MLA decode kernel (a different kernel, its own floor)
     prefill_floor_us: float = 0.0  # nuisance: the same for context (prefill) attention kernels
     fp8_block_quant_us: float = 0.0  # nuisance: the block-scaled fp8 Linear's own activation-quantization launch
-    moe_relative: float = MOE_GEMM_RELATIVE_EFFICIENCY  # engine constant: grouped-GEMM / dense-GEMM efficiency
+    moe_relative: float = MOE_GEMM_RELATIVE_EFFICIENCY  # grouped/dense GEMM efficiency (chip field; engine default)
     moe_width_half: float = MOE_EXPERT_WIDTH_HALF  # engine constant: expert width (columns per rank) at half efficiency
     gqa_bf16_unit: float = GQA_BF16_UNIT_FACTOR  # engine constant: bf16-KV GQA kernel's cost per work item / MHA's
     attn_half_ctas: float = DECODE_ATTN_HALF_CTAS  # engine constant: CTAs at half the sustained KV bandwidth
@@ -107,6 +107,7 @@ class KernelParams:
             gemm_m_half=e.gemm_m_half, memory=e.memory, attention=e.attention,
             kernel_overhead_us=e.kernel_overhead_us, attention_unit_ns=e.attention_unit_ns,
             attention_memory=e.attention_memory, scaleup=e.scaleup, scaleup_latency_us=e.scaleup_latency_us,
+            moe_relative=e.moe_relative or MOE_GEMM_RELATIVE_EFFICIENCY,
         )
 
     def names(self) -> list[str]:
@@ -136,6 +137,7 @@ class KernelParams:
             "kernel_overhead_us": r(self.kernel_overhead_us, None if digits is None else 3),
             "attention_unit_ns": r(self.attention_unit_ns, None if digits is None else 3),
             **({} if self.attention_memory is None else {"attention_memory": r(self.attention_memory)}),
+            "moe_relative": r(self.moe_relative),
             "scaleup": r(self.scaleup),
             "scaleup_latency_us": r(self.scaleup_latency_us, None if digits is None else 3),
         }

@@ -106,6 +106,7 @@ class ChipTable:
     scaleout_lat: np.ndarray
     kernel_overhead: np.ndarray  # s
     attention_unit: np.ndarray  # s per (sequence, KV head) decode-attention work item
+    moe_relative: np.ndarray  # grouped/dense GEMM efficiency (chip field moe_relative; NaN = the engine's H100 fit)
     power_w: np.ndarray
     price_usd_per_hr: np.ndarray
 
@@ -137,6 +138,7 @@ class ChipTable:
             scaleout_lat=arr(lambda c: c.efficiency.scaleout_latency_us * 1e-6),
             kernel_overhead=arr(lambda c: c.efficiency.kernel_overhead_us * 1e-6),
             attention_unit=arr(lambda c: c.efficiency.attention_unit_ns * 1e-9),
+            moe_relative=arr(lambda c: c.efficiency.moe_relative or np.nan),
             power_w=arr(lambda c: c.power_w),
             price_usd_per_hr=arr(lambda c: c.price_usd_per_hr),
         )

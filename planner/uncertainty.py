@@ -104,7 +104,7 @@ def error_band(phase: str, chip_id: str, model_id: str, results: pd.DataFrame | 
 
 def default_margin(results: pd.DataFrame | None = None) -> float:
     """Planning headroom: the median absolute error of throughput rows in the validation results (rounded up
-    to 0.05); FALLBACK_MARGIN when there are none. With the bundled results (branch fidelity4) this is 0.20;
+    to 0.05); FALLBACK_MARGIN when there are none. With the bundled results (branch fidelity5) this is 0.15;
     errors on held-out sources run higher (docs/validation.md), so pass --margin for more safety on new hardware."""
     df = load_results() if results is None else results
     thr = df[df["metric"].isin(THROUGHPUT_METRICS)] if len(df) else df

@@ -54,6 +54,7 @@ def test_overlay_round_trip(tmp_path, h100):
     assert chip.efficiency.memory == pytest.approx(0.83)
     assert chip.efficiency.compute["fp8"] == pytest.approx(0.61)
     assert chip.efficiency.kernel_overhead_us == pytest.approx(3.5)
+    assert chip.efficiency.moe_relative == pytest.approx(0.4)  # a chip's own grouped-GEMM efficiency is written
     assert chip.peak_tflops == h100.peak_tflops  # only the efficiency block changes
     assert "test data" in chip.sources["efficiency"].ref
     assert "fp8_quant_us" not in yaml.safe_load(path.read_text())["chips"][0]["efficiency"]

@@ -270,3 +270,7 @@ def test_moe_prefill_gemm_time_by_hand(cat, tp):
            * m / (m + chip.efficiency.gemm_m_half))
     flops = 2 * T * k * model.expert_params / tp * model.num_moe_layers
     assert raw["t_ffn_s"] == pytest.approx(flops / (chip.peak_tflops["bf16"] * 1e12 * eff), rel=1e-6)
+    # a chip's own grouped-GEMM efficiency (field moe_relative) replaces the engine's H100 fit
+    own = chip.model_copy(update={"efficiency": chip.efficiency.model_copy(update={"moe_relative": 0.25})})
+    raw_own, _ = run(model, own, role="prefill", tp=tp, batch=B, isl=isl)
+    assert raw_own["t_ffn_s"] == pytest.approx(raw["t_ffn_s"] * MOE_GEMM_RELATIVE_EFFICIENCY / 0.25, rel=1e-6)
