@@ -132,8 +132,6 @@ def least_squares(fun: Callable[[np.ndarray], np.ndarray], x0: Sequence[float], 
 # ---------------------------------------------------------------- kernel level
 
 
-
-
 def _kernel_sets(directory, every: int, families) -> dict[str, pd.DataFrame]:
     return {f: K.load(f, every=every, directory=directory) for f in families}
 
@@ -269,8 +267,8 @@ def overlay_yaml(chip: Chip | Sequence[Chip], params: K.KernelParams, source: st
                       f"{params.xqa_fp8_floor_us:.2f} us (fp8-KV GQA decode), {params.mla_floor_us:.2f} us (MLA decode), "
                       f"{params.prefill_floor_us:.2f} us (prefill).")
     if "moe_relative" in fit.names:
-        header.append(f"# Engine constant (planner.engine.MOE_GEMM_RELATIVE_EFFICIENCY, all chips): grouped/dense GEMM "
-                      f"efficiency {params.moe_relative:.3f}.")
+        header.append(f"# Grouped/dense GEMM efficiency {params.moe_relative:.3f}: written as this chip's moe_relative (chips "
+                      f"without one use planner.engine.MOE_GEMM_RELATIVE_EFFICIENCY).")
     if "moe_width_half" in fit.names:
         header.append(f"# Engine constant (planner.engine.MOE_EXPERT_WIDTH_HALF, all chips): expert width at half "
                       f"grouped-GEMM efficiency {params.moe_width_half:.0f} columns.")
