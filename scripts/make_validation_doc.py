@@ -443,10 +443,10 @@ error seen so far, not as confidence intervals.
   (DeepSeek-V3, Qwen3-235B: widths 48–2,048). Coarse experts (Mixtral: 14,336 columns) extrapolate and are
   still predicted too slow (ML41-7, ML51-7/15 at ~0.6×).
 - **Long-context Llama-3.1-405B MLPerf rows**: with the p99 TTFT queueing the Hopper rows are still 1.3–1.4×
-  too fast (Blackwell 0.8–1.1×); their mean input length is an assumption (see above), and the input-length
+  too fast (Blackwell 0.97–1.14×); their mean input length is an assumption (see above), and the input-length
   spread (up to ~20k tokens) lengthens the p99 TTFT beyond the mean-prompt service time the queue uses.
 - **ML51-1, MI300X Interactive** (p99 TTFT ≤ 450 ms, TPOT ≤ 40 ms) stays 2.3× too fast with the queueing; the
-  other MI300X/MI325X rows are within 1.3×. The interactive SLA leaves little room, so the mean-prompt service
+  other MI300X/MI325X rows are within 1.35× (MI300X over, MI325X Llama under). The interactive SLA leaves little room, so the mean-prompt service
   time and the batch's mean context carry the whole error.
 - **Framework behaviour**: no compute/communication overlap (SGLang two-batch overlap, DeepEP), no CUDA-graph
   batch padding; scheduler/CPU work is one fitted constant per decode step (5 ms); KV-capacity-limited rows (PO17-1) are sensitive to the runtime memory
