@@ -436,7 +436,7 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
         pre_r = pre_seqs / dp * np.where(Tr > 0, (Tr_max - dec_r) / np.maximum(Tr - dec_r, 1e-9), 1.0)  # busiest rank
         pairs = causal_pairs(s_new, prefix)
         if W > 0:
-            pairs_win = s_new * np.minimum((s_new + 2 * prefix) / 2, W)
+            pairs_win = s_new * np.minimum((s_new + 2 * prefix) / 2, W) + s_new * PREFILL_ATTN_ROW_KEYS
             pairs = (1 - frac_win) * pairs + frac_win * pairs_win
         f_att = f_att + pre_r * pairs * 2.0 * (hd + vhd) * heads_chip
         pre_units = prefill_attention_units(pre_r, s_new, heads_chip)
