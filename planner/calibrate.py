@@ -60,6 +60,8 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "fallback_attention": (0.0005, 0.5),
     "prefill_row_keys": (0.0, 4096.0),
     "prefill_tile_unit": (0.0, 20.0),
+    "allreduce_oneshot_mb": (0.01, 1000.0),
+    "allreduce_sharpness": (0.3, 6.0),
 }
 # which parameters each kernel family informs (a family's rows only enter the fit of the parameters it can see)
 KERNEL_PARAMS: tuple[str, ...] = tuple(n for n in BOUNDS if n != "compute_fp4")  # no fp4 kernels measured

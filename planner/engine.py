@@ -71,6 +71,11 @@ DECODE_ATTN_TOKEN_NS = 8.65
 PREFILL_ATTN_TILE = 128.0
 PREFILL_ATTN_ROW_KEYS = 416.0
 PREFILL_TILE_UNIT_FACTOR = 2.76
+# TP all-reduce inside an NVLink domain (validation/kernels_h100/allreduce.csv, TRT-LLM custom all-reduce): one-shot
+# ((n−1)·bytes per rank) for small messages, two-shot (2(n−1)/n) for large, switching smoothly around
+# ALLREDUCE_ONESHOT_BYTES (`allreduce_traffic`). Fitted with the H100 scale-up bandwidth and latency.
+ALLREDUCE_ONESHOT_BYTES = 4.1e6
+ALLREDUCE_ONESHOT_SHARPNESS = 1.75
 PREFILL_CHUNK_TOKENS = 8192  # largest prompt chunk per rank and step (TRT-LLM max_num_tokens / vLLM max_num_batched_tokens default 8192)
 
 FIT_REASONS: tuple[str, ...] = (
@@ -181,10 +186,26 @@ def distinct_experts(num_experts, top_k, tokens):
     return num_experts * -np.expm1(np.asarray(tokens, float) * np.log1p(-ratio))
 
 
-def allreduce_s(message_bytes, group, bw_bytes_s, latency_s):
-    """Ring/tree all-reduce, α–β model: α + 2(n−1)/n · bytes / bandwidth (0 for a group of one)."""
+def allreduce_traffic(message_bytes, group, one_shot_bytes=ALLREDUCE_ONESHOT_BYTES, sharpness=ALLREDUCE_ONESHOT_SHARPNESS):
+    """Bytes each rank moves per byte all-reduced. Ring / two-shot (reduce-scatter + all-gather): 2(n−1)/n. Inside
+    an NVLink domain the framework's custom all-reduce reads every peer's buffer in one shot, (n−1), for small
+    messages and switches to two-shot for large ones; the blend weight 1/(1 + (bytes/one_shot_bytes)^sharpness)
+    is the measured switch (H100 TRT-LLM custom all-reduce). one_shot_bytes = 0: the ring alone."""
+    n = np.asarray(group, float)
+    two = 2 * (n - 1) / np.maximum(n, 1.0)
+    b = np.asarray(message_bytes, float)
+    o = np.asarray(one_shot_bytes, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = np.where(o > 0, 1.0 / (1.0 + (b / np.where(o > 0, o, 1.0)) ** sharpness), 0.0)
+    return two + (n - 1 - two) * s
+
+
+def allreduce_s(message_bytes, group, bw_bytes_s, latency_s, one_shot_bytes=0.0, sharpness=ALLREDUCE_ONESHOT_SHARPNESS):
+    """All-reduce, α–β model: α + traffic · bytes / bandwidth (0 for a group of one); traffic 2(n−1)/n for a ring,
+    blended towards the one-shot (n−1) for small messages inside an NVLink domain (`allreduce_traffic`)."""
     group = np.asarray(group, float)
-    return np.where(group > 1, latency_s + 2 * (group - 1) / group * message_bytes / bw_bytes_s, 0.0)
+    traffic = allreduce_traffic(message_bytes, group, one_shot_bytes, sharpness)
+    return np.where(group > 1, latency_s + traffic * message_bytes / bw_bytes_s, 0.0)
 
 
 def gemm_efficiency(eta, m_tokens, m_half):
@@ -484,9 +505,12 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
         inside = (group <= dom) & (dom > 1)
         return np.where(inside, up_bw, out_bw), np.where(inside, ct.scaleup_lat[k], ct.scaleout_lat[k])
 
+    def one_shot(group):  # the custom one-shot all-reduce exists inside the NVLink domain only
+        return np.where((group <= dom) & (dom > 1), ALLREDUCE_ONESHOT_BYTES, 0.0)
+
     bw_tp, lat_tp = link(tp)
     ar_bytes = Tr * hidden * ACT_BYTES
-    t_ar = allreduce_s(ar_bytes, tp, bw_tp, lat_tp)
+    t_ar = allreduce_s(ar_bytes, tp, bw_tp, lat_tp, one_shot(tp))
     bw_ep, lat_ep = link(ep)
     tok_chip = T_stage / G
     if is_moe:
@@ -500,7 +524,7 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
         t_a2a = np.where(ep > 1, 2 * lat_ep + a2a_bytes / bw_ep, 0.0)
         moe_tp = G / ep
         bw_mt, lat_mt = link(moe_tp)
-        t_moe_tp = allreduce_s(T_stage / ep * hidden * ACT_BYTES, moe_tp, bw_mt, lat_mt)
+        t_moe_tp = allreduce_s(T_stage / ep * hidden * ACT_BYTES, moe_tp, bw_mt, lat_mt, one_shot(moe_tp))
         t_moe_comm = np.where(sharded, t_a2a + t_moe_tp, t_ar)
     else:
         t_moe_comm = 0.0

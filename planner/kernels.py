@@ -27,6 +27,8 @@ import pandas as pd
 from .chips import Chip
 from .engine import (
     ACT_BYTES,
+    ALLREDUCE_ONESHOT_BYTES,
+    ALLREDUCE_ONESHOT_SHARPNESS,
     DECODE_ATTN_CTA_SLOTS,
     DECODE_ATTN_HALF_CTAS,
     DECODE_ATTN_MAX_SPLITS,
@@ -96,6 +98,8 @@ class KernelParams:
     attn_max_splits: float = DECODE_ATTN_MAX_SPLITS  # engine constant: most split-KV blocks per work item
     prefill_row_keys: float = PREFILL_ATTN_ROW_KEYS  # engine constant: fixed work per query row, in key columns
     prefill_tile_unit: float = PREFILL_TILE_UNIT_FACTOR  # engine constant: prefill work-item cost / decode work item
+    allreduce_oneshot_mb: float = ALLREDUCE_ONESHOT_BYTES / 1e6  # engine constant: one-shot/two-shot switch (MB)
+    allreduce_sharpness: float = ALLREDUCE_ONESHOT_SHARPNESS  # engine constant: sharpness of that switch
     fixed: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
@@ -258,7 +262,8 @@ def _moe(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:
 
 def _allreduce(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:
     msg, n = df["message_bytes"].to_numpy(float), df["num_gpus"].to_numpy(float)
-    return allreduce_s(msg, n, pk.scaleup_bw * p.scaleup, p.scaleup_latency_us * 1e-6)
+    return allreduce_s(msg, n, pk.scaleup_bw * p.scaleup, p.scaleup_latency_us * 1e-6, p.allreduce_oneshot_mb * 1e6,
+                       p.allreduce_sharpness)
 
 
 _PREDICT = {"gemm": _gemm, "attn_decode": _attn_decode, "mla_decode": _mla_decode,

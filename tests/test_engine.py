@@ -156,13 +156,29 @@ def test_allreduce_time_hand_computed():
     assert float(allreduce_s(1e9, 1, 1e9, 1.0)) == 0.0
 
 
+def test_one_shot_allreduce_traffic():
+    """Inside an NVLink domain small messages go one-shot ((n−1)·bytes per rank), large ones two-shot (2(n−1)/n),
+    blended by 1/(1 + (bytes/B*)^k); two ranks move the same bytes either way."""
+    from planner.engine import allreduce_traffic
+
+    assert float(allreduce_traffic(1e3, 8, 4e6, 2.0)) == pytest.approx(7.0, rel=1e-6)
+    assert float(allreduce_traffic(4e6, 8, 4e6, 2.0)) == pytest.approx(1.75 + 5.25 / 2)  # at B*: halfway
+    assert float(allreduce_traffic(4e9, 8, 4e6, 2.0)) == pytest.approx(1.75, rel=1e-5)
+    assert float(allreduce_traffic(1e5, 2, 4e6, 2.0)) == pytest.approx(1.0)
+    assert float(allreduce_traffic(1e3, 8, 0.0)) == pytest.approx(1.75)  # no one-shot: the ring
+
+
 def test_tp_decode_adds_two_allreduces_per_layer(cat):
+    """TP8 decode of a 70B at batch 32: two all-reduces of 32·8192·2 B per layer, each α + traffic·bytes/(bw·η),
+    traffic by hand from the one-shot/two-shot blend (B* = 4.1 MB, k = 1.75)."""
     model, chip = load_model("llama-3.1-70b"), cat["h100-sxm"]
     b = 32
     raw, _ = run(model, chip, tp=8, batch=b, isl=1024, osl=2)
     eff = chip.efficiency
-    one = allreduce_s(b * model.hidden_size * ACT_BYTES, 8, chip.scaleup_gb_s * 1e9 * eff.scaleup, eff.scaleup_latency_us * 1e-6)
-    assert raw["t_comm_s"] == pytest.approx(2 * model.num_layers * float(one))
+    msg = b * model.hidden_size * ACT_BYTES
+    traffic = 1.75 + (7.0 - 1.75) / (1.0 + (msg / 4.1e6) ** 1.75)
+    one = eff.scaleup_latency_us * 1e-6 + traffic * msg / (chip.scaleup_gb_s * 1e9 * eff.scaleup)
+    assert raw["t_comm_s"] == pytest.approx(2 * model.num_layers * one)
 
 
 def test_llama70b_bf16_fit(cat):

@@ -85,7 +85,10 @@ def test_decode_attention_large_group_fallback(h100):
 def test_allreduce_is_the_engine_alpha_beta(h100):
     pk, p = K.Peaks.from_chip(h100), params()
     df = pd.DataFrame({"num_gpus": [8], "message_bytes": [1 << 24], "latency_us": [1]})
-    expect = float(allreduce_s(1 << 24, 8, 450e9 * 0.7, 5e-6))
+    # 16 MiB on 8 GPUs: traffic 1.75 + 5.25 / (1 + (16.8 MB / 4.1 MB)^1.75), between two-shot and one-shot
+    traffic = 1.75 + 5.25 / (1 + ((1 << 24) / 4.1e6) ** 1.75)
+    expect = 5e-6 + traffic * (1 << 24) / (450e9 * 0.7)
+    assert expect == pytest.approx(float(allreduce_s(1 << 24, 8, 450e9 * 0.7, 5e-6, 4.1e6, 1.75)), rel=1e-12)
     assert K.predict_s("allreduce", df, pk, p)[0] == pytest.approx(expect, rel=1e-12)
 
 
