@@ -139,7 +139,7 @@ def test_decode_attention_serial_floor_at_batch_one(cat):
     isl = 8192
     raw, _ = run(model, chip, tp=8, batch=1, isl=isl, osl=2)
     ctx = isl + 1
-    splits = ctx / DECODE_ATTN_SPLIT_TOKENS  # 14.7 blocks: under the split cap and the 132 CTA slots
+    splits = ctx / DECODE_ATTN_SPLIT_TOKENS  # 11.6 blocks: under the split cap and the 132 CTA slots
     serial = DECODE_ATTN_TOKEN_NS * 1e-9 * ctx / splits
     bw = chip.hbm_tb_s * 1e12 * chip.efficiency.attention_memory * splits / (splits + DECODE_ATTN_HALF_CTAS)
     kv_time = ctx * 2 * 1 * 128 * 2 / bw
