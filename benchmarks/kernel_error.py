@@ -3,7 +3,7 @@
 Usage: PYTHONPATH=. python benchmarks/kernel_error.py [--every N] [--catalog catalogs/h100-calibrated.yaml]
 
 Prints median and p90 absolute error per kernel family (GEMM per dtype, decode attention per KV dtype, MLA decode,
-prefill attention, fused MoE, custom all-reduce) for the chip's catalog efficiencies, plus decode attention on
+prefill attention, MLA prefill, fused MoE, custom all-reduce) for the chip's catalog efficiencies, plus decode attention on
 the serving-sized subset (KV length >= 1,023 tokens, q/kv head ratio <= 16). Every row by default (--every 1);
 the harness nuisance terms (fp8 activation quantization, attention-kernel floor) are refitted first because they
 are not catalog fields. Last lines: `gemm_median_ape: X`, `attn_decode_median_ape: Y`.

@@ -46,6 +46,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "attn_floor_us": (0.0, 50.0),
     "mla_floor_us": (0.0, 50.0),
     "prefill_floor_us": (0.0, 50.0),
+    "mla_prefill_floor_us": (0.0, 50.0),
     "fp8_block_quant_us": (0.0, 50.0),
     "attention_unit_ns": (0.0, 200.0),
     "attention_memory": (0.3, 1.0),
@@ -67,7 +68,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
 KERNEL_PARAMS: tuple[str, ...] = tuple(n for n in BOUNDS if n != "compute_fp4")  # no fp4 kernels measured
 # harness terms of the kernel benchmarks, fitted and reported but never written to a catalog
 NUISANCE: tuple[str, ...] = ("fp8_quant_us", "fp8_block_quant_us", "attn_floor_us", "xqa_fp8_floor_us", "mla_floor_us",
-                             "prefill_floor_us")
+                             "prefill_floor_us", "mla_prefill_floor_us")
 DECODE_ATTN_CONSTANTS: tuple[str, ...] = ("gqa_bf16_unit", "attn_half_ctas", "attn_token_ns", "attn_split_tokens",
                                           "attn_max_splits")
 SOFT_L1_SCALE = 0.2
@@ -267,7 +268,7 @@ def overlay_yaml(chip: Chip | Sequence[Chip], params: K.KernelParams, source: st
         header.append(f"# Nuisance terms (not written to the catalog): fp8 activation quantization {params.fp8_quant_us:.2f} us, "
                       f"fp8 block-scaled {params.fp8_block_quant_us:.2f} us, attention-kernel floors {params.attn_floor_us:.2f} us (decode), "
                       f"{params.xqa_fp8_floor_us:.2f} us (fp8-KV GQA decode), {params.mla_floor_us:.2f} us (MLA decode), "
-                      f"{params.prefill_floor_us:.2f} us (prefill).")
+                      f"{params.prefill_floor_us:.2f} us (prefill), {params.mla_prefill_floor_us:.2f} us (MLA prefill).")
     if "moe_relative" in fit.names:
         header.append(f"# Grouped/dense GEMM efficiency {params.moe_relative:.3f}: written as this chip's moe_relative (chips "
                       f"without one use planner.engine.MOE_GEMM_RELATIVE_EFFICIENCY).")
@@ -294,6 +295,7 @@ def detect_format(path: Path) -> str:
         "attn_decode": {"batch", "kv_len", "num_q_heads", "num_kv_heads", "head_dim", "kv_dtype", "latency_us"},
         "mla_decode": {"batch", "kv_len", "num_heads", "kv_dtype", "latency_us"},
         "attn_prefill": {"batch", "seq_len", "num_q_heads", "num_kv_heads", "head_dim", "dtype", "latency_us"},
+        "mla_prefill": {"batch", "seq_len", "num_heads", "tp_size", "kv_dtype", "latency_us"},
         "moe": {"num_tokens", "hidden_size", "inter_size", "topk", "num_experts", "moe_tp", "moe_ep", "latency_us"},
         "allreduce": {"num_gpus", "message_bytes", "latency_us", "implementation"},
     }

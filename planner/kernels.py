@@ -58,13 +58,14 @@ from .paths import ROOT
 
 KERNEL_DIR = ROOT / "validation" / "kernels_h100"
 SERVING_SHAPES = "kv_len>=1023, q/kv<=16"
-FAMILIES: tuple[str, ...] = ("gemm", "attn_decode", "mla_decode", "attn_prefill", "moe", "allreduce")
+FAMILIES: tuple[str, ...] = ("gemm", "attn_decode", "mla_decode", "attn_prefill", "mla_prefill", "moe", "allreduce")
 KV_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0}
 # TRT-LLM has no XQA (grouped tensor-core) decode kernel for q/kv >= 48: its generic kernel runs one work item per
 # (sequence, query head), re-reading the KV from L2 (HBM bytes unchanged), 5-10x slower. A kernel-selection fact of
 # the benchmarked library, modelled here for its rows only: the engine assumes a grouped kernel for every group size.
 TRT_FALLBACK_Q_PER_KV = 48.0
 MLA_LATENT, MLA_ROPE, MLA_V = 512, 64, 512  # DeepSeek MLA absorbed decode: KV = latent + rope; values over latent
+MLA_QK, MLA_VH = 192, 128  # DeepSeek MLA context (prefill) attention: q/k head dim nope 128 + rope 64, v head dim 128
 
 
 @dataclass
@@ -88,6 +89,7 @@ class KernelParams:
     fallback_attention: float = 0.0072  # TRT-LLM's q/kv >= 48 fallback kernel: its math rate / bf16 tensor peak
     mla_floor_us: float = 0.0  # nuisance: the same for the MLA decode kernel (a different kernel, its own floor)
     prefill_floor_us: float = 0.0  # nuisance: the same for context (prefill) attention kernels
+    mla_prefill_floor_us: float = 0.0  # nuisance: the same for the MLA context-attention kernel
     fp8_block_quant_us: float = 0.0  # nuisance: the block-scaled fp8 Linear's own activation-quantization launch
     moe_relative: float = MOE_GEMM_RELATIVE_EFFICIENCY  # grouped/dense GEMM efficiency (chip field; engine default)
     moe_width_half: float = MOE_EXPERT_WIDTH_HALF  # engine constant: expert width (columns per rank) at half efficiency
@@ -240,6 +242,18 @@ def _attn_prefill(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:
     return _attention(flops, bytes_, pk, p, p.prefill_floor_us) + attention_unit_time(units, 1.0, unit_s)
 
 
+def _mla_prefill(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:
+    """DeepSeek MLA context attention (projections excluded): the engine's prefill formula with q/k head dim 192 and v
+    head dim 128, as for MLA models in the engine; the compressed KV (latent + rope) is written to the cache."""
+    b, s, h = (df[c].to_numpy(float) for c in ("batch", "seq_len", "num_heads"))
+    kb = df["kv_dtype"].map(KV_BYTES).to_numpy(float)
+    flops = b * causal_pairs(s, 0.0, p.prefill_row_keys) * 2.0 * (MLA_QK + MLA_VH) * h
+    bytes_ = b * s * (h * (2 * MLA_QK + 2 * MLA_VH) * 2.0 + (MLA_LATENT + MLA_ROPE) * kb)  # q, k, v in, o out; cache
+    units = prefill_attention_units(b, s, h)
+    unit_s = p.attention_unit_ns * 1e-9 * p.prefill_tile_unit
+    return _attention(flops, bytes_, pk, p, p.mla_prefill_floor_us) + attention_unit_time(units, 1.0, unit_s)
+
+
 def _moe(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:
     """Fused MoE on one GPU of an EP x TP group (the engine's MoE block, without dispatch/combine traffic)."""
     n, h, inter, k, e = (df[c].to_numpy(float) for c in ("num_tokens", "hidden_size", "inter_size", "topk", "num_experts"))
@@ -267,7 +281,7 @@ def _allreduce(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:
 
 
 _PREDICT = {"gemm": _gemm, "attn_decode": _attn_decode, "mla_decode": _mla_decode,
-            "attn_prefill": _attn_prefill, "moe": _moe, "allreduce": _allreduce}
+            "attn_prefill": _attn_prefill, "mla_prefill": _mla_prefill, "moe": _moe, "allreduce": _allreduce}
 
 
 def predict_s(family: str, df: pd.DataFrame, peaks: Peaks, params: KernelParams) -> np.ndarray:
@@ -301,7 +315,7 @@ def kernel_errors(chip: Chip, params: KernelParams | None = None, families=FAMIL
         pred, meas = predict_s(fam, df, peaks, params), measured_s(df)
         rows.append({"family": fam, "subset": "all", **error_summary(pred, meas)})
         key = {"gemm": "dtype", "attn_decode": "kv_dtype", "mla_decode": "kv_dtype", "attn_prefill": "dtype",
-               "moe": "model", "allreduce": "num_gpus"}[fam]
+               "mla_prefill": "kv_dtype", "moe": "model", "allreduce": "num_gpus"}[fam]
         for val, idx in df.groupby(key).indices.items():
             rows.append({"family": fam, "subset": f"{key}={val}", **error_summary(pred[idx], meas[idx])})
         if fam == "attn_decode":  # the shapes serving runs at: long contexts, group sizes of preset models
