@@ -255,13 +255,10 @@ def decode_attention_splits(units, ctx, split_tokens=DECODE_ATTN_SPLIT_TOKENS, m
     return np.clip(np.asarray(ctx, float) / split_tokens, 1.0, np.minimum(max_splits, np.maximum(1.0, slots / units)))
 
 
-def decode_attention_serial_s(units, ctx, token_s=DECODE_ATTN_TOKEN_NS * 1e-9, split_tokens=DECODE_ATTN_SPLIT_TOKENS,
-                              max_splits=DECODE_ATTN_MAX_SPLITS, slots=DECODE_ATTN_CTA_SLOTS):
-    """Latency floor of a decode-attention call: one CTA walks its KV block serially (token_s per token). CTAs
-    beyond the slots run in waves; that throughput limit is the bandwidth term's, and the H100's per-token time
-    would wrongly cap faster chips, so waves are not counted here."""
-    units = np.maximum(np.asarray(units, float), 1e-9)
-    splits = decode_attention_splits(units, ctx, split_tokens, max_splits, slots)
+def decode_attention_serial_s(ctx, splits, token_s=DECODE_ATTN_TOKEN_NS * 1e-9):
+    """Latency floor of a decode-attention call: one CTA walks its KV block of ctx/splits tokens serially (token_s
+    per token). CTAs beyond the slots run in waves; that throughput limit is the bandwidth term's, and the H100's
+    per-token time would wrongly cap faster chips, so waves are not counted here."""
     return token_s * np.asarray(ctx, float) / splits
 
 
@@ -448,9 +445,9 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     units = dec_seqs / dp * kv_heads_chip  # decode-attention work items (CTAs before split-KV)
     t_serial = 0.0
     if not mla:  # few CTAs do not saturate HBM; each CTA walks its KV block serially (decode_attention_serial_s)
-        ctas = units * decode_attention_splits(units, ctx_d)
-        b_att = b_att / np.maximum(decode_attention_bw_factor(ctas), 1e-9)
-        t_serial = np.where(dec_seqs > 0, decode_attention_serial_s(units, ctx_d), 0.0)
+        splits = decode_attention_splits(units, ctx_d)
+        b_att = b_att / np.maximum(decode_attention_bw_factor(units * splits), 1e-9)
+        t_serial = np.where(dec_seqs > 0, decode_attention_serial_s(ctx_d, splits), 0.0)
     # the KV stream sustains its own bandwidth fraction (eta_attention_memory); expressed as bytes at `bw`
     b_att = b_att * ct.eta_memory[k] / ct.eta_attention_memory[k]
     if not is_decode:

@@ -198,9 +198,19 @@ def _gemm(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:
     return t + quant + p.kernel_overhead_us * 1e-6
 
 
-def _attention(flops, bytes_, pk: Peaks, p: KernelParams, floor_us: float, memory: float | None = None) -> np.ndarray:
-    t = np.maximum(flops / (pk.flops_bf16 * p.attention), bytes_ / (pk.mem_bw * (memory or p.memory)))
-    return t + (p.kernel_overhead_us + floor_us) * 1e-6
+def _attention(flops, bytes_, pk: Peaks, p: KernelParams, floor_us, memory: float | None = None, attention=None,
+               serial=0.0) -> np.ndarray:
+    """Roofline of an attention kernel (math at `attention` x bf16 peak, bytes at `memory` x bandwidth), no faster
+    than its serial latency floor, plus the launch overhead and the kernel's own floor."""
+    eta = p.attention if attention is None else attention
+    t = np.maximum(flops / (pk.flops_bf16 * eta), bytes_ / (pk.mem_bw * (memory or p.memory)))
+    return np.maximum(t, serial) + (p.kernel_overhead_us + floor_us) * 1e-6
+
+
+def _prefill(flops, bytes_, units, pk: Peaks, p: KernelParams, floor_us: float) -> np.ndarray:
+    """A context-attention kernel: the roofline plus the fixed cost of its (sequence, head, query tile) items."""
+    unit_s = p.attention_unit_ns * 1e-9 * p.prefill_tile_unit
+    return _attention(flops, bytes_, pk, p, floor_us) + attention_unit_time(units, 1.0, unit_s)
 
 
 def _attn_decode(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:
@@ -213,14 +223,13 @@ def _attn_decode(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:
     splits = decode_attention_splits(units, ctx, p.attn_split_tokens, p.attn_max_splits, DECODE_ATTN_CTA_SLOTS)
     bytes_ = bytes_ / decode_attention_bw_factor(units * splits, p.attn_half_ctas)  # few CTAs: less bandwidth
     bytes_ = bytes_ + b * hq * hd * 2.0 * 2.0  # + the query in and the output out (bf16)
-    serial = decode_attention_serial_s(units, ctx, p.attn_token_ns * 1e-9, p.attn_split_tokens, p.attn_max_splits,
-                                       DECODE_ATTN_CTA_SLOTS)
+    serial = decode_attention_serial_s(ctx, splits, p.attn_token_ns * 1e-9)
     unit = p.attention_unit_ns * 1e-9 * np.where((attention_unit_factor(False, g, kb) > 1) & ~fallback, p.gqa_bf16_unit, 1.0)
     xqa_fp8 = (kb < 2) & (g > 1) & ~fallback
     floor_us = np.where(xqa_fp8, p.xqa_fp8_floor_us, p.attn_floor_us)
-    compute = pk.flops_bf16 * np.where(fallback, p.fallback_attention, p.attention)  # fallback: CUDA-core math
-    roofline = np.maximum(flops / compute, bytes_ / (pk.mem_bw * p.value("attention_memory")))
-    return np.maximum(roofline, serial) + (p.kernel_overhead_us + floor_us) * 1e-6 + attention_unit_time(units, 1.0, unit)
+    eta = np.where(fallback, p.fallback_attention, p.attention)  # the fallback kernel does its math on CUDA cores
+    t = _attention(flops, bytes_, pk, p, floor_us, p.value("attention_memory"), eta, serial)
+    return t + attention_unit_time(units, 1.0, unit)
 
 
 def _mla_decode(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:
@@ -237,9 +246,7 @@ def _attn_prefill(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:
     kb = df["kv_dtype"].map(KV_BYTES).to_numpy(float)
     flops = b * causal_pairs(s, 0.0, p.prefill_row_keys) * 2.0 * (hd + hd) * hq
     bytes_ = b * s * (2.0 * hq * hd * 2.0 + 2.0 * hkv * hd * (2.0 + kb))  # q in, o out; k,v in and written to cache
-    units = prefill_attention_units(b, s, hq)
-    unit_s = p.attention_unit_ns * 1e-9 * p.prefill_tile_unit
-    return _attention(flops, bytes_, pk, p, p.prefill_floor_us) + attention_unit_time(units, 1.0, unit_s)
+    return _prefill(flops, bytes_, prefill_attention_units(b, s, hq), pk, p, p.prefill_floor_us)
 
 
 def _mla_prefill(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:
@@ -249,9 +256,7 @@ def _mla_prefill(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:
     kb = df["kv_dtype"].map(KV_BYTES).to_numpy(float)
     flops = b * causal_pairs(s, 0.0, p.prefill_row_keys) * 2.0 * (MLA_QK + MLA_VH) * h
     bytes_ = b * s * (h * (2 * MLA_QK + 2 * MLA_VH) * 2.0 + (MLA_LATENT + MLA_ROPE) * kb)  # q, k, v in, o out; cache
-    units = prefill_attention_units(b, s, h)
-    unit_s = p.attention_unit_ns * 1e-9 * p.prefill_tile_unit
-    return _attention(flops, bytes_, pk, p, p.mla_prefill_floor_us) + attention_unit_time(units, 1.0, unit_s)
+    return _prefill(flops, bytes_, prefill_attention_units(b, s, h), pk, p, p.mla_prefill_floor_us)
 
 
 def _moe(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:
