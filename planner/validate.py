@@ -37,6 +37,9 @@ from .queueing import DEFAULT_QUEUEING, SCV, max_utilization
 from .tables import DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
 
 POINTS_FILE = ROOT / "validation" / "points.csv"
+# Published rows kept out of every fit and every design decision: newer MLPerf rounds and results the shared set
+# leaves out (validation/README.md). `planner validate --holdout` scores them.
+HOLDOUT_FILE = ROOT / "validation" / "points_holdout.csv"
 COLUMNS: tuple[str, ...] = (
     "id", "model", "weights_dtype", "kv_dtype", "chip", "num_chips", "tp", "ep", "pp", "dp", "phase", "isl", "osl",
     "batch", "prefix_hit_rate", "spec_tokens", "spec_acceptance", "metric", "value", "quality", "source", "notes",

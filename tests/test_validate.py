@@ -171,6 +171,37 @@ def test_bundled_points_file_validates():
     assert (res.loc[res["status"] == "ok", "predicted"] > 0).all()
 
 
+def test_holdout_rows_match_their_quotes():
+    """Each held-out row's per-chip value is its quoted system figure divided by its chip count (notes `conversion:`),
+    so a typo in a value, a chip count or a quote fails here; every row is predicted, none skipped."""
+    import re
+
+    from planner.validate import HOLDOUT_FILE
+
+    pts = read_points(HOLDOUT_FILE)
+    assert len(pts) >= 10 and pts["id"].is_unique
+    for row in pts.itertuples():
+        m = re.search(r"conversion: ([\d,.]+) / (\d+) = ([\d,.]+) per chip", row.notes)
+        assert m, row.id
+        system, chips, per_chip = float(m[1].replace(",", "")), int(m[2]), float(m[3].replace(",", ""))
+        assert chips == row.num_chips, row.id
+        assert system / chips == pytest.approx(row.value, abs=0.01) == pytest.approx(per_chip, abs=0.01), row.id
+        quoted = re.search(r'quote: "[^"]*?([\d.]+)"', row.notes)
+        assert quoted and float(quoted[1]) == pytest.approx(system, rel=1e-6), row.id
+        assert row.source.startswith("https://github.com/mlcommons/inference_results_v"), row.id
+    res = predict_points(pts)
+    assert (res["status"] == "ok").all(), res.loc[res["status"] != "ok", ["id", "reason"]]
+
+
+def test_cli_holdout_flag():
+    out = CliRunner().invoke(main, ["validate", "--holdout", "--format", "json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert {r["id"] for r in data["rows"]} >= {"HO-1", "HO-2", "HO-3"} and data["summary"]["skipped"] == 0
+    both = CliRunner().invoke(main, ["validate", "--holdout", str(FIXTURE)])
+    assert both.exit_code != 0 and "--holdout" in both.output and "Traceback" not in both.output
+
+
 def test_error_band_and_margin_from_results():
     from planner.uncertainty import default_margin, error_band, performance_ratio
 

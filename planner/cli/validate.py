@@ -12,7 +12,7 @@ from .. import calibrate as C
 from .. import kernels as K
 from ..chips import load_catalog
 from ..errors import PlannerError
-from ..validate import POINTS_FILE, predict_points, read_points, summarize, summary_by
+from ..validate import HOLDOUT_FILE, POINTS_FILE, predict_points, read_points, summarize, summary_by
 from .common import catalog_option, echo_json, format_option, print_table
 
 
@@ -24,15 +24,21 @@ def _pct(v) -> str:
 @click.argument("points", required=False, type=click.Path(dir_okay=False))
 @click.option("--by", "by", type=click.Choice(["quality", "phase", "source"]), multiple=True,
               help="Summary splits (repeatable) [default: quality and phase].")
+@click.option("--holdout", is_flag=True,
+              help="Score the bundled held-out rows (validation/points_holdout.csv: newer MLPerf results never used to "
+                   "fit or design anything) instead of validation/points.csv.")
 @click.option("--dataset-isl/--no-dataset-isl", default=True, show_default=True,
               help="Use the documented dataset mean-input assumptions for rows that leave ISL blank (else skip them).")
 @catalog_option
 @format_option(("table", "json", "csv"))
-def validate_cmd(points, by, dataset_isl, catalogs, fmt):
+def validate_cmd(points, by, holdout, dataset_isl, catalogs, fmt):
     """Predict every row of a points file (default: the bundled validation/points.csv) and report the error."""
     from .. import validate as V
 
-    df = read_points(points or POINTS_FILE)
+    if points and holdout:
+        raise PlannerError("give a points file or --holdout, not both", field="points")
+    points = points or (HOLDOUT_FILE if holdout else POINTS_FILE)
+    df = read_points(points)
     saved = dict(V.DATASET_ISL)
     if not dataset_isl:
         V.DATASET_ISL.clear()
@@ -66,7 +72,7 @@ def validate_cmd(points, by, dataset_isl, catalogs, fmt):
         "error": [f"{100 * (p / m - 1):+.0f}%" for p, m in zip(ok["predicted"], ok["measured"], strict=True)],
         "quality": ok["quality"],
     })
-    print_table(table, title=f"{len(ok)} predicted rows ({points or POINTS_FILE})", console=con)
+    print_table(table, title=f"{len(ok)} predicted rows ({points})", console=con)
     sk = res[res["status"] == "skipped"]
     if len(sk):
         print_table(sk[["id", "metric", "reason"]], title=f"{len(sk)} skipped rows (not modelled yet)", console=con)
