@@ -423,8 +423,8 @@ serving stack on that hardware moved a lot between MLPerf rounds:
 The v5.1 DeepSeek-R1 rows the headline counts beyond 2× (ML51-19, ML51-31, ML51-37) are the same hardware and
 benchmark as v6.0 rows the planner predicts within 1.0–1.3×: what separates them is TensorRT-LLM's Blackwell kernels and
 scheduling of 2025 versus 2026 (the Nebius v6.0 configs enable attention-DP load balancing, `adp_balancing_enable`, and
-on Server the CuTe DSL MoE backend; NVIDIA credits its own 2.7× on GB300 Server to faster fused kernels and that
-balancing), not physics the engine leaves out. The planner predicts what a tuned, current stack reaches on
+on Server the CuTe DSL MoE backend; NVIDIA's MLPerf v6.0 technical blog credits its 2.7× on GB300 Server to faster
+fused kernels and that balancing), not physics the engine leaves out. The planner predicts what a tuned, current stack reaches on
 the hardware; a deployment on an older or less tuned stack should plan with a larger `--margin`. Where the stack
 did not change (the MI300X row: the same vLLM build in both rounds) the two rounds agree and so does the
 prediction. Not every v6.0 row is close: CoreWeave's GB200 Server result (HO-11) is 1.56× below the prediction,
