@@ -29,13 +29,13 @@ import pandas as pd
 from .candidates import DECODE_BATCHES_PER_RANK, parallelism_options
 from .engine import (
     ACT_BYTES,
-    ALLREDUCE_ONESHOT_BYTES,
     KERNELS_PER_LAYER,
     MEMORY_RESERVE_FRACTION,
     MLA_EXTRA_KERNELS,
     MOE_EXTRA_KERNELS,
     SHARED_EXPERT_KERNELS,
     Candidates,
+    allreduce_one_shot_bytes,
     allreduce_s,
     evaluate,
     experts_per_rank,
@@ -86,8 +86,7 @@ def attention_times(model, mt: ModelTable, ct: ChipTable, k: int, par: np.ndarra
     dom = ct.scaleup_domain[k]
     bw = np.where(tp <= dom, ct.scaleup_bw[k] * ct.eta_scaleup[k], ct.scaleout_bw[k] * ct.eta_scaleout[k])
     lat = np.where(tp <= dom, ct.scaleup_lat[k], ct.scaleout_lat[k])
-    t_ar = allreduce_s(seqs / dp * model.hidden_size * ACT_BYTES, tp, bw, lat,
-                       np.where((tp <= dom) & (dom > 1), ALLREDUCE_ONESHOT_BYTES, 0.0))
+    t_ar = allreduce_s(seqs / dp * model.hidden_size * ACT_BYTES, tp, bw, lat, allreduce_one_shot_bytes(tp, dom))
     kernels = ATTN_KERNELS + (MLA_EXTRA_KERNELS if model.attention == "mla" else 0)
     a = (res["t_attn_proj_s"] + res["t_attn_core_s"]) / L + t_ar + kernels * ct.kernel_overhead[k]
     return {"a": a, "lm": res["t_lm_head_s"], "kv_bytes": res["kv_bytes"], "fit": res["fit_reason"] == 0}

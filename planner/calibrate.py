@@ -71,9 +71,9 @@ NUISANCE: tuple[str, ...] = ("fp8_quant_us", "fp8_block_quant_us", "attn_floor_u
                              "prefill_floor_us", "mla_prefill_floor_us")
 DECODE_ATTN_CONSTANTS: tuple[str, ...] = ("gqa_bf16_unit", "attn_half_ctas", "attn_token_ns", "attn_split_tokens",
                                           "attn_max_splits")
-SOFT_L1_SCALE = 0.2
-MAX_STEP = 1.5
-DEBUG = False  # largest move of one parameter per iteration, in logit units  # residuals (log ratios) beyond ~20% are down-weighted
+SOFT_L1_SCALE = 0.2  # residuals (log ratios) beyond ~20% are down-weighted
+MAX_STEP = 1.5  # largest move of one parameter per iteration, in logit units
+DEBUG = False  # print the cost per Levenberg-Marquardt iteration
 
 
 @dataclass

@@ -200,6 +200,13 @@ def allreduce_traffic(message_bytes, group, one_shot_bytes=ALLREDUCE_ONESHOT_BYT
     return two + (n - 1 - two) * s
 
 
+def allreduce_one_shot_bytes(group, domain):
+    """The one-shot/two-shot switch size for an all-reduce over `group` ranks: ALLREDUCE_ONESHOT_BYTES inside an
+    NVLink domain (the framework's custom all-reduce exists there only), 0 (the ring) across nodes."""
+    group, domain = np.asarray(group, float), np.asarray(domain, float)
+    return np.where((group <= domain) & (domain > 1), ALLREDUCE_ONESHOT_BYTES, 0.0)
+
+
 def allreduce_s(message_bytes, group, bw_bytes_s, latency_s, one_shot_bytes=0.0, sharpness=ALLREDUCE_ONESHOT_SHARPNESS):
     """All-reduce, α–β model: α + traffic · bytes / bandwidth (0 for a group of one); traffic 2(n−1)/n for a ring,
     blended towards the one-shot (n−1) for small messages inside an NVLink domain (`allreduce_traffic`)."""
@@ -502,12 +509,9 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
         inside = (group <= dom) & (dom > 1)
         return np.where(inside, up_bw, out_bw), np.where(inside, ct.scaleup_lat[k], ct.scaleout_lat[k])
 
-    def one_shot(group):  # the custom one-shot all-reduce exists inside the NVLink domain only
-        return np.where((group <= dom) & (dom > 1), ALLREDUCE_ONESHOT_BYTES, 0.0)
-
     bw_tp, lat_tp = link(tp)
     ar_bytes = Tr * hidden * ACT_BYTES
-    t_ar = allreduce_s(ar_bytes, tp, bw_tp, lat_tp, one_shot(tp))
+    t_ar = allreduce_s(ar_bytes, tp, bw_tp, lat_tp, allreduce_one_shot_bytes(tp, dom))
     bw_ep, lat_ep = link(ep)
     tok_chip = T_stage / G
     if is_moe:
@@ -521,7 +525,7 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
         t_a2a = np.where(ep > 1, 2 * lat_ep + a2a_bytes / bw_ep, 0.0)
         moe_tp = G / ep
         bw_mt, lat_mt = link(moe_tp)
-        t_moe_tp = allreduce_s(T_stage / ep * hidden * ACT_BYTES, moe_tp, bw_mt, lat_mt, one_shot(moe_tp))
+        t_moe_tp = allreduce_s(T_stage / ep * hidden * ACT_BYTES, moe_tp, bw_mt, lat_mt, allreduce_one_shot_bytes(moe_tp, dom))
         t_moe_comm = np.where(sharded, t_a2a + t_moe_tp, t_ar)
     else:
         t_moe_comm = 0.0

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .queueing import DEFAULT_QUEUEING, SCV, max_utilization
+from .queueing import DEFAULT_QUEUEING, SCV, batch_slot_servers, max_utilization
 
 MODE_ROLES = {"aggregated": ("aggregated",), "disaggregated": ("prefill", "decode"), "afd": ("prefill", "attention", "ffn")}
 MIN_CAP = 1e-6  # utilization caps below this are treated as "cannot meet the TTFT SLO"
@@ -66,8 +66,9 @@ def _with_planning_columns(df: pd.DataFrame, s: PruneSettings) -> pd.DataFrame:
         exposed = kv_s
     exposed = np.where(is_prefill, exposed, 0.0)
     capacity = cap_raw / f
-    servers = np.where(is_prefill, np.maximum(np.rint(cap_raw * ttft_raw_s), 1.0), np.maximum(batch, 1.0))
-    hold_s = np.where(is_prefill, service_s, servers / np.maximum(capacity, 1e-300))
+    slots, slot_hold_s = batch_slot_servers(batch, capacity)
+    servers = np.where(is_prefill, np.maximum(np.rint(cap_raw * ttft_raw_s), 1.0), slots)
+    hold_s = np.where(is_prefill, service_s, slot_hold_s)
     return df.assign(
         capacity_rps=capacity,
         ttft_ms=service_s * 1e3,  # service part of TTFT (no queueing), margin applied

@@ -102,6 +102,13 @@ def erlang_c(servers, utilization) -> np.ndarray:
     return np.exp(log_erlang_c(servers, utilization))
 
 
+def batch_slot_servers(batch, capacity_rps) -> tuple[np.ndarray, np.ndarray]:
+    """A continuously batching instance as a queue: its batch's sequence slots are the servers, and a request
+    holds one for batch / capacity seconds. Returns (servers, hold_s)."""
+    servers = np.maximum(np.asarray(batch, float), 1.0)
+    return servers, servers / np.maximum(np.asarray(capacity_rps, float), 1e-300)
+
+
 def wait_quantile_s(service_s, servers, utilization, percentile: float, scv: float = 0.0) -> np.ndarray:
     """The `percentile` (e.g. 90) quantile of the queueing wait, seconds; inf at rho >= 1."""
     s, c, rho = np.broadcast_arrays(*(np.asarray(v, float) for v in (service_s, servers, utilization)))

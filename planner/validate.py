@@ -33,7 +33,7 @@ from .engine import Candidates, evaluate
 from .errors import PlannerError
 from .models import ModelArch, load_model, preset_ids
 from .paths import ROOT
-from .queueing import DEFAULT_QUEUEING, SCV, max_utilization
+from .queueing import DEFAULT_QUEUEING, SCV, batch_slot_servers, max_utilization
 from .tables import DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
 
 POINTS_FILE = ROOT / "validation" / "points.csv"
@@ -292,13 +292,11 @@ def _per_chip(ev: Evaluated, key: str) -> np.ndarray:
 
 def poisson_load(ev: Evaluated, s: Setting) -> np.ndarray:
     """Fraction of capacity an aggregated instance can carry under Poisson arrivals with a percentile TTFT SLA:
-    the queueing model `planner solve` plans with (planner.queueing, its default M/D/c: the batch's sequence slots
-    are the servers, a request holds one for batch / capacity seconds), at the highest utilization whose
-    percentile wait fits in the SLA minus the engine's TTFT."""
+    the queueing model `planner solve` plans with (planner.queueing, its default M/D/c over the batch's sequence
+    slots, `batch_slot_servers`), at the highest utilization whose percentile wait fits in the SLA minus the
+    engine's TTFT."""
     c, r = ev.cands, ev.res
-    capacity_rps = r["decode_tok_s"] / np.maximum(c.osl, 1e-9)
-    servers = np.maximum(c.batch, 1.0)
-    hold_s = servers / np.maximum(capacity_rps, 1e-300)
+    servers, hold_s = batch_slot_servers(c.batch, r["decode_tok_s"] / np.maximum(c.osl, 1e-9))
     budget_s = s.sla["ttft_ms"] / 1e3 - r["ttft_s"]
     return max_utilization(hold_s, budget_s, s.ttft_percentile, servers, SCV[DEFAULT_QUEUEING])
 
