@@ -14,7 +14,8 @@ Approximations (also in docs/validation.md):
   is a decode batch of C (per instance: C · chips per instance / chips).
 - Disaggregated rows: decode instances from the columns, prefill instances from the notes; the request rate is
   the closed-loop rate C / (TTFT + OSL · TPOT), capped by the prefill pool's capacity.
-- Datasets whose mean input length the row does not state use DATASET_ISL below (assumptions, documented).
+- Datasets whose mean input length the row does not state use DATASET_ISL below (measured over the dataset's
+  prompts where their token counts are published, else an assumption; both reported per row).
 """
 
 from __future__ import annotations
@@ -52,19 +53,30 @@ MAX_TOKENS_PER_FORWARD_PER_RANK = 16384  # SGLang chunked_prefill_size / TRT-LLM
 PREFILL_SEQS_PER_RANK = (1, 2, 4, 8, 16, 32, 64, 128)
 MAX_INSTANCE_CHIPS = 72
 
-# Mean input lengths of benchmark datasets the rows name but do not quantify. ASSUMPTIONS (no published mean
-# was found in the sources read; see docs/validation.md for the sensitivity of the results to them).
-DATASET_ISL: dict[str, tuple[float, str]] = {
-    "OpenOrca+GSM8K+MBXP": (500.0, "assumption: MLPerf mixtral-8x7b mix of 5k OpenOrca (~300, as above), 5k GSM8K "
-                                   "(few-shot chain-of-thought prompts, several hundred tokens) and 5k MBXP prompts; mean not published"),
-    "OpenOrca": (300.0, "assumption: MLPerf llama2-70b OpenOrca subset, inputs capped at 1,024 tokens (mlcommons/inference "
-                        "language/llama2-70b processorca.py --seqlen_limit=1024); mean not published. Bounded by physics: "
-                        "at a mean above ~450 tokens the H200 offline result (ML41-3-a, 3,913 output tok/s/chip) would "
-                        "need more than 70% of dense fp8 peak on prefill+decode GEMMs alone"),
-    "long-context mix": (9000.0, "assumption: MLPerf llama3.1-405b long-context mix (inputs up to ~20k tokens); mean not published"),
+# Mean input lengths of benchmark datasets the rows name but do not quantify: MEASURED over every prompt of the
+# dataset where its token counts were available (DATASETS_FILE, made by scripts/dataset_lengths.py), an
+# ASSUMPTION otherwise (see docs/validation.md for the sensitivity of the results to them). Matched against a
+# row's notes longest key first, so a mix that names a dataset ("OpenOrca+GSM8K+MBXP") wins over the dataset.
+DATASETS_FILE = ROOT / "validation" / "datasets.csv"
+ASSUMED_DATASET_ISL: dict[str, tuple[float, str]] = {
     "reasoning mix": (800.0, "assumption: MLPerf deepseek-r1 mix (AIME, MATH500, GPQA, MMLU-Pro, LiveCodeBench prompts); "
                              "mean not published; OSL ~3,700 makes the result insensitive to it"),
 }
+
+
+def measured_dataset_isl(path: Path = DATASETS_FILE) -> dict[str, tuple[float, str]]:
+    """{notes key: (mean input tokens, provenance)} from the dataset-length table (validation/datasets.csv)."""
+    df = pd.read_csv(path)
+    return {
+        r.key: (float(r.mean_isl), f"measured: mean input length of the {r.samples:,} prompts of the MLPerf "
+                                   f"{r.benchmark} dataset (median {r.median_isl:g}, max {r.max_isl:g}; "
+                                   f"validation/datasets.csv from {r.source})")
+        for r in df.itertuples()
+    }
+
+
+DATASET_ISL: dict[str, tuple[float, str]] = {**measured_dataset_isl(), **ASSUMED_DATASET_ISL}
+
 # Mean output lengths published by the reference implementations (accuracy targets, tokens per sample).
 DATASET_OSL: dict[str, tuple[float, str]] = {
     "OpenOrca": (294.45, "mlcommons/inference language/llama2-70b/README.md accuracy target 'Tokens per sample: 294.45'"),
@@ -139,9 +151,10 @@ def parse_pool(notes: str, pool: str) -> tuple[int, dict[str, int]] | None:
 
 
 def dataset_isl(notes: str) -> tuple[float, str] | None:
-    for key, val in DATASET_ISL.items():
+    """(mean input tokens, provenance) of the dataset the notes name (longest matching key), or None."""
+    for key in sorted(DATASET_ISL, key=len, reverse=True):
         if key in notes:
-            return val
+            return DATASET_ISL[key]
     return None
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +16,13 @@ from planner.chips import load_catalog
 from planner.cli import main
 from planner.engine import Candidates, evaluate
 from planner.models import load_model
+from planner.paths import ROOT
 from planner.queueing import SCV, wait_quantile_s
 from planner.tables import DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
 from planner.validate import (
+    DATASETS_FILE,
+    dataset_isl,
+    measured_dataset_isl,
     parse_pool,
     parse_sla,
     parse_ttft_percentile,
@@ -149,6 +155,36 @@ def test_parsers():
     assert parse_pool("prefill 4 x (tp4, ep4) = 16 GPUs; decode 1 x (tp32, ep32, DP-attn)", "prefill") == (
         4, {"tp": 4, "ep": 4, "pp": 1, "dp": 1})
     assert parse_pool("decode 6x(TP8,EP8,DP-attn)=48", "decode") == (6, {"tp": 1, "ep": 8, "pp": 1, "dp": 8})
+
+
+def test_dataset_mean_input_lengths(tmp_path):
+    """Rows naming a dataset take its measured mean from validation/datasets.csv; a mix beats its component."""
+    table = pd.read_csv(DATASETS_FILE)
+    assert set(table["key"]) == {"OpenOrca", "OpenOrca+GSM8K+MBXP", "long-context mix"}
+    for r in table.itertuples():
+        isl, basis = dataset_isl(f"MLPerf scenario; isl blank: MLPerf {r.key} mean input length not stated")
+        assert isl == r.mean_isl and basis.startswith("measured") and f"{r.samples:,} prompts" in basis
+    assert dataset_isl("isl blank: OpenOrca+GSM8K+MBXP")[0] == 427.4  # not OpenOrca's 222.3
+    assert dataset_isl("isl blank: OpenOrca")[0] == 222.3
+    isl, basis = dataset_isl("MLPerf deepseek-r1 reasoning mix mean input length not stated")
+    assert isl == 800.0 and basis.startswith("assumption")
+    assert dataset_isl("no dataset named here") is None
+    # the table's own reader: hand-made file
+    f = tmp_path / "datasets.csv"
+    f.write_text("key,benchmark,samples,mean_isl,median_isl,max_isl,mean_ref_osl,cv_ref_osl,source\n"
+                 "toy,toy-bench,4,25.0,20.0,50,10.0,0.5,https://example.org/x.csv\n")
+    assert measured_dataset_isl(f)["toy"][0] == 25.0
+
+
+def test_dataset_lengths_script(tmp_path):
+    """scripts/dataset_lengths.py: hand-computed statistics of four prompts."""
+    f = tmp_path / "lengths.csv"
+    f.write_text("input_length,output_length\n10,10\n20,30\n30,20\n40,20\n")
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "dataset_lengths.py"), str(f), "--key", "toy",
+                          "--benchmark", "toy-bench", "--source", "https://example.org/x.csv"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    # mean isl 25, median 25, max 40; outputs 10, 30, 20, 20: mean 20, population sd sqrt(50) -> cv 0.354
+    assert out == "toy,toy-bench,4,25.0,25.0,40,20.0,0.354,https://example.org/x.csv"
 
 
 def test_cli_json_schema():

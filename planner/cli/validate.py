@@ -28,7 +28,8 @@ def _pct(v) -> str:
               help="Score the bundled held-out rows (validation/points_holdout.csv: newer MLPerf results never used to "
                    "fit or design anything) instead of validation/points.csv.")
 @click.option("--dataset-isl/--no-dataset-isl", default=True, show_default=True,
-              help="Use the documented dataset mean-input assumptions for rows that leave ISL blank (else skip them).")
+              help="Rows that leave ISL blank take their dataset's mean input length (measured: validation/datasets.csv; "
+                   "assumed where no token counts exist) (else skip them).")
 @catalog_option
 @format_option(("table", "json", "csv"))
 def validate_cmd(points, by, holdout, dataset_isl, catalogs, fmt):
@@ -87,7 +88,8 @@ def validate_cmd(points, by, holdout, dataset_isl, catalogs, fmt):
         print_table(view, title=f"error by {col}", console=con)
     n_assumed = int((ok["assumptions"] != "").sum())
     if n_assumed:
-        con.print(f"[dim]{n_assumed} rows use documented assumptions (dataset mean lengths, see docs/validation.md); "
+        con.print(f"[dim]{n_assumed} rows use a dataset mean length or another documented reading (see "
+                  "docs/validation.md, Assumptions); "
                   "--no-dataset-isl skips them.[/]")
 
 
