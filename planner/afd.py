@@ -75,12 +75,13 @@ def _dispatch_bytes(wdtype: str) -> float:
 
 
 def attention_times(model, mt: ModelTable, ct: ChipTable, k: int, par: np.ndarray, seqs: np.ndarray, isl: float,
-                    osl: float, wdtype: str, kvdtype: str) -> dict:
+                    osl: float, wdtype: str, kvdtype: str, osl_cv: float = 0.0) -> dict:
     """Per-layer attention time a, LM-head time per micro-batch, KV and weight bytes per chip, for attention
     instances (par rows tp, ep, pp, dp) holding `seqs` sequences per micro-batch."""
     tp, dp = par[:, 0], par[:, 3]
     c = Candidates.from_columns(role=ROLE_CODE["decode"], model=0, chip=k, tp=tp, ep=1, pp=1, dp=dp, batch=seqs,
-                                isl=isl, osl=osl, wdtype=DTYPE_CODE[wdtype], kvdtype=DTYPE_CODE[kvdtype])
+                                isl=isl, osl=osl, wdtype=DTYPE_CODE[wdtype], kvdtype=DTYPE_CODE[kvdtype],
+                                osl_cv=osl_cv)
     res = evaluate(c, mt, ct)
     L = mt.layers[0]
     dom = ct.scaleup_domain[k]
@@ -122,7 +123,7 @@ def cadences(tpot_max_s: float, layers: int, levels: int) -> np.ndarray:
 
 def afd_rows(model, chips, ct: ChipTable, *, wdtype: str, kvdtype: str, isl: float, osl: float,
              tpot_max_s: float | None, micro_batches=(2, 3), levels: int = 8, max_chips: int = 64,
-             batches_per_rank=DECODE_BATCHES_PER_RANK) -> pd.DataFrame:
+             batches_per_rank=DECODE_BATCHES_PER_RANK, osl_cv: float = 0.0) -> pd.DataFrame:
     """Attention and FFN rows (one per chip x split x micro-batches x cadence). Columns: role, chip, tp, ep,
     pp, dp, batch, chips_per_instance, tpot_ms, capacity_rps (attention), ffn_tokens (tokens per layer cycle:
     sent by an attention row, taken by an FFN row), afd_level, micro_batches, cycle_us, a_us, x_us, f_us."""
@@ -145,13 +146,13 @@ def afd_rows(model, chips, ct: ChipTable, *, wdtype: str, kvdtype: str, isl: flo
             P = par[rep]
             B = np.tile(per_rank, len(par)) * P[:, 3]
             n_a = P[:, 0] * P[:, 3]
-            full = attention_times(model, mt, ct, k, P, B, isl, osl, wdtype, kvdtype)
+            full = attention_times(model, mt, ct, k, P, B, isl, osl, wdtype, kvdtype, osl_cv)
             mem = attention_weight_bytes(model, P[:, 0], wdtype) + full["kv_bytes"]
             fits = mem <= usable  # not the engine's fit: an attention instance holds no experts
             bw, lat = _link(ct, k, n_a)
             for m in micro_batches:
                 mb = B / m
-                t = attention_times(model, mt, ct, k, P, mb, isl, osl, wdtype, kvdtype)
+                t = attention_times(model, mt, ct, k, P, mb, isl, osl, wdtype, kvdtype, osl_cv)
                 x_d = lat + mb * model.hidden_size * _dispatch_bytes(wdtype) / bw
                 x_c = lat + mb * model.hidden_size * ACT_BYTES / bw
                 busy = m * np.maximum(t["a"], np.maximum(x_d, x_c))
@@ -242,7 +243,8 @@ def afd_table(sc, catalogs=(), margin: float = 0.0) -> pd.DataFrame:
     df = afd_rows(model, chips, ct, wdtype=sc.precision.weights, kvdtype=sc.kv_dtype, isl=sc.workload.isl,
                   osl=sc.workload.osl, tpot_max_s=tpot_max, micro_batches=tuple(sc.afd.micro_batches),
                   levels=sc.afd.levels, max_chips=sc.search.max_chips_per_instance,
-                  batches_per_rank=tuple(sc.search.decode_batches_per_rank or DECODE_BATCHES_PER_RANK))
+                  batches_per_rank=tuple(sc.search.decode_batches_per_rank or DECODE_BATCHES_PER_RANK),
+                  osl_cv=sc.workload.output_length_cv)
     if df.empty:
         return df
     prices = chip_prices(sc, cat)

@@ -32,6 +32,7 @@ class Grid:
     isl: float = 2048
     osl: float = 256
     prefix_hit: float = 0.0
+    osl_cv: float = 0.0  # coefficient of variation of the output lengths (engine.mean_decode_context)
     max_chips_per_instance: int = 72
     prefill_batches: Sequence[int] = PREFILL_BATCHES
     decode_batches_per_rank: Sequence[int] = DECODE_BATCHES_PER_RANK
@@ -102,6 +103,7 @@ def build_candidates(models: Sequence[ModelArch], chips: Sequence[Chip], grid: G
                                 tp=par[rep, 0], ep=par[rep, 1], pp=par[rep, 2], dp=par[rep, 3],
                                 batch=batch, isl=grid.isl, osl=grid.osl,
                                 wdtype=DTYPE_CODE[w], kvdtype=DTYPE_CODE[kv], prefix_hit=grid.prefix_hit,
+                                osl_cv=grid.osl_cv,
                             )
                         )
     if not parts:

@@ -36,6 +36,7 @@ class CoefficientKey:
     osl: int
     prefix_hit: float
     max_chips_per_instance: int
+    osl_cv: float
     pp: tuple[int, ...]
     prefill_batches: tuple[int, ...]
     decode_batches_per_rank: tuple[int, ...]
@@ -56,7 +57,7 @@ class CoefficientKey:
             model=sc.model, chips=tuple(c.id for c in sc.chips), catalogs=tuple(str(p) for p in catalogs),
             weights=sc.precision.weights, kv=sc.kv_dtype, isl=sc.workload.isl, osl=sc.workload.osl,
             prefix_hit=float(sc.workload.prefix_hit_rate), max_chips_per_instance=s.max_chips_per_instance,
-            pp=tuple(sorted(set(s.pipeline_parallel))),
+            osl_cv=float(sc.workload.output_length_cv), pp=tuple(sorted(set(s.pipeline_parallel))),
             prefill_batches=tuple(s.prefill_batches or PREFILL_BATCHES),
             decode_batches_per_rank=tuple(s.decode_batches_per_rank or DECODE_BATCHES_PER_RANK),
             **_axes_key(sc),
@@ -117,7 +118,7 @@ def _evaluate(key: CoefficientKey) -> pd.DataFrame:
     chips = [cat[c] for c in key.chips]
     grid = Grid(
         roles=ROLES, weights_dtypes=(key.weights,), kv_dtypes=(key.kv,), isl=key.isl, osl=key.osl,
-        prefix_hit=key.prefix_hit, max_chips_per_instance=key.max_chips_per_instance,
+        prefix_hit=key.prefix_hit, osl_cv=key.osl_cv, max_chips_per_instance=key.max_chips_per_instance,
         prefill_batches=key.prefill_batches, decode_batches_per_rank=key.decode_batches_per_rank, pp_options=key.pp,
         spec_method=key.spec_method, spec_gammas=key.spec_gammas, spec_alpha=key.spec_alpha,
         draft_model=key.draft_model, spec_placement=key.spec_placement, draft_levels=key.draft_levels,

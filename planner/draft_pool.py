@@ -39,7 +39,7 @@ def level_name(j: int) -> str:
 
 
 def draft_grid(draft, ct: ChipTable, wdtype: str, kvdtype: str, isl: float, osl: float,
-               batches=DECODE_BATCHES_PER_RANK) -> tuple[Candidates, dict]:
+               batches=DECODE_BATCHES_PER_RANK, osl_cv: float = 0.0) -> tuple[Candidates, dict]:
     """The draft model's decode on every offered chip with its weights dtype, tp in DRAFT_TP (dividing its
     heads), pp = dp = 1, over the decode batch grid: the engine's evaluation."""
     rows = []
@@ -53,7 +53,7 @@ def draft_grid(draft, ct: ChipTable, wdtype: str, kvdtype: str, isl: float, osl:
             rows += [(k, tp, b) for b in batches]
     a = np.array(rows, float).reshape(-1, 3)
     dc = Candidates.from_columns(role=ROLE_CODE["decode"], model=0, chip=a[:, 0].astype(int), tp=a[:, 1], batch=a[:, 2],
-                                 isl=isl, osl=osl, wdtype=w, kvdtype=DTYPE_CODE[kvdtype])
+                                 isl=isl, osl=osl, wdtype=w, kvdtype=DTYPE_CODE[kvdtype], osl_cv=osl_cv)
     return dc, evaluate(dc, ModelTable.build([draft]), ct)
 
 
@@ -101,10 +101,10 @@ def apply_draft_pool(c: Candidates, res: dict, mt: ModelTable, ct: ChipTable, ta
 
 
 def draft_rows(draft, chips, ct: ChipTable, wdtype: str, kvdtype: str, isl: float, osl: float, n_levels: int,
-               batches=DECODE_BATCHES_PER_RANK) -> pd.DataFrame:
+               batches=DECODE_BATCHES_PER_RANK, osl_cv: float = 0.0) -> pd.DataFrame:
     """One row per (level, chip, tp): the largest batch that fits with a kernel step within the level's
     budget, and the draft tokens/s it supplies (batch / step, the overhead included)."""
-    dc, dres = draft_grid(draft, ct, wdtype, kvdtype, isl, osl, batches)
+    dc, dres = draft_grid(draft, ct, wdtype, kvdtype, isl, osl, batches, osl_cv)
     taus = levels(dres, n_levels)
     ok = dres["fit_reason"] == 0
     out = []
@@ -140,7 +140,7 @@ def draft_table(sc, catalogs=(), margin: float = 0.0) -> pd.DataFrame:
     sp = sc.speculative
     df = draft_rows(load_model(sp.draft_model), chips, ct, sc.precision.weights, sc.kv_dtype, sc.workload.isl,
                     sc.workload.osl, sp.draft_levels,
-                    tuple(sc.search.decode_batches_per_rank or DECODE_BATCHES_PER_RANK))
+                    tuple(sc.search.decode_batches_per_rank or DECODE_BATCHES_PER_RANK), sc.workload.output_length_cv)
     if df.empty:
         return df
     # exact dominance within (level, chip): cost, power and chips scale with the instance's chips

@@ -110,6 +110,7 @@ class Candidates:
     prefix_hit: np.ndarray  # fraction of input tokens served from a prefix cache
     spec_tokens: np.ndarray  # draft tokens per decode step (MTP/EAGLE); 0 = no speculative decoding
     spec_accept: np.ndarray  # mean tokens emitted per target step incl. the verified one (1 = none)
+    osl_cv: np.ndarray  # coefficient of variation of the output lengths (0 = every request emits osl tokens)
 
     @classmethod
     def from_columns(cls, **cols) -> Candidates:
@@ -117,6 +118,7 @@ class Candidates:
         cols.setdefault("prefix_hit", 0.0)
         cols.setdefault("spec_tokens", 0.0)
         cols.setdefault("spec_accept", 1.0)
+        cols.setdefault("osl_cv", 0.0)
         cols.setdefault("ep", 1)
         cols.setdefault("pp", 1)
         cols.setdefault("dp", 1)
@@ -287,6 +289,15 @@ def prefill_attention_units(seqs, s_new, q_heads, tile=PREFILL_ATTN_TILE):
     return seqs * q_heads * np.ceil(np.asarray(s_new, float) / tile)
 
 
+def mean_decode_context(isl, osl, osl_cv=0.0):
+    """Mean KV length of the sequences in flight: the prompt plus half the output, length-biased. A request that
+    emits L tokens stays in the batch for L steps, so the batch samples requests in proportion to L and their
+    generated part averages E[L²]/(2·E[L]) = osl·(1 + cv²)/2 (cv: coefficient of variation of L; output length
+    assumed independent of prompt length). Fixed lengths (cv 0) give isl + osl/2; exponential lengths (cv 1),
+    isl + osl: the same mean output doubles the generated KV a long-tailed (reasoning) workload holds."""
+    return isl + osl * (1.0 + np.square(osl_cv)) / 2.0
+
+
 def speculative_step_factor(spec_tokens, layers):
     """Draft cost of MTP-style speculation: one extra (average) layer per draft token, as a step-time factor."""
     return 1.0 + np.asarray(spec_tokens, float) / layers
@@ -371,7 +382,7 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     accept = np.maximum(c.spec_accept, 1.0)
     # prompts advanced per step: a prefill batch, or (aggregated, steady state) B·accept/osl prompts per step
     pre_seqs = B if is_prefill else (B * accept / osl / micro if is_agg else 0.0 * B)
-    ctx_dec = isl + osl / 2.0  # mean decode context
+    ctx_dec = mean_decode_context(isl, osl, c.osl_cv)
     t_dec = dec_seqs * q_tok
     t_pre = pre_seqs * s_new
     T_stage = t_dec + t_pre

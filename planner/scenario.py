@@ -38,7 +38,11 @@ class Workload(_Strict):
 
     arrival_rate_rps: float | None = Field(default=None, gt=0, description="required for min-cost")
     isl: int = Field(ge=1, description="input (prompt) tokens per request")
-    osl: int = Field(ge=1, description="output tokens per request")
+    osl: int = Field(ge=1, description="output tokens per request (mean)")
+    output_length_cv: float = Field(
+        default=0.0, ge=0, le=10,
+        description="coefficient of variation of the output lengths (std/mean; 0 = fixed, ~1 = reasoning-like "
+                    "long tail): the batch holds long answers longer, so in-flight KV grows by osl*cv^2/2")
     prefix_hit_rate: float = Field(default=0.0, ge=0, le=0.99)
     prefix_cache_tokens: int | None = Field(
         default=None, ge=0, description="cached-prefix tokens resident per instance; default hit_rate x isl x batch")
@@ -61,6 +65,7 @@ class TrafficClass(_Strict):
     arrival_rate_rps: float | None = Field(default=None, gt=0)
     isl: int = Field(ge=1)
     osl: int = Field(ge=1)
+    output_length_cv: float = Field(default=0.0, ge=0, le=10)
     prefix_hit_rate: float = Field(default=0.0, ge=0, le=0.99)
     prefix_cache_tokens: int | None = Field(default=None, ge=0)
     speculative_acceptance: float | None = Field(default=None, gt=0, lt=1)
@@ -68,7 +73,7 @@ class TrafficClass(_Strict):
 
     def workload(self) -> Workload:
         return Workload(arrival_rate_rps=self.arrival_rate_rps, isl=self.isl, osl=self.osl,
-                        prefix_hit_rate=self.prefix_hit_rate, prefix_cache_tokens=self.prefix_cache_tokens,
+                        output_length_cv=self.output_length_cv, prefix_hit_rate=self.prefix_hit_rate, prefix_cache_tokens=self.prefix_cache_tokens,
                         speculative_acceptance=self.speculative_acceptance)
 
 

@@ -108,7 +108,7 @@ def apply_draft_model(c: Candidates, res: dict, mt: ModelTable, ct, draft) -> di
     dmt = ModelTable.build([draft])
     dc = Candidates.from_columns(
         role=ROLE_CODE["decode"], model=0, chip=sub.chip, tp=_draft_tp(draft, G), ep=1, pp=1, dp=1,
-        batch=sub.batch, isl=sub.isl, osl=sub.osl, wdtype=sub.wdtype, kvdtype=sub.kvdtype,
+        batch=sub.batch, isl=sub.isl, osl=sub.osl, wdtype=sub.wdtype, kvdtype=sub.kvdtype, osl_cv=sub.osl_cv,
     )
     dres = evaluate(dc, dmt, ct)
     # the draft's steps run inside the target's step (one scheduler pass, one CUDA graph): no framework overhead

@@ -75,7 +75,17 @@ def measured_dataset_isl(path: Path = DATASETS_FILE) -> dict[str, tuple[float, s
     }
 
 
+def measured_output_cv(path: Path = DATASETS_FILE) -> dict[str, tuple[float, str]]:
+    """{notes key: (coefficient of variation of output lengths, provenance)}: the spread of the dataset's reference
+    answers, read as the served model's (an ASSUMPTION: the benchmarked model's own output lengths are not published
+    per prompt). It sets the length-biased in-flight context (engine.mean_decode_context)."""
+    df = pd.read_csv(path)
+    return {r.key: (float(r.cv_ref_osl), f"assumption: output-length spread of the {r.benchmark} reference answers "
+                                         f"(validation/datasets.csv)") for r in df.itertuples()}
+
+
 DATASET_ISL: dict[str, tuple[float, str]] = {**measured_dataset_isl(), **ASSUMED_DATASET_ISL}
+DATASET_OUTPUT_CV: dict[str, tuple[float, str]] = measured_output_cv()
 
 # Mean output lengths published by the reference implementations (accuracy targets, tokens per sample).
 DATASET_OSL: dict[str, tuple[float, str]] = {
@@ -158,6 +168,14 @@ def dataset_isl(notes: str) -> tuple[float, str] | None:
     return None
 
 
+def dataset_output_cv(notes: str) -> tuple[float, str] | None:
+    """(output-length coefficient of variation, provenance) of the dataset the notes name, or None (unknown)."""
+    for key in sorted(DATASET_OUTPUT_CV, key=len, reverse=True):
+        if key in notes:
+            return DATASET_OUTPUT_CV[key]
+    return None
+
+
 def dataset_osl(notes: str) -> tuple[float, str] | None:
     for key, val in DATASET_OSL.items():
         if key in notes:
@@ -187,6 +205,7 @@ class Setting:
     sla: dict[str, float]
     tp_is_instance_size: bool = False  # MoE rows stating only "TP8": 8 chips per instance, split unknown
     ttft_percentile: float | None = None  # the SLA's TTFT percentile (Poisson arrivals: queueing applies)
+    osl_cv: float = 0.0  # output-length coefficient of variation (dataset rows; engine.mean_decode_context)
 
 
 def _par_rows(s: Setting, catalog: ChipCatalog, max_chips: int) -> np.ndarray:
@@ -227,6 +246,7 @@ def _candidates(s: Setting, role: str, catalog: ChipCatalog, par: np.ndarray, ba
         role=ROLE_CODE[role], model=0, chip=0, tp=par[rep, 0], ep=par[rep, 1], pp=par[rep, 2], dp=par[rep, 3],
         batch=np.concatenate(batches_per_row), isl=s.isl, osl=s.osl, wdtype=DTYPE_CODE[s.weights],
         kvdtype=DTYPE_CODE[s.kv], prefix_hit=s.prefix_hit, spec_tokens=s.spec_tokens, spec_accept=s.spec_accept,
+        osl_cv=s.osl_cv,
     )
 
 
@@ -293,7 +313,7 @@ def describe(ev: Evaluated, i: int) -> str:
     c = ev.cands
     spec = f" spec{int(c.spec_tokens[i])}@{c.spec_accept[i]:g}" if c.spec_tokens[i] > 0 else ""
     return (f"tp{int(c.tp[i])} ep{int(c.ep[i])} pp{int(c.pp[i])} dp{int(c.dp[i])} batch {c.batch[i]:g} "
-            f"isl {c.isl[i]:g} osl {c.osl[i]:g}{spec}")
+            f"isl {c.isl[i]:g} osl {c.osl[i]:g}{spec}" + (f" (output cv {c.osl_cv[i]:g})" if c.osl_cv[i] > 0 else ""))
 
 
 # ---------------------------------------------------------------- per-phase predictions
@@ -423,13 +443,17 @@ def setting_from_row(row: pd.Series, catalog: ChipCatalog) -> tuple[Setting, lis
         accept = float(tokens_per_step(alpha, spec))
         assumptions.append(f"MTP acceptance not stated: per-token alpha={alpha:g} (DeepSeek-V3 report: 85-90% for the "
                            f"second token) -> {accept:.3g} tokens per step with {spec:g} draft tokens")
-    isl = _num(row["isl"])
+    isl, osl_cv = _num(row["isl"]), 0.0
     if isl is None:
         ds = dataset_isl(notes)
         if ds is None:
             raise Skip("input length not stated and the dataset's mean is unknown")
         isl = ds[0]
         assumptions.append(f"isl={isl:g} ({ds[1]})")
+        cv = dataset_output_cv(notes)
+        if cv is not None and row["phase"] in ("aggregated", "disaggregated"):
+            osl_cv = cv[0]
+            assumptions.append(f"output cv={osl_cv:g} ({cv[1]})")
     osl = _num(row["osl"])
     if osl is None:
         if row["phase"] in ("decode", "prefill"):
@@ -448,7 +472,7 @@ def setting_from_row(row: pd.Series, catalog: ChipCatalog) -> tuple[Setting, lis
         model=model, chip_id=chip.id, weights=weights, kv=kv, num_chips=_num(row["num_chips"]), par=par,
         isl=isl, osl=osl, batch=_num(row["batch"]), prefix_hit=_num(row["prefix_hit_rate"]) or 0.0,
         spec_tokens=spec, spec_accept=accept or 1.0, sla=parse_sla(notes), tp_is_instance_size=tp_only,
-        ttft_percentile=parse_ttft_percentile(notes),
+        ttft_percentile=parse_ttft_percentile(notes), osl_cv=osl_cv,
     )
     return s, assumptions
 
@@ -463,7 +487,7 @@ def _afd(s: Setting, metric: str, catalog: ChipCatalog) -> Prediction:
     chip = catalog[s.chip_id]
     tpot = s.sla.get("tpot_ms")
     df = afd_rows(s.model, [chip], ChipTable.build([chip]), wdtype=s.weights, kvdtype=s.kv, isl=s.isl, osl=s.osl,
-                  tpot_max_s=tpot / 1e3 if tpot else None, max_chips=MAX_INSTANCE_CHIPS)
+                  tpot_max_s=tpot / 1e3 if tpot else None, max_chips=MAX_INSTANCE_CHIPS, osl_cv=s.osl_cv)
     b = best_per_chip(df) if len(df) else None
     if b is None:
         raise Skip("attention/FFN disaggregation: no attention/FFN pairing meets the SLA")

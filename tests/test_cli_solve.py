@@ -81,6 +81,20 @@ def test_margin_percent_and_objective_override(tmp_path):
     assert out["objective"] == "max-throughput" and out["cost_usd_per_hr"] <= 40 + 1e-6
 
 
+def test_output_length_spread_costs_more(tmp_path):
+    """A long-tailed output distribution (cv 1) at the same mean output holds more KV in flight (isl + osl instead
+    of isl + osl/2: 5,120 vs 3,072 tokens here), so decode batches shrink and the same traffic costs more."""
+    data = yaml.safe_load((SCENARIOS_DIR / "llama70b-chat.yaml").read_text())
+    data["workload"].update(isl=1024, osl=4096)
+    costs = []
+    for cv in (0.0, 1.0):
+        data["workload"]["output_length_cv"] = cv
+        p = tmp_path / f"cv{cv}.yaml"
+        p.write_text(yaml.safe_dump(data, sort_keys=False))
+        costs.append(json.loads(run("solve", p, "--format", "json").output)["cost_usd_per_hr"])
+    assert costs[1] > 1.1 * costs[0]
+
+
 def test_infeasible_exit_1_names_the_slo(tmp_path):
     r = run("solve", _scenario(tmp_path, slo={"ttft_ms": 1000, "tpot_ms": 0.5}))
     assert r.exit_code == 1

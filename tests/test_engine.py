@@ -130,6 +130,26 @@ def test_decode_kv_read_scales_with_context(cat):
     assert raw["t_attn_core_s"] == pytest.approx(kv_read / bw + units, rel=0.01)
 
 
+def test_output_length_spread_lengthens_in_flight_context(cat):
+    """Variable output lengths: the batch holds a request for L steps, so the generated part of the in-flight
+    context averages osl·(1 + cv²)/2 (length-biased). Exponential lengths (cv 1) hold isl + osl; the KV read and
+    the resident KV grow by exactly that context ratio (memory-bound decode, no split-KV change)."""
+    from planner.engine import mean_decode_context
+
+    assert mean_decode_context(1000, 400) == 1200.0
+    assert mean_decode_context(1000, 400, 1.0) == 1400.0
+    assert mean_decode_context(1000, 400, 0.5) == pytest.approx(1000 + 400 * 1.25 / 2)
+    model, chip = load_model("llama-3.1-8b"), cat["h100-sxm"]
+    fixed, _ = run(model, chip, batch=64, isl=8192, osl=4096)
+    spread, _ = run(model, chip, batch=64, isl=8192, osl=4096, osl_cv=1.0)
+    ratio = (8192 + 4096) / (8192 + 2048)
+    assert spread["kv_bytes"] / fixed["kv_bytes"] == pytest.approx(ratio, rel=1e-9)
+    # the attention read is the context-proportional part of the attention time (the per-item cost is fixed)
+    from planner.engine import GQA_BF16_UNIT_FACTOR
+    units = 64 * 8 * chip.efficiency.attention_unit_ns * 1e-9 * GQA_BF16_UNIT_FACTOR * model.num_layers
+    assert (spread["t_attn_core_s"] - units) / (fixed["t_attn_core_s"] - units) == pytest.approx(ratio, rel=1e-6)
+
+
 def test_decode_attention_serial_floor_at_batch_one(cat):
     """Batch 1, one KV head per chip (llama-3.1-70b, tp 8): the KV is cut into split-KV blocks of
     DECODE_ATTN_SPLIT_TOKENS and each CTA walks its block serially; that floor, not bandwidth, sets the time."""

@@ -88,6 +88,8 @@ def test_bad_values_name_the_field():
     assert e.field == "objective"
     e = _err({**BASE, "slo": {"ttft_percentile": 100}})
     assert e.field == "slo.ttft_percentile"
+    e = _err({**BASE, "workload": {**BASE["workload"], "output_length_cv": -0.5}})
+    assert e.field == "workload.output_length_cv" and "greater than or equal to 0" in str(e)
 
 
 def test_missing_fields_and_rate():

@@ -176,6 +176,25 @@ def test_dataset_mean_input_lengths(tmp_path):
     assert measured_dataset_isl(f)["toy"][0] == 25.0
 
 
+def test_dataset_rows_carry_the_output_spread(cat):
+    """An aggregated MLPerf row on a measured dataset takes the dataset's output-length spread (reported as an
+    assumption) and is predicted slower than with fixed lengths: more KV in flight."""
+    import planner.validate as V
+
+    row = read_points()
+    row = row[row["id"] == "ML41-1"]
+    with_cv = predict_points(row, cat).iloc[0]
+    assert "output cv=0.787" in with_cv["assumptions"]
+    saved = dict(V.DATASET_OUTPUT_CV)
+    try:
+        V.DATASET_OUTPUT_CV.clear()
+        fixed = predict_points(row, cat).iloc[0]
+    finally:
+        V.DATASET_OUTPUT_CV.update(saved)
+    assert "output cv" not in fixed["assumptions"]
+    assert with_cv["predicted"] < fixed["predicted"]
+
+
 def test_dataset_lengths_script(tmp_path):
     """scripts/dataset_lengths.py: hand-computed statistics of four prompts."""
     f = tmp_path / "lengths.csv"

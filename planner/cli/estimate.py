@@ -27,15 +27,18 @@ DTYPE = click.Choice(["bf16", "fp8", "fp4"])
 @click.option("--osl", default=256, show_default=True, type=click.IntRange(1), help="Output tokens per request.")
 @click.option("--batch", default=1, show_default=True, type=click.IntRange(1), help="Decode sequences in flight.")
 @click.option("--prefill-batch", default=1, show_default=True, type=click.IntRange(1), help="Prompts per prefill forward (TTFT).")
+@click.option("--osl-cv", default=0.0, show_default=True, type=click.FloatRange(0, 10),
+              help="Coefficient of variation of output lengths (0 = fixed; ~1 = long-tailed, reasoning-like).")
 @click.option("--prefix-hit", default=0.0, show_default=True, type=click.FloatRange(0, 0.99), help="Prefix-cache hit rate.")
 @catalog_option
 @format_option()
-def estimate_cmd(model_ref, chip_id, tp, ep, pp, dp, weights, kv, isl, osl, batch, prefill_batch, prefix_hit, catalogs, fmt):
+def estimate_cmd(model_ref, chip_id, tp, ep, pp, dp, weights, kv, isl, osl, osl_cv, batch, prefill_batch, prefix_hit,
+                 catalogs, fmt):
     """Predict TTFT, TPOT, throughput per chip and memory for one configuration."""
     model = load_model(model_ref)
     chip = load_catalog(catalogs)[chip_id]
     s = Setting(tp=tp, ep=ep, pp=pp, dp=dp, weights=weights, kv=kv, isl=isl, osl=osl, batch=batch,
-                prefill_batch=prefill_batch, prefix_hit=prefix_hit)
+                prefill_batch=prefill_batch, prefix_hit=prefix_hit, osl_cv=osl_cv)
     est = estimate(model, chip, s)
     require_fit(model, chip, s, est)
     if fmt == "json":
