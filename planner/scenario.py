@@ -73,8 +73,8 @@ class TrafficClass(_Strict):
 
     def workload(self) -> Workload:
         return Workload(arrival_rate_rps=self.arrival_rate_rps, isl=self.isl, osl=self.osl,
-                        output_length_cv=self.output_length_cv, prefix_hit_rate=self.prefix_hit_rate, prefix_cache_tokens=self.prefix_cache_tokens,
-                        speculative_acceptance=self.speculative_acceptance)
+                        output_length_cv=self.output_length_cv, prefix_hit_rate=self.prefix_hit_rate,
+                        prefix_cache_tokens=self.prefix_cache_tokens, speculative_acceptance=self.speculative_acceptance)
 
 
 class Speculative(_Strict):

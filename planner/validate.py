@@ -160,27 +160,27 @@ def parse_pool(notes: str, pool: str) -> tuple[int, dict[str, int]] | None:
     return n, {"tp": tp, "ep": ep, "pp": pp, "dp": 1}
 
 
-def dataset_isl(notes: str) -> tuple[float, str] | None:
-    """(mean input tokens, provenance) of the dataset the notes name (longest matching key), or None."""
-    for key in sorted(DATASET_ISL, key=len, reverse=True):
+def _by_notes(table: dict[str, tuple[float, str]], notes: str) -> tuple[float, str] | None:
+    """The entry of the dataset the notes name (longest matching key first, so a mix beats its component)."""
+    for key in sorted(table, key=len, reverse=True):
         if key in notes:
-            return DATASET_ISL[key]
+            return table[key]
     return None
+
+
+def dataset_isl(notes: str) -> tuple[float, str] | None:
+    """(mean input tokens, provenance) of the dataset the notes name, or None."""
+    return _by_notes(DATASET_ISL, notes)
 
 
 def dataset_output_cv(notes: str) -> tuple[float, str] | None:
     """(output-length coefficient of variation, provenance) of the dataset the notes name, or None (unknown)."""
-    for key in sorted(DATASET_OUTPUT_CV, key=len, reverse=True):
-        if key in notes:
-            return DATASET_OUTPUT_CV[key]
-    return None
+    return _by_notes(DATASET_OUTPUT_CV, notes)
 
 
 def dataset_osl(notes: str) -> tuple[float, str] | None:
-    for key, val in DATASET_OSL.items():
-        if key in notes:
-            return val
-    return None
+    """(mean output tokens, provenance) published for the dataset the notes name, or None."""
+    return _by_notes(DATASET_OSL, notes)
 
 
 # ---------------------------------------------------------------- configuration search
