@@ -14,8 +14,8 @@ Approximations (also in docs/validation.md):
   is a decode batch of C (per instance: C · chips per instance / chips).
 - Disaggregated rows: decode instances from the columns, prefill instances from the notes; the request rate is
   the closed-loop rate C / (TTFT + OSL · TPOT), capped by the prefill pool's capacity.
-- Datasets whose mean input length the row does not state use DATASET_ISL below (measured over the dataset's
-  prompts where their token counts are published, else an assumption; both reported per row).
+- Datasets whose mean input length the row does not state use planner.datasets.DATASET_ISL (measured over the
+  dataset's prompts where their token counts are published, else an assumption; both reported per row).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import pandas as pd
 
 from .candidates import DECODE_BATCHES_PER_RANK, default_kv_dtype, parallelism_options
 from .chips import ChipCatalog, load_catalog
+from .datasets import dataset_isl, dataset_osl, dataset_output_cv
 from .engine import Candidates, evaluate
 from .errors import PlannerError
 from .models import ModelArch, load_model, preset_ids
@@ -52,46 +53,6 @@ METRICS = ("output_tok_s_per_chip", "input_tok_s_per_chip", "total_tok_s_per_chi
 MAX_TOKENS_PER_FORWARD_PER_RANK = 16384  # SGLang chunked_prefill_size / TRT-LLM max_num_tokens class of settings
 PREFILL_SEQS_PER_RANK = (1, 2, 4, 8, 16, 32, 64, 128)
 MAX_INSTANCE_CHIPS = 72
-
-# Mean input lengths of benchmark datasets the rows name but do not quantify: MEASURED over every prompt of the
-# dataset where its token counts were available (DATASETS_FILE, made by scripts/dataset_lengths.py), an
-# ASSUMPTION otherwise (see docs/validation.md for the sensitivity of the results to them). Matched against a
-# row's notes longest key first, so a mix that names a dataset ("OpenOrca+GSM8K+MBXP") wins over the dataset.
-DATASETS_FILE = ROOT / "validation" / "datasets.csv"
-ASSUMED_DATASET_ISL: dict[str, tuple[float, str]] = {
-    "reasoning mix": (800.0, "assumption: MLPerf deepseek-r1 mix (AIME, MATH500, GPQA, MMLU-Pro, LiveCodeBench prompts); "
-                             "mean not published; OSL ~3,700 makes the result insensitive to it"),
-}
-
-
-def measured_dataset_isl(path: Path = DATASETS_FILE) -> dict[str, tuple[float, str]]:
-    """{notes key: (mean input tokens, provenance)} from the dataset-length table (validation/datasets.csv)."""
-    df = pd.read_csv(path)
-    return {
-        r.key: (float(r.mean_isl), f"measured: mean input length of the {r.samples:,} prompts of the MLPerf "
-                                   f"{r.benchmark} dataset (median {r.median_isl:g}, max {r.max_isl:g}; "
-                                   f"validation/datasets.csv from {r.source})")
-        for r in df.itertuples()
-    }
-
-
-def measured_output_cv(path: Path = DATASETS_FILE) -> dict[str, tuple[float, str]]:
-    """{notes key: (coefficient of variation of output lengths, provenance)}: the spread of the dataset's reference
-    answers, read as the served model's (an ASSUMPTION: the benchmarked model's own output lengths are not published
-    per prompt). It sets the length-biased in-flight context (engine.mean_decode_context)."""
-    df = pd.read_csv(path)
-    return {r.key: (float(r.cv_ref_osl), f"assumption: output-length spread of the {r.benchmark} reference answers "
-                                         f"(validation/datasets.csv)") for r in df.itertuples()}
-
-
-DATASET_ISL: dict[str, tuple[float, str]] = {**measured_dataset_isl(), **ASSUMED_DATASET_ISL}
-DATASET_OUTPUT_CV: dict[str, tuple[float, str]] = measured_output_cv()
-
-# Mean output lengths published by the reference implementations (accuracy targets, tokens per sample).
-DATASET_OSL: dict[str, tuple[float, str]] = {
-    "OpenOrca": (294.45, "mlcommons/inference language/llama2-70b/README.md accuracy target 'Tokens per sample: 294.45'"),
-}
-
 
 # Models whose published checkpoints carry multi-token-prediction (MTP) heads: rows that use MTP without
 # stating its acceptance are predicted with speculative.DEFAULT_ACCEPTANCE["mtp"] (an assumption, reported).
@@ -158,29 +119,6 @@ def parse_pool(notes: str, pool: str) -> tuple[int, dict[str, int]] | None:
     if "dp-attn" in inner or "dp attn" in inner:
         return n, {"tp": 1, "ep": ep, "pp": pp, "dp": tp}
     return n, {"tp": tp, "ep": ep, "pp": pp, "dp": 1}
-
-
-def _by_notes(table: dict[str, tuple[float, str]], notes: str) -> tuple[float, str] | None:
-    """The entry of the dataset the notes name (longest matching key first, so a mix beats its component)."""
-    for key in sorted(table, key=len, reverse=True):
-        if key in notes:
-            return table[key]
-    return None
-
-
-def dataset_isl(notes: str) -> tuple[float, str] | None:
-    """(mean input tokens, provenance) of the dataset the notes name, or None."""
-    return _by_notes(DATASET_ISL, notes)
-
-
-def dataset_output_cv(notes: str) -> tuple[float, str] | None:
-    """(output-length coefficient of variation, provenance) of the dataset the notes name, or None (unknown)."""
-    return _by_notes(DATASET_OUTPUT_CV, notes)
-
-
-def dataset_osl(notes: str) -> tuple[float, str] | None:
-    """(mean output tokens, provenance) published for the dataset the notes name, or None."""
-    return _by_notes(DATASET_OSL, notes)
 
 
 # ---------------------------------------------------------------- configuration search

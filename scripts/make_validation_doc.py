@@ -20,6 +20,7 @@ import pandas as pd  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from planner import datasets as D  # noqa: E402
 from planner import engine as E  # noqa: E402
 from planner import kernels as K  # noqa: E402
 from planner import uncertainty as U  # noqa: E402
@@ -60,34 +61,22 @@ def summary_md(res: pd.DataFrame, col: str) -> str:
 
 
 def run_points(catalog, dataset_isl: bool, path=None) -> pd.DataFrame:
-    saved = dict(V.DATASET_ISL)
-    if not dataset_isl:
-        V.DATASET_ISL.clear()
-    try:
+    with D.dataset_table(D.DATASET_ISL, D.DATASET_ISL if dataset_isl else {}):
         res = V.predict_points(V.read_points(path), catalog)
-    finally:
-        V.DATASET_ISL.clear()
-        V.DATASET_ISL.update(saved)
     res["source"] = res["id"].map(V.source_of)
     return res
 
 
 def sensitivity(catalog) -> pd.DataFrame:
     """Median abs. error of the rows that take a dataset mean input length, with every such length scaled."""
-    rows = []
-    saved = dict(V.DATASET_ISL)
-    try:
-        for scale in (0.5, 1.0, 2.0):
-            V.DATASET_ISL.clear()
-            V.DATASET_ISL.update({k: (v * scale, note) for k, (v, note) in saved.items()})
-            res = V.predict_points(V.read_points(), catalog)
-            sub = res[(res["status"] == "ok") & (res["assumptions"].str.contains("isl=", regex=False))]
-            rows.append({"dataset ISL scaled by": f"×{scale:g}", "rows": len(sub),
-                         "median abs. error": pct(np.median(sub["ape"])) if len(sub) else "–",
-                         "median predicted/measured": f"{np.median(sub['predicted'] / sub['measured']):.2f}" if len(sub) else "–"})
-    finally:
-        V.DATASET_ISL.clear()
-        V.DATASET_ISL.update(saved)
+    rows, points = [], V.read_points()
+    for scale in (0.5, 1.0, 2.0):
+        with D.dataset_table(D.DATASET_ISL, {k: (v * scale, note) for k, (v, note) in D.DATASET_ISL.items()}):
+            res = V.predict_points(points, catalog)
+        sub = res[(res["status"] == "ok") & (res["assumptions"].str.contains("isl=", regex=False))]
+        rows.append({"dataset ISL scaled by": f"×{scale:g}", "rows": len(sub),
+                     "median abs. error": pct(np.median(sub["ape"])) if len(sub) else "–",
+                     "median predicted/measured": f"{np.median(sub['predicted'] / sub['measured']):.2f}" if len(sub) else "–"})
     return pd.DataFrame(rows)
 
 
@@ -244,15 +233,10 @@ def output_cv_what_if(catalog, cvs=(0.0, 0.8, 1.0)) -> pd.DataFrame:
     frames = [V.read_points(), V.read_points(V.HOLDOUT_FILE)]
     pts = pd.concat([f[f["notes"].str.contains("reasoning mix", regex=False)] for f in frames], ignore_index=True)
     out = pts[["id", "chip"]].copy()
-    saved = dict(V.DATASET_OUTPUT_CV)
-    try:
-        for cv in cvs:
-            V.DATASET_OUTPUT_CV["reasoning mix"] = (cv, "what-if")
+    for cv in cvs:
+        with D.dataset_table(D.DATASET_OUTPUT_CV, {**D.DATASET_OUTPUT_CV, "reasoning mix": (cv, "what-if")}):
             r = V.predict_points(pts, catalog)
-            out[f"cv {cv:g}"] = [f"{p / m:.2f}×" for p, m in zip(r["predicted"], r["measured"], strict=True)]
-    finally:
-        V.DATASET_OUTPUT_CV.clear()
-        V.DATASET_OUTPUT_CV.update(saved)
+        out[f"cv {cv:g}"] = [f"{p / m:.2f}×" for p, m in zip(r["predicted"], r["measured"], strict=True)]
     return out
 
 
@@ -494,20 +478,20 @@ and the GB300 Llama 3.1 405B rows of v5.1 (HO-9, HO-10) 1.4–1.6×.
 
 ## Assumptions used by rows (flagged per row in `planner validate --format json`)
 
-Dataset mean lengths the rows name but do not quantify (`planner.validate.DATASET_ISL` / `DATASET_OSL`). The
+Dataset mean lengths the rows name but do not quantify (`planner.datasets.DATASET_ISL` / `DATASET_OSL`). The
 measured input means come from `validation/datasets.csv`: `scripts/dataset_lengths.py` over the per-prompt
 token counts of the official MLCommons dataset files, as extracted in openshift-psap/performance-dashboard
 (`mlperf-data/summaries/`, every prompt: 24,576 OpenOrca, 15,000 Mixtral-mix and 8,313 Llama 3.1 405B
 long-context prompts). No token counts of the DeepSeek-R1 set were found, so its mean stays an assumption.
 
-{md_table(pd.DataFrame([{'dataset key in notes': k, 'mean input tokens': f'{v:g}', 'basis': n} for k, (v, n) in V.DATASET_ISL.items()]))}
+{md_table(pd.DataFrame([{'dataset key in notes': k, 'mean input tokens': f'{v:g}', 'basis': n} for k, (v, n) in D.DATASET_ISL.items()]))}
 
-{md_table(pd.DataFrame([{'dataset key in notes': k, 'mean output tokens': f'{v:g}', 'basis': n} for k, (v, n) in V.DATASET_OSL.items()]))}
+{md_table(pd.DataFrame([{'dataset key in notes': k, 'mean output tokens': f'{v:g}', 'basis': n} for k, (v, n) in D.DATASET_OSL.items()]))}
 
-Output-length spread of aggregated rows on those datasets (`planner.validate.DATASET_OUTPUT_CV`; it sets the
+Output-length spread of aggregated rows on those datasets (`planner.datasets.DATASET_OUTPUT_CV`; it sets the
 length-biased in-flight context, `engine.mean_decode_context`):
 
-{md_table(pd.DataFrame([{'dataset key in notes': k, 'output cv': f'{v:g}', 'basis': n} for k, (v, n) in V.DATASET_OUTPUT_CV.items()]))}
+{md_table(pd.DataFrame([{'dataset key in notes': k, 'output cv': f'{v:g}', 'basis': n} for k, (v, n) in D.DATASET_OUTPUT_CV.items()]))}
 
 Sensitivity of the rows that take a dataset mean input length (measured or assumed):
 
@@ -581,7 +565,7 @@ error seen so far, not as confidence intervals.
   still predicted too slow (ML41-7, ML51-7/15 at {span(res, mixtral)}).
 - **Long-context Llama-3.1-405B MLPerf rows**: with the p99 TTFT queueing the Hopper rows are still
   {span(res, llama405 & hopper)} too fast (Blackwell {span(res, llama405 & ~hopper)}) at the dataset's measured mean
-  input ({V.DATASET_ISL['long-context mix'][0]:,.0f} tokens). The input-length spread (up to ~20k tokens,
+  input ({D.DATASET_ISL['long-context mix'][0]:,.0f} tokens). The input-length spread (up to ~20k tokens,
   coefficient of variation 0.43) lengthens the p99 TTFT beyond the mean-prompt service time the queue uses.
 - **MI300X, Llama 2 70B** (vLLM on ROCm): every row is predicted too fast. Server and Offline are
   {span(res, mi300_llama & ~res["id"].eq("ML51-1"))} (held out, Dell v6.0: {span(held, held_mi300)}); ML51-1,

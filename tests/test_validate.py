@@ -14,15 +14,13 @@ from click.testing import CliRunner
 
 from planner.chips import load_catalog
 from planner.cli import main
+from planner.datasets import DATASETS_FILE, dataset_isl, dataset_table, measured_dataset_isl
 from planner.engine import Candidates, evaluate
 from planner.models import load_model
 from planner.paths import ROOT
 from planner.queueing import SCV, wait_quantile_s
 from planner.tables import DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
 from planner.validate import (
-    DATASETS_FILE,
-    dataset_isl,
-    measured_dataset_isl,
     parse_pool,
     parse_sla,
     parse_ttft_percentile,
@@ -173,24 +171,20 @@ def test_dataset_mean_input_lengths(tmp_path):
     f = tmp_path / "datasets.csv"
     f.write_text("key,benchmark,samples,mean_isl,median_isl,max_isl,mean_ref_osl,cv_ref_osl,source\n"
                  "toy,toy-bench,4,25.0,20.0,50,10.0,0.5,https://example.org/x.csv\n")
-    assert measured_dataset_isl(f)["toy"][0] == 25.0
+    assert measured_dataset_isl(pd.read_csv(f))["toy"][0] == 25.0
 
 
 def test_dataset_rows_carry_the_output_spread(cat):
     """An aggregated MLPerf row on a measured dataset takes the dataset's output-length spread (reported as an
     assumption) and is predicted slower than with fixed lengths: more KV in flight."""
-    import planner.validate as V
+    import planner.datasets as D
 
     row = read_points()
     row = row[row["id"] == "ML41-1"]
     with_cv = predict_points(row, cat).iloc[0]
     assert "output cv=0.787" in with_cv["assumptions"]
-    saved = dict(V.DATASET_OUTPUT_CV)
-    try:
-        V.DATASET_OUTPUT_CV.clear()
+    with dataset_table(D.DATASET_OUTPUT_CV, {}):
         fixed = predict_points(row, cat).iloc[0]
-    finally:
-        V.DATASET_OUTPUT_CV.update(saved)
     assert "output cv" not in fixed["assumptions"]
     assert with_cv["predicted"] < fixed["predicted"]
 

@@ -34,20 +34,15 @@ def _pct(v) -> str:
 @format_option(("table", "json", "csv"))
 def validate_cmd(points, by, holdout, dataset_isl, catalogs, fmt):
     """Predict every row of a points file (default: the bundled validation/points.csv) and report the error."""
+    from .. import datasets as D
     from .. import validate as V
 
     if points and holdout:
         raise PlannerError("give a points file or --holdout, not both", field="points")
     points = points or (HOLDOUT_FILE if holdout else POINTS_FILE)
     df = read_points(points)
-    saved = dict(V.DATASET_ISL)
-    if not dataset_isl:
-        V.DATASET_ISL.clear()
-    try:
+    with D.dataset_table(D.DATASET_ISL, D.DATASET_ISL if dataset_isl else {}):
         res = predict_points(df, load_catalog(catalogs))
-    finally:
-        V.DATASET_ISL.clear()
-        V.DATASET_ISL.update(saved)
     res["source"] = res["id"].map(V.source_of)
     splits = list(by) or ["quality", "phase"]
     if fmt == "csv":
