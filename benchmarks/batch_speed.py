@@ -24,10 +24,10 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from planner.batch import BatchRun
-from planner.coefficients import DEFAULT_CACHE, CoefficientCache
-from planner.scenario import validate_scenario
-from planner.solve import solve_scenario
+from planner.batch.runner import BatchRun
+from planner.inputs.scenario import validate_scenario
+from planner.optimize.coefficients import DEFAULT_CACHE, CoefficientCache
+from planner.optimize.solve import solve_scenario
 
 BASE = {
     "name": "bench",

@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import time
 
-from planner.candidates import Grid, build_candidates
-from planner.chips import load_catalog
-from planner.engine import evaluate, to_frame
-from planner.models import load_model
-from planner.tables import ChipTable, ModelTable
+from planner.engine.candidates import Grid, build_candidates
+from planner.engine.roofline import evaluate, to_frame
+from planner.engine.tables import ChipTable, ModelTable
+from planner.inputs.chips import load_catalog
+from planner.inputs.models import load_model
 
 MODELS = ("llama-3.1-8b", "llama-3.1-70b", "qwen3-235b-a22b", "deepseek-v3")
 CHIPS = ("h100-sxm", "h200-sxm", "b200", "gb200", "mi300x", "mi355x", "a100-sxm-80gb", "l40s")

@@ -16,9 +16,9 @@ import time
 
 import numpy as np
 
-from planner import kernels as K
-from planner.calibrate import NUISANCE, fit_kernels
-from planner.chips import load_catalog
+from planner.analyses import kernels as K
+from planner.analyses.calibrate import NUISANCE, fit_kernels
+from planner.inputs.chips import load_catalog
 
 
 def main() -> None:

@@ -20,12 +20,12 @@ import pandas as pd  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from planner import datasets as D  # noqa: E402
-from planner import engine as E  # noqa: E402
-from planner import kernels as K  # noqa: E402
-from planner import uncertainty as U  # noqa: E402
-from planner import validate as V  # noqa: E402
-from planner.chips import load_catalog  # noqa: E402
+from planner.analyses import datasets as D  # noqa: E402
+from planner.analyses import kernels as K  # noqa: E402
+from planner.analyses import validate as V  # noqa: E402
+from planner.engine import roofline as E  # noqa: E402
+from planner.inputs.chips import load_catalog  # noqa: E402
+from planner.optimize import uncertainty as U  # noqa: E402
 
 DOC = ROOT / "docs" / "validation.md"
 IMG = ROOT / "docs" / "img"
@@ -122,7 +122,7 @@ def kernel_section(catalog) -> tuple[str, pd.DataFrame]:
 
 def _fit_nuisance(chip) -> dict:
     """The harness nuisance terms are not catalog fields; refit just them (physical parameters fixed)."""
-    from planner.calibrate import NUISANCE, fit_kernels
+    from planner.analyses.calibrate import NUISANCE, fit_kernels
 
     p, _ = fit_kernels(chip, every=3, free=NUISANCE)
     return {n: getattr(p, n) for n in NUISANCE}
@@ -135,7 +135,7 @@ BLACKWELL_FIT = ("compute_fp4",)  # the end-to-end parameters fitted on the Blac
 def blackwell_holdout(catalog, free=BLACKWELL_FIT) -> pd.DataFrame:
     """The end-to-end FP4 fit, held out by source: fit on one half of the Blackwell rows (MLPerf vs the rest),
     score the other half before and after. Says whether the fitted value carries to rows it has not seen."""
-    from planner.calibrate import apply_params, fit_points
+    from planner.analyses.calibrate import apply_params, fit_points
 
     pts = V.read_points()
     bw = pts["chip"].isin(BLACKWELL)
@@ -165,7 +165,7 @@ def end_to_end_holdout(catalog, free=BLACKWELL_FIT) -> pd.DataFrame:
     """The whole end-to-end fitting procedure held out by source: on one half of the sources pick the per-step
     overhead (grid 1-5 ms, the published range) and fit the Blackwell FP4 efficiency at each grid point; keep
     the pair with the lowest soft-L1 loss; score the other half. The imbalance exponent stays 0 (fitted 0)."""
-    from planner.calibrate import apply_params, fit_points, soft_l1
+    from planner.analyses.calibrate import apply_params, fit_points, soft_l1
 
     pts = V.read_points()
     src = pts["id"].map(V.source_of)

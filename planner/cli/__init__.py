@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from ..errors import PlannerError
+from planner.errors import PlannerError
 
 # Each module defines `commands`: a list of click commands. Listed modules that are not there yet are skipped.
 COMMAND_MODULES = ("catalog_cmds", "estimate", "solve", "validate", "batch", "report")

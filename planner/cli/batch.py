@@ -16,8 +16,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ..batch import BatchRun, ProgressHooks, SolveOptions
-from ..results_store import read_table
+from planner.batch.results_store import read_table
+from planner.batch.runner import BatchRun, ProgressHooks, SolveOptions
+
 from .common import catalog_option, echo_json, format_option, make_console
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 import pandas as pd
 
-from ..chips import load_catalog
-from ..models import load_model, preset_ids
+from planner.inputs.chips import load_catalog
+from planner.inputs.models import load_model, preset_ids
+
 from .common import catalog_option, emit_frame, format_option
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import click
 import pandas as pd
 
-from ..chips import load_catalog
-from ..estimate import Setting, estimate, require_fit
-from ..models import load_model
-from ..uncertainty import band_text
+from planner.analyses.estimate import Setting, estimate, require_fit
+from planner.inputs.chips import load_catalog
+from planner.inputs.models import load_model
+from planner.optimize.uncertainty import band_text
+
 from .common import catalog_option, echo_json, fmt_num, format_option, make_console, print_table
 
 DTYPE = click.Choice(["bf16", "fp8", "fp4"])

@@ -20,11 +20,11 @@ def report_cmd(scenario_path, out_path, points, margin_pct, catalogs):
     """Write an HTML report: the cheapest fleet, binding constraints, and cost/interactivity and
     cost/throughput frontiers with plots."""
     # imported here: pyomo and matplotlib cost ~0.7 s, which other commands should not pay
-    from ..errors import InfeasibleError
-    from ..pareto import AXES, pareto
-    from ..report import render_html
-    from ..scenario import load_scenario
-    from ..solve import solve_scenario
+    from planner.analyses.pareto import AXES, pareto
+    from planner.errors import InfeasibleError
+    from planner.inputs.scenario import load_scenario
+    from planner.optimize.solve import solve_scenario
+    from planner.report.html import render_html
 
     sc = load_scenario(scenario_path, catalogs)
     margin = None if margin_pct is None else margin_pct / 100.0

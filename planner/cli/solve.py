@@ -9,7 +9,8 @@ import click
 import pandas as pd
 from rich.console import Console
 
-from ..uncertainty import band_text
+from planner.optimize.uncertainty import band_text
+
 from .common import catalog_option, echo_json, fmt_num, format_option, make_console, print_table
 
 margin_option = click.option(
@@ -128,8 +129,8 @@ def solve_cmd(scenario_path, objective, margin_pct, time_limit_s, mip_gap, catal
     Exit status 1 when no fleet can meet the scenario; the message names the SLO or limit that binds and
     the nearest feasible value.
     """
-    from ..scenario import load_scenario
-    from ..solve import solve_scenario
+    from planner.inputs.scenario import load_scenario
+    from planner.optimize.solve import solve_scenario
 
     sc = load_scenario(scenario_path, catalogs)
     res = solve_scenario(sc, catalogs=catalogs, time_limit_s=time_limit_s, mip_gap=mip_gap, alternatives=True,
@@ -157,14 +158,14 @@ def solve_cmd(scenario_path, objective, margin_pct, time_limit_s, mip_gap, catal
 @format_option(("table", "json", "csv"))
 def pareto_cmd(scenario_path, sweep, points, margin_pct, time_limit_s, mip_gap, plot_path, catalogs, fmt):
     """Pareto frontier by epsilon-constraint runs on one persistent MILP; one row per frontier point."""
-    from ..pareto import pareto
-    from ..scenario import load_scenario
+    from planner.analyses.pareto import pareto
+    from planner.inputs.scenario import load_scenario
 
     sc = load_scenario(scenario_path, catalogs)
     res = pareto(sc, sweep=sweep, points=points, catalogs=catalogs, margin=_margin(margin_pct),
                  time_limit_s=time_limit_s, mip_gap=mip_gap)
     if plot_path:
-        from ..report import plot_frontier  # matplotlib only when asked for
+        from planner.report.html import plot_frontier  # matplotlib only when asked for
 
         plot_frontier(res.points, res.summary["x"], res.summary["y"], title=f"{sc.name}: {sweep} sweep", path=plot_path)
         click.echo(f"wrote {plot_path}", err=True)

@@ -8,11 +8,19 @@ import click
 import pandas as pd
 from rich.console import Console
 
-from .. import calibrate as C
-from .. import kernels as K
-from ..chips import load_catalog
-from ..errors import PlannerError
-from ..validate import HOLDOUT_FILE, POINTS_FILE, predict_points, read_points, summarize, summary_by
+from planner.analyses import calibrate as C
+from planner.analyses import kernels as K
+from planner.analyses.validate import (
+    HOLDOUT_FILE,
+    POINTS_FILE,
+    predict_points,
+    read_points,
+    summarize,
+    summary_by,
+)
+from planner.errors import PlannerError
+from planner.inputs.chips import load_catalog
+
 from .common import catalog_option, echo_json, format_option, print_table
 
 
@@ -34,8 +42,8 @@ def _pct(v) -> str:
 @format_option(("table", "json", "csv"))
 def validate_cmd(points, by, holdout, dataset_isl, catalogs, fmt):
     """Predict every row of a points file (default: the bundled validation/points.csv) and report the error."""
-    from .. import datasets as D
-    from .. import validate as V
+    from planner.analyses import datasets as D
+    from planner.analyses import validate as V
 
     if points and holdout:
         raise PlannerError("give a points file or --holdout, not both", field="points")

@@ -1,0 +1,86 @@
+"""Aggregated serving with chunked prefill: a per-forward token budget (the chunk) caps the prefill tokens
+mixed into each decode step (vLLM `max_num_batched_tokens`, SGLang `chunked_prefill_size`).
+
+The engine's aggregated role is the steady state: every step carries the decode tokens of B sequences
+(D = B(1 + gamma)) and, averaged over steps, P = B a / OSL x s_new prefill tokens (a = tokens emitted per
+step, s_new the new prompt tokens). That mean step is what the decode sees (its TPOT includes the cost
+prefill chunks put on it). With `aggregated.chunk_tokens` = C per attention rank and micro-batch
+(cap = C dp pp tokens per step):
+
+- feasible only if D + P <= cap (else the batch cannot be refilled as fast as it drains: infeasible);
+- a new prompt gets the spare budget k = cap - D per step: n = max(1, s_new / k) steps, each carrying a
+  chunk of min(k, s_new) tokens; such a step costs t_full = step + (min(k, s_new) - P) x m, with m the
+  marginal step time per prefill token interpolated between the engine's decode-only step (same
+  configuration, no prefill) and its mixed step: m = (step_mixed - step_decode) / P;
+- TTFT = n x t_full (+ the MLA overhead below); `tpot_chunk_ms` = t_full / a is the TPOT of a step that
+  carries a full chunk (reported, not the SLO, which is on the mean);
+- MLA (DeepSeek-style) chunk overhead: every chunk attends to the prompt's earlier chunks, whose KV is
+  cached as the compressed latent and must be re-expanded through kv_b (2 kv_lora heads (d_nope + d_v)
+  FLOPs per token per layer). Chunk j re-expands j k tokens: s_new (n - 1) / 2 tokens per prompt. The
+  engine already counts the re-expansion of a prefix-cache hit; the chunks' share is added here to the
+  step (prompts per step x that work) and to the TTFT.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from planner.engine.roofline import Candidates
+from planner.engine.tables import ROLE_CODE, ChipTable, ModelTable
+
+
+def mla_chunk_tokens(s_new, k):
+    """Latent tokens re-expanded per prompt when s_new new tokens are prefilled in chunks of k:
+    sum over chunks j = 0..n-1 of j k = s_new (n - 1) / 2 with n = s_new / k (>= 1)."""
+    n = np.maximum(np.asarray(s_new, float) / np.maximum(k, 1e-9), 1.0)
+    return np.asarray(s_new, float) * (n - 1.0) / 2.0
+
+
+def mla_reexpand_s_per_token(c: Candidates, mt: ModelTable, ct: ChipTable) -> np.ndarray:
+    """Seconds per re-expanded latent token through all layers, on one attention rank (0 for GQA models)."""
+    m, k = c.model, c.chip
+    heads_chip = mt.heads[m] / c.tp
+    flops = 2.0 * mt.kv_lora[m] * heads_chip * (mt.head_dim[m] - mt.qk_rope[m] + mt.v_head_dim[m]) * mt.layers[m]
+    peak_bf16 = ct.peak_flops[k, 0]
+    peak = np.where(peak_bf16 > 0, peak_bf16, ct.peak_flops[k].max(axis=-1)) * ct.eta_attention[k]
+    return np.where(mt.is_mla[m], flops / peak, 0.0)
+
+
+def apply_chunk(c: Candidates, res: dict, step_decode_only: np.ndarray, chunk_tokens: int | None,
+                mt: ModelTable, ct: ChipTable) -> dict:
+    """Chunk cap, TTFT and MLA overhead for aggregated rows (others untouched). Adds `chunk_ok` (bool) and
+    `tpot_chunk_s`. `step_decode_only`: the engine step of the same rows evaluated with role decode."""
+    out = {k: np.array(v, copy=True) for k, v in res.items()}
+    n = len(c)
+    out["chunk_ok"] = np.ones(n, bool)
+    out["tpot_chunk_s"] = np.full(n, np.nan)
+    agg = c.role == ROLE_CODE["aggregated"]
+    if chunk_tokens is None or not agg.any():
+        return out
+    i = np.flatnonzero(agg)
+    sub = c.take(i)
+    a = np.maximum(sub.spec_accept, 1.0)
+    s_new = np.maximum(sub.isl * (1.0 - np.clip(sub.prefix_hit, 0.0, 0.99)), 1.0)
+    D = sub.batch * (1.0 + sub.spec_tokens)
+    P = sub.batch * a / np.maximum(sub.osl, 1.0) * s_new
+    cap = float(chunk_tokens) * sub.dp * sub.pp
+    ok = D + P <= cap
+    k = np.maximum(cap - D, 1.0)
+    steps = np.maximum(1.0, s_new / k)
+    step = res["step_s"][i]
+    marginal = np.maximum(step - step_decode_only[i], 0.0) / np.maximum(P, 1e-9)
+    # MLA: the chunks' latent re-expansion (prompts per step, spread over dp ranks and pp stages)
+    per_tok = mla_reexpand_s_per_token(sub, mt, ct)
+    extra_tokens = mla_chunk_tokens(s_new, k)
+    step = step + (sub.batch * a / np.maximum(sub.osl, 1.0)) * extra_tokens * per_tok / (sub.dp * sub.pp)
+    t_full = step + np.maximum(np.minimum(k, s_new) - P, 0.0) * marginal
+    ttft = steps * t_full + extra_tokens * per_tok
+    out["step_s"][i] = step
+    out["tpot_s"][i] = step / a
+    out["requests_per_s"][i] = sub.batch * a / (step * np.maximum(sub.osl, 1.0))
+    out["decode_tok_s"][i] = sub.batch * a / step
+    out["prefill_tok_s"][i] = out["requests_per_s"][i] * sub.isl
+    out["ttft_s"][i] = ttft
+    out["tpot_chunk_s"][i] = t_full / a
+    out["chunk_ok"][i] = ok
+    return out

@@ -1,0 +1,134 @@
+"""Speculative decoding as candidate variants: gamma draft tokens per step, per-token acceptance alpha.
+
+Data flow stays one way: `spec_variants` replicates the decode/aggregated candidates once per gamma (the
+optimizer chooses gamma among the rows), the engine evaluates them (verify of 1 + gamma query tokens per
+sequence, KV read once per sequence, MTP draft cost as one extra layer per draft token), and
+`apply_draft_model` post-processes the engine's outputs for a separate draft model co-located on the
+instance (its gamma draft steps and its memory). docs/axes.md derives every term.
+
+- tokens emitted per verify step: (1 - alpha^(gamma+1)) / (1 - alpha) (Leviathan et al. 2023), the
+  expected accepted prefix plus the token the verify step always yields;
+- step time: gamma draft steps + one target verify of gamma + 1 tokens per sequence;
+- MTP (DeepSeek-V3): the draft is the model's own MTP module (about one decoder layer + the shared LM
+  head): the engine's `speculative_step_factor` (1 + gamma/L) and one layer's weights in memory;
+- draft model (e.g. llama-3.2-1b for llama-3.1-70b): its decode step at the same batch on the instance's
+  chips (largest valid tensor split <= chips per stage), its weights and KV cache in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from planner.engine import roofline as _engine
+from planner.engine.roofline import OP_FAMILIES, Candidates, evaluate, speculative_step_factor
+from planner.engine.tables import DTYPE_BYTES, ROLE_CODE, ModelTable
+
+DEFAULT_ACCEPTANCE = {"mtp": 0.85, "draft": 0.7}
+# DeepSeek-V3 technical report (arXiv 2412.19437, sec. 5.4.3): the second token predicted by MTP is accepted
+# 85-90% of the time, giving 1.8x tokens per second. 0.85 is the lower end (documented assumption).
+# Draft models: 0.6-0.8 per token for Llama-3.x 1B/8B drafting 70B on chat data (EAGLE/Medusa/SpecBench
+# reports); 0.7 as a middle value. Both can be set per workload (workload.speculative_acceptance).
+
+
+def tokens_per_step(alpha, gamma):
+    """Expected tokens emitted per target verify step with gamma draft tokens of per-token acceptance alpha:
+    (1 - alpha^(gamma+1)) / (1 - alpha); gamma = 0 gives 1."""
+    alpha = np.asarray(alpha, float)
+    gamma = np.asarray(gamma, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = (1.0 - alpha ** (gamma + 1.0)) / (1.0 - alpha)
+    return np.where(np.isclose(alpha, 1.0), gamma + 1.0, out)
+
+
+def spec_variants(c: Candidates, gammas, alpha: float) -> Candidates:
+    """Decode and aggregated rows once per gamma (spec_tokens = gamma, spec_accept = tokens per step);
+    prefill rows once, unchanged. gamma = 0 is the plain row."""
+    gammas = sorted(set(int(g) for g in gammas))
+    dec = (c.role == ROLE_CODE["decode"]) | (c.role == ROLE_CODE["aggregated"])
+    parts = [c.take(np.flatnonzero(~dec))]
+    base = c.take(np.flatnonzero(dec))
+    for g in gammas:
+        v = replace(base, spec_tokens=np.full(len(base), float(g)),
+                    spec_accept=np.full(len(base), float(tokens_per_step(alpha, g))))
+        parts.append(v)
+    from planner.engine.candidates import concat
+
+    return concat(parts)
+
+
+def mtp_weight_bytes_per_chip(c: Candidates, mt: ModelTable) -> np.ndarray:
+    """Weights of the MTP module held on every chip of the instance when gamma > 0: about one decoder layer
+    (attention + one FFN/MoE layer, split like the model's own layers) (DeepSeek-V3's MTP module; the
+    embedding and LM head are shared with the main model)."""
+    m = c.model
+    G = c.tp * c.dp
+    moe = mt.experts[m] > 0
+    ffn = np.where(moe, mt.experts[m] * mt.expert_params[m] / G + mt.shared_params[m] / c.tp, mt.dense_ffn_params[m] / c.tp)
+    return np.where(c.spec_tokens > 0, (mt.attn_params[m] / c.tp + ffn) * DTYPE_BYTES[c.wdtype], 0.0)
+
+
+def _step_without_mtp(res: dict, c: Candidates, mt: ModelTable) -> np.ndarray:
+    """The engine's step with the MTP draft factor removed: the factor multiplies the stage time, whose sum
+    over every pipeline stage is the sum of the per-family times."""
+    fam = sum(res[f"t_{f}_s"] for f in OP_FAMILIES)
+    f = speculative_step_factor(c.spec_tokens, mt.layers[c.model])
+    return res["step_s"] - fam * (f - 1.0)
+
+
+def draft_step_overhead_s() -> float:
+    """The engine's per-step framework overhead (scheduling, sampling), paid once per target step."""
+    return float(getattr(_engine, "DECODE_STEP_OVERHEAD_S", 0.0))
+
+
+def _draft_tp(draft, chips_per_stage: np.ndarray) -> np.ndarray:
+    """Largest power-of-two tensor split of the draft model that divides its heads (and KV heads) and is at
+    most the chips of one stage."""
+    out = np.ones(len(chips_per_stage))
+    for tp in (2, 4, 8, 16, 32, 64):
+        ok = draft.num_heads % tp == 0 and (draft.num_kv_heads % tp == 0 or tp % draft.num_kv_heads == 0)
+        if ok:
+            out = np.where(chips_per_stage >= tp, tp, out)
+    return out
+
+
+def apply_draft_model(c: Candidates, res: dict, mt: ModelTable, ct, draft) -> dict:
+    """Post-process engine outputs for a co-located draft model (method: draft).
+
+    Rows with gamma > 0: step = target verify step (engine step without its MTP factor) + gamma x the draft's
+    decode step at the same batch; memory per chip += the draft's weights + KV at that batch (its own
+    tensor split over the chips of one stage). Returns a new result dict (arrays copied where changed)."""
+    spec = (c.spec_tokens > 0) & (c.role != ROLE_CODE["prefill"])
+    if not spec.any():
+        return res
+    idx = np.flatnonzero(spec)
+    sub = c.take(idx)
+    G = sub.tp * sub.dp
+    dmt = ModelTable.build([draft])
+    dc = Candidates.from_columns(
+        role=ROLE_CODE["decode"], model=0, chip=sub.chip, tp=_draft_tp(draft, G), ep=1, pp=1, dp=1,
+        batch=sub.batch, isl=sub.isl, osl=sub.osl, wdtype=sub.wdtype, kvdtype=sub.kvdtype, osl_cv=sub.osl_cv,
+    )
+    dres = evaluate(dc, dmt, ct)
+    # the draft's steps run inside the target's step (one scheduler pass, one CUDA graph): no framework overhead
+    t_draft = dres["step_s"] - draft_step_overhead_s()
+    out = {k: np.array(v, copy=True) for k, v in res.items()}
+    verify = _step_without_mtp(res, c, mt)[idx]
+    step = verify + sub.spec_tokens * t_draft
+    accept = np.maximum(sub.spec_accept, 1.0)
+    is_agg = sub.role == ROLE_CODE["aggregated"]
+    out["step_s"][idx] = step
+    out["tpot_s"][idx] = step / accept
+    out["requests_per_s"][idx] = sub.batch * accept / (step * np.maximum(sub.osl, 1.0))
+    out["decode_tok_s"][idx] = sub.batch * accept / step
+    out["prefill_tok_s"][idx] = np.where(is_agg, out["requests_per_s"][idx] * sub.isl, 0.0)
+    if "ttft_s" in out:
+        scale = step / np.maximum(res["step_s"][idx], 1e-30)
+        out["ttft_s"][idx] = np.where(is_agg, res["ttft_s"][idx] * scale, res["ttft_s"][idx])
+    # the draft's memory spreads over the chips of one stage (weights / its tp + its KV)
+    extra = dres["memory_bytes"] * dc.tp / G
+    out["memory_bytes"][idx] = res["memory_bytes"][idx] + extra
+    out["draft_step_s"] = np.zeros(len(c))
+    out["draft_step_s"][idx] = t_draft
+    return out

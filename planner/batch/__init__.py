@@ -1,0 +1,1 @@
+"""Batch planning: sweep files, the resumable runner, the results store."""

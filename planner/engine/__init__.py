@@ -1,0 +1,1 @@
+"""Engine: candidate enumeration, the model/chip arrays and the vectorized roofline."""

@@ -1,0 +1,184 @@
+"""Enumerate candidate instance configurations (role × chip × TP/EP/PP/DP × batch × dtype) as arrays,
+and run them through the engine into a coefficient table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from planner.engine.roofline import Candidates, evaluate, to_frame
+from planner.engine.tables import DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
+from planner.inputs.chips import Chip
+from planner.inputs.models import ModelArch
+
+DTYPES_BY_CODE = {v: k for k, v in DTYPE_CODE.items()}
+
+PREFILL_BATCHES = (1, 2, 4, 8, 16, 32)
+# sequences in flight per attention rank; multiplied by dp for DP-attention instances
+DECODE_BATCHES_PER_RANK = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)
+PP_OPTIONS = (1, 2, 4, 8)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """What to enumerate. Batches default to the role's standard grid."""
+
+    roles: Sequence[str] = ("prefill", "decode", "aggregated")
+    weights_dtypes: Sequence[str] = ("bf16",)
+    kv_dtypes: Sequence[str] | None = None  # None: same as weights, never below fp8
+    isl: float = 2048
+    osl: float = 256
+    prefix_hit: float = 0.0
+    osl_cv: float = 0.0  # coefficient of variation of the output lengths (engine.mean_decode_context)
+    max_chips_per_instance: int = 72
+    prefill_batches: Sequence[int] = PREFILL_BATCHES
+    decode_batches_per_rank: Sequence[int] = DECODE_BATCHES_PER_RANK
+    pp_options: Sequence[int] = PP_OPTIONS
+    # the other disaggregation axes (docs/axes.md); defaults leave the table as the engine computes it
+    spec_method: str | None = None  # "mtp" | "draft"; None = no speculative decoding
+    spec_gammas: Sequence[int] = (0,)  # draft tokens per step enumerated (decode/aggregated rows per gamma)
+    spec_alpha: float = 0.85  # per-token acceptance
+    draft_model: str | None = None  # preset id (spec_method "draft")
+    spec_placement: str = "colocated"  # or "pool": the draft model in its own pool (planner.draft_pool)
+    draft_levels: int = 6  # draft latency levels (placement pool)
+    chunk_tokens: int | None = None  # aggregated: tokens per forward per attention rank
+    prefix_cache_tokens: int | None = None  # None: hit rate x isl x batch (planner.prefix)
+
+
+def default_kv_dtype(weights: str) -> str:
+    """Planner default: KV cache in the weights dtype, but never below fp8."""
+    return "bf16" if weights == "bf16" else "fp8"
+
+
+def parallelism_options(model: ModelArch, chip: Chip, max_chips: int, pp_options=PP_OPTIONS) -> np.ndarray:
+    """Valid (tp, ep, pp, dp) rows for one model on one chip; powers of two, heads divisible by tp."""
+    pow2 = [1 << i for i in range(8) if (1 << i) <= max_chips]
+    rows = []
+    for tp in pow2:
+        if model.num_heads % tp:
+            continue
+        if model.attention == "gqa" and not (model.num_kv_heads % tp == 0 or tp % model.num_kv_heads == 0):
+            continue
+        dps = pow2 if model.is_moe else [1]
+        for dp in dps:
+            g = tp * dp
+            if g > max_chips:
+                continue
+            eps = [e for e in pow2 if e <= g and g % e == 0 and model.moe.num_experts % e == 0] if model.is_moe else [1]
+            for ep in eps:
+                for pp in pp_options:
+                    if g * pp <= max_chips and pp <= model.num_layers:
+                        rows.append((tp, ep, pp, dp))
+    return np.array(rows, dtype=np.float64).reshape(-1, 4)
+
+
+def build_candidates(models: Sequence[ModelArch], chips: Sequence[Chip], grid: Grid) -> Candidates:
+    """Cross product per (model, chip): parallelism rows × batches × roles × dtypes, as flat arrays."""
+    parts: list[Candidates] = []
+    kv_for = (lambda w: [default_kv_dtype(w)]) if grid.kv_dtypes is None else (lambda w: list(grid.kv_dtypes))
+    for mi, model in enumerate(models):
+        for ci, chip in enumerate(chips):
+            par = parallelism_options(model, chip, grid.max_chips_per_instance, grid.pp_options)
+            if not len(par):
+                continue
+            for role in grid.roles:
+                if role == "prefill":
+                    per_row = [np.asarray(grid.prefill_batches, float)] * len(par)
+                else:
+                    base = np.asarray(grid.decode_batches_per_rank, float)
+                    per_row = [base * dp for dp in par[:, 3]]
+                counts = np.array([len(b) for b in per_row])
+                rep = np.repeat(np.arange(len(par)), counts)
+                batch = np.concatenate(per_row)
+                for w in grid.weights_dtypes:
+                    if not chip.supports(w):
+                        continue
+                    for kv in kv_for(w):
+                        parts.append(
+                            Candidates.from_columns(
+                                role=ROLE_CODE[role], model=mi, chip=ci,
+                                tp=par[rep, 0], ep=par[rep, 1], pp=par[rep, 2], dp=par[rep, 3],
+                                batch=batch, isl=grid.isl, osl=grid.osl,
+                                wdtype=DTYPE_CODE[w], kvdtype=DTYPE_CODE[kv], prefix_hit=grid.prefix_hit,
+                                osl_cv=grid.osl_cv,
+                            )
+                        )
+    if not parts:
+        return Candidates.from_columns(role=np.zeros(0), model=0, chip=0, tp=1, batch=1, isl=1, osl=1, wdtype=0, kvdtype=0)
+    return concat(parts)
+
+
+def concat(parts: Sequence[Candidates]) -> Candidates:
+    names = Candidates.__dataclass_fields__.keys()
+    return Candidates(**{n: np.concatenate([getattr(p, n) for p in parts]) for n in names})
+
+
+def evaluate_axes(cands: Candidates, mt: ModelTable, ct: ChipTable, grid: Grid) -> tuple[Candidates, dict]:
+    """Engine evaluation plus the axes' post-processing: speculative variants (gamma per row), a co-located
+    draft model, the prefix cache's memory, the aggregated chunk cap (planner.speculative, .prefix, .chunked)."""
+    from planner.axes import chunked, prefix, speculative
+
+    if grid.spec_method is not None and any(g > 0 for g in grid.spec_gammas):
+        cands = speculative.spec_variants(cands, grid.spec_gammas, grid.spec_alpha)
+    res = evaluate(cands, mt, ct)
+    pool = grid.spec_method == "draft" and grid.draft_model and grid.spec_placement == "pool"
+    if pool:  # target rows per draft latency level, the draft's steps outside the instance
+        from planner.axes import draft_pool
+        from planner.inputs.models import load_model
+
+        _, dres = draft_pool.draft_grid(load_model(grid.draft_model), ct, DTYPES_BY_CODE[int(cands.wdtype[0])],
+                                        DTYPES_BY_CODE[int(cands.kvdtype[0])], grid.isl, grid.osl,
+                                        grid.decode_batches_per_rank)
+        cands, res, lvl, per_req = draft_pool.apply_draft_pool(cands, res, mt, ct, draft_pool.levels(dres, grid.draft_levels))
+        res["draft_level_idx"], res["draft_tokens_per_req"] = lvl, per_req
+    extra = prefix.cache_bytes_per_chip(cands, mt, grid.prefix_cache_tokens) if np.any(cands.prefix_hit > 0) else 0.0
+    if grid.spec_method == "mtp":
+        extra = extra + speculative.mtp_weight_bytes_per_chip(cands, mt)
+    raw_step = res["step_s"]
+    if grid.spec_method == "draft" and grid.draft_model and not pool:
+        from planner.inputs.models import load_model
+
+        res = speculative.apply_draft_model(cands, res, mt, ct, load_model(grid.draft_model))
+    res = prefix.refit(cands, res, ct, np.broadcast_to(extra, (len(cands),)).astype(float))
+    if grid.chunk_tokens is not None:
+        agg = cands.role == ROLE_CODE["aggregated"]
+        dec_only = np.zeros(len(cands))
+        if agg.any():
+            idx = np.flatnonzero(agg)
+            sub = cands.take(idx)
+            as_dec = Candidates(**{**sub.__dict__, "role": np.full(len(sub), ROLE_CODE["decode"], np.int8)})
+            dres = evaluate(as_dec, mt, ct)
+            # the same draft/MTP adjustment as the mixed step: shift by the difference the draft made
+            dec_only[idx] = dres["step_s"] + (res["step_s"][idx] - raw_step[idx])
+        res = chunked.apply_chunk(cands, res, dec_only, grid.chunk_tokens, mt, ct)
+    return cands, res
+
+
+CHUNK_REASON = "prefill tokens per step exceed aggregated.chunk_tokens (the batch drains faster than it refills)"
+
+
+def coefficient_table(models: Sequence[ModelArch], chips: Sequence[Chip], grid: Grid) -> pd.DataFrame:
+    """Enumerate and evaluate: one row per candidate instance (see engine.to_frame for columns; the axes add
+    spec_tokens, spec_accept, tpot_chunk_ms)."""
+    mt, ct = ModelTable.build(list(models)), ChipTable.build(list(chips))
+    cands = build_candidates(models, chips, grid)
+    cands, res = evaluate_axes(cands, mt, ct, grid)
+    df = to_frame(cands, res, mt, ct)
+    df["spec_tokens"] = cands.spec_tokens.astype(np.int32)
+    df["spec_accept"] = cands.spec_accept
+    if "draft_level_idx" in res:
+        lvl = res["draft_level_idx"]
+        df["draft_level"] = np.where(lvl >= 0, np.char.add("d", lvl.astype(str)), "")
+        df["draft_tokens_per_req"] = res["draft_tokens_per_req"]
+    if "chunk_ok" in res:
+        bad = ~res["chunk_ok"] & df["fits"].to_numpy()
+        if bad.any():
+            reason = df["fit_reason"].cat.add_categories([CHUNK_REASON])
+            reason[bad] = CHUNK_REASON
+            df["fit_reason"] = reason
+            df.loc[bad, "fits"] = False
+        df["tpot_chunk_ms"] = res["tpot_chunk_s"] * 1e3
+    return df

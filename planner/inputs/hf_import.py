@@ -1,0 +1,253 @@
+"""Map a Hugging Face `config.json` onto the fields of `planner.models.ModelArch`.
+
+Handled families (by `architectures[0]`, falling back to `model_type` and then to the keys present):
+
+* dense GQA: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, ... (`head_dim` when
+  given, else hidden_size / num_attention_heads);
+* MixtralForCausalLM: `num_local_experts`, `num_experts_per_tok`; `intermediate_size` is the expert width;
+* Qwen2MoeForCausalLM / Qwen3MoeForCausalLM: `num_experts`, `moe_intermediate_size`, optional
+  `shared_expert_intermediate_size`, `decoder_sparse_step` / `mlp_only_layers`;
+* DeepseekV2/V3ForCausalLM (also Kimi-K2): MLA (`kv_lora_rank`, `q_lora_rank` (null -> 0),
+  `qk_rope_head_dim`, `qk_nope_head_dim`, `v_head_dim`), `n_routed_experts`, `n_shared_experts`,
+  `moe_intermediate_size`, `first_k_dense_replace`, `moe_layer_freq`;
+* GptOssForCausalLM: `num_local_experts`, `experts_per_token` / `num_experts_per_tok`, `layer_types` +
+  `sliding_window`;
+* Step3 (text part of Step3VL): `num_attention_groups`, `moe_num_experts`, `moe_top_k`, `share_expert_dim`,
+  `moe_layers_enum` (best effort; its low-rank query is not representable and is modelled as full rank).
+
+Anything else is imported best effort from the generic keys. Multimodal configs whose language model sits
+under `text_config` are read from there. A missing or malformed required key raises `PlannerError` naming
+`config.json.<key>`.
+
+ModelArch only counts dense layers (`moe.first_dense_layers`); every derived quantity depends on the count,
+not the position, so configs whose dense layers are not all leading (e.g. `mlp_only_layers: [5]`,
+`decoder_sparse_step: 2`, a trailing dense layer in Step3) are imported with the dense-layer count there.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from planner.errors import PlannerError
+
+_HINT = (
+    "pass the model's own config.json (from its Hugging Face repo), or write a models/<id>.yaml preset "
+    "with the shapes by hand (see models/llama-3.1-8b.yaml)"
+)
+
+_MLA_ARCHS = {"DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM"}
+_MLA_TYPES = {"deepseek_v2", "deepseek_v3", "kimi_k2"}
+_QWEN_DENSE_TYPES = {"qwen2", "qwen3"}
+_QWEN_MOE_TYPES = {"qwen2_moe", "qwen3_moe"}
+
+
+def _missing(key: str, arch: str, why: str = "missing required key") -> PlannerError:
+    return PlannerError(f"{why} {key!r} (architecture {arch})", field=f"config.json.{key}", hint=_HINT)
+
+
+def _int(cfg: dict, arch: str, *keys: str, default: int | None = None, required: bool = True) -> int | None:
+    """First of `keys` present and not null, as an int; `default` when none is; else PlannerError on keys[0]."""
+    for key in keys:
+        val = cfg.get(key)
+        if val is None:
+            continue
+        if isinstance(val, bool) or not isinstance(val, (int, float)) or int(val) != val:
+            raise _missing(key, arch, why=f"expected an integer, got {val!r} for key")
+        return int(val)
+    if default is not None or not required:
+        return default
+    raise _missing(keys[0], arch)
+
+
+def _sanitize_id(model_id: str) -> str:
+    s = re.sub(r"[^a-z0-9.\-_]+", "-", str(model_id).lower())
+    s = re.sub(r"^[^a-z0-9]+", "", s)
+    return s or "custom"
+
+
+def _layer_index_set(raw: Any, arch: str, key: str) -> set[int]:
+    """A list/tuple of layer indices, or a comma-separated string of them (Step3's `moe_layers_enum`)."""
+    if isinstance(raw, str):
+        parts = [p for p in raw.replace(" ", "").split(",") if p]
+    elif isinstance(raw, (list, tuple)):
+        parts = list(raw)
+    else:
+        raise _missing(key, arch, why=f"expected a list of layer indices, got {raw!r} for key")
+    try:
+        return {int(p) for p in parts}
+    except (TypeError, ValueError):
+        raise _missing(key, arch, why=f"expected a list of layer indices, got {raw!r} for key") from None
+
+
+def _text_config(cfg: dict) -> dict:
+    """Multimodal wrappers (Step3VL, Llama4, Gemma3, ...) keep the language model under `text_config`."""
+    text = cfg.get("text_config")
+    if "hidden_size" not in cfg and isinstance(text, dict):
+        merged = {k: v for k, v in cfg.items() if k != "text_config"}
+        merged.update(text)
+        merged["architectures"] = cfg.get("architectures") or text.get("architectures")
+        return merged
+    return cfg
+
+
+def _sliding_window(cfg: dict, arch: str, model_type: str, num_layers: int) -> dict | None:
+    window = _int(cfg, arch, "sliding_window", required=False)
+    layer_types = cfg.get("layer_types")
+    if isinstance(layer_types, list) and layer_types:
+        n_windowed = sum(1 for t in layer_types if t == "sliding_attention")
+        if n_windowed == 0:
+            return None
+        if window is None:
+            raise _missing("sliding_window", arch, why="layer_types has sliding_attention layers but no")
+        return {"window": window, "num_layers": min(n_windowed, num_layers)}
+    if window is None or window <= 0 or cfg.get("use_sliding_window") is False:
+        return None
+    max_pos = _int(cfg, arch, "max_position_embeddings", required=False)
+    if max_pos is not None and window >= max_pos:
+        return None  # a window as long as the context is no window
+    if model_type == "gpt_oss":
+        n_windowed = num_layers // 2  # alternates sliding / full, starting with sliding
+    elif model_type in _QWEN_DENSE_TYPES | _QWEN_MOE_TYPES:
+        # Qwen2/3 with use_sliding_window: layers from max_window_layers on use the window.
+        max_window_layers = _int(cfg, arch, "max_window_layers", default=0)
+        n_windowed = max(0, num_layers - max_window_layers)
+    elif isinstance(cfg.get("sliding_window_pattern"), int) and cfg["sliding_window_pattern"] > 0:
+        n_windowed = num_layers - num_layers // cfg["sliding_window_pattern"]  # Gemma3: every Nth is global
+    else:
+        n_windowed = num_layers  # Mistral-style: every layer windowed
+    return {"window": window, "num_layers": n_windowed} if n_windowed > 0 else None
+
+
+def _moe(cfg: dict, arch: str, model_type: str, num_layers: int) -> tuple[dict | None, int | None]:
+    """The `moe` block (or None) and, where the config's `intermediate_size` is the expert width, that width."""
+    experts = _int(
+        cfg, arch, "n_routed_experts", "num_local_experts", "num_experts", "moe_num_experts", required=False
+    )
+    if not experts or experts <= 1:
+        return None, None
+
+    top_k = _int(cfg, arch, "num_experts_per_tok", "experts_per_token", "moe_top_k", "num_experts_per_token")
+    n_shared, shared_width = 0, 0
+    moe_layers: set[int] | None = None  # None: every layer is MoE
+    expert_width_is_intermediate = False
+
+    if "moe_intermediate_size" in cfg and cfg["moe_intermediate_size"] is not None:
+        width = _int(cfg, arch, "moe_intermediate_size")
+    else:
+        # Mixtral / gpt-oss: intermediate_size is the expert width.
+        width = _int(cfg, arch, "intermediate_size")
+        expert_width_is_intermediate = True
+
+    if "n_shared_experts" in cfg or "first_k_dense_replace" in cfg:  # DeepSeek-V2/V3, Kimi-K2
+        n_shared = _int(cfg, arch, "n_shared_experts", default=0)
+        shared_width = width if n_shared else 0
+        first_k = _int(cfg, arch, "first_k_dense_replace", default=0)
+        freq = max(1, _int(cfg, arch, "moe_layer_freq", default=1))
+        moe_layers = {i for i in range(num_layers) if i >= first_k and i % freq == 0}
+    elif model_type in _QWEN_MOE_TYPES or "decoder_sparse_step" in cfg or "mlp_only_layers" in cfg:
+        shared = _int(cfg, arch, "shared_expert_intermediate_size", default=0)  # Qwen2-MoE has one
+        n_shared, shared_width = (1, shared) if shared else (0, 0)
+        step = max(1, _int(cfg, arch, "decoder_sparse_step", default=1))
+        mlp_only = _layer_index_set(cfg.get("mlp_only_layers") or [], arch, "mlp_only_layers")
+        moe_layers = {i for i in range(num_layers) if i not in mlp_only and (i + 1) % step == 0}
+    elif "moe_layers_enum" in cfg or "share_expert_dim" in cfg:  # Step3
+        shared = _int(cfg, arch, "share_expert_dim", default=0)
+        n_shared, shared_width = (1, shared) if shared else (0, 0)
+        if cfg.get("moe_layers_enum") is not None:
+            moe_layers = _layer_index_set(cfg["moe_layers_enum"], arch, "moe_layers_enum") & set(
+                range(num_layers)
+            )
+
+    n_moe = num_layers if moe_layers is None else len(moe_layers)
+    if n_moe == 0:
+        return None, None
+    block = {
+        "num_experts": experts,
+        "top_k": top_k,
+        "expert_intermediate_size": width,
+        "num_shared_experts": n_shared,
+        "shared_intermediate_size": shared_width,
+        "first_dense_layers": num_layers - n_moe,
+    }
+    return block, (width if expert_width_is_intermediate else None)
+
+
+def arch_dict_from_hf(cfg: dict, model_id: str) -> dict:
+    """A dict for `ModelArch.model_validate` from a Hugging Face config.json (already parsed)."""
+    if not isinstance(cfg, dict):
+        raise PlannerError("config.json must hold a JSON object", field="config.json", hint=_HINT)
+    cfg = _text_config(cfg)
+    archs = cfg.get("architectures") or []
+    arch = str(archs[0]) if isinstance(archs, list) and archs else str(cfg.get("model_type") or "unknown")
+    model_type = str(cfg.get("model_type") or "").lower()
+
+    hidden = _int(cfg, arch, "hidden_size", "d_model", "n_embd")
+    num_layers = _int(cfg, arch, "num_hidden_layers", "n_layer", "num_layers")
+    num_heads = _int(cfg, arch, "num_attention_heads", "n_head", "num_heads")
+    vocab = _int(cfg, arch, "vocab_size", "padded_vocab_size")
+
+    out: dict[str, Any] = {
+        "id": _sanitize_id(model_id),
+        "name": str(cfg.get("_name_or_path") or model_id),
+        "hidden_size": hidden,
+        "num_layers": num_layers,
+        "num_heads": num_heads,
+        "vocab_size": vocab,
+        # LlamaConfig, MixtralConfig, Qwen*, DeepseekV3Config, GptOssConfig all default to untied.
+        "tie_embeddings": bool(cfg.get("tie_word_embeddings", False)),
+        "attention_bias": bool(cfg.get("attention_bias", False)) or model_type in {"qwen2", "qwen2_moe"},
+        "source": f"Hugging Face config.json ({arch})",
+    }
+
+    moe, expert_width_as_intermediate = _moe(cfg, arch, model_type, num_layers)
+    if moe:
+        out["moe"] = moe
+    if expert_width_as_intermediate is not None:
+        out["intermediate_size"] = expert_width_as_intermediate
+    else:
+        out["intermediate_size"] = _int(cfg, arch, "intermediate_size", "ffn_hidden_size", "n_inner")
+
+    is_mla = arch in _MLA_ARCHS or model_type in _MLA_TYPES or cfg.get("kv_lora_rank") is not None
+    if is_mla:
+        mla = {
+            "kv_lora_rank": _int(cfg, arch, "kv_lora_rank"),
+            "q_lora_rank": _int(cfg, arch, "q_lora_rank", default=0),
+            "qk_rope_head_dim": _int(cfg, arch, "qk_rope_head_dim"),
+            "qk_nope_head_dim": _int(cfg, arch, "qk_nope_head_dim"),
+            "v_head_dim": _int(cfg, arch, "v_head_dim"),
+        }
+        out.update(
+            attention="mla",
+            mla=mla,
+            num_kv_heads=num_heads,  # the latent is shared; ModelArch convention
+            head_dim=mla["qk_nope_head_dim"] + mla["qk_rope_head_dim"],
+        )
+    else:
+        head_dim = _int(cfg, arch, "head_dim", required=False)
+        if head_dim is None:
+            if hidden % num_heads:
+                raise _missing(
+                    "head_dim",
+                    arch,
+                    why=f"hidden_size {hidden} is not a multiple of num_attention_heads {num_heads}, and no",
+                )
+            head_dim = hidden // num_heads
+        out.update(
+            attention="gqa",
+            num_kv_heads=_int(
+                cfg,
+                arch,
+                "num_key_value_heads",
+                "num_attention_groups",
+                "multi_query_group_num",
+                "n_head_kv",
+                default=num_heads,
+            ),
+            head_dim=head_dim,
+        )
+
+    window = _sliding_window(cfg, arch, model_type, num_layers)
+    if window:
+        out["sliding_window"] = window
+    return out

@@ -1,0 +1,213 @@
+"""Model architectures: validated presets in `models/*.yaml` and import from a Hugging Face config.json.
+
+Only what the roofline needs is kept: layer shapes, attention kind (GQA or MLA), MoE routing, sliding
+windows. Derived quantities (parameter counts, KV bytes per token) are properties so they stay in step.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from planner.errors import PlannerError, suggest
+from planner.paths import MODELS_DIR
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MLA(_Strict):
+    """Multi-head latent attention (DeepSeek-V2/V3, Kimi-K2): a compressed latent KV cache."""
+
+    kv_lora_rank: int = Field(gt=0)
+    q_lora_rank: int = Field(ge=0, description="0 = queries projected directly from hidden")
+    qk_rope_head_dim: int = Field(gt=0)
+    qk_nope_head_dim: int = Field(gt=0)
+    v_head_dim: int = Field(gt=0)
+
+
+class MoE(_Strict):
+    """Routed experts (SwiGLU, 3 matrices each), optional shared experts, optional dense-first layers."""
+
+    num_experts: int = Field(gt=1)
+    top_k: int = Field(gt=0)
+    expert_intermediate_size: int = Field(gt=0)
+    num_shared_experts: int = Field(default=0, ge=0)
+    shared_intermediate_size: int = Field(default=0, ge=0, description="per shared expert")
+    first_dense_layers: int = Field(default=0, ge=0, description="leading layers with a dense FFN")
+
+    @model_validator(mode="after")
+    def _check(self) -> MoE:
+        if self.top_k > self.num_experts:
+            raise ValueError(f"top_k={self.top_k} exceeds num_experts={self.num_experts}")
+        return self
+
+
+class SlidingWindow(_Strict):
+    """Some layers attend only to the last `window` tokens (gpt-oss alternates full and windowed)."""
+
+    window: int = Field(gt=0)
+    num_layers: int = Field(ge=0, description="how many of the layers are windowed")
+
+
+class ModelArch(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-_]*$")
+    name: str = ""
+    hidden_size: int = Field(gt=0)
+    num_layers: int = Field(gt=0)
+    num_heads: int = Field(gt=0)
+    num_kv_heads: int = Field(gt=0, description="for MLA: equals num_heads (latent is shared)")
+    head_dim: int = Field(gt=0, description="for MLA: qk_nope + qk_rope head dim")
+    intermediate_size: int = Field(gt=0, description="dense FFN width (dense layers / dense-first layers)")
+    vocab_size: int = Field(gt=0)
+    tie_embeddings: bool = False
+    attention: Literal["gqa", "mla"] = "gqa"
+    mla: MLA | None = None
+    moe: MoE | None = None
+    sliding_window: SlidingWindow | None = None
+    attention_bias: bool = False
+    source: str = Field(default="", description="where the shapes come from (HF repo / config URL)")
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelArch:
+        if self.attention == "mla" and self.mla is None:
+            raise ValueError("attention: mla needs an 'mla' block")
+        if self.attention == "gqa" and self.num_heads % self.num_kv_heads:
+            raise ValueError(f"num_heads={self.num_heads} is not a multiple of num_kv_heads={self.num_kv_heads}")
+        if self.moe and self.moe.first_dense_layers > self.num_layers:
+            raise ValueError("moe.first_dense_layers exceeds num_layers")
+        if self.sliding_window and self.sliding_window.num_layers > self.num_layers:
+            raise ValueError("sliding_window.num_layers exceeds num_layers")
+        return self
+
+    # ---- derived shapes (element counts, not bytes) ----
+    @property
+    def is_moe(self) -> bool:
+        return self.moe is not None
+
+    @property
+    def num_moe_layers(self) -> int:
+        return self.num_layers - self.moe.first_dense_layers if self.moe else 0
+
+    @property
+    def num_dense_layers(self) -> int:
+        return self.num_layers - self.num_moe_layers
+
+    @property
+    def attn_params_per_layer(self) -> int:
+        h = self.hidden_size
+        if self.attention == "mla":
+            m = self.mla
+            qk = m.qk_nope_head_dim + m.qk_rope_head_dim
+            q = h * self.num_heads * qk if m.q_lora_rank == 0 else h * m.q_lora_rank + m.q_lora_rank * self.num_heads * qk
+            kv = h * (m.kv_lora_rank + m.qk_rope_head_dim) + m.kv_lora_rank * self.num_heads * (m.qk_nope_head_dim + m.v_head_dim)
+            o = self.num_heads * m.v_head_dim * h
+            return q + kv + o
+        qkv = h * (self.num_heads + 2 * self.num_kv_heads) * self.head_dim
+        o = self.num_heads * self.head_dim * h
+        return qkv + o
+
+    @property
+    def dense_ffn_params(self) -> int:
+        return 3 * self.hidden_size * self.intermediate_size
+
+    @property
+    def expert_params(self) -> int:
+        return 3 * self.hidden_size * self.moe.expert_intermediate_size if self.moe else 0
+
+    @property
+    def shared_expert_params(self) -> int:
+        if not self.moe:
+            return 0
+        return 3 * self.hidden_size * self.moe.shared_intermediate_size * self.moe.num_shared_experts
+
+    @property
+    def embedding_params(self) -> int:
+        return self.vocab_size * self.hidden_size * (1 if self.tie_embeddings else 2)
+
+    @property
+    def total_params(self) -> int:
+        layers = self.num_layers * self.attn_params_per_layer + self.num_dense_layers * self.dense_ffn_params
+        if self.moe:
+            layers += self.num_moe_layers * (self.moe.num_experts * self.expert_params + self.shared_expert_params)
+        return layers + self.embedding_params
+
+    @property
+    def active_params(self) -> int:
+        """Parameters touched per token (routed experts counted top_k times).
+
+        Of the embeddings only the LM head (vocab x hidden) counts: the input-embedding lookup reads one
+        row per token, not the table. This is the convention behind gpt-oss's published 5.1B active.
+        """
+        layers = self.num_layers * self.attn_params_per_layer + self.num_dense_layers * self.dense_ffn_params
+        if self.moe:
+            layers += self.num_moe_layers * (self.moe.top_k * self.expert_params + self.shared_expert_params)
+        return layers + self.vocab_size * self.hidden_size
+
+    @property
+    def kv_elems_per_token_per_layer(self) -> int:
+        """KV-cache elements one token adds in one layer: 2·kv_heads·head_dim (GQA) or latent+rope (MLA)."""
+        if self.attention == "mla":
+            return self.mla.kv_lora_rank + self.mla.qk_rope_head_dim
+        return 2 * self.num_kv_heads * self.head_dim
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _format_validation(err: ValidationError, where: str) -> str:
+    return "\n".join(f"{where}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
+
+
+def parse_model(data: dict, where: str) -> ModelArch:
+    try:
+        return ModelArch.model_validate(data)
+    except ValidationError as exc:
+        raise PlannerError(_format_validation(exc, where)) from None
+
+
+@lru_cache(maxsize=1)
+def preset_ids() -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in MODELS_DIR.glob("*.yaml")))
+
+
+@lru_cache(maxsize=64)
+def _load_preset(model_id: str) -> ModelArch:
+    path = MODELS_DIR / f"{model_id}.yaml"
+    return parse_model(yaml.safe_load(path.read_text()), f"models/{model_id}.yaml")
+
+
+def from_hf_config(cfg: dict, model_id: str) -> ModelArch:
+    """Map a Hugging Face config.json (Llama, Qwen2/3, Mixtral, Qwen3-MoE, DeepSeek-V3, gpt-oss) to ModelArch."""
+    from planner.inputs.hf_import import arch_dict_from_hf  # local import: keeps the common path light
+
+    return parse_model(arch_dict_from_hf(cfg, model_id), f"config.json[{model_id}]")
+
+
+def load_model(ref: str | Path) -> ModelArch:
+    """A preset id (`llama-3.1-70b`) or a path to a HF config.json (or to a folder holding one)."""
+    ref_s = str(ref)
+    if ref_s in preset_ids():
+        return _load_preset(ref_s)
+    path = Path(ref_s)
+    if path.is_dir():
+        path = path / "config.json"
+    if path.suffix in (".json", ".yaml", ".yml") and path.exists():
+        if path.suffix == ".json":
+            try:
+                cfg = json.loads(path.read_text())
+            except json.JSONDecodeError as exc:
+                raise PlannerError(f"{path} is not valid JSON: {exc}", field="model") from None
+            return from_hf_config(cfg, path.parent.name.lower().replace(" ", "-") or "custom")
+        return parse_model(yaml.safe_load(path.read_text()), str(path))
+    raise PlannerError(
+        f"unknown model {ref_s!r} (not a preset id, not an existing config.json)",
+        field="model",
+        hint=suggest(ref_s, preset_ids()),
+    )

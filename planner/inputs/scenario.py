@@ -1,0 +1,377 @@
+"""Scenarios: what to serve, under which SLO, on which chips, within which limits (validated YAML).
+
+`load_scenario(path)` reads `scenarios/*.yaml`; `Scenario.model_validate(dict)` validates a mapping (batch
+sweeps build scenarios in memory). Every error is a PlannerError naming the field (`slo.tpot_ms`) and the
+fix; unknown keys get a did-you-mean. Chip and model ids are checked against the catalogs by
+`check_references` (called by `load_scenario` and by the solver), because overlays may add chips.
+See docs/scenarios.md for every key and its default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from planner.errors import PlannerError, suggest
+
+Mode = Literal["aggregated", "disaggregated", "afd"]
+Objective = Literal["min-cost", "max-throughput"]
+Dtype = Literal["bf16", "fp8", "fp4"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Precision(_Strict):
+    """Weights dtype; KV-cache dtype (default: weights dtype, never below fp8)."""
+
+    weights: Dtype = "bf16"
+    kv_cache: Dtype | None = None
+
+
+class Workload(_Strict):
+    """One traffic class: Poisson arrivals at `arrival_rate_rps`, fixed prompt and answer lengths."""
+
+    arrival_rate_rps: float | None = Field(default=None, gt=0, description="required for min-cost")
+    isl: int = Field(ge=1, description="input (prompt) tokens per request")
+    osl: int = Field(ge=1, description="output tokens per request (mean)")
+    output_length_cv: float = Field(
+        default=0.0, ge=0, le=10,
+        description="coefficient of variation of the output lengths (std/mean; 0 = fixed, ~1 = reasoning-like "
+                    "long tail): the batch holds long answers longer, so in-flight KV grows by osl*cv^2/2")
+    prefix_hit_rate: float = Field(default=0.0, ge=0, le=0.99)
+    prefix_cache_tokens: int | None = Field(
+        default=None, ge=0, description="cached-prefix tokens resident per instance; default hit_rate x isl x batch")
+    speculative_acceptance: float | None = Field(
+        default=None, gt=0, lt=1, description="per-token draft acceptance alpha for this workload (overrides speculative.acceptance)")
+
+
+class SLO(_Strict):
+    """Latency targets. TTFT is a percentile over requests (queueing included); TPOT is per instance."""
+
+    ttft_ms: float | None = Field(default=None, gt=0)
+    ttft_percentile: float = Field(default=90.0, gt=0, lt=100)
+    tpot_ms: float | None = Field(default=None, gt=0)
+
+
+class TrafficClass(_Strict):
+    """One traffic class of a multi-class scenario (`classes:`): its own lengths, rate and SLO."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="lowercase id: chat, coding, agentic")
+    arrival_rate_rps: float | None = Field(default=None, gt=0)
+    isl: int = Field(ge=1)
+    osl: int = Field(ge=1)
+    output_length_cv: float = Field(default=0.0, ge=0, le=10)
+    prefix_hit_rate: float = Field(default=0.0, ge=0, le=0.99)
+    prefix_cache_tokens: int | None = Field(default=None, ge=0)
+    speculative_acceptance: float | None = Field(default=None, gt=0, lt=1)
+    slo: SLO | None = Field(default=None, description="default: the scenario's slo")
+
+    def workload(self) -> Workload:
+        return Workload(arrival_rate_rps=self.arrival_rate_rps, isl=self.isl, osl=self.osl,
+                        output_length_cv=self.output_length_cv, prefix_hit_rate=self.prefix_hit_rate,
+                        prefix_cache_tokens=self.prefix_cache_tokens, speculative_acceptance=self.speculative_acceptance)
+
+
+class Speculative(_Strict):
+    """Speculative decoding: MTP heads of the target or a separate draft model, co-located on the instance."""
+
+    method: Literal["mtp", "draft"] = "mtp"
+    draft_model: str | None = Field(default=None, description="preset id of the draft model (method: draft)")
+    acceptance: float | None = Field(default=None, gt=0, lt=1,
+                                     description="per-token acceptance alpha; default 0.85 (mtp) / 0.7 (draft)")
+    gamma: list[int] | Literal["auto"] = Field(default="auto", description="draft tokens per step; auto = 1..4")
+    placement: Literal["colocated", "pool"] = Field(
+        default="colocated", description="colocated: on the target's instance; pool: a draft pool (method draft)")
+    draft_levels: int = Field(default=6, ge=1, le=16, description="draft latency levels (placement pool)")
+
+    @field_validator("gamma")
+    @classmethod
+    def _gamma(cls, v):
+        if isinstance(v, list) and (not v or any(g < 0 or g > 8 for g in v)):
+            raise ValueError("gamma: a list of draft-token counts between 0 and 8 (or auto)")
+        return v
+
+    @model_validator(mode="after")
+    def _draft(self) -> Speculative:
+        if self.method == "draft" and not self.draft_model:
+            raise ValueError("speculative.draft_model: method draft needs a draft model preset (e.g. llama-3.2-1b)")
+        if self.placement == "pool" and self.method != "draft":
+            raise ValueError("speculative.placement: a draft pool needs method draft (MTP heads run inside the target)")
+        return self
+
+    def gammas(self) -> tuple[int, ...]:
+        """gamma values enumerated; 0 (no speculation) is always a candidate."""
+        g = (1, 2, 3, 4) if self.gamma == "auto" else tuple(self.gamma)
+        return tuple(sorted({0, *g}))
+
+
+class AggregatedOptions(_Strict):
+    """Aggregated (co-located) serving with chunked prefill."""
+
+    chunk_tokens: int | None = Field(default=None, ge=16,
+                                     description="tokens per forward per attention rank (decode + prefill chunk); none = unbounded")
+
+
+class AFDOptions(_Strict):
+    """Attention/FFN disaggregation of MoE decode (mode `afd`)."""
+
+    micro_batches: list[int] = Field(default_factory=lambda: [2, 3], min_length=1)
+    levels: int = Field(default=8, ge=1, le=24, description="per-layer cadences enumerated")
+
+    @field_validator("micro_batches")
+    @classmethod
+    def _mb(cls, v: list[int]) -> list[int]:
+        if any(x < 1 or x > 8 for x in v):
+            raise ValueError("micro_batches: each between 1 and 8")
+        return sorted(set(v))
+
+
+class ChipOffer(_Strict):
+    """A chip type on offer; price overrides the catalog's, max_count caps the chips of this type."""
+
+    id: str
+    price_usd_per_hr: float | None = Field(default=None, gt=0, description="per chip-hour; default: catalog")
+    max_count: int | None = Field(default=None, ge=0, description="chips of this type available")
+
+
+class KVTransfer(_Strict):
+    """Prefill->decode KV-cache transfer over the NICs (scale-out) of both pools."""
+
+    overlap: bool = Field(default=False, description="layer-by-layer transfer hidden behind prefill compute")
+
+
+class Queueing(_Strict):
+    """Waiting-time model for the TTFT percentile: M/D/c (deterministic service) or M/M/c (Erlang C)."""
+
+    model: Literal["md-c", "erlang-c"] = "md-c"
+
+
+class Search(_Strict):
+    """The candidate grid (role x chip x parallelism x batch) handed to the engine."""
+
+    max_chips_per_instance: int = Field(default=64, ge=1, le=1024)
+    pipeline_parallel: list[int] = Field(default_factory=lambda: [1, 2, 4, 8], min_length=1)
+    prefill_batches: list[int] | None = Field(default=None, min_length=1)
+    decode_batches_per_rank: list[int] | None = Field(default=None, min_length=1)
+
+    @field_validator("pipeline_parallel", "prefill_batches", "decode_batches_per_rank")
+    @classmethod
+    def _positive(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and any(x < 1 for x in v):
+            raise ValueError("every entry must be >= 1")
+        return v
+
+
+class Solver(_Strict):
+    time_limit_s: float = Field(default=10.0, gt=0)
+    mip_gap: float = Field(default=1e-4, ge=0, lt=1, description="relative MIP gap at which HiGHS stops")
+
+
+class Scenario(_Strict):
+    name: str = Field(min_length=1)
+    description: str = ""
+    model: str = Field(min_length=1, description="preset id or path to a HF config.json")
+    precision: Precision = Field(default_factory=Precision)
+    workload: Workload | None = None
+    classes: list[TrafficClass] | None = Field(default=None, min_length=1, description="several traffic classes")
+    classes_share_pools: bool = Field(default=False, description="pools may serve several classes (time-sharing)")
+    slo: SLO = Field(default_factory=SLO)
+    chips: list[ChipOffer] = Field(min_length=1)
+    modes: list[Mode] = Field(default_factory=lambda: ["aggregated", "disaggregated"], min_length=1)
+    objective: Objective = "min-cost"
+    budget_usd_per_hr: float | None = Field(default=None, gt=0)
+    max_chips: int | None = Field(default=None, ge=1)
+    max_power_kw: float | None = Field(default=None, gt=0)
+    margin: float | None = Field(default=None, ge=0, le=5, description="fraction; default uncertainty.default_margin()")
+    kv_transfer: KVTransfer = Field(default_factory=KVTransfer)
+    speculative: Speculative | None = None
+    aggregated: AggregatedOptions = Field(default_factory=AggregatedOptions)
+    afd: AFDOptions = Field(default_factory=AFDOptions)
+    queueing: Queueing = Field(default_factory=Queueing)
+    search: Search = Field(default_factory=Search)
+    solver: Solver = Field(default_factory=Solver)
+
+    @field_validator("chips")
+    @classmethod
+    def _unique_chips(cls, v: list[ChipOffer]) -> list[ChipOffer]:
+        seen: set[str] = set()
+        for c in v:
+            if c.id in seen:
+                raise ValueError(f"chip {c.id!r} is listed twice; merge the entries")
+            seen.add(c.id)
+        return v
+
+    @field_validator("modes")
+    @classmethod
+    def _unique_modes(cls, v: list[str]) -> list[str]:
+        return list(dict.fromkeys(v))
+
+    @model_validator(mode="after")
+    def _needs_rate(self) -> Scenario:
+        if self.workload is None and self.classes is None:
+            raise ValueError("workload: is required (or `classes`, a list of traffic classes)")
+        if self.workload is not None and self.classes is not None:
+            raise ValueError("workload: give either `workload` (one traffic class) or `classes` (several), not both")
+        if self.classes_share_pools and self.classes is None:
+            raise ValueError("classes_share_pools: needs `classes` (several traffic classes)")
+        if self.classes is not None:
+            names = [c.name for c in self.classes]
+            if len(set(names)) != len(names):
+                raise ValueError("classes: class names must be unique")
+            if self.classes_share_pools and any("+" in n for n in names):
+                raise ValueError("classes: with classes_share_pools, class names may not contain '+'")
+            if self.objective == "min-cost" and any(c.arrival_rate_rps is None for c in self.classes):
+                raise ValueError("classes: objective min-cost needs arrival_rate_rps on every class")
+            if self.objective == "max-throughput" and any(c.arrival_rate_rps is None for c in self.classes):
+                raise ValueError("classes: max-throughput scales the class mix; give arrival_rate_rps on every class")
+            return self
+        if self.objective == "min-cost" and self.workload.arrival_rate_rps is None:
+            raise ValueError("workload.arrival_rate_rps: objective min-cost needs the requests/s to serve")
+        return self
+
+    def class_scenarios(self) -> list[tuple[str, Scenario]]:
+        """(class name, single-class scenario) per traffic class; one ('default', self) without `classes`."""
+        if self.classes is None:
+            return [("default", self)]
+        out = []
+        for c in self.classes:
+            out.append((c.name, self.model_copy(update={"workload": c.workload(), "classes": None, "classes_share_pools": False,
+                                                          "slo": c.slo if c.slo is not None else self.slo,
+                                                          "name": f"{self.name}/{c.name}"})))
+        return out
+
+    # ---- conveniences used by the pipeline
+    @property
+    def kv_dtype(self) -> str:
+        if self.precision.kv_cache:
+            return self.precision.kv_cache
+        return "bf16" if self.precision.weights == "bf16" else "fp8"
+
+    @property
+    def has_limits(self) -> bool:
+        """A finite fleet: a budget, a chip or power cap, or an inventory cap on every chip on offer."""
+        inventory = all(c.max_count is not None for c in self.chips)
+        return any(v is not None for v in (self.budget_usd_per_hr, self.max_chips, self.max_power_kw)) or inventory
+
+
+# ---------------------------------------------------------------- error messages
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model class that owns the mapping at `loc` (list indices skipped)."""
+    cls: Any = Scenario
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = cls.model_fields.get(part) if isinstance(cls, type) and issubclass(cls, BaseModel) else None
+        if field is None:
+            return None
+        ann = field.annotation
+        args = [a for a in getattr(ann, "__args__", ()) if isinstance(a, type)]
+        nxt = next((a for a in [ann, *args] if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if nxt is None:  # list[Model]
+            inner = [a for a in getattr(ann, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)]
+            nxt = inner[0] if inner else None
+        if nxt is None:
+            return None
+        cls = nxt
+    return cls
+
+
+def _loc_text(loc: tuple) -> str:
+    out = ""
+    for p in loc:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def _describe(err: dict) -> tuple[str, str, str | None]:
+    """(field, message, hint) for one pydantic error."""
+    loc = tuple(err["loc"])
+    field = _loc_text(loc) or "scenario"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        owner = _model_at(loc[:-1])
+        known = list(owner.model_fields) if owner else []
+        return field, f"unknown key {loc[-1]!r}", suggest(str(loc[-1]), known) if known else None
+    if kind == "missing":
+        return field, "is required", f"add `{field}: ...` (see docs/scenarios.md)"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    head, sep, rest = msg.partition(": ")
+    if not loc and sep and " " not in head:  # model-level check that names its field: "a.b: message"
+        return head, rest, None
+    return field, msg, None
+
+
+def format_errors(exc: ValidationError, where: str = "scenario") -> PlannerError:
+    """One PlannerError listing every field error; `field` is the first offending field."""
+    described = [_describe(e) for e in exc.errors()]
+    lines = []
+    for field, msg, hint in described:
+        lines.append(f"{field}: {msg}" + (f" ({hint})" if hint else ""))
+    first_field, first_msg, first_hint = described[0]
+    if len(described) == 1:
+        return PlannerError(f"{first_msg} (in {where})", field=first_field, hint=first_hint)
+    return PlannerError(f"{where} has {len(lines)} errors:\n  " + "\n  ".join(lines), field=first_field)
+
+
+def validate_scenario(data: object, where: str = "scenario") -> Scenario:
+    """Scenario.model_validate with field-level PlannerErrors."""
+    if not isinstance(data, dict):
+        raise PlannerError(f"{where}: expected a mapping of keys (name, model, workload, slo, chips, ...)")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise format_errors(exc, where) from None
+
+
+def load_scenario(path: str | Path, catalogs: tuple | list = ()) -> Scenario:
+    """Read, validate and check a scenario file; a relative model path is taken from the file's folder."""
+    from planner.inputs.models import preset_ids
+
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except FileNotFoundError:
+        raise PlannerError(f"file not found: {p}", field="scenario") from None
+    except yaml.YAMLError as exc:
+        raise PlannerError(f"{p} is not valid YAML: {exc}", field="scenario") from None
+    sc = validate_scenario(data, str(p))
+    if sc.model not in preset_ids() and not Path(sc.model).is_absolute():
+        local = p.parent / sc.model
+        if local.exists():
+            sc = sc.model_copy(update={"model": str(local.resolve())})
+    check_references(sc, catalogs)
+    return sc
+
+
+def check_references(sc: Scenario, catalogs: tuple | list = ()) -> None:
+    """Chip ids must be in the catalog (with overlays); the model must load. PlannerError names the field."""
+    from planner.inputs.chips import load_catalog
+    from planner.inputs.models import load_model
+
+    cat = load_catalog(tuple(catalogs))
+    for i, offer in enumerate(sc.chips):
+        if offer.id not in cat:
+            raise PlannerError(
+                f"unknown chip {offer.id!r}", field=f"chips[{i}].id",
+                hint=suggest(offer.id, cat.ids()) + " (`planner chips` lists them; --catalog adds your own)",
+            )
+    load_model(sc.model)
+
+
+def require_limits(sc: Scenario) -> None:
+    """max-throughput needs something that bounds the fleet."""
+    if not sc.has_limits:
+        raise PlannerError(
+            "objective max-throughput needs a limit, otherwise the fleet (and the rate) grows without bound",
+            field="budget_usd_per_hr",
+            hint="set budget_usd_per_hr, max_chips or max_power_kw (or max_count on every chip in `chips`)",
+        )

@@ -1,0 +1,1 @@
+"""Optimizer: coefficient table, pruning and queueing caps, the MILP, solve, results, diagnosis, traffic classes, uncertainty."""

@@ -1,0 +1,176 @@
+"""Scenario -> Prepared: coefficients, pruning (planner.prune) and the MILP data of one scenario.
+
+`prepare` is shared by `planner.solve` (one solve), `planner.pareto` (one persistent model, many solves),
+`planner.traffic` (one Prepared per class) and `planner.alternatives` (re-solves); InfeasibleError when no
+candidate is left, naming the SLO or memory limit that rules out every mode.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from planner.errors import InfeasibleError, PlannerError
+from planner.inputs.chips import load_catalog
+from planner.inputs.scenario import Scenario, check_references, require_limits
+from planner.optimize import milp
+from planner.optimize.coefficients import CoefficientCache, scenario_coefficients
+from planner.optimize.prune import MODE_ROLES, Pruned, PruneSettings, prune
+from planner.optimize.uncertainty import default_margin
+
+
+@dataclass
+class Prepared:
+    """Everything the MILP needs, computed once per scenario (and reused by every Pareto point)."""
+
+    scenario: Scenario
+    objective: str
+    margin: float
+    settings: PruneSettings
+    pruned: Pruned
+    spec: milp.MilpSpec
+    modes: tuple[str, ...]  # modes with candidates left
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    class_scenarios: dict[str, Scenario] | None = None  # several traffic classes (planner.traffic)
+    catalogs: tuple = ()  # the --catalog overlays it was prepared with (re-solves need them)
+
+    def classes(self) -> dict[str | None, Scenario]:
+        """Traffic class -> its single-class scenario ({None: scenario} for one class)."""
+        return dict(self.class_scenarios) if self.class_scenarios else {None: self.scenario}
+
+    @property
+    def table(self) -> pd.DataFrame:
+        return self.pruned.table
+
+
+
+def resolve_margin(sc: Scenario, margin: float | None) -> float:
+    if margin is not None:
+        return float(margin)
+    return float(sc.margin) if sc.margin is not None else float(default_margin())
+
+
+def _settings(sc: Scenario, margin: float, keep_tpot_front: bool) -> PruneSettings:
+    return PruneSettings(
+        modes=tuple(sc.modes), ttft_slo_ms=sc.slo.ttft_ms, tpot_slo_ms=sc.slo.tpot_ms,
+        percentile=sc.slo.ttft_percentile, margin=margin, queueing=sc.queueing.model,
+        kv_overlap=sc.kv_transfer.overlap, isl=float(sc.workload.isl), keep_tpot_front=keep_tpot_front,
+    )
+
+
+def _role_empty(t: pd.DataFrame, role: str) -> bool:
+    return not (t["role"].astype(str) == role).any()
+
+
+def _no_candidates_error(sc: Scenario, p: Pruned, margin: float) -> InfeasibleError:
+    """Which SLO (or memory) rules out every mode, with the nearest feasible value."""
+    d = p.diagnostics
+    note = f" (margin {margin:.0%} applied)" if margin else ""
+    if len(d.get("chips_without_fit", [])) == len(sc.chips):
+        return InfeasibleError(
+            f"{sc.model} does not fit on any offered chip with up to {sc.search.max_chips_per_instance} chips per "
+            f"instance in {sc.precision.weights}", field="chips",
+            hint="offer larger chips, raise search.max_chips_per_instance, or use a smaller precision.weights",
+        )
+    reasons: list[tuple[str, str, str]] = []  # (field, message, hint)
+    for mode in sc.modes:
+        roles = MODE_ROLES[mode]
+        for r in roles:
+            if not _role_empty(p.table, r):
+                continue
+            if r in ("decode", "aggregated") and sc.slo.tpot_ms is not None:
+                best = d.get(f"best_tpot_ms_{r}")
+                if best and best[0] > sc.slo.tpot_ms:
+                    reasons.append(("slo.tpot_ms", f"no {r} candidate meets slo.tpot_ms={sc.slo.tpot_ms:g}: the lowest "
+                                    f"TPOT these chips reach is {best[0]:.3g} ms on {best[1]}{note}",
+                                    f"raise slo.tpot_ms to at least {math.ceil(best[0] * 100) / 100:g}, or offer faster chips"))
+                    continue
+            if r in ("prefill", "aggregated") and sc.slo.ttft_ms is not None:
+                best = d.get(f"best_ttft_ms_{r}")
+                what = "prefill service + KV transfer" if r == "prefill" else "chunked-prefill TTFT"
+                if best:
+                    reasons.append(("slo.ttft_ms", f"no {r} candidate meets slo.ttft_ms={sc.slo.ttft_ms:g} at p"
+                                    f"{sc.slo.ttft_percentile:g}: the lowest {what} is {best[0]:.3g} ms on {best[1]}{note}, "
+                                    "before any queueing", f"raise slo.ttft_ms above {best[0]:.4g}"))
+                    continue
+            reasons.append(("chips", f"no {r} candidate fits in memory", "offer larger chips"))
+    if not reasons:
+        reasons.append(("modes", "no mode has candidates", "allow both modes"))
+    field_, _, hint = reasons[0]
+    msg = "no fleet can meet the SLO: " + "; ".join(dict.fromkeys(m for _, m, _ in reasons))
+    return InfeasibleError(msg, field=field_, hint=hint)
+
+
+def _dtype_notes(sc: Scenario, catalogs) -> list[str]:
+    """Chips without the weights dtype offer no candidates: a note, or an error when no chip has it."""
+    cat = load_catalog(tuple(str(c) for c in catalogs))
+    w = sc.precision.weights
+    lacking = [c.id for c in sc.chips if not cat[c.id].supports(w)]
+    if len(lacking) == len(sc.chips):
+        have = sorted({d for c in sc.chips for d in cat[c.id].peak_tflops})
+        raise PlannerError(f"no offered chip supports {w} weights ({', '.join(lacking)})", field="precision.weights",
+                           hint=f"use one of {have}, or offer chips with {w}")
+    return [f"{c} has no {w} support: not used" for c in lacking]
+
+
+def checked_objective_and_margin(sc: Scenario, catalogs, margin: float | None, objective: str | None) -> tuple[str, float]:
+    """The objective and planning margin in force, after the checks every preparation starts with."""
+    objective = objective or sc.objective
+    if objective == "max-throughput":
+        require_limits(sc)
+    check_references(sc, catalogs)
+    return objective, resolve_margin(sc, margin)
+
+
+def prepare(sc: Scenario, *, catalogs=(), margin: float | None = None, cache: CoefficientCache | None = None,
+            objective: str | None = None, keep_tpot_front: bool = False, dominance: bool = True) -> Prepared:
+    """Coefficients, pruning and the MILP data for a scenario; InfeasibleError when no candidate is left."""
+    t0 = time.perf_counter()
+    objective, m = checked_objective_and_margin(sc, catalogs, margin, objective)
+    notes = _dtype_notes(sc, catalogs)
+    coeffs = scenario_coefficients(sc, catalogs, cache)
+    t1 = time.perf_counter()
+    settings = _settings(sc, m, keep_tpot_front)
+    if not dominance:  # every SLO-feasible candidate (pools shared by traffic classes prune their own way)
+        settings = dataclasses.replace(settings, dominance=False)
+    p = prune(coeffs, settings)
+    if "afd" in sc.modes:  # attention/FFN rows come from planner.afd (their own cadence-wise selection)
+        from planner.axes.afd import afd_table
+
+        extra = afd_table(sc, catalogs, m)
+        if len(extra):
+            p = Pruned(table=pd.concat([p.table, extra], ignore_index=True), counts=p.counts, diagnostics=p.diagnostics)
+            p.counts["kept"].update(extra["role"].value_counts().to_dict())
+        else:
+            notes.append("mode afd: no attention/FFN pairing meets the TPOT SLO (or the model is dense)")
+    t2 = time.perf_counter()
+    modes = tuple(mo for mo in sc.modes if not any(_role_empty(p.table, r) for r in MODE_ROLES[mo]))
+    if not modes:
+        raise _no_candidates_error(sc, p, m)
+    roles = [r for mo in modes for r in MODE_ROLES[mo]]
+    table = p.table[p.table["role"].astype(str).isin(roles).to_numpy()].reset_index(drop=True)
+    if "draft_level" in table and (table["draft_level"].astype(str) != "").any():
+        from planner.axes.draft_pool import draft_table
+
+        drafts = draft_table(sc, catalogs, m)
+        if len(drafts):
+            table = pd.concat([table, drafts], ignore_index=True)
+            p.counts["kept"]["draft"] = len(drafts)
+        else:
+            notes.append("speculative.placement pool: the draft model fits on no offered chip")
+    p = Pruned(table=table, counts=p.counts, diagnostics=p.diagnostics)
+    kv_bytes = float(sc.workload.isl * coeffs["kv_bytes_per_token"].iloc[0]) if len(coeffs) else 0.0
+    spec = milp.MilpSpec(
+        modes=modes, rate_min=sc.workload.arrival_rate_rps if objective == "min-cost" else None,
+        budget_usd_per_hr=sc.budget_usd_per_hr, max_chips=sc.max_chips, max_power_kw=sc.max_power_kw,
+        inventory={c.id: c.max_count for c in sc.chips if c.max_count is not None},
+        kv_gb_per_request=kv_bytes / 1e9, objective=objective,
+    )
+    notes += [f"mode {mo} left out: no candidate meets the SLO" for mo in sc.modes if mo not in modes]
+    return Prepared(sc, objective, m, settings, p, spec, modes, {"coefficients_s": t1 - t0, "prune_s": t2 - t1}, notes,
+                    catalogs=tuple(catalogs))

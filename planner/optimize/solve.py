@@ -1,0 +1,90 @@
+"""The optimizer pipeline: scenario -> coefficients -> prune -> MILP -> result (or a diagnosed InfeasibleError).
+
+`solve_scenario` is the one entry point (CLI, batch sweeps, tests). The stages live in their own modules:
+`planner.prepare` (coefficients, pruning, MILP data), `planner.results` (summary, pools, constraint report),
+`planner.diagnose` (infeasibility messages), `planner.alternatives` (why this architecture). Their public
+names are re-exported here for callers of the earlier single module.
+"""
+
+from __future__ import annotations
+
+import time
+
+from planner.errors import InfeasibleError
+from planner.inputs.scenario import Scenario
+from planner.optimize import milp
+from planner.optimize.coefficients import CoefficientCache
+from planner.optimize.diagnose import diagnose_limits
+from planner.optimize.prepare import Prepared, prepare, resolve_margin
+from planner.optimize.results import (
+    POOL_COLUMNS,
+    QUEUE_TEXT,
+    ROLE_ORDER,
+    TIGHT_SLO,
+    SolveResult,
+    architecture,
+    extract,
+    pool_error_bands,
+    pools_frame,
+)
+
+__all__ = [
+    "POOL_COLUMNS", "QUEUE_TEXT", "ROLE_ORDER", "TIGHT_SLO", "Prepared", "SolveResult", "architecture", "diagnose_limits",
+    "explain", "extract", "pool_error_bands", "pools_frame", "prepare", "prepare_any", "resolve_margin",
+    "solve_prepared", "solve_scenario",
+]
+
+
+def prepare_any(sc: Scenario, **kw) -> Prepared:
+    """`prepare`, or `traffic.prepare_classes` for a multi-class scenario."""
+    if sc.classes is not None:
+        from planner.optimize.traffic import prepare_classes
+
+        return prepare_classes(sc, **kw)
+    return prepare(sc, **kw)
+
+
+def solve_prepared(prep: Prepared, *, time_limit_s: float, mip_gap: float) -> SolveResult:
+    t0 = time.perf_counter()
+    fm = milp.build(prep.table, prep.spec)
+    prep.timings["build_s"] = time.perf_counter() - t0
+    st = milp.solve(fm, time_limit_s=time_limit_s, mip_gap=mip_gap)
+    if st.status == "infeasible":
+        raise diagnose_limits(prep, fm, time_limit_s)
+    if not st.has_solution:
+        raise InfeasibleError(
+            f"the solver found no fleet (status {st.status}, {st.termination}) within {time_limit_s:g} s",
+            field="solver.time_limit_s", hint="raise solver.time_limit_s or loosen solver.mip_gap",
+        )
+    if prep.objective == "max-throughput" and milp.value(fm, "lam") <= 1e-9:
+        raise diagnose_limits(prep, fm, time_limit_s)
+    return extract(prep, fm, st)
+
+
+def solve_scenario(sc: Scenario, *, catalogs=(), time_limit_s: float | None = None, mip_gap: float | None = None,
+                   margin: float | None = None, cache: CoefficientCache | None = None,
+                   objective: str | None = None, alternatives: bool = False) -> SolveResult:
+    """Cheapest fleet (min-cost) or highest rate within the limits (max-throughput) for a scenario.
+
+    margin: fraction (0.1 = 10%); None takes the scenario's, else uncertainty.default_margin().
+    alternatives: also re-solve with every other architecture forced (summary `alternatives` and `why`;
+    `planner solve` sets it; batch sweeps leave it off).
+    Raises InfeasibleError (exit 1) naming the SLO or limit that binds and the nearest feasible value,
+    PlannerError (exit 2) for bad input.
+    """
+    prep = prepare_any(sc, catalogs=catalogs, margin=margin, cache=cache, objective=objective)
+    tl = time_limit_s if time_limit_s is not None else sc.solver.time_limit_s
+    gap = mip_gap if mip_gap is not None else sc.solver.mip_gap
+    res = solve_prepared(prep, time_limit_s=tl, mip_gap=gap)
+    if alternatives:
+        from planner.optimize.alternatives import explain
+
+        res.summary["alternatives"], res.summary["why"] = explain(prep, res, time_limit_s=tl, mip_gap=gap)
+    return res
+
+
+def explain(prep: Prepared, res: SolveResult, *, time_limit_s: float, mip_gap: float):
+    """See planner.alternatives.explain."""
+    from planner.optimize.alternatives import explain as _explain
+
+    return _explain(prep, res, time_limit_s=time_limit_s, mip_gap=mip_gap)

@@ -1,0 +1,281 @@
+"""The bundled chip catalog (catalogs/chips.yaml) and user overlays on it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from planner.errors import PlannerError
+from planner.inputs.chips import DTYPES, load_catalog
+from planner.paths import CATALOG_DIR
+
+REQUIRED_IDS = [
+    "a100-sxm-80gb",
+    "h100-sxm",
+    "h100-pcie",
+    "h200-sxm",
+    "h20",
+    "h800-sxm",
+    "b200",
+    "b300",
+    "gb200",
+    "gb300",
+    "l40s",
+    "rtx-pro-6000",
+    "mi300x",
+    "mi325x",
+    "mi355x",
+    "gaudi3",
+    "tpu-v5e",
+    "tpu-v5p",
+    "tpu-v6e",
+    "tpu-v7",
+    "trainium2",
+    "groq-lpu",
+    "cerebras-wse3",
+    "d-matrix-corsair",
+]
+REQUIRED_SOURCES = {"peak_tflops", "memory", "scaleup", "scaleout", "power", "price"}
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog()
+
+
+def _write(path: Path, data) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+# ---------------------------------------------------------------- bundled catalog
+
+
+def test_bundled_catalog_has_all_required_ids(catalog):
+    missing = [i for i in REQUIRED_IDS if i not in catalog]
+    assert not missing, f"missing chips: {missing}"
+    assert len(catalog) >= len(REQUIRED_IDS)
+
+
+def test_bundled_ids_are_unique_lowercase_and_hyphenated():
+    raw = yaml.safe_load((CATALOG_DIR / "chips.yaml").read_text())
+    ids = [e["id"] for e in raw["chips"]]
+    assert len(ids) == len(set(ids)), "duplicate ids would silently shadow each other"
+    for i in ids:
+        assert re.fullmatch(r"[a-z0-9][a-z0-9\-]*", i), i
+
+
+@pytest.mark.parametrize("chip_id", REQUIRED_IDS)
+def test_every_chip_cites_sources_for_each_figure_group(catalog, chip_id):
+    chip = catalog[chip_id]
+    assert REQUIRED_SOURCES <= set(chip.sources), sorted(REQUIRED_SOURCES - set(chip.sources))
+    for key, src in chip.sources.items():
+        assert src.ref.strip(), f"{chip_id}.sources.{key} has an empty ref"
+        assert re.fullmatch(r"\d{4}-\d{2}", src.date), f"{chip_id}.sources.{key}.date = {src.date}"
+
+
+def test_measured_efficiencies_cite_a_source(catalog):
+    default_memory = type(catalog["a100-sxm-80gb"].efficiency)().memory
+    for chip in catalog:
+        if chip.efficiency.memory != default_memory:
+            assert "efficiency" in chip.sources, chip.id
+
+
+def test_dense_peaks_sanity(catalog):
+    h100 = catalog["h100-sxm"]
+    assert h100.peak_tflops["bf16"] == 989
+    assert h100.peak_tflops["fp8"] == 1979
+    assert not h100.supports("fp4")
+    a100 = catalog["a100-sxm-80gb"]
+    assert a100.supports("bf16") and not a100.supports("fp8") and not a100.supports("fp4")
+    # same GH100 compute on H100/H200/H800; H800 only has the cut NVLink
+    for cid in ("h200-sxm", "h800-sxm"):
+        assert catalog[cid].peak_tflops == h100.peak_tflops
+    assert catalog["h800-sxm"].scaleup_gb_s == 200
+    # d-Matrix has no sourced bf16; Groq/Cerebras only bf16
+    assert not catalog["d-matrix-corsair"].supports("bf16")
+    assert catalog["groq-lpu"].peak_tflops == {"bf16": 188}
+    assert catalog["cerebras-wse3"].peak_tflops == {"bf16": 12500}
+
+
+def test_peaks_are_dense_and_monotone_in_precision(catalog):
+    # lower precision is never slower than higher precision; the step is at most ~2x, except the FP4 paths
+    # of Blackwell Ultra (3x) and d-Matrix's block formats (MXINT4 = 4x MXINT8)
+    for chip in catalog:
+        present = [chip.peak_tflops[d] for d in DTYPES if d in chip.peak_tflops]
+        for hi, lo in zip(present, present[1:], strict=False):
+            assert hi <= lo <= 4.01 * hi, (chip.id, chip.peak_tflops)
+        if "bf16" in chip.peak_tflops and "fp8" in chip.peak_tflops:
+            assert chip.peak_tflops["fp8"] <= 2.05 * chip.peak_tflops["bf16"], chip.id
+    # the dense (not sparse) figures: no catalog GPU exceeds 2.5 PF dense bf16
+    for chip in catalog:
+        if chip.id != "cerebras-wse3":
+            assert chip.peak_tflops.get("bf16", 0) <= 2500, chip.id
+
+
+def test_memory_tiers_fast_first(catalog):
+    for chip in catalog:
+        tiers = chip.memory
+        if len(tiers) == 2:
+            assert tiers[0].bandwidth_tb_s > tiers[1].bandwidth_tb_s, chip.id
+    assert [len(catalog[c].memory) for c in ("gb200", "gb300", "d-matrix-corsair")] == [2, 2, 2]
+    assert catalog["gb200"].memory[1].capacity_gb == 240
+    assert catalog["groq-lpu"].hbm_gb == pytest.approx(0.23)
+
+
+def test_no_scaleup_fabric_means_domain_one(catalog):
+    assert catalog["l40s"].scaleup_domain == 1
+    assert catalog["rtx-pro-6000"].scaleup_domain == 1
+    assert catalog["gb200"].scaleup_domain == 72 and catalog["gb300"].scaleup_domain == 72
+    for cid in ("h100-sxm", "h200-sxm", "b200"):
+        assert catalog[cid].scaleup_domain == 8
+
+
+def test_estimated_prices_are_labelled(catalog):
+    for cid in (
+        "gb200",
+        "gb300",
+        "b300",
+        "mi355x",
+        "h20",
+        "tpu-v7",
+        "trainium2",
+        "groq-lpu",
+        "cerebras-wse3",
+        "d-matrix-corsair",
+    ):
+        assert catalog[cid].sources["price"].ref.lower().startswith("estimate"), cid
+
+
+# ---------------------------------------------------------------- overlays
+
+
+def test_overlay_changes_only_the_price_and_adds_a_chip(tmp_path, catalog):
+    new_chip = {
+        "id": "my-npu",
+        "name": "My NPU",
+        "vendor": "Acme",
+        "peak_tflops": {"bf16": 400, "fp8": 800},
+        "memory": [{"name": "HBM3", "capacity_gb": 64, "bandwidth_tb_s": 2.0}],
+        "scaleup_gb_s": 200,
+        "scaleup_domain": 4,
+        "scaleout_gb_s": 25,
+        "power_w": 500,
+        "price_usd_per_hr": 1.1,
+        "sources": {
+            k: {"ref": "vendor datasheet", "date": "2026-05"}
+            for k in ("peak_tflops", "memory", "power", "price")
+        },
+    }
+    path = _write(
+        tmp_path / "overlay.yaml", {"chips": [{"id": "h100-sxm", "price_usd_per_hr": 1.9}, new_chip]}
+    )
+    merged = load_catalog([path])
+
+    before, after = catalog["h100-sxm"], merged["h100-sxm"]
+    assert after.price_usd_per_hr == 1.9
+    assert after.model_dump(exclude={"price_usd_per_hr"}) == before.model_dump(exclude={"price_usd_per_hr"})
+    assert before.price_usd_per_hr != 1.9  # the bundled catalog is untouched
+    assert merged["my-npu"].peak_tflops == {"bf16": 400, "fp8": 800}
+    assert set(merged.ids()) == set(catalog.ids()) | {"my-npu"}
+    for cid in catalog.ids():
+        if cid != "h100-sxm":
+            assert merged[cid] == catalog[cid]
+
+
+def test_overlay_can_be_a_bare_list_and_deep_merges_efficiency(tmp_path, catalog):
+    path = _write(tmp_path / "eff.yaml", [{"id": "h100-sxm", "efficiency": {"memory": 0.9}}])
+    chip = load_catalog([path])["h100-sxm"]
+    assert chip.efficiency.memory == 0.9
+    assert chip.efficiency.compute == catalog["h100-sxm"].efficiency.compute
+
+
+def test_overlay_accepts_unquoted_yaml_dates(tmp_path):
+    path = tmp_path / "dates.yaml"
+    path.write_text(
+        "chips:\n"
+        "  - id: h100-sxm\n"
+        "    price_usd_per_hr: 2.2\n"
+        "    sources:\n"
+        "      price: {ref: my contract, date: 2026-05-14}\n"
+        "      power: {ref: datasheet, date: 2022}\n"
+    )
+    chip = load_catalog([path])["h100-sxm"]
+    assert chip.sources["price"].date == "2026-05-14"
+    assert chip.sources["power"].date == "2022"
+
+
+def test_overlay_negative_bandwidth_names_the_field(tmp_path):
+    path = _write(
+        tmp_path / "bad_bw.yaml",
+        {
+            "chips": [
+                {"id": "h100-sxm", "memory": [{"name": "HBM3", "capacity_gb": 80, "bandwidth_tb_s": -3.35}]}
+            ]
+        },
+    )
+    with pytest.raises(PlannerError) as exc:
+        load_catalog([path])
+    msg = str(exc.value)
+    assert "h100-sxm" in msg
+    assert "memory" in msg and "bandwidth_tb_s" in msg
+
+
+def test_overlay_new_chip_without_sources_is_rejected(tmp_path):
+    chip = {
+        "id": "no-sources",
+        "name": "X",
+        "vendor": "Y",
+        "peak_tflops": {"bf16": 100},
+        "memory": [{"name": "HBM", "capacity_gb": 10, "bandwidth_tb_s": 1.0}],
+        "scaleup_gb_s": 0,
+        "scaleup_domain": 1,
+        "scaleout_gb_s": 10,
+        "power_w": 100,
+        "price_usd_per_hr": 1.0,
+        "sources": {"peak_tflops": {"ref": "datasheet", "date": "2026-05"}},
+    }
+    path = _write(tmp_path / "no_src.yaml", {"chips": [chip]})
+    with pytest.raises(PlannerError) as exc:
+        load_catalog([path])
+    msg = str(exc.value)
+    assert "no-sources" in msg and "sources" in msg
+    assert "memory" in msg and "price" in msg
+
+
+def test_overlay_unknown_field_and_bad_dtype_are_rejected(tmp_path):
+    path = _write(tmp_path / "typo.yaml", {"chips": [{"id": "h100-sxm", "hbm_gb": 96}]})
+    with pytest.raises(PlannerError, match="hbm_gb"):
+        load_catalog([path])
+    path = _write(tmp_path / "dtype.yaml", {"chips": [{"id": "h100-sxm", "peak_tflops": {"int4": 4000}}]})
+    with pytest.raises(PlannerError, match="peak_tflops"):
+        load_catalog([path])
+
+
+def test_overlay_not_a_chip_list_is_rejected(tmp_path):
+    path = _write(tmp_path / "junk.yaml", {"chips": {"h100-sxm": {"price_usd_per_hr": 1}}})
+    with pytest.raises(PlannerError, match="expected a list of chips"):
+        load_catalog([path])
+    with pytest.raises(PlannerError, match="file not found"):
+        load_catalog([tmp_path / "does-not-exist.yaml"])
+
+
+# ---------------------------------------------------------------- lookups
+
+
+@pytest.mark.parametrize("typo", ["h100", "h100sxm", "H100-SXM"])
+def test_unknown_chip_suggests_close_ids(catalog, typo):
+    with pytest.raises(PlannerError) as exc:
+        catalog[typo]
+    msg = str(exc.value)
+    assert "unknown chip" in msg
+    assert "did you mean" in msg and "'h100-sxm'" in msg
+
+
+def test_unknown_chip_without_close_match_lists_known(catalog):
+    with pytest.raises(PlannerError) as exc:
+        catalog["zzzzzz"]
+    assert "known:" in str(exc.value)

@@ -1,0 +1,422 @@
+"""Model presets (models/*.yaml) and the Hugging Face config.json importer (planner/hf_import.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from planner.errors import PlannerError
+from planner.inputs.hf_import import arch_dict_from_hf
+from planner.inputs.models import ModelArch, from_hf_config, load_model, preset_ids
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hf"
+
+PRESETS = [
+    "llama-3.1-8b",
+    "llama-3.1-70b",
+    "llama-3.3-70b",
+    "llama-2-70b",
+    "llama-3.1-405b",
+    "mixtral-8x7b",
+    "qwen3-32b",
+    "qwen3-235b-a22b",
+    "deepseek-v3",
+    "deepseek-r1",
+    "kimi-k2",
+    "gpt-oss-120b",
+    "step-3",
+]
+HF_FIXTURES = ["llama-3.1-70b", "mixtral-8x7b", "qwen3-235b-a22b", "deepseek-v3", "gpt-oss-120b"]
+
+
+# ---------------------------------------------------------------- presets
+
+
+def test_all_required_presets_present():
+    assert set(PRESETS) <= set(preset_ids())
+
+
+@pytest.mark.parametrize("model_id", sorted(set(PRESETS) | set(preset_ids())))
+def test_preset_loads(model_id):
+    m = load_model(model_id)
+    assert isinstance(m, ModelArch)
+    assert m.id == model_id
+    assert m.name
+    assert m.source.startswith("https://huggingface.co/")
+    assert m.total_params >= m.active_params > 0
+
+
+@pytest.mark.parametrize(
+    "model_id, shape",
+    [
+        ("llama-3.1-8b", (4096, 32, 32, 8, 128, 14336, 128256)),
+        ("llama-3.1-70b", (8192, 80, 64, 8, 128, 28672, 128256)),
+        ("llama-3.3-70b", (8192, 80, 64, 8, 128, 28672, 128256)),
+        ("llama-2-70b", (8192, 80, 64, 8, 128, 28672, 32000)),
+        ("llama-3.1-405b", (16384, 126, 128, 8, 128, 53248, 128256)),
+        ("mixtral-8x7b", (4096, 32, 32, 8, 128, 14336, 32000)),
+        ("qwen3-32b", (5120, 64, 64, 8, 128, 25600, 151936)),
+        ("qwen3-235b-a22b", (4096, 94, 64, 4, 128, 12288, 151936)),
+        ("deepseek-v3", (7168, 61, 128, 128, 192, 18432, 129280)),
+        ("deepseek-r1", (7168, 61, 128, 128, 192, 18432, 129280)),
+        ("kimi-k2", (7168, 61, 64, 64, 192, 18432, 163840)),
+        ("gpt-oss-120b", (2880, 36, 64, 8, 64, 2880, 201088)),
+        ("step-3", (7168, 61, 64, 1, 256, 18432, 128815)),
+    ],
+)
+def test_preset_shapes(model_id, shape):
+    m = load_model(model_id)
+    got = (
+        m.hidden_size,
+        m.num_layers,
+        m.num_heads,
+        m.num_kv_heads,
+        m.head_dim,
+        m.intermediate_size,
+        m.vocab_size,
+    )
+    assert got == shape
+
+
+@pytest.mark.parametrize(
+    "model_id, moe",
+    [
+        ("mixtral-8x7b", (8, 2, 14336, 0, 0, 0)),
+        ("qwen3-235b-a22b", (128, 8, 1536, 0, 0, 0)),
+        ("deepseek-v3", (256, 8, 2048, 1, 2048, 3)),
+        ("deepseek-r1", (256, 8, 2048, 1, 2048, 3)),
+        ("kimi-k2", (384, 8, 2048, 1, 2048, 1)),
+        ("gpt-oss-120b", (128, 4, 2880, 0, 0, 0)),
+        ("step-3", (48, 3, 5120, 1, 5120, 4)),
+    ],
+)
+def test_preset_moe(model_id, moe):
+    e = load_model(model_id).moe
+    assert (
+        e.num_experts,
+        e.top_k,
+        e.expert_intermediate_size,
+        e.num_shared_experts,
+        e.shared_intermediate_size,
+        e.first_dense_layers,
+    ) == moe
+
+
+@pytest.mark.parametrize(
+    "model_id", ["llama-3.1-8b", "llama-3.1-70b", "llama-2-70b", "llama-3.1-405b", "qwen3-32b"]
+)
+def test_dense_presets_have_no_moe_mla_or_window(model_id):
+    m = load_model(model_id)
+    assert m.moe is None and m.mla is None and m.sliding_window is None and m.attention == "gqa"
+
+
+@pytest.mark.parametrize("model_id", ["deepseek-v3", "deepseek-r1", "kimi-k2"])
+def test_mla_presets(model_id):
+    m = load_model(model_id)
+    assert m.attention == "mla"
+    assert (
+        m.mla.kv_lora_rank,
+        m.mla.q_lora_rank,
+        m.mla.qk_rope_head_dim,
+        m.mla.qk_nope_head_dim,
+        m.mla.v_head_dim,
+    ) == (512, 1536, 64, 128, 128)
+    assert m.head_dim == m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim
+
+
+def test_gpt_oss_window_and_bias():
+    m = load_model("gpt-oss-120b")
+    assert (m.sliding_window.window, m.sliding_window.num_layers) == (128, 18)
+    assert m.attention_bias is True
+    assert load_model("mixtral-8x7b").sliding_window is None
+
+
+def test_v3_and_r1_share_architecture():
+    skip = {"id", "name", "source"}
+    assert load_model("deepseek-v3").model_dump(exclude=skip) == load_model("deepseek-r1").model_dump(
+        exclude=skip
+    )
+    assert load_model("llama-3.1-70b").model_dump(exclude=skip) == load_model("llama-3.3-70b").model_dump(
+        exclude=skip
+    )
+
+
+# ---------------------------------------------------------------- parameter counts vs published
+
+B = 1e9
+
+
+@pytest.mark.parametrize(
+    "model_id, total, active",
+    [
+        ("llama-3.1-8b", 8.03 * B, None),
+        ("llama-3.1-70b", 70.6 * B, None),
+        ("llama-3.3-70b", 70.6 * B, None),
+        ("llama-2-70b", 69.0 * B, None),
+        ("llama-3.1-405b", 405.9 * B, None),
+        ("llama-3.2-1b", 1.24 * B, None),
+        ("qwen3-8b", 8.2 * B, None),
+        ("qwen3-32b", 32.8 * B, None),
+        ("mixtral-8x7b", 46.7 * B, 12.9 * B),
+        ("qwen3-235b-a22b", 235 * B, 22 * B),
+        ("deepseek-v3", 671 * B, 37 * B),  # main model, without the ~14B MTP module
+        ("deepseek-r1", 671 * B, 37 * B),
+        ("kimi-k2", 1030 * B, 32 * B),
+        ("gpt-oss-120b", 116.8 * B, 5.13 * B),
+    ],
+)
+def test_param_counts_match_published(model_id, total, active):
+    if model_id not in preset_ids():
+        pytest.skip(f"optional preset {model_id} not present")
+    m = load_model(model_id)
+    assert m.total_params == pytest.approx(total, rel=0.03)
+    if active is not None:
+        assert m.active_params == pytest.approx(active, rel=0.03)
+
+
+def test_active_params_count_lm_head_not_input_embedding():
+    m = load_model("llama-3.1-8b")
+    assert m.total_params - m.active_params == m.vocab_size * m.hidden_size
+    tied = load_model("llama-3.2-1b")
+    assert tied.tie_embeddings and tied.active_params == tied.total_params
+
+
+def test_step3_is_in_the_published_ballpark():
+    # Step-3 is approximated (MFA modelled as GQA, see the YAML comment): only a loose check.
+    m = load_model("step-3")
+    assert 300 * B < m.total_params < 340 * B
+    assert 35 * B < m.active_params < 46 * B
+
+
+# ---------------------------------------------------------------- KV cache hand checks
+
+
+def test_kv_elems_hand_checks():
+    assert load_model("llama-3.1-70b").kv_elems_per_token_per_layer == 2 * 8 * 128 == 2048
+    assert load_model("deepseek-v3").kv_elems_per_token_per_layer == 512 + 64 == 576
+    assert load_model("kimi-k2").kv_elems_per_token_per_layer == 576
+    assert load_model("qwen3-235b-a22b").kv_elems_per_token_per_layer == 2 * 4 * 128
+    assert load_model("gpt-oss-120b").kv_elems_per_token_per_layer == 2 * 8 * 64
+    assert load_model("step-3").kv_elems_per_token_per_layer == 2 * 1 * 256
+
+
+# ---------------------------------------------------------------- HF config.json import
+
+
+@pytest.mark.parametrize("name", HF_FIXTURES)
+def test_hf_fixture_matches_preset(name):
+    imported = load_model(FIXTURES / name / "config.json")
+    preset = load_model(name)
+    assert imported.id == name
+    skip = {"id", "name", "source"}
+    assert imported.model_dump(exclude=skip) == preset.model_dump(exclude=skip)
+    assert imported.total_params == preset.total_params
+    assert imported.active_params == preset.active_params
+    assert imported.kv_elems_per_token_per_layer == preset.kv_elems_per_token_per_layer
+
+
+def test_hf_fixture_folder_path_works():
+    assert load_model(FIXTURES / "deepseek-v3").attention == "mla"
+
+
+def _cfg(name: str) -> dict:
+    return json.loads((FIXTURES / name / "config.json").read_text())
+
+
+def test_missing_hidden_size_names_the_key(tmp_path):
+    cfg = _cfg("llama-3.1-70b")
+    del cfg["hidden_size"]
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(PlannerError) as exc:
+        load_model(tmp_path / "config.json")
+    assert exc.value.field == "config.json.hidden_size"
+    assert "hidden_size" in str(exc.value)
+    assert exc.value.hint
+
+
+@pytest.mark.parametrize(
+    "fixture, key",
+    [
+        ("deepseek-v3", "kv_lora_rank"),
+        ("mixtral-8x7b", "num_experts_per_tok"),
+        ("gpt-oss-120b", "sliding_window"),
+        ("llama-3.1-70b", "vocab_size"),
+    ],
+)
+def test_missing_family_keys_name_the_key(fixture, key):
+    cfg = _cfg(fixture)
+    cfg.pop(key)
+    if key == "num_experts_per_tok":
+        assert "experts_per_token" not in cfg
+    with pytest.raises(PlannerError) as exc:
+        arch_dict_from_hf(cfg, fixture)
+    assert exc.value.field == f"config.json.{key}"
+
+
+def test_gpt_oss_accepts_either_top_k_key():
+    cfg = _cfg("gpt-oss-120b")
+    cfg.pop("num_experts_per_tok")
+    assert arch_dict_from_hf(cfg, "x")["moe"]["top_k"] == 4
+    cfg = _cfg("gpt-oss-120b")
+    cfg.pop("experts_per_token")
+    assert arch_dict_from_hf(cfg, "x")["moe"]["top_k"] == 4
+
+
+def test_gpt_oss_without_layer_types_alternates():
+    cfg = _cfg("gpt-oss-120b")
+    cfg.pop("layer_types")
+    assert arch_dict_from_hf(cfg, "x")["sliding_window"] == {"window": 128, "num_layers": 18}
+
+
+def test_non_integer_value_is_reported():
+    cfg = _cfg("llama-3.1-70b")
+    cfg["num_hidden_layers"] = "eighty"
+    with pytest.raises(PlannerError) as exc:
+        from_hf_config(cfg, "bad")
+    assert exc.value.field == "config.json.num_hidden_layers"
+
+
+def test_deepseek_null_q_lora_rank_and_moe_layer_freq():
+    # DeepSeek-V2-Lite style: no query compression.
+    cfg = _cfg("deepseek-v3")
+    cfg.update(q_lora_rank=None, first_k_dense_replace=1, num_hidden_layers=27, moe_layer_freq=1)
+    m = from_hf_config(cfg, "v2-lite-like")
+    assert m.mla.q_lora_rank == 0
+    assert m.moe.first_dense_layers == 1 and m.num_moe_layers == 26
+
+
+def test_qwen3_dense_explicit_head_dim():
+    cfg = {
+        "architectures": ["Qwen3ForCausalLM"],
+        "model_type": "qwen3",
+        "hidden_size": 5120,
+        "head_dim": 128,
+        "intermediate_size": 25600,
+        "num_attention_heads": 64,
+        "num_hidden_layers": 64,
+        "num_key_value_heads": 8,
+        "vocab_size": 151936,
+        "tie_word_embeddings": False,
+        "sliding_window": None,
+        "use_sliding_window": False,
+        "max_window_layers": 64,
+        "max_position_embeddings": 40960,
+        "attention_bias": False,
+    }
+    skip = {"id", "name", "source"}
+    assert from_hf_config(cfg, "qwen3-32b").model_dump(exclude=skip) == load_model("qwen3-32b").model_dump(
+        exclude=skip
+    )
+
+
+def test_qwen2_derived_head_dim_bias_and_disabled_window():
+    cfg = {
+        "architectures": ["Qwen2ForCausalLM"],
+        "model_type": "qwen2",
+        "hidden_size": 3584,
+        "intermediate_size": 18944,
+        "num_attention_heads": 28,
+        "num_hidden_layers": 28,
+        "num_key_value_heads": 4,
+        "vocab_size": 152064,
+        "sliding_window": 131072,
+        "use_sliding_window": False,
+        "max_window_layers": 28,
+        "max_position_embeddings": 32768,
+        "tie_word_embeddings": False,
+    }
+    m = from_hf_config(cfg, "Qwen2.5-7B-Instruct")
+    assert m.id == "qwen2.5-7b-instruct"
+    assert m.head_dim == 128 and m.attention_bias and m.sliding_window is None
+
+
+def test_qwen_moe_non_leading_dense_layers_are_counted():
+    cfg = _cfg("qwen3-235b-a22b")
+    cfg["mlp_only_layers"] = [10, 20]
+    m = from_hf_config(cfg, "x")
+    assert m.moe.first_dense_layers == 2 and m.num_moe_layers == 92
+    cfg = _cfg("qwen3-235b-a22b")
+    cfg["decoder_sparse_step"] = 2
+    assert from_hf_config(cfg, "x").num_moe_layers == 47
+
+
+def test_mistral_sliding_window_applies_to_every_layer():
+    cfg = {
+        "architectures": ["MistralForCausalLM"],
+        "model_type": "mistral",
+        "hidden_size": 4096,
+        "intermediate_size": 14336,
+        "num_attention_heads": 32,
+        "num_hidden_layers": 32,
+        "num_key_value_heads": 8,
+        "vocab_size": 32000,
+        "sliding_window": 4096,
+        "max_position_embeddings": 32768,
+    }
+    m = from_hf_config(cfg, "mistral-7b-v0.1")
+    assert (m.sliding_window.window, m.sliding_window.num_layers) == (4096, 32)
+    assert m.tie_embeddings is False
+
+
+def test_unknown_architecture_best_effort_and_failure():
+    cfg = {
+        "architectures": ["SomethingNewForCausalLM"],
+        "hidden_size": 2048,
+        "num_hidden_layers": 24,
+        "num_attention_heads": 16,
+        "intermediate_size": 5632,
+        "vocab_size": 50000,
+        "tie_word_embeddings": True,
+    }
+    m = from_hf_config(cfg, "new")
+    assert (m.num_kv_heads, m.head_dim, m.attention, m.moe) == (16, 128, "gqa", None)
+    with pytest.raises(PlannerError) as exc:
+        from_hf_config({"architectures": ["BertModel"], "hidden_size": 768}, "bert")
+    assert exc.value.field == "config.json.num_hidden_layers"
+
+
+def test_text_config_nesting_step3_like():
+    text = {
+        "model_type": "step3_text",
+        "hidden_size": 7168,
+        "intermediate_size": 18432,
+        "num_attention_heads": 64,
+        "num_attention_groups": 1,
+        "num_hidden_layers": 61,
+        "head_dim": 256,
+        "vocab_size": 128815,
+        "moe_num_experts": 48,
+        "moe_top_k": 3,
+        "moe_intermediate_size": 5120,
+        "share_expert_dim": 5120,
+        "moe_layers_enum": ",".join(str(i) for i in range(4, 61)),
+    }
+    cfg = {
+        "architectures": ["Step3VLForConditionalGeneration"],
+        "model_type": "step3_vl",
+        "text_config": text,
+        "vision_config": {"hidden_size": 1792},
+    }
+    skip = {"id", "name", "source"}
+    assert from_hf_config(cfg, "step-3").model_dump(exclude=skip) == load_model("step-3").model_dump(
+        exclude=skip
+    )
+
+
+# ---------------------------------------------------------------- errors
+
+
+def test_unknown_id_suggests_close_match():
+    with pytest.raises(PlannerError) as exc:
+        load_model("llama-3.1-70")
+    assert "did you mean" in str(exc.value)
+    assert "llama-3.1-70b" in str(exc.value)
+    assert exc.value.field == "model"
+
+
+def test_invalid_json_is_a_planner_error(tmp_path):
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(PlannerError):
+        load_model(tmp_path)
