@@ -28,6 +28,7 @@ import pandas as pd
 import yaml
 
 from planner.analyses import kernels as K
+from planner.analyses.validate import predict_points
 from planner.errors import PlannerError
 from planner.inputs.chips import Chip, ChipCatalog
 
@@ -221,8 +222,6 @@ def fit_points(points: pd.DataFrame, catalog: ChipCatalog, chip_id: str | Sequen
 
     `chip_id` may name several chips of one silicon (B200, GB200, GB300 share a die): the fitted parameters are
     common to them and replace only those fields; every other efficiency keeps each chip's own value."""
-    from planner.analyses.validate import predict_points  # local: validate imports the engine and the search
-
     chip_ids = [chip_id] if isinstance(chip_id, str) else list(chip_id)
     rows = points[points["chip"].isin(chip_ids)]
     if rows.empty:

@@ -29,8 +29,10 @@ import numpy as np
 import pandas as pd
 
 from planner.analyses.datasets import dataset_isl, dataset_osl, dataset_output_cv
+from planner.axes.afd import afd_rows, best_per_chip
+from planner.axes.speculative import DEFAULT_ACCEPTANCE, tokens_per_step
 from planner.engine.candidates import DECODE_BATCHES_PER_RANK, default_kv_dtype, parallelism_options
-from planner.engine.roofline import Candidates, evaluate
+from planner.engine.roofline import FIT_REASONS, Candidates, evaluate
 from planner.engine.tables import DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
 from planner.errors import PlannerError
 from planner.inputs.chips import ChipCatalog, load_catalog
@@ -240,8 +242,6 @@ def best(ev: Evaluated, objective: np.ndarray, what: str) -> int:
         reasons = ev.res["fit_reason"]
         if (reasons == 0).any():
             raise Skip(f"no {what} configuration meets the stated SLA / framework limits")
-        from planner.engine.roofline import FIT_REASONS
-
         raise Skip(f"no {what} configuration fits: {FIT_REASONS[int(np.bincount(reasons).argmax())]}")
     score = np.where(ev.ok, objective, -np.inf)
     return int(np.argmax(score))
@@ -324,8 +324,6 @@ def _disaggregated(s: Setting, metric: str, catalog: ChipCatalog, notes: str) ->
     mt, ct = ModelTable.build([s.model]), ChipTable.build([catalog[s.chip_id]])
     res = evaluate(cands, mt, ct)
     if res["fit_reason"][-1] != 0:
-        from planner.engine.roofline import FIT_REASONS
-
         raise Skip(f"decode instance does not fit at concurrency {s.batch:g}: {FIT_REASONS[int(res['fit_reason'][-1])]}")
     tpot = res["tpot_s"]
     rate_closed = s.batch / (ttft + s.osl * tpot[-1])
@@ -375,8 +373,6 @@ def setting_from_row(row: pd.Series, catalog: ChipCatalog) -> tuple[Setting, lis
     if spec > 0 and accept is None:
         if row["model"] not in MTP_MODELS:
             raise Skip(f"speculative decoding ({spec:g} draft tokens) with unstated acceptance")
-        from planner.axes.speculative import DEFAULT_ACCEPTANCE, tokens_per_step
-
         alpha = DEFAULT_ACCEPTANCE["mtp"]
         accept = float(tokens_per_step(alpha, spec))
         assumptions.append(f"MTP acceptance not stated: per-token alpha={alpha:g} (DeepSeek-V3 report: 85-90% for the "
@@ -418,8 +414,6 @@ def setting_from_row(row: pd.Series, catalog: ChipCatalog) -> tuple[Setting, lis
 def _afd(s: Setting, metric: str, catalog: ChipCatalog) -> Prediction:
     """Attention/FFN-disaggregated decode (planner.afd): the best tokens/s per chip of attention + FFN chips
     (the FFN share fractional) under the row's TPOT SLA."""
-    from planner.axes.afd import afd_rows, best_per_chip
-
     if metric != "output_tok_s_per_chip" or not s.model.is_moe:
         raise Skip("attention/FFN disaggregation: only decode output tokens/s per chip of MoE models is modelled")
     chip = catalog[s.chip_id]

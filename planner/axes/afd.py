@@ -223,39 +223,3 @@ def best_per_chip(df: pd.DataFrame) -> dict | None:
             best = {"tok_s_per_chip": float(per[i, j]), "level": level, "attention": a.to_dict(), "ffn": f.to_dict(),
                     "ffn_per_attention": float(a["batch"] / f["ffn_tokens"])}
     return best
-
-
-def afd_table(sc, catalogs=(), margin: float = 0.0) -> pd.DataFrame:
-    """The AFD rows of a scenario in the pruned-table format the MILP reads (margin applied: capacities
-    / (1 + m), TPOT x (1 + m), so the cadences are chosen under slo.tpot_ms / (1 + m))."""
-    from planner.inputs.chips import load_catalog
-    from planner.inputs.models import load_model
-    from planner.optimize.coefficients import chip_prices
-
-    model = load_model(sc.model)
-    if not model.is_moe:
-        return pd.DataFrame()
-    cat = load_catalog(tuple(str(p) for p in catalogs))
-    chips = [cat[c.id] for c in sc.chips]
-    ct = ChipTable.build(chips)
-    f = 1.0 + margin
-    tpot_max = sc.slo.tpot_ms / 1e3 / f if sc.slo.tpot_ms is not None else None
-    df = afd_rows(model, chips, ct, wdtype=sc.precision.weights, kvdtype=sc.kv_dtype, isl=sc.workload.isl,
-                  osl=sc.workload.osl, tpot_max_s=tpot_max, micro_batches=tuple(sc.afd.micro_batches),
-                  levels=sc.afd.levels, max_chips=sc.search.max_chips_per_instance,
-                  batches_per_rank=tuple(sc.search.decode_batches_per_rank or DECODE_BATCHES_PER_RANK),
-                  osl_cv=sc.workload.output_length_cv)
-    if df.empty:
-        return df
-    prices = chip_prices(sc, cat)
-    n = df["chips_per_instance"].to_numpy().astype(float)
-    by_id = {c.id: c for c in chips}
-    cap = df["capacity_rps"].to_numpy() / f
-    return df.assign(
-        capacity_rps=cap, eff_capacity_rps=cap, max_utilization=1.0, tpot_ms=df["tpot_ms"] * f, ttft_ms=np.nan,
-        kv_transfer_ms=0.0, servers=df["batch"], hold_s=np.where(cap > 0, df["batch"] / np.maximum(cap, 1e-300), 0.0),
-        wait_budget_s=0.0, cost_usd_per_hr=[prices[c] for c in df["chip"]] * n,
-        power_w=[by_id[c].power_w for c in df["chip"]] * n,
-        nic_gb_s=[by_id[c].scaleout_gb_s * by_id[c].efficiency.scaleout for c in df["chip"]] * n,
-        spec_tokens=0, fits=True,
-    )

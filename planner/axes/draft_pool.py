@@ -125,37 +125,3 @@ def draft_rows(draft, chips, ct: ChipTable, wdtype: str, kvdtype: str, isl: floa
         "draft_step_ms": df["step_s"].to_numpy() * 1e3, "draft_tokens_s": df["batch"].to_numpy() / df["step_s"].to_numpy(),
         "draft_level": df["draft_level"].to_numpy(),
     })
-
-
-def draft_table(sc, catalogs=(), margin: float = 0.0) -> pd.DataFrame:
-    """The draft rows of a scenario in the pruned-table format the MILP reads (supply / (1 + margin); priced)."""
-    from planner.inputs.chips import load_catalog
-    from planner.inputs.models import load_model
-    from planner.optimize.coefficients import chip_prices
-    from planner.optimize.prune import _dominated_by_combinations, _group_key
-
-    cat = load_catalog(tuple(str(p) for p in catalogs))
-    chips = [cat[c.id] for c in sc.chips]
-    ct = ChipTable.build(chips)
-    sp = sc.speculative
-    df = draft_rows(load_model(sp.draft_model), chips, ct, sc.precision.weights, sc.kv_dtype, sc.workload.isl,
-                    sc.workload.osl, sp.draft_levels,
-                    tuple(sc.search.decode_batches_per_rank or DECODE_BATCHES_PER_RANK), sc.workload.output_length_cv)
-    if df.empty:
-        return df
-    # exact dominance within (level, chip): cost, power and chips scale with the instance's chips
-    n = df["chips_per_instance"].to_numpy().astype(float)
-    key = _group_key(df["draft_level"].to_numpy(), df["chip"].to_numpy())
-    df = df[~_dominated_by_combinations(key, n, df["draft_tokens_s"].to_numpy(), np.zeros(len(df)))]
-    df = df.reset_index(drop=True)
-    prices = chip_prices(sc, cat)
-    by_id = {c.id: c for c in chips}
-    n = df["chips_per_instance"].to_numpy().astype(float)
-    return df.assign(
-        draft_tokens_s=df["draft_tokens_s"] / (1.0 + margin), capacity_rps=0.0, eff_capacity_rps=0.0,
-        max_utilization=1.0, tpot_ms=np.nan, ttft_ms=np.nan, kv_transfer_ms=0.0, servers=df["batch"], hold_s=0.0,
-        wait_budget_s=0.0, cost_usd_per_hr=[prices[c] for c in df["chip"]] * n,
-        power_w=[by_id[c].power_w for c in df["chip"]] * n,
-        nic_gb_s=[by_id[c].scaleout_gb_s * by_id[c].efficiency.scaleout for c in df["chip"]] * n,
-        spec_tokens=0, fits=True,
-    )

@@ -22,6 +22,7 @@ from dataclasses import replace
 import numpy as np
 
 from planner.engine import roofline as _engine
+from planner.engine.candidates import concat
 from planner.engine.roofline import OP_FAMILIES, Candidates, evaluate, speculative_step_factor
 from planner.engine.tables import DTYPE_BYTES, ROLE_CODE, ModelTable
 
@@ -53,8 +54,6 @@ def spec_variants(c: Candidates, gammas, alpha: float) -> Candidates:
         v = replace(base, spec_tokens=np.full(len(base), float(g)),
                     spec_accept=np.full(len(base), float(tokens_per_step(alpha, g))))
         parts.append(v)
-    from planner.engine.candidates import concat
-
     return concat(parts)
 
 

@@ -74,7 +74,8 @@ class SolveOptions:
 
 def _worker_cache():
     """The coefficient cache of this worker process (the module default, shared by all its scenarios and
-    threads; it is thread-safe)."""
+    threads; it is thread-safe). Imported here, like the solver below: the parent process only schedules,
+    and `planner batch` starts without loading the optimizer."""
     from planner.optimize.coefficients import DEFAULT_CACHE
 
     return DEFAULT_CACHE

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from planner.engine.tables import DTYPE_BYTES, ROLE_CODE, ROLES, ChipTable, ModelTable
+from planner.inputs.chips import DTYPES
 
 CHUNK = 1 << 15  # candidates per numpy pass
 ACT_BYTES = 2.0  # activations travel and are stored in bf16
@@ -617,8 +618,6 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
 
 def to_frame(c: Candidates, res: dict[str, np.ndarray], mt: ModelTable, ct: ChipTable) -> pd.DataFrame:
     """The coefficient table: one row per candidate, units in column names."""
-    from planner.inputs.chips import DTYPES
-
     chips_n = res["chips_per_instance"]
     price = ct.price_usd_per_hr[c.chip]
     df = pd.DataFrame(

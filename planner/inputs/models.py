@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from planner.errors import PlannerError, suggest
+from planner.inputs.hf_import import arch_dict_from_hf
 from planner.paths import MODELS_DIR
 
 
@@ -185,8 +186,6 @@ def _load_preset(model_id: str) -> ModelArch:
 
 def from_hf_config(cfg: dict, model_id: str) -> ModelArch:
     """Map a Hugging Face config.json (Llama, Qwen2/3, Mixtral, Qwen3-MoE, DeepSeek-V3, gpt-oss) to ModelArch."""
-    from planner.inputs.hf_import import arch_dict_from_hf  # local import: keeps the common path light
-
     return parse_model(arch_dict_from_hf(cfg, model_id), f"config.json[{model_id}]")
 
 

@@ -16,6 +16,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from planner.errors import PlannerError, suggest
+from planner.inputs.chips import load_catalog
+from planner.inputs.models import load_model, preset_ids
 
 Mode = Literal["aggregated", "disaggregated", "afd"]
 Objective = Literal["min-cost", "max-throughput"]
@@ -334,8 +336,6 @@ def validate_scenario(data: object, where: str = "scenario") -> Scenario:
 
 def load_scenario(path: str | Path, catalogs: tuple | list = ()) -> Scenario:
     """Read, validate and check a scenario file; a relative model path is taken from the file's folder."""
-    from planner.inputs.models import preset_ids
-
     p = Path(path)
     try:
         data = yaml.safe_load(p.read_text())
@@ -354,9 +354,6 @@ def load_scenario(path: str | Path, catalogs: tuple | list = ()) -> Scenario:
 
 def check_references(sc: Scenario, catalogs: tuple | list = ()) -> None:
     """Chip ids must be in the catalog (with overlays); the model must load. PlannerError names the field."""
-    from planner.inputs.chips import load_catalog
-    from planner.inputs.models import load_model
-
     cat = load_catalog(tuple(catalogs))
     for i, offer in enumerate(sc.chips):
         if offer.id not in cat:

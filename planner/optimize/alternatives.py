@@ -12,6 +12,7 @@ import numpy as np
 from planner.errors import InfeasibleError
 from planner.optimize import milp
 from planner.optimize.prepare import Prepared
+from planner.optimize.program import prepare_any, solve_prepared
 from planner.optimize.prune import MODE_ROLES
 from planner.optimize.results import SolveResult
 
@@ -53,11 +54,6 @@ def explain(prep: Prepared, res: SolveResult, *, time_limit_s: float, mip_gap: f
     sc = prep.scenario
     if sc.speculative is not None:  # the same scenario without speculative decoding (its own pruning)
         plain = sc.model_copy(update={"speculative": None})
-        from planner.optimize.solve import (  # the pipeline's entry module imports this one lazily
-            prepare_any,
-            solve_prepared,
-        )
-
         try:
             p2 = prepare_any(plain, catalogs=prep.catalogs, margin=prep.margin, objective=prep.objective)
             r2 = solve_prepared(p2, time_limit_s=time_limit_s, mip_gap=mip_gap)

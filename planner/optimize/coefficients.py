@@ -17,7 +17,9 @@ from threading import Lock
 import numpy as np
 import pandas as pd
 
-from planner.engine.candidates import DECODE_BATCHES_PER_RANK, PREFILL_BATCHES, Grid, coefficient_table
+from planner.axes.evaluate import coefficient_table
+from planner.axes.speculative import DEFAULT_ACCEPTANCE
+from planner.engine.candidates import DECODE_BATCHES_PER_RANK, PREFILL_BATCHES, Grid
 from planner.inputs.chips import ChipCatalog, load_catalog
 from planner.inputs.models import load_model
 from planner.inputs.scenario import Scenario
@@ -66,8 +68,6 @@ class CoefficientKey:
 
 def _axes_key(sc: Scenario) -> dict:
     """The scenario keys of the other axes that change the engine's table."""
-    from planner.axes.speculative import DEFAULT_ACCEPTANCE
-
     out: dict = {"chunk_tokens": sc.aggregated.chunk_tokens, "prefix_cache_tokens": sc.workload.prefix_cache_tokens}
     sp = sc.speculative
     if sp is not None:

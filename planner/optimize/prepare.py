@@ -18,6 +18,7 @@ from planner.errors import InfeasibleError, PlannerError
 from planner.inputs.chips import load_catalog
 from planner.inputs.scenario import Scenario, check_references, require_limits
 from planner.optimize import milp
+from planner.optimize.axis_rows import afd_table, draft_table
 from planner.optimize.coefficients import CoefficientCache, scenario_coefficients
 from planner.optimize.prune import MODE_ROLES, Pruned, PruneSettings, prune
 from planner.optimize.uncertainty import default_margin
@@ -139,9 +140,7 @@ def prepare(sc: Scenario, *, catalogs=(), margin: float | None = None, cache: Co
     if not dominance:  # every SLO-feasible candidate (pools shared by traffic classes prune their own way)
         settings = dataclasses.replace(settings, dominance=False)
     p = prune(coeffs, settings)
-    if "afd" in sc.modes:  # attention/FFN rows come from planner.afd (their own cadence-wise selection)
-        from planner.axes.afd import afd_table
-
+    if "afd" in sc.modes:  # attention/FFN rows come from planner.afd (their own cadence-wise selection, planner.optimize.axis_rows)
         extra = afd_table(sc, catalogs, m)
         if len(extra):
             p = Pruned(table=pd.concat([p.table, extra], ignore_index=True), counts=p.counts, diagnostics=p.diagnostics)
@@ -155,8 +154,6 @@ def prepare(sc: Scenario, *, catalogs=(), margin: float | None = None, cache: Co
     roles = [r for mo in modes for r in MODE_ROLES[mo]]
     table = p.table[p.table["role"].astype(str).isin(roles).to_numpy()].reset_index(drop=True)
     if "draft_level" in table and (table["draft_level"].astype(str) != "").any():
-        from planner.axes.draft_pool import draft_table
-
         drafts = draft_table(sc, catalogs, m)
         if len(drafts):
             table = pd.concat([table, drafts], ignore_index=True)

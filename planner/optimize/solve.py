@@ -2,20 +2,19 @@
 
 `solve_scenario` is the one entry point (CLI, batch sweeps, tests). The stages live in their own modules:
 `planner.prepare` (coefficients, pruning, MILP data), `planner.results` (summary, pools, constraint report),
-`planner.diagnose` (infeasibility messages), `planner.alternatives` (why this architecture). Their public
+`planner.diagnose` (infeasibility messages), `planner.program` (prepare and solve one program),
+`planner.alternatives` (why this architecture). Their public
 names are re-exported here for callers of the earlier single module.
 """
 
 from __future__ import annotations
 
-import time
-
-from planner.errors import InfeasibleError
 from planner.inputs.scenario import Scenario
-from planner.optimize import milp
+from planner.optimize.alternatives import explain
 from planner.optimize.coefficients import CoefficientCache
 from planner.optimize.diagnose import diagnose_limits
 from planner.optimize.prepare import Prepared, prepare, resolve_margin
+from planner.optimize.program import prepare_any, solve_prepared
 from planner.optimize.results import (
     POOL_COLUMNS,
     QUEUE_TEXT,
@@ -35,32 +34,6 @@ __all__ = [
 ]
 
 
-def prepare_any(sc: Scenario, **kw) -> Prepared:
-    """`prepare`, or `traffic.prepare_classes` for a multi-class scenario."""
-    if sc.classes is not None:
-        from planner.optimize.traffic import prepare_classes
-
-        return prepare_classes(sc, **kw)
-    return prepare(sc, **kw)
-
-
-def solve_prepared(prep: Prepared, *, time_limit_s: float, mip_gap: float) -> SolveResult:
-    t0 = time.perf_counter()
-    fm = milp.build(prep.table, prep.spec)
-    prep.timings["build_s"] = time.perf_counter() - t0
-    st = milp.solve(fm, time_limit_s=time_limit_s, mip_gap=mip_gap)
-    if st.status == "infeasible":
-        raise diagnose_limits(prep, fm, time_limit_s)
-    if not st.has_solution:
-        raise InfeasibleError(
-            f"the solver found no fleet (status {st.status}, {st.termination}) within {time_limit_s:g} s",
-            field="solver.time_limit_s", hint="raise solver.time_limit_s or loosen solver.mip_gap",
-        )
-    if prep.objective == "max-throughput" and milp.value(fm, "lam") <= 1e-9:
-        raise diagnose_limits(prep, fm, time_limit_s)
-    return extract(prep, fm, st)
-
-
 def solve_scenario(sc: Scenario, *, catalogs=(), time_limit_s: float | None = None, mip_gap: float | None = None,
                    margin: float | None = None, cache: CoefficientCache | None = None,
                    objective: str | None = None, alternatives: bool = False) -> SolveResult:
@@ -77,14 +50,5 @@ def solve_scenario(sc: Scenario, *, catalogs=(), time_limit_s: float | None = No
     gap = mip_gap if mip_gap is not None else sc.solver.mip_gap
     res = solve_prepared(prep, time_limit_s=tl, mip_gap=gap)
     if alternatives:
-        from planner.optimize.alternatives import explain
-
         res.summary["alternatives"], res.summary["why"] = explain(prep, res, time_limit_s=tl, mip_gap=gap)
     return res
-
-
-def explain(prep: Prepared, res: SolveResult, *, time_limit_s: float, mip_gap: float):
-    """See planner.alternatives.explain."""
-    from planner.optimize.alternatives import explain as _explain
-
-    return _explain(prep, res, time_limit_s=time_limit_s, mip_gap=mip_gap)

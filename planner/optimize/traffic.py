@@ -29,13 +29,12 @@ import pandas as pd
 from planner.errors import InfeasibleError, PlannerError
 from planner.inputs.scenario import Scenario
 from planner.optimize import milp
+from planner.optimize.prepare import Prepared, checked_objective_and_margin, prepare
 from planner.optimize.prune import Pruned, _group_key, dominated_vectors
 
 
 def prepare_classes(sc: Scenario, *, catalogs=(), margin=None, cache=None, objective=None):
     """One Prepared for a multi-class scenario (see the module docstring)."""
-    from planner.optimize.prepare import Prepared, checked_objective_and_margin, prepare
-
     t0 = time.perf_counter()
     objective, m = checked_objective_and_margin(sc, catalogs, margin, objective)
     preps = {}

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from planner.inputs.models import load_model, preset_ids
 from planner.paths import ROOT
 
 RESULTS_FILE = ROOT / "validation" / "results.csv"
@@ -46,8 +47,6 @@ def chip_family(chip_id: str) -> str:
 
 def model_class(model_id: str) -> str:
     """'moe' or 'dense' from the model preset (unknown ids: 'dense')."""
-    from planner.inputs.models import load_model, preset_ids
-
     if model_id in preset_ids():
         return "moe" if load_model(model_id).is_moe else "dense"
     return "dense"

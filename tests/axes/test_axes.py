@@ -11,8 +11,9 @@ from click.testing import CliRunner
 
 from planner.analyses.validate import predict_points, read_points
 from planner.axes import afd, chunked, prefix, speculative
+from planner.axes.evaluate import coefficient_table
 from planner.cli import main
-from planner.engine.candidates import Grid, coefficient_table
+from planner.engine.candidates import Grid
 from planner.engine.roofline import OP_FAMILIES, Candidates, evaluate
 from planner.engine.tables import ROLE_CODE, ChipTable, ModelTable
 from planner.errors import PlannerError

@@ -1,0 +1,78 @@
+"""The one entry point from candidates to the coefficient table: the engine's evaluation, then every axis
+that post-processes it (speculative variants and a co-located or pooled draft model, the prefix cache's memory,
+the aggregated chunk cap: planner.axes.speculative, .draft_pool, .prefix, .chunked)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from planner.axes import chunked, draft_pool, prefix, speculative
+from planner.engine.candidates import DTYPES_BY_CODE, Grid, build_candidates
+from planner.engine.roofline import Candidates, evaluate, to_frame
+from planner.engine.tables import ROLE_CODE, ChipTable, ModelTable
+from planner.inputs.chips import Chip
+from planner.inputs.models import ModelArch, load_model
+
+
+def evaluate_axes(cands: Candidates, mt: ModelTable, ct: ChipTable, grid: Grid) -> tuple[Candidates, dict]:
+    """Engine evaluation plus the axes' post-processing: speculative variants (gamma per row), a co-located
+    draft model, the prefix cache's memory, the aggregated chunk cap (planner.speculative, .prefix, .chunked)."""
+    if grid.spec_method is not None and any(g > 0 for g in grid.spec_gammas):
+        cands = speculative.spec_variants(cands, grid.spec_gammas, grid.spec_alpha)
+    res = evaluate(cands, mt, ct)
+    pool = grid.spec_method == "draft" and grid.draft_model and grid.spec_placement == "pool"
+    if pool:  # target rows per draft latency level, the draft's steps outside the instance
+        _, dres = draft_pool.draft_grid(load_model(grid.draft_model), ct, DTYPES_BY_CODE[int(cands.wdtype[0])],
+                                        DTYPES_BY_CODE[int(cands.kvdtype[0])], grid.isl, grid.osl,
+                                        grid.decode_batches_per_rank)
+        cands, res, lvl, per_req = draft_pool.apply_draft_pool(cands, res, mt, ct, draft_pool.levels(dres, grid.draft_levels))
+        res["draft_level_idx"], res["draft_tokens_per_req"] = lvl, per_req
+    extra = prefix.cache_bytes_per_chip(cands, mt, grid.prefix_cache_tokens) if np.any(cands.prefix_hit > 0) else 0.0
+    if grid.spec_method == "mtp":
+        extra = extra + speculative.mtp_weight_bytes_per_chip(cands, mt)
+    raw_step = res["step_s"]
+    if grid.spec_method == "draft" and grid.draft_model and not pool:
+        res = speculative.apply_draft_model(cands, res, mt, ct, load_model(grid.draft_model))
+    res = prefix.refit(cands, res, ct, np.broadcast_to(extra, (len(cands),)).astype(float))
+    if grid.chunk_tokens is not None:
+        agg = cands.role == ROLE_CODE["aggregated"]
+        dec_only = np.zeros(len(cands))
+        if agg.any():
+            idx = np.flatnonzero(agg)
+            sub = cands.take(idx)
+            as_dec = Candidates(**{**sub.__dict__, "role": np.full(len(sub), ROLE_CODE["decode"], np.int8)})
+            dres = evaluate(as_dec, mt, ct)
+            # the same draft/MTP adjustment as the mixed step: shift by the difference the draft made
+            dec_only[idx] = dres["step_s"] + (res["step_s"][idx] - raw_step[idx])
+        res = chunked.apply_chunk(cands, res, dec_only, grid.chunk_tokens, mt, ct)
+    return cands, res
+
+
+CHUNK_REASON = "prefill tokens per step exceed aggregated.chunk_tokens (the batch drains faster than it refills)"
+
+
+def coefficient_table(models: Sequence[ModelArch], chips: Sequence[Chip], grid: Grid) -> pd.DataFrame:
+    """Enumerate and evaluate: one row per candidate instance (see engine.to_frame for columns; the axes add
+    spec_tokens, spec_accept, tpot_chunk_ms)."""
+    mt, ct = ModelTable.build(list(models)), ChipTable.build(list(chips))
+    cands = build_candidates(models, chips, grid)
+    cands, res = evaluate_axes(cands, mt, ct, grid)
+    df = to_frame(cands, res, mt, ct)
+    df["spec_tokens"] = cands.spec_tokens.astype(np.int32)
+    df["spec_accept"] = cands.spec_accept
+    if "draft_level_idx" in res:
+        lvl = res["draft_level_idx"]
+        df["draft_level"] = np.where(lvl >= 0, np.char.add("d", lvl.astype(str)), "")
+        df["draft_tokens_per_req"] = res["draft_tokens_per_req"]
+    if "chunk_ok" in res:
+        bad = ~res["chunk_ok"] & df["fits"].to_numpy()
+        if bad.any():
+            reason = df["fit_reason"].cat.add_categories([CHUNK_REASON])
+            reason[bad] = CHUNK_REASON
+            df["fit_reason"] = reason
+            df.loc[bad, "fits"] = False
+        df["tpot_chunk_ms"] = res["tpot_chunk_s"] * 1e3
+    return df

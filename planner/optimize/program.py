@@ -1,0 +1,39 @@
+"""One program, prepared and solved: `prepare_any` (one traffic class or several) and `solve_prepared` (build the
+MILP, solve it, extract the result or diagnose why there is none). Shared by `planner.solve` and the
+re-solves of `planner.alternatives`."""
+
+from __future__ import annotations
+
+import time
+
+from planner.errors import InfeasibleError
+from planner.inputs.scenario import Scenario
+from planner.optimize import milp
+from planner.optimize.diagnose import diagnose_limits
+from planner.optimize.prepare import Prepared, prepare
+from planner.optimize.results import SolveResult, extract
+from planner.optimize.traffic import prepare_classes
+
+
+def prepare_any(sc: Scenario, **kw) -> Prepared:
+    """`prepare`, or `traffic.prepare_classes` for a multi-class scenario."""
+    if sc.classes is not None:
+        return prepare_classes(sc, **kw)
+    return prepare(sc, **kw)
+
+
+def solve_prepared(prep: Prepared, *, time_limit_s: float, mip_gap: float) -> SolveResult:
+    t0 = time.perf_counter()
+    fm = milp.build(prep.table, prep.spec)
+    prep.timings["build_s"] = time.perf_counter() - t0
+    st = milp.solve(fm, time_limit_s=time_limit_s, mip_gap=mip_gap)
+    if st.status == "infeasible":
+        raise diagnose_limits(prep, fm, time_limit_s)
+    if not st.has_solution:
+        raise InfeasibleError(
+            f"the solver found no fleet (status {st.status}, {st.termination}) within {time_limit_s:g} s",
+            field="solver.time_limit_s", hint="raise solver.time_limit_s or loosen solver.mip_gap",
+        )
+    if prep.objective == "max-throughput" and milp.value(fm, "lam") <= 1e-9:
+        raise diagnose_limits(prep, fm, time_limit_s)
+    return extract(prep, fm, st)
