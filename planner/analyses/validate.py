@@ -32,6 +32,7 @@ from planner.analyses.datasets import dataset_isl, dataset_osl, dataset_output_c
 from planner.axes.afd import afd_rows, best_per_chip
 from planner.axes.speculative import DEFAULT_ACCEPTANCE, tokens_per_step
 from planner.engine.candidates import DECODE_BATCHES_PER_RANK, default_kv_dtype, parallelism_options
+from planner.engine.result import EngineResult
 from planner.engine.roofline import FIT_REASONS, Candidates, evaluate
 from planner.engine.tables import DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
 from planner.errors import PlannerError
@@ -193,12 +194,12 @@ def _candidates(s: Setting, role: str, catalog: ChipCatalog, par: np.ndarray, ba
 @dataclass
 class Evaluated:
     cands: Candidates
-    res: dict[str, np.ndarray]
+    res: EngineResult
     ok: np.ndarray  # fits, within framework limits and the SLA
 
     @property
     def cpi(self) -> np.ndarray:
-        return self.res["chips_per_instance"]
+        return self.res.chips_per_instance
 
 
 def evaluate_role(s: Setting, role: str, catalog: ChipCatalog, batch_per_instance: float | None = None,
@@ -222,7 +223,7 @@ def evaluate_role(s: Setting, role: str, catalog: ChipCatalog, batch_per_instanc
     cands = _candidates(s, role, catalog, par, per_row)
     mt, ct = ModelTable.build([s.model]), ChipTable.build([chip])
     res = evaluate(cands, mt, ct)
-    ok = res["fit_reason"] == 0
+    ok = res.fit_reason == 0
     if batch_per_instance is None:  # the framework's per-forward token budget bounds a searched batch
         new = np.maximum(cands.isl * (1 - cands.prefix_hit), 1.0)
         tokens = cands.batch * new if role == "prefill" else cands.batch * (1 + cands.spec_tokens)
@@ -230,16 +231,16 @@ def evaluate_role(s: Setting, role: str, catalog: ChipCatalog, batch_per_instanc
             tokens = tokens + cands.batch * cands.spec_accept / cands.osl * new  # prefill chunks of the step
         ok &= tokens / cands.dp <= MAX_TOKENS_PER_FORWARD_PER_RANK
     if "tpot_ms" in s.sla and role != "prefill":
-        ok &= res["tpot_s"] * 1e3 <= s.sla["tpot_ms"]
+        ok &= res.tpot_s * 1e3 <= s.sla["tpot_ms"]
     if "ttft_ms" in s.sla and role in ("prefill", "aggregated"):
-        ok &= res["ttft_s"] * 1e3 <= s.sla["ttft_ms"]
+        ok &= res.ttft_s * 1e3 <= s.sla["ttft_ms"]
     return Evaluated(cands, res, ok)
 
 
 def best(ev: Evaluated, objective: np.ndarray, what: str) -> int:
     """Index of the best allowed candidate, or Skip with the reason nothing is allowed."""
     if not ev.ok.any():
-        reasons = ev.res["fit_reason"]
+        reasons = ev.res.fit_reason
         if (reasons == 0).any():
             raise Skip(f"no {what} configuration meets the stated SLA / framework limits")
         raise Skip(f"no {what} configuration fits: {FIT_REASONS[int(np.bincount(reasons).argmax())]}")
@@ -258,7 +259,7 @@ def describe(ev: Evaluated, i: int) -> str:
 
 
 def _per_chip(ev: Evaluated, key: str) -> np.ndarray:
-    return ev.res[key] / ev.cpi
+    return getattr(ev.res, key) / ev.cpi
 
 
 def poisson_load(ev: Evaluated, s: Setting) -> np.ndarray:
@@ -267,8 +268,8 @@ def poisson_load(ev: Evaluated, s: Setting) -> np.ndarray:
     slots, `batch_slot_servers`), at the highest utilization whose percentile wait fits in the SLA minus the
     engine's TTFT."""
     c, r = ev.cands, ev.res
-    servers, hold_s = batch_slot_servers(c.batch, r["decode_tok_s"] / np.maximum(c.osl, 1e-9))
-    budget_s = s.sla["ttft_ms"] / 1e3 - r["ttft_s"]
+    servers, hold_s = batch_slot_servers(c.batch, r.decode_tok_s / np.maximum(c.osl, 1e-9))
+    budget_s = s.sla["ttft_ms"] / 1e3 - r.ttft_s
     return max_utilization(hold_s, budget_s, s.ttft_percentile, servers, SCV[DEFAULT_QUEUEING])
 
 
@@ -280,7 +281,7 @@ def _single(s: Setting, role: str, metric: str, catalog: ChipCatalog) -> Predict
     queued = role == "aggregated" and s.batch is None and s.ttft_percentile is not None and "ttft_ms" in s.sla
     load = poisson_load(ev, s) if queued else np.ones(len(objective))
     i = best(ev, objective * load, role)
-    r = {k: float(np.asarray(v)[i]) for k, v in ev.res.items()}
+    r = ev.res.row(i)
     cpi, rho = r["chips_per_instance"], float(load[i])
     values = {
         "output_tok_s_per_chip": rho * r["decode_tok_s"] / cpi,
@@ -313,19 +314,19 @@ def _disaggregated(s: Setting, metric: str, catalog: ChipCatalog, notes: str) ->
     one = Setting(**{**s.__dict__, "num_chips": None, "batch": None})
     # prefill pool capacity: best allowed prefill batch on the stated instance
     ev_p = evaluate_role(one, "prefill", catalog, par=arr(p_par))
-    ip = best(ev_p, ev_p.res["prefill_tok_s"], "prefill")
-    prefill_rps = n_p * float(ev_p.res["requests_per_s"][ip])
+    ip = best(ev_p, ev_p.res.prefill_tok_s, "prefill")
+    prefill_rps = n_p * float(ev_p.res.requests_per_s[ip])
     ev_1 = evaluate_role(one, "prefill", catalog, batch_per_instance=1.0, par=arr(p_par))
-    ttft = float(ev_1.res["ttft_s"][0])
+    ttft = float(ev_1.res.ttft_s[0])
     # decode pool: closed loop of C requests; batches from C/n_d down, until the rate meets the prefill cap
     b_full = s.batch / n_d
     grid = np.unique(np.concatenate([np.geomspace(1.0, b_full, 48), [b_full]]))
     cands = _candidates(one, "decode", catalog, arr(d_par), [grid])
     mt, ct = ModelTable.build([s.model]), ChipTable.build([catalog[s.chip_id]])
     res = evaluate(cands, mt, ct)
-    if res["fit_reason"][-1] != 0:
-        raise Skip(f"decode instance does not fit at concurrency {s.batch:g}: {FIT_REASONS[int(res['fit_reason'][-1])]}")
-    tpot = res["tpot_s"]
+    if res.fit_reason[-1] != 0:
+        raise Skip(f"decode instance does not fit at concurrency {s.batch:g}: {FIT_REASONS[int(res.fit_reason[-1])]}")
+    tpot = res.tpot_s
     rate_closed = s.batch / (ttft + s.osl * tpot[-1])
     rate_decode = n_d * grid / (s.osl * tpot)  # requests/s the decode pool completes at batch b
     rate = min(rate_closed, prefill_rps)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from planner.engine import roofline
 from planner.engine.candidates import DECODE_BATCHES_PER_RANK, parallelism_options
 from planner.engine.roofline import (
     ACT_BYTES,
@@ -65,9 +66,7 @@ def ffn_copies(top_k: int, ffn_chips, domain: float) -> np.ndarray:
 
 def step_overhead_s() -> float:
     """The engine's per-step framework overhead (scheduling, sampling), once per AFD decode step."""
-    from planner.engine import roofline as engine
-
-    return float(getattr(engine, "DECODE_STEP_OVERHEAD_S", 0.0))
+    return float(roofline.DECODE_STEP_OVERHEAD_S)
 
 
 def _dispatch_bytes(wdtype: str) -> float:
@@ -89,8 +88,8 @@ def attention_times(model, mt: ModelTable, ct: ChipTable, k: int, par: np.ndarra
     lat = np.where(tp <= dom, ct.scaleup_lat[k], ct.scaleout_lat[k])
     t_ar = allreduce_s(seqs / dp * model.hidden_size * ACT_BYTES, tp, bw, lat, allreduce_one_shot_bytes(tp, dom))
     kernels = ATTN_KERNELS + (MLA_EXTRA_KERNELS if model.attention == "mla" else 0)
-    a = (res["t_attn_proj_s"] + res["t_attn_core_s"]) / L + t_ar + kernels * ct.kernel_overhead[k]
-    return {"a": a, "lm": res["t_lm_head_s"], "kv_bytes": res["kv_bytes"], "fit": res["fit_reason"] == 0}
+    a = (res.t_attn_proj_s + res.t_attn_core_s) / L + t_ar + kernels * ct.kernel_overhead[k]
+    return {"a": a, "lm": res.t_lm_head_s, "kv_bytes": res.kv_bytes, "fit": res.fit_reason == 0}
 
 
 def attention_weight_bytes(model, tp: np.ndarray, wdtype: str) -> np.ndarray:
@@ -113,7 +112,7 @@ def ffn_times(model, mt: ModelTable, ct: ChipTable, k: int, ep: float, tokens: n
     L = mt.layers[0]
     kernels = FFN_KERNELS + model.num_moe_layers / L * (
         MOE_EXTRA_KERNELS + (SHARED_EXPERT_KERNELS if model.shared_expert_params > 0 else 0))
-    return np.maximum.accumulate(res["t_ffn_s"] / L + kernels * ct.kernel_overhead[k])
+    return np.maximum.accumulate(res.t_ffn_s / L + kernels * ct.kernel_overhead[k])
 
 
 def cadences(tpot_max_s: float, layers: int, levels: int) -> np.ndarray:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from planner.engine.result import EngineResult
 from planner.engine.roofline import Candidates
 from planner.engine.tables import ROLE_CODE, ChipTable, ModelTable
 
@@ -46,17 +47,15 @@ def mla_reexpand_s_per_token(c: Candidates, mt: ModelTable, ct: ChipTable) -> np
     return np.where(mt.is_mla[m], flops / peak, 0.0)
 
 
-def apply_chunk(c: Candidates, res: dict, step_decode_only: np.ndarray, chunk_tokens: int | None,
-                mt: ModelTable, ct: ChipTable) -> dict:
-    """Chunk cap, TTFT and MLA overhead for aggregated rows (others untouched). Adds `chunk_ok` (bool) and
+def apply_chunk(c: Candidates, res: EngineResult, step_decode_only: np.ndarray, chunk_tokens: int | None,
+                mt: ModelTable, ct: ChipTable) -> EngineResult:
+    """Chunk cap, TTFT and MLA overhead for aggregated rows (others untouched). Sets `chunk_ok` (bool) and
     `tpot_chunk_s`. `step_decode_only`: the engine step of the same rows evaluated with role decode."""
-    out = {k: np.array(v, copy=True) for k, v in res.items()}
     n = len(c)
-    out["chunk_ok"] = np.ones(n, bool)
-    out["tpot_chunk_s"] = np.full(n, np.nan)
+    chunk_ok, tpot_chunk = np.ones(n, bool), np.full(n, np.nan)
     agg = c.role == ROLE_CODE["aggregated"]
     if chunk_tokens is None or not agg.any():
-        return out
+        return res.replace(chunk_ok=chunk_ok, tpot_chunk_s=tpot_chunk)
     i = np.flatnonzero(agg)
     sub = c.take(i)
     a = np.maximum(sub.spec_accept, 1.0)
@@ -67,7 +66,7 @@ def apply_chunk(c: Candidates, res: dict, step_decode_only: np.ndarray, chunk_to
     ok = D + P <= cap
     k = np.maximum(cap - D, 1.0)
     steps = np.maximum(1.0, s_new / k)
-    step = res["step_s"][i]
+    step = res.step_s[i]
     marginal = np.maximum(step - step_decode_only[i], 0.0) / np.maximum(P, 1e-9)
     # MLA: the chunks' latent re-expansion (prompts per step, spread over dp ranks and pp stages)
     per_tok = mla_reexpand_s_per_token(sub, mt, ct)
@@ -75,12 +74,9 @@ def apply_chunk(c: Candidates, res: dict, step_decode_only: np.ndarray, chunk_to
     step = step + (sub.batch * a / np.maximum(sub.osl, 1.0)) * extra_tokens * per_tok / (sub.dp * sub.pp)
     t_full = step + np.maximum(np.minimum(k, s_new) - P, 0.0) * marginal
     ttft = steps * t_full + extra_tokens * per_tok
-    out["step_s"][i] = step
-    out["tpot_s"][i] = step / a
-    out["requests_per_s"][i] = sub.batch * a / (step * np.maximum(sub.osl, 1.0))
-    out["decode_tok_s"][i] = sub.batch * a / step
-    out["prefill_tok_s"][i] = out["requests_per_s"][i] * sub.isl
-    out["ttft_s"][i] = ttft
-    out["tpot_chunk_s"][i] = t_full / a
-    out["chunk_ok"][i] = ok
-    return out
+    ttft_s = np.array(res.ttft_s, dtype=float, copy=True)
+    ttft_s[i] = ttft
+    tpot_chunk[i] = t_full / a
+    chunk_ok[i] = ok
+    out = res.with_step(i, step, sub.batch, sub.role, sub.isl, sub.osl, sub.spec_accept)
+    return out.replace(ttft_s=ttft_s, tpot_chunk_s=tpot_chunk, chunk_ok=chunk_ok)

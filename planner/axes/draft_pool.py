@@ -27,6 +27,7 @@ import pandas as pd
 
 from planner.axes.speculative import _step_without_mtp
 from planner.engine.candidates import DECODE_BATCHES_PER_RANK
+from planner.engine.result import EngineResult
 from planner.engine.roofline import Candidates, evaluate
 from planner.engine.tables import DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
 
@@ -39,7 +40,7 @@ def level_name(j: int) -> str:
 
 
 def draft_grid(draft, ct: ChipTable, wdtype: str, kvdtype: str, isl: float, osl: float,
-               batches=DECODE_BATCHES_PER_RANK, osl_cv: float = 0.0) -> tuple[Candidates, dict]:
+               batches=DECODE_BATCHES_PER_RANK, osl_cv: float = 0.0) -> tuple[Candidates, EngineResult]:
     """The draft model's decode on every offered chip with its weights dtype, tp in DRAFT_TP (dividing its
     heads), pp = dp = 1, over the decode batch grid: the engine's evaluation."""
     rows = []
@@ -64,40 +65,35 @@ def overhead_s() -> float:
     return draft_step_overhead_s()
 
 
-def levels(dres: dict, n: int) -> np.ndarray:
+def levels(dres: EngineResult, n: int) -> np.ndarray:
     """Per-draft-step kernel-time budgets: t_min x LEVEL_STEP^j (empty when the draft fits nowhere)."""
-    ok = dres["fit_reason"] == 0
+    ok = dres.fit_reason == 0
     if not ok.any():
         return np.zeros(0)
-    return float(dres["step_s"][ok].min() - overhead_s()) * LEVEL_STEP ** np.arange(n)
+    return float(dres.step_s[ok].min() - overhead_s()) * LEVEL_STEP ** np.arange(n)
 
 
-def apply_draft_pool(c: Candidates, res: dict, mt: ModelTable, ct: ChipTable, taus: np.ndarray):
+def apply_draft_pool(c: Candidates, res: EngineResult, mt: ModelTable, ct: ChipTable,
+                     taus: np.ndarray) -> tuple[Candidates, EngineResult]:
     """Target rows for a draft pool: decode rows with gamma > 0 once per level (step = verify + (gamma + 1/2)
-    tau + o + 2 link latencies), aggregated rows with gamma > 0 dropped. Returns (candidates, results,
-    level index per row (-1: no draft pool), draft tokens per request)."""
+    tau + o + 2 link latencies), aggregated rows with gamma > 0 dropped. Returns the candidates and their
+    result, with the level index per row (-1: no draft pool) and the draft tokens per request."""
     dec = c.role == ROLE_CODE["decode"]
     spec = c.spec_tokens > 0
     keep = np.flatnonzero(~spec)
     sp = np.flatnonzero(spec & dec)
-    n = len(c)
     order = np.concatenate([keep] + [sp] * len(taus))
     lvl = np.concatenate([np.full(len(keep), -1)] + [np.full(len(sp), j) for j in range(len(taus))])
     verify = _step_without_mtp(res, c, mt)
-    out = {k: (np.asarray(v)[order] if np.ndim(v) == 1 and len(v) == n else v) for k, v in res.items()}
     c2 = c.take(order)
     rows = np.flatnonzero(lvl >= 0)
     sub = c2.take(rows)
     tau = taus[lvl[rows]] if len(rows) else np.zeros(0)
-    a = np.maximum(sub.spec_accept, 1.0)
     step = verify[order][rows] + (sub.spec_tokens + 0.5) * tau + overhead_s() + 2.0 * ct.scaleout_lat[sub.chip]
-    out["step_s"][rows] = step
-    out["tpot_s"][rows] = step / a
-    out["requests_per_s"][rows] = sub.batch * a / (step * np.maximum(sub.osl, 1.0))
-    out["decode_tok_s"][rows] = sub.batch * a / step
+    out = res.take(order).with_step(rows, step, sub.batch, sub.role, sub.isl, sub.osl, sub.spec_accept)
     per_req = np.zeros(len(c2))
-    per_req[rows] = sub.spec_tokens * sub.osl / a
-    return c2, out, lvl, per_req
+    per_req[rows] = sub.spec_tokens * sub.osl / np.maximum(sub.spec_accept, 1.0)
+    return c2, out.replace(draft_level_idx=lvl, draft_tokens_per_req=per_req)
 
 
 def draft_rows(draft, chips, ct: ChipTable, wdtype: str, kvdtype: str, isl: float, osl: float, n_levels: int,
@@ -106,13 +102,13 @@ def draft_rows(draft, chips, ct: ChipTable, wdtype: str, kvdtype: str, isl: floa
     budget, and the draft tokens/s it supplies (batch / step, the overhead included)."""
     dc, dres = draft_grid(draft, ct, wdtype, kvdtype, isl, osl, batches, osl_cv)
     taus = levels(dres, n_levels)
-    ok = dres["fit_reason"] == 0
+    ok = dres.fit_reason == 0
     out = []
     for j, tau in enumerate(taus):
-        sel = ok & (dres["step_s"] - overhead_s() <= tau * (1 + 1e-12))
+        sel = ok & (dres.step_s - overhead_s() <= tau * (1 + 1e-12))
         if not sel.any():
             continue
-        df = pd.DataFrame({"chip_i": dc.chip[sel], "tp": dc.tp[sel], "batch": dc.batch[sel], "step_s": dres["step_s"][sel]})
+        df = pd.DataFrame({"chip_i": dc.chip[sel], "tp": dc.tp[sel], "batch": dc.batch[sel], "step_s": dres.step_s[sel]})
         best = df.sort_values("batch").groupby(["chip_i", "tp"], as_index=False).last()
         best["draft_level"] = level_name(j)
         out.append(best)

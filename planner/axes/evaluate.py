@@ -11,13 +11,14 @@ import pandas as pd
 
 from planner.axes import chunked, draft_pool, prefix, speculative
 from planner.engine.candidates import DTYPES_BY_CODE, Grid, build_candidates
+from planner.engine.result import EngineResult
 from planner.engine.roofline import Candidates, evaluate, to_frame
 from planner.engine.tables import ROLE_CODE, ChipTable, ModelTable
 from planner.inputs.chips import Chip
 from planner.inputs.models import ModelArch, load_model
 
 
-def evaluate_axes(cands: Candidates, mt: ModelTable, ct: ChipTable, grid: Grid) -> tuple[Candidates, dict]:
+def evaluate_axes(cands: Candidates, mt: ModelTable, ct: ChipTable, grid: Grid) -> tuple[Candidates, EngineResult]:
     """Engine evaluation plus the axes' post-processing: speculative variants (gamma per row), a co-located
     draft model, the prefix cache's memory, the aggregated chunk cap (planner.speculative, .prefix, .chunked)."""
     if grid.spec_method is not None and any(g > 0 for g in grid.spec_gammas):
@@ -28,12 +29,11 @@ def evaluate_axes(cands: Candidates, mt: ModelTable, ct: ChipTable, grid: Grid) 
         _, dres = draft_pool.draft_grid(load_model(grid.draft_model), ct, DTYPES_BY_CODE[int(cands.wdtype[0])],
                                         DTYPES_BY_CODE[int(cands.kvdtype[0])], grid.isl, grid.osl,
                                         grid.decode_batches_per_rank)
-        cands, res, lvl, per_req = draft_pool.apply_draft_pool(cands, res, mt, ct, draft_pool.levels(dres, grid.draft_levels))
-        res["draft_level_idx"], res["draft_tokens_per_req"] = lvl, per_req
+        cands, res = draft_pool.apply_draft_pool(cands, res, mt, ct, draft_pool.levels(dres, grid.draft_levels))
     extra = prefix.cache_bytes_per_chip(cands, mt, grid.prefix_cache_tokens) if np.any(cands.prefix_hit > 0) else 0.0
     if grid.spec_method == "mtp":
         extra = extra + speculative.mtp_weight_bytes_per_chip(cands, mt)
-    raw_step = res["step_s"]
+    raw_step = res.step_s
     if grid.spec_method == "draft" and grid.draft_model and not pool:
         res = speculative.apply_draft_model(cands, res, mt, ct, load_model(grid.draft_model))
     res = prefix.refit(cands, res, ct, np.broadcast_to(extra, (len(cands),)).astype(float))
@@ -46,7 +46,7 @@ def evaluate_axes(cands: Candidates, mt: ModelTable, ct: ChipTable, grid: Grid) 
             as_dec = Candidates(**{**sub.__dict__, "role": np.full(len(sub), ROLE_CODE["decode"], np.int8)})
             dres = evaluate(as_dec, mt, ct)
             # the same draft/MTP adjustment as the mixed step: shift by the difference the draft made
-            dec_only[idx] = dres["step_s"] + (res["step_s"][idx] - raw_step[idx])
+            dec_only[idx] = dres.step_s + (res.step_s[idx] - raw_step[idx])
         res = chunked.apply_chunk(cands, res, dec_only, grid.chunk_tokens, mt, ct)
     return cands, res
 
@@ -63,16 +63,16 @@ def coefficient_table(models: Sequence[ModelArch], chips: Sequence[Chip], grid: 
     df = to_frame(cands, res, mt, ct)
     df["spec_tokens"] = cands.spec_tokens.astype(np.int32)
     df["spec_accept"] = cands.spec_accept
-    if "draft_level_idx" in res:
-        lvl = res["draft_level_idx"]
+    if res.draft_level_idx is not None:
+        lvl = res.draft_level_idx
         df["draft_level"] = np.where(lvl >= 0, np.char.add("d", lvl.astype(str)), "")
-        df["draft_tokens_per_req"] = res["draft_tokens_per_req"]
-    if "chunk_ok" in res:
-        bad = ~res["chunk_ok"] & df["fits"].to_numpy()
+        df["draft_tokens_per_req"] = res.draft_tokens_per_req
+    if res.chunk_ok is not None:
+        bad = ~res.chunk_ok & df["fits"].to_numpy()
         if bad.any():
             reason = df["fit_reason"].cat.add_categories([CHUNK_REASON])
             reason[bad] = CHUNK_REASON
             df["fit_reason"] = reason
             df.loc[bad, "fits"] = False
-        df["tpot_chunk_ms"] = res["tpot_chunk_s"] * 1e3
+        df["tpot_chunk_ms"] = res.tpot_chunk_s * 1e3
     return df

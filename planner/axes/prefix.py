@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from planner.engine.result import EngineResult
 from planner.engine.roofline import MEMORY_RESERVE_FRACTION, Candidates
 from planner.engine.tables import DTYPE_BYTES, ROLE_CODE, ChipTable, ModelTable
 
@@ -34,13 +35,11 @@ def cache_bytes_per_chip(c: Candidates, mt: ModelTable, tokens: float | None) ->
     return cache_tokens(c, tokens) / c.dp * kv_chip * DTYPE_BYTES[c.kvdtype] * mt.layers[m] / c.pp
 
 
-def refit(c: Candidates, res: dict, ct: ChipTable, extra_bytes: np.ndarray) -> dict:
+def refit(c: Candidates, res: EngineResult, ct: ChipTable, extra_bytes: np.ndarray) -> EngineResult:
     """Add per-chip memory to the engine's need and re-check the fit (reason 7 where it no longer fits)."""
     if not np.any(extra_bytes > 0):
         return res
-    out = dict(res)
-    need = res["memory_bytes"] + extra_bytes
+    need = res.memory_bytes + extra_bytes
     usable = (ct.mem_bytes[c.chip] + ct.cold_bytes[c.chip]) * (1 - MEMORY_RESERVE_FRACTION)
-    out["memory_bytes"] = need
-    out["fit_reason"] = np.where((res["fit_reason"] == 0) & (need > usable), FIT_MEMORY, res["fit_reason"]).astype(np.int8)
-    return out
+    reason = np.where((res.fit_reason == 0) & (need > usable), FIT_MEMORY, res.fit_reason).astype(np.int8)
+    return res.replace(memory_bytes=need, fit_reason=reason)

@@ -23,7 +23,8 @@ import numpy as np
 
 from planner.engine import roofline as _engine
 from planner.engine.candidates import concat
-from planner.engine.roofline import OP_FAMILIES, Candidates, evaluate, speculative_step_factor
+from planner.engine.result import EngineResult
+from planner.engine.roofline import Candidates, evaluate, speculative_step_factor
 from planner.engine.tables import DTYPE_BYTES, ROLE_CODE, ModelTable
 
 DEFAULT_ACCEPTANCE = {"mtp": 0.85, "draft": 0.7}
@@ -68,12 +69,11 @@ def mtp_weight_bytes_per_chip(c: Candidates, mt: ModelTable) -> np.ndarray:
     return np.where(c.spec_tokens > 0, (mt.attn_params[m] / c.tp + ffn) * DTYPE_BYTES[c.wdtype], 0.0)
 
 
-def _step_without_mtp(res: dict, c: Candidates, mt: ModelTable) -> np.ndarray:
+def _step_without_mtp(res: EngineResult, c: Candidates, mt: ModelTable) -> np.ndarray:
     """The engine's step with the MTP draft factor removed: the factor multiplies the stage time, whose sum
     over every pipeline stage is the sum of the per-family times."""
-    fam = sum(res[f"t_{f}_s"] for f in OP_FAMILIES)
     f = speculative_step_factor(c.spec_tokens, mt.layers[c.model])
-    return res["step_s"] - fam * (f - 1.0)
+    return res.step_s - res.kernel_time_s() * (f - 1.0)
 
 
 def draft_step_overhead_s() -> float:
@@ -92,12 +92,12 @@ def _draft_tp(draft, chips_per_stage: np.ndarray) -> np.ndarray:
     return out
 
 
-def apply_draft_model(c: Candidates, res: dict, mt: ModelTable, ct, draft) -> dict:
+def apply_draft_model(c: Candidates, res: EngineResult, mt: ModelTable, ct, draft) -> EngineResult:
     """Post-process engine outputs for a co-located draft model (method: draft).
 
     Rows with gamma > 0: step = target verify step (engine step without its MTP factor) + gamma x the draft's
     decode step at the same batch; memory per chip += the draft's weights + KV at that batch (its own
-    tensor split over the chips of one stage). Returns a new result dict (arrays copied where changed)."""
+    tensor split over the chips of one stage). Returns a new result."""
     spec = (c.spec_tokens > 0) & (c.role != ROLE_CODE["prefill"])
     if not spec.any():
         return res
@@ -111,23 +111,17 @@ def apply_draft_model(c: Candidates, res: dict, mt: ModelTable, ct, draft) -> di
     )
     dres = evaluate(dc, dmt, ct)
     # the draft's steps run inside the target's step (one scheduler pass, one CUDA graph): no framework overhead
-    t_draft = dres["step_s"] - draft_step_overhead_s()
-    out = {k: np.array(v, copy=True) for k, v in res.items()}
+    t_draft = dres.step_s - draft_step_overhead_s()
     verify = _step_without_mtp(res, c, mt)[idx]
     step = verify + sub.spec_tokens * t_draft
-    accept = np.maximum(sub.spec_accept, 1.0)
+    out = res.with_step(idx, step, sub.batch, sub.role, sub.isl, sub.osl, sub.spec_accept)
     is_agg = sub.role == ROLE_CODE["aggregated"]
-    out["step_s"][idx] = step
-    out["tpot_s"][idx] = step / accept
-    out["requests_per_s"][idx] = sub.batch * accept / (step * np.maximum(sub.osl, 1.0))
-    out["decode_tok_s"][idx] = sub.batch * accept / step
-    out["prefill_tok_s"][idx] = np.where(is_agg, out["requests_per_s"][idx] * sub.isl, 0.0)
-    if "ttft_s" in out:
-        scale = step / np.maximum(res["step_s"][idx], 1e-30)
-        out["ttft_s"][idx] = np.where(is_agg, res["ttft_s"][idx] * scale, res["ttft_s"][idx])
+    ttft = np.array(res.ttft_s, dtype=float, copy=True)
+    scale = step / np.maximum(res.step_s[idx], 1e-30)
+    ttft[idx] = np.where(is_agg, res.ttft_s[idx] * scale, res.ttft_s[idx])
     # the draft's memory spreads over the chips of one stage (weights / its tp + its KV)
-    extra = dres["memory_bytes"] * dc.tp / G
-    out["memory_bytes"][idx] = res["memory_bytes"][idx] + extra
-    out["draft_step_s"] = np.zeros(len(c))
-    out["draft_step_s"][idx] = t_draft
-    return out
+    memory = np.array(res.memory_bytes, dtype=float, copy=True)
+    memory[idx] = res.memory_bytes[idx] + dres.memory_bytes * dc.tp / G
+    draft_step = np.zeros(len(c))
+    draft_step[idx] = t_draft
+    return out.replace(ttft_s=ttft, memory_bytes=memory, draft_step_s=draft_step)

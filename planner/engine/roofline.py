@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
+from planner.engine.result import OP_FAMILIES, EngineResult, rates_from_step
 from planner.engine.tables import DTYPE_BYTES, ROLE_CODE, ROLES, ChipTable, ModelTable
 from planner.inputs.chips import DTYPES
 
@@ -89,7 +90,6 @@ FIT_REASONS: tuple[str, ...] = (
     "weights alone exceed usable memory per chip",
     "weights + KV cache + activations exceed usable memory per chip",
 )
-OP_FAMILIES: tuple[str, ...] = ("attn_proj", "attn_core", "ffn", "lm_head", "comm", "overhead")
 
 
 @dataclass
@@ -304,8 +304,8 @@ def speculative_step_factor(spec_tokens, layers):
     return 1.0 + np.asarray(spec_tokens, float) / layers
 
 
-def evaluate(c: Candidates, mt: ModelTable, ct: ChipTable) -> dict[str, np.ndarray]:
-    """Physics for every candidate. Returns raw arrays in SI units (seconds, bytes, tokens/s).
+def evaluate(c: Candidates, mt: ModelTable, ct: ChipTable) -> EngineResult:
+    """Physics for every candidate, in SI units (seconds, bytes, tokens/s).
 
     Candidates are grouped by (model, chip) so model and chip parameters enter as scalars: one numpy
     pass per group, never a Python step per candidate.
@@ -321,22 +321,18 @@ def evaluate(c: Candidates, mt: ModelTable, ct: ChipTable) -> dict[str, np.ndarr
     sorted_key = key[order]
     starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
     ends = np.r_[starts[1:], n]
-    out: dict[str, np.ndarray] = {}
+    parts = []
     for s, e in zip(starts, ends, strict=True):
         first = order[s]
         m, k, r = int(c.model[first]), int(c.chip[first]), int(c.role[first])
         for lo in range(s, e, CHUNK):  # cache-sized pieces: temporaries stay in L2
             hi = min(lo + CHUNK, e)
             idx = slice(lo, hi) if grouped else order[lo:hi]
-            part = _evaluate_group(c.take(idx), mt, ct, m, k, r)
-            for name, arr in part.items():
-                if name not in out:
-                    out[name] = np.empty(n, dtype=np.asarray(arr).dtype)
-                out[name][idx] = arr
-    return out
+            parts.append((idx, _evaluate_group(c.take(idx), mt, ct, m, k, r)))
+    return EngineResult.assemble(n, parts)
 
 
-def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int, r: int) -> dict[str, np.ndarray]:
+def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int, r: int) -> EngineResult:
     """Physics for candidates that share one model (code m), chip (code k) and role (code r)."""
     is_prefill = r == ROLE_CODE["prefill"]
     is_decode = r == ROLE_CODE["decode"]
@@ -555,19 +551,13 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
 
     # ---------------- per-role latency and throughput
     latency = pp * t_stage + (pp - 1) * t_p2p  # one micro-batch through all stages
-    nan = np.full(len(c), np.nan)
     if is_prefill:
-        step, tpot, ttft = t_stage, nan, latency
-        seqs_per_s = B / t_stage
-        decode_tok_s = 0.0 * B
+        step, ttft = t_stage, latency
     else:
         step = latency + t_p2p + DECODE_STEP_OVERHEAD_S  # decode: every sequence advances `accept` tokens per `step`
-        tpot = step / accept
         # aggregated: a prompt gets the per-step chunk budget until its s_new tokens are in
-        ttft = np.maximum(1.0, s_new / np.maximum(t_pre * micro, 1e-9)) * step if is_agg else nan
-        seqs_per_s = B * accept / (step * osl)
-        decode_tok_s = B * accept / step
-    prefill_tok_s = 0.0 * B if is_decode else seqs_per_s * isl
+        ttft = np.maximum(1.0, s_new / np.maximum(t_pre * micro, 1e-9)) * step if is_agg else np.full(len(c), np.nan)
+    tpot, seqs_per_s, decode_tok_s, prefill_tok_s = rates_from_step(step, B, r, isl, osl, accept)
 
     # ---------------- validity and fit
     def divides(d, x):  # d divides x, for float arrays of small integers (cheaper than fmod)
@@ -589,36 +579,27 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     reason = np.where(reason == 0, np.where(need > usable_fast + usable_cold, 7, 0), reason).astype(np.int8)
 
     total = np.maximum(t_stage, 1e-30)
-    return {
-        "chips_per_instance": chips_per_instance,
-        "ttft_s": ttft,
-        "tpot_s": tpot,
-        "step_s": step,
-        "requests_per_s": seqs_per_s,
-        "prefill_tok_s": prefill_tok_s,
-        "decode_tok_s": decode_tok_s,
-        "memory_bytes": need,
-        "weight_bytes": weight_bytes,
-        "kv_bytes": kv_bytes,
-        "memory_capacity_bytes": np.full(len(c), ct.mem_bytes[k] + ct.cold_bytes[k]),
-        "cold_tier_fraction": cold_frac,
-        "fit_reason": reason,
-        "share_compute": t_compute / total,
-        "share_memory": t_memory / total,
-        "share_comm": t_comm_stage / total,
-        "share_overhead": t_overhead / total,
-        "kv_bytes_per_token": mt.kv_elems[m] * kb * L + np.zeros(len(c)),  # whole model, one token
-        **{f"t_{f}_s": np.broadcast_to(fam.get(f, 0.0), (len(c),)) * pp for f in OP_FAMILIES},
-        **{
-            f"{f}_compute_share": np.where(np.asarray(fam.get(f, 0.0)) > 0, fam.get(f + "_c", 0.0) / np.maximum(fam.get(f, 1e-30), 1e-30), 0.0)
-            for f in ("attn_proj", "attn_core", "ffn", "lm_head")
-        },
-    }
+    n = len(c)
+
+    def family_compute_share(f):
+        t = np.asarray(fam.get(f, 0.0))
+        return np.broadcast_to(np.where(t > 0, fam.get(f + "_c", 0.0) / np.maximum(fam.get(f, 1e-30), 1e-30), 0.0), (n,))
+
+    return EngineResult(
+        chips_per_instance=chips_per_instance, ttft_s=ttft, tpot_s=tpot, step_s=step, requests_per_s=seqs_per_s,
+        prefill_tok_s=prefill_tok_s, decode_tok_s=decode_tok_s, memory_bytes=need, weight_bytes=weight_bytes,
+        kv_bytes=kv_bytes, memory_capacity_bytes=np.full(n, ct.mem_bytes[k] + ct.cold_bytes[k]),
+        cold_tier_fraction=cold_frac, fit_reason=reason, share_compute=t_compute / total,
+        share_memory=t_memory / total, share_comm=t_comm_stage / total, share_overhead=t_overhead / total,
+        kv_bytes_per_token=mt.kv_elems[m] * kb * L + np.zeros(n),
+        **{f"t_{f}_s": np.broadcast_to(fam.get(f, 0.0), (n,)) * pp for f in OP_FAMILIES},
+        **{f"{f}_compute_share": family_compute_share(f) for f in ("attn_proj", "attn_core", "ffn", "lm_head")},
+    )
 
 
-def to_frame(c: Candidates, res: dict[str, np.ndarray], mt: ModelTable, ct: ChipTable) -> pd.DataFrame:
+def to_frame(c: Candidates, res: EngineResult, mt: ModelTable, ct: ChipTable) -> pd.DataFrame:
     """The coefficient table: one row per candidate, units in column names."""
-    chips_n = res["chips_per_instance"]
+    chips_n = res.chips_per_instance
     price = ct.price_usd_per_hr[c.chip]
     df = pd.DataFrame(
         {
@@ -636,36 +617,36 @@ def to_frame(c: Candidates, res: dict[str, np.ndarray], mt: ModelTable, ct: Chip
             "kv_dtype": pd.Categorical.from_codes(c.kvdtype, categories=list(DTYPES)),
             "prefix_hit_rate": c.prefix_hit,
             "chips_per_instance": chips_n.astype(np.int32),
-            "ttft_ms": res["ttft_s"] * 1e3,
-            "tpot_ms": res["tpot_s"] * 1e3,
-            "capacity_rps": res["requests_per_s"],
-            "prefill_tok_s_per_chip": res["prefill_tok_s"] / chips_n,
-            "decode_tok_s_per_chip": res["decode_tok_s"] / chips_n,
-            "memory_gb_per_chip": res["memory_bytes"] / 1e9,
-            "memory_capacity_gb": res["memory_capacity_bytes"] / 1e9,
-            "fits": res["fit_reason"] == 0,
-            "fit_reason": pd.Categorical.from_codes(res["fit_reason"], categories=list(FIT_REASONS)),
-            "share_compute": res["share_compute"],
-            "share_memory": res["share_memory"],
-            "share_comm": res["share_comm"],
-            "share_overhead": res["share_overhead"],
+            "ttft_ms": res.ttft_s * 1e3,
+            "tpot_ms": res.tpot_s * 1e3,
+            "capacity_rps": res.requests_per_s,
+            "prefill_tok_s_per_chip": res.prefill_tok_s / chips_n,
+            "decode_tok_s_per_chip": res.decode_tok_s / chips_n,
+            "memory_gb_per_chip": res.memory_bytes / 1e9,
+            "memory_capacity_gb": res.memory_capacity_bytes / 1e9,
+            "fits": res.fit_reason == 0,
+            "fit_reason": pd.Categorical.from_codes(res.fit_reason, categories=list(FIT_REASONS)),
+            "share_compute": res.share_compute,
+            "share_memory": res.share_memory,
+            "share_comm": res.share_comm,
+            "share_overhead": res.share_overhead,
             "cost_usd_per_hr": price * chips_n,
             "power_w": ct.power_w[c.chip] * chips_n,
-            "kv_bytes_per_token": res["kv_bytes_per_token"],
+            "kv_bytes_per_token": res.kv_bytes_per_token,
         }
     )
     return df
 
 
-def op_breakdown(res: dict[str, np.ndarray], i: int) -> pd.DataFrame:
+def op_breakdown(res: EngineResult, i: int) -> pd.DataFrame:
     """Per operator family time (ms, per forward through all stages) and what bounds it, for row i."""
     rows = []
     for f in OP_FAMILIES:
-        t = float(res[f"t_{f}_s"][i]) * 1e3
+        t = float(res.family_time_s(f)[i]) * 1e3
         if f in ("comm", "overhead"):
             bound = f if t > 0 else "-"
         else:
-            share = float(res[f"{f}_compute_share"][i])
+            share = float(getattr(res, f"{f}_compute_share")[i])
             bound = "-" if t == 0 else ("compute" if share >= 0.5 else "memory")
         rows.append({"family": f, "time_ms": t, "bound": bound})
     return pd.DataFrame(rows)

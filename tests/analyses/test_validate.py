@@ -48,7 +48,7 @@ def engine(model_id, role, cat, **cols):
     base.update(cols)
     m, c = load_model(model_id), cat["h100-sxm"]
     cands = Candidates.from_columns(role=ROLE_CODE[role], model=0, chip=0, **base)
-    return {k: np.asarray(v)[0] for k, v in evaluate(cands, ModelTable.build([m]), ChipTable.build([c])).items()}
+    return evaluate(cands, ModelTable.build([m]), ChipTable.build([c])).row(0)
 
 
 def test_decode_row_known_answer(results, cat):

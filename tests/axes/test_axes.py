@@ -56,12 +56,12 @@ def test_gamma_variants_and_mtp_step(cat):
     assert v.spec_accept[2] == pytest.approx((1 - 0.8**4) / 0.2)
     r = evaluate(v, mt, ct)
     # the KV cache is read once per sequence whatever gamma: attention bytes do not grow with gamma
-    assert r["kv_bytes"][2] == pytest.approx(r["kv_bytes"][0])
-    fam = sum(r[f"t_{f}_s"] for f in OP_FAMILIES)  # the stage time before the MTP factor (pp = 1)
+    assert r.kv_bytes[2] == pytest.approx(r.kv_bytes[0])
+    fam = sum(r.family_time_s(f) for f in OP_FAMILIES)  # the stage time before the MTP factor (pp = 1)
     over = speculative.draft_step_overhead_s()
-    assert r["step_s"][2] == pytest.approx(fam[2] * (1 + 3 / 32) + over, rel=1e-9)
+    assert r.step_s[2] == pytest.approx(fam[2] * (1 + 3 / 32) + over, rel=1e-9)
     assert speculative._step_without_mtp(r, v, mt)[2] == pytest.approx(fam[2] + over, rel=1e-9)
-    assert r["tpot_s"][2] == pytest.approx(r["step_s"][2] / v.spec_accept[2])
+    assert r.tpot_s[2] == pytest.approx(r.step_s[2] / v.spec_accept[2])
 
 
 def test_draft_model_step_and_memory(cat):
@@ -78,11 +78,11 @@ def test_draft_model_step_and_memory(cat):
                                  wdtype=1, kvdtype=1)
     dres = evaluate(dc, ModelTable.build([d]), ct)
     over = speculative.draft_step_overhead_s()
-    verify = (res["step_s"][1] - over) / (1 + 2 / m.num_layers) + over
-    assert out["step_s"][1] == pytest.approx(verify + 2 * (dres["step_s"][0] - over), rel=1e-9)
-    assert out["tpot_s"][1] == pytest.approx(out["step_s"][1] / 2.19)
-    assert out["memory_bytes"][1] == pytest.approx(res["memory_bytes"][1] + dres["memory_bytes"][0])
-    assert out["step_s"][0] == res["step_s"][0]  # gamma = 0 untouched
+    verify = (res.step_s[1] - over) / (1 + 2 / m.num_layers) + over
+    assert out.step_s[1] == pytest.approx(verify + 2 * (dres.step_s[0] - over), rel=1e-9)
+    assert out.tpot_s[1] == pytest.approx(out.step_s[1] / 2.19)
+    assert out.memory_bytes[1] == pytest.approx(res.memory_bytes[1] + dres.memory_bytes[0])
+    assert out.step_s[0] == res.step_s[0]  # gamma = 0 untouched
 
 
 def test_grid_spec_rows_in_table(cat):
@@ -106,17 +106,18 @@ def test_draft_pool_target_step_by_hand(cat):
                                 spec_accept=[1.0, 2.19, 2.19])
     res = evaluate(c, mt, ct)
     taus = np.array([0.002, 0.003])
-    c2, out, lvl, per_req = draft_pool.apply_draft_pool(c, res, mt, ct, taus)
+    c2, out = draft_pool.apply_draft_pool(c, res, mt, ct, taus)
+    lvl, per_req = out.draft_level_idx, out.draft_tokens_per_req
     assert list(lvl) == [-1, 0, 1] and list(c2.spec_tokens) == [0, 2, 2]  # aggregated gamma-2 row dropped
     over = speculative.draft_step_overhead_s()
-    verify = (res["step_s"][1] - over) / (1 + 2 / m.num_layers) + over
+    verify = (res.step_s[1] - over) / (1 + 2 / m.num_layers) + over
     for i, tau in ((1, 0.002), (2, 0.003)):
         step = verify + 2.5 * tau + over + 2 * ct.scaleout_lat[0]
-        assert out["step_s"][i] == pytest.approx(step, rel=1e-9)
-        assert out["tpot_s"][i] == pytest.approx(step / 2.19)
-        assert out["requests_per_s"][i] == pytest.approx(16 * 2.19 / (step * 256))
+        assert out.step_s[i] == pytest.approx(step, rel=1e-9)
+        assert out.tpot_s[i] == pytest.approx(step / 2.19)
+        assert out.requests_per_s[i] == pytest.approx(16 * 2.19 / (step * 256))
         assert per_req[i] == pytest.approx(2 * 256 / 2.19)
-    assert out["step_s"][0] == res["step_s"][0]
+    assert out.step_s[0] == res.step_s[0]
     rows = draft_pool.draft_rows(load_model("llama-3.2-1b"), [cat["h100-sxm"]], ct, "fp8", "fp8", 1024, 256, 3)
     assert set(rows["draft_level"]) <= {"d0", "d1", "d2"} and len(rows)
     assert np.allclose(rows["draft_tokens_s"], rows["batch"] / (rows["draft_step_ms"] / 1e3))
@@ -135,10 +136,10 @@ def test_prefix_hit_cuts_prefill_flops_and_reads_cached_kv(cat):
     kw = dict(role=ROLE_CODE["prefill"], batch=4, isl=8192, osl=1, tp=1)
     _, r0, _, _ = _one(cat, "llama-3.1-8b", "h100-sxm", prefix_hit=0.0, **kw)
     _, r5, _, _ = _one(cat, "llama-3.1-8b", "h100-sxm", prefix_hit=0.5, **kw)
-    assert r5["t_attn_proj_s"][0] / r0["t_attn_proj_s"][0] == pytest.approx(0.5, rel=0.02)
-    assert r5["t_ffn_s"][0] / r0["t_ffn_s"][0] == pytest.approx(0.5, rel=0.02)
+    assert r5.t_attn_proj_s[0] / r0.t_attn_proj_s[0] == pytest.approx(0.5, rel=0.02)
+    assert r5.t_ffn_s[0] / r0.t_ffn_s[0] == pytest.approx(0.5, rel=0.02)
     # causal pairs: 4096^2/2 + 4096*4096 = 0.75 x 8192^2/2... (3/4 of the full prompt's pairs)
-    assert r5["t_attn_core_s"][0] / r0["t_attn_core_s"][0] == pytest.approx(0.75, rel=0.05)
+    assert r5.t_attn_core_s[0] / r0.t_attn_core_s[0] == pytest.approx(0.75, rel=0.05)
 
 
 def test_prefix_cache_memory_by_hand(cat):
@@ -179,15 +180,15 @@ def test_chunk_cap_and_ttft_by_hand(cat):
                                 wdtype=0, kvdtype=0)
     res = evaluate(c, mt, ct)
     dec = evaluate(Candidates(**{**c.__dict__, "role": np.array([ROLE_CODE["decode"]], np.int8)}), mt, ct)
-    tight = chunked.apply_chunk(c, res, dec["step_s"], 2048, mt, ct)
-    assert not tight["chunk_ok"][0]
-    out = chunked.apply_chunk(c, res, dec["step_s"], 4096, mt, ct)
-    assert out["chunk_ok"][0]
-    step, step_d = res["step_s"][0], dec["step_s"][0]
+    tight = chunked.apply_chunk(c, res, dec.step_s, 2048, mt, ct)
+    assert not tight.chunk_ok[0]
+    out = chunked.apply_chunk(c, res, dec.step_s, 4096, mt, ct)
+    assert out.chunk_ok[0]
+    step, step_d = res.step_s[0], dec.step_s[0]
     t_full = step + (4032 - 2048) * (step - step_d) / 2048
-    assert out["ttft_s"][0] == pytest.approx(8192 / 4032 * t_full, rel=1e-9)
-    assert out["tpot_chunk_s"][0] == pytest.approx(t_full) and out["tpot_s"][0] == pytest.approx(step)  # GQA: no MLA term
-    assert chunked.apply_chunk(c, res, dec["step_s"], None, mt, ct)["ttft_s"][0] == res["ttft_s"][0]
+    assert out.ttft_s[0] == pytest.approx(8192 / 4032 * t_full, rel=1e-9)
+    assert out.tpot_chunk_s[0] == pytest.approx(t_full) and out.tpot_s[0] == pytest.approx(step)  # GQA: no MLA term
+    assert chunked.apply_chunk(c, res, dec.step_s, None, mt, ct).ttft_s[0] == res.ttft_s[0]
 
 
 def test_mla_chunk_overhead_by_hand(cat):
@@ -206,7 +207,7 @@ def test_mla_chunk_overhead_by_hand(cat):
     kw = dict(role=ROLE_CODE["prefill"], tp=8, ep=8, batch=1, isl=8192, osl=1, wdtype=1, kvdtype=1)
     _, r0, _, _ = _one(cat, "deepseek-v3", "h200-sxm", prefix_hit=0.0, **kw)
     _, r5, _, _ = _one(cat, "deepseek-v3", "h200-sxm", prefix_hit=0.5, **kw)
-    assert r5["t_attn_core_s"][0] > 0.5 * r0["t_attn_core_s"][0]  # 3/4 of the pairs + the re-expansion
+    assert r5.t_attn_core_s[0] > 0.5 * r0.t_attn_core_s[0]  # 3/4 of the pairs + the re-expansion
 
 
 # ---------------------------------------------------------------- AFD
@@ -307,7 +308,7 @@ def test_deepseek_mtp_speedup_against_published(cat):
         c = Candidates.from_columns(role=ROLE_CODE["decode"], model=0, chip=0, tp=1, ep=8, dp=8, batch=[b, b], isl=4096,
                                     osl=1, wdtype=1, kvdtype=1, spec_tokens=[0, 1], spec_accept=[1.0, 1.85])
         r = evaluate(c, mt, ct)
-        speedup = r["decode_tok_s"][1] / r["decode_tok_s"][0]
+        speedup = r.decode_tok_s[1] / r.decode_tok_s[0]
         assert 1.8 * 0.8 <= speedup <= 1.85, speedup
 
 

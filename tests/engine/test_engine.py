@@ -34,7 +34,7 @@ def run(model, chip, role="decode", **kw):
     mt, ct = ModelTable.build([model]), ChipTable.build([chip])
     c = Candidates.from_columns(role=ROLE_CODE[role], model=0, chip=0, **cols)
     res = evaluate(c, mt, ct)
-    return {k: np.asarray(v)[0] for k, v in res.items()}, to_frame(c, res, mt, ct).iloc[0]
+    return res.row(0), to_frame(c, res, mt, ct).iloc[0]
 
 
 def test_batch1_decode_is_weight_read_time(cat):
@@ -275,7 +275,7 @@ def test_grouped_and_shuffled_inputs_agree(cat):
     perm = np.random.default_rng(1).permutation(len(cands))
     res_p = evaluate(cands.take(perm), mt, ct)
     for key in ("tpot_s", "ttft_s", "memory_bytes", "fit_reason", "requests_per_s"):
-        np.testing.assert_allclose(np.nan_to_num(res_p[key]), np.nan_to_num(res[key][perm]), rtol=1e-12)
+        np.testing.assert_allclose(np.nan_to_num(getattr(res_p, key)), np.nan_to_num(getattr(res, key)[perm]), rtol=1e-12)
 
 
 def test_aggregated_steady_state(cat):
