@@ -29,10 +29,20 @@ import yaml
 
 from planner.analyses import kernels as K
 from planner.analyses.validate import predict_points
+from planner.engine.params import EngineParams
 from planner.errors import PlannerError
 from planner.inputs.chips import Chip, ChipCatalog
 
-# bounds of each fitted parameter (physical ranges, not tuning knobs)
+
+def _engine_bounds(name: str) -> tuple[float, float]:
+    """Bounds of a kernel-model field that is an engine constant: its EngineParams bounds, in this field's unit."""
+    engine_name, scale = K.ENGINE_FIELDS[name]
+    lo, hi = EngineParams.bounds(engine_name)
+    return lo * scale, hi * scale
+
+
+# bounds of each fitted parameter (physical ranges, not tuning knobs); those of engine constants come from
+# planner.engine.params (EngineParams field metadata)
 BOUNDS: dict[str, tuple[float, float]] = {
     "compute_bf16": (0.2, 1.0),
     "compute_fp8": (0.2, 1.0),
@@ -51,19 +61,19 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "fp8_block_quant_us": (0.0, 50.0),
     "attention_unit_ns": (0.0, 200.0),
     "attention_memory": (0.3, 1.0),
-    "moe_relative": (0.05, 1.0),
-    "moe_width_half": (0.0, 4000.0),
-    "gqa_bf16_unit": (1.0, 10.0),
-    "attn_half_ctas": (0.0, 200.0),
-    "attn_token_ns": (0.0, 100.0),
-    "attn_split_tokens": (16.0, 65536.0),
-    "attn_max_splits": (1.0, 256.0),
+    "moe_relative": _engine_bounds("moe_relative"),
+    "moe_width_half": _engine_bounds("moe_width_half"),
+    "gqa_bf16_unit": _engine_bounds("gqa_bf16_unit"),
+    "attn_half_ctas": _engine_bounds("attn_half_ctas"),
+    "attn_token_ns": _engine_bounds("attn_token_ns"),
+    "attn_split_tokens": _engine_bounds("attn_split_tokens"),
+    "attn_max_splits": _engine_bounds("attn_max_splits"),
     "xqa_fp8_floor_us": (0.0, 50.0),
     "fallback_attention": (0.0005, 0.5),
-    "prefill_row_keys": (0.0, 4096.0),
-    "prefill_tile_unit": (0.0, 20.0),
-    "allreduce_oneshot_mb": (0.01, 1000.0),
-    "allreduce_sharpness": (0.3, 6.0),
+    "prefill_row_keys": _engine_bounds("prefill_row_keys"),
+    "prefill_tile_unit": _engine_bounds("prefill_tile_unit"),
+    "allreduce_oneshot_mb": _engine_bounds("allreduce_oneshot_mb"),
+    "allreduce_sharpness": _engine_bounds("allreduce_sharpness"),
 }
 # which parameters each kernel family informs (a family's rows only enter the fit of the parameters it can see)
 KERNEL_PARAMS: tuple[str, ...] = tuple(n for n in BOUNDS if n != "compute_fp4")  # no fp4 kernels measured
@@ -270,12 +280,12 @@ def overlay_yaml(chip: Chip | Sequence[Chip], params: K.KernelParams, source: st
                       f"{params.prefill_floor_us:.2f} us (prefill), {params.mla_prefill_floor_us:.2f} us (MLA prefill).")
     if "moe_relative" in fit.names:
         header.append(f"# Grouped/dense GEMM efficiency {params.moe_relative:.3f}: written as this chip's moe_relative (chips "
-                      f"without one use planner.engine.MOE_GEMM_RELATIVE_EFFICIENCY).")
+                      f"without one use planner.engine.params moe_gemm_relative_efficiency).")
     if "moe_width_half" in fit.names:
-        header.append(f"# Engine constant (planner.engine.MOE_EXPERT_WIDTH_HALF, all chips): expert width at half "
+        header.append(f"# Engine constant (planner.engine.params moe_expert_width_half, all chips): expert width at half "
                       f"grouped-GEMM efficiency {params.moe_width_half:.0f} columns.")
     if set(DECODE_ATTN_CONSTANTS) & set(fit.names):
-        header.append(f"# Engine constants (planner.engine GQA_BF16_UNIT_FACTOR, DECODE_ATTN_*): bf16-KV GQA work-item cost "
+        header.append(f"# Engine constants (planner.engine.params gqa_bf16_unit_factor, decode_attn_*): bf16-KV GQA work-item cost "
                       f"x{params.gqa_bf16_unit:.2f}, CTAs at half KV bandwidth {params.attn_half_ctas:.1f}, serial time per KV "
                       f"token {params.attn_token_ns:.2f} ns, split-KV block >= {params.attn_split_tokens:.0f} tokens, at most "
                       f"{params.attn_max_splits:.1f} blocks.")

@@ -24,21 +24,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from planner.engine.params import PARAMS
 from planner.engine.roofline import (
     ACT_BYTES,
-    ALLREDUCE_ONESHOT_BYTES,
-    ALLREDUCE_ONESHOT_SHARPNESS,
     DECODE_ATTN_CTA_SLOTS,
-    DECODE_ATTN_HALF_CTAS,
-    DECODE_ATTN_MAX_SPLITS,
-    DECODE_ATTN_SPLIT_TOKENS,
-    DECODE_ATTN_TOKEN_NS,
-    GQA_BF16_UNIT_FACTOR,
-    MOE_EXPERT_WIDTH_HALF,
     MOE_EXTRA_KERNELS,
-    MOE_GEMM_RELATIVE_EFFICIENCY,
-    PREFILL_ATTN_ROW_KEYS,
-    PREFILL_TILE_UNIT_FACTOR,
     allreduce_s,
     attention_unit_factor,
     attention_unit_time,
@@ -68,6 +58,23 @@ MLA_LATENT, MLA_ROPE, MLA_V = 512, 64, 512  # DeepSeek MLA absorbed decode: KV =
 MLA_QK, MLA_VH = 192, 128  # DeepSeek MLA context (prefill) attention: q/k head dim nope 128 + rope 64, v head dim 128
 
 
+# KernelParams fields that are engine constants (planner.engine.params): field -> (EngineParams field, scale from
+# the engine's unit to this field's). Their defaults and calibration bounds derive from EngineParams.
+ENGINE_FIELDS: dict[str, tuple[str, float]] = {
+    "moe_width_half": ("moe_expert_width_half", 1.0),
+    "gqa_bf16_unit": ("gqa_bf16_unit_factor", 1.0),
+    "attn_half_ctas": ("decode_attn_half_ctas", 1.0),
+    "attn_token_ns": ("decode_attn_token_ns", 1.0),
+    "attn_split_tokens": ("decode_attn_split_tokens", 1.0),
+    "attn_max_splits": ("decode_attn_max_splits", 1.0),
+    "prefill_row_keys": ("prefill_attn_row_keys", 1.0),
+    "prefill_tile_unit": ("prefill_tile_unit_factor", 1.0),
+    "allreduce_oneshot_mb": ("allreduce_oneshot_bytes", 1e-6),
+    "allreduce_sharpness": ("allreduce_oneshot_sharpness", 1.0),
+    "moe_relative": ("moe_gemm_relative_efficiency", 1.0),
+}
+
+
 @dataclass
 class KernelParams:
     """Sustained-efficiency parameters of one chip as the kernel model uses them (Efficiency fields + nuisance)."""
@@ -91,17 +98,17 @@ class KernelParams:
     prefill_floor_us: float = 0.0  # nuisance: the same for context (prefill) attention kernels
     mla_prefill_floor_us: float = 0.0  # nuisance: the same for the MLA context-attention kernel
     fp8_block_quant_us: float = 0.0  # nuisance: the block-scaled fp8 Linear's own activation-quantization launch
-    moe_relative: float = MOE_GEMM_RELATIVE_EFFICIENCY  # grouped/dense GEMM efficiency (chip field; engine default)
-    moe_width_half: float = MOE_EXPERT_WIDTH_HALF  # engine constant: expert width (columns per rank) at half efficiency
-    gqa_bf16_unit: float = GQA_BF16_UNIT_FACTOR  # engine constant: bf16-KV GQA kernel's cost per work item / MHA's
-    attn_half_ctas: float = DECODE_ATTN_HALF_CTAS  # engine constant: CTAs at half the sustained KV bandwidth
-    attn_token_ns: float = DECODE_ATTN_TOKEN_NS  # engine constant: one CTA's serial time per KV token
-    attn_split_tokens: float = DECODE_ATTN_SPLIT_TOKENS  # engine constant: smallest split-KV block (tokens)
-    attn_max_splits: float = DECODE_ATTN_MAX_SPLITS  # engine constant: most split-KV blocks per work item
-    prefill_row_keys: float = PREFILL_ATTN_ROW_KEYS  # engine constant: fixed work per query row, in key columns
-    prefill_tile_unit: float = PREFILL_TILE_UNIT_FACTOR  # engine constant: prefill work-item cost / decode work item
-    allreduce_oneshot_mb: float = ALLREDUCE_ONESHOT_BYTES / 1e6  # engine constant: one-shot/two-shot switch (MB)
-    allreduce_sharpness: float = ALLREDUCE_ONESHOT_SHARPNESS  # engine constant: sharpness of that switch
+    moe_relative: float = PARAMS.moe_gemm_relative_efficiency  # grouped/dense GEMM efficiency (chip field; engine default)
+    moe_width_half: float = PARAMS.moe_expert_width_half  # engine constant: expert width (columns per rank) at half efficiency
+    gqa_bf16_unit: float = PARAMS.gqa_bf16_unit_factor  # engine constant: bf16-KV GQA kernel's cost per work item / MHA's
+    attn_half_ctas: float = PARAMS.decode_attn_half_ctas  # engine constant: CTAs at half the sustained KV bandwidth
+    attn_token_ns: float = PARAMS.decode_attn_token_ns  # engine constant: one CTA's serial time per KV token
+    attn_split_tokens: float = PARAMS.decode_attn_split_tokens  # engine constant: smallest split-KV block (tokens)
+    attn_max_splits: float = PARAMS.decode_attn_max_splits  # engine constant: most split-KV blocks per work item
+    prefill_row_keys: float = PARAMS.prefill_attn_row_keys  # engine constant: fixed work per query row, in key columns
+    prefill_tile_unit: float = PARAMS.prefill_tile_unit_factor  # engine constant: prefill work-item cost / decode work item
+    allreduce_oneshot_mb: float = PARAMS.allreduce_oneshot_bytes / 1e6  # engine constant: one-shot/two-shot switch (MB)
+    allreduce_sharpness: float = PARAMS.allreduce_oneshot_sharpness  # engine constant: sharpness of that switch
     fixed: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
@@ -113,7 +120,7 @@ class KernelParams:
             gemm_m_half=e.gemm_m_half, memory=e.memory, attention=e.attention,
             kernel_overhead_us=e.kernel_overhead_us, attention_unit_ns=e.attention_unit_ns,
             attention_memory=e.attention_memory, scaleup=e.scaleup, scaleup_latency_us=e.scaleup_latency_us,
-            moe_relative=e.moe_relative or MOE_GEMM_RELATIVE_EFFICIENCY,
+            moe_relative=e.moe_relative or PARAMS.moe_gemm_relative_efficiency,
         )
 
     def names(self) -> list[str]:

@@ -15,7 +15,7 @@ Per layer and micro-batch (m micro-batches of B/m sequences):
   with the low-batch fix, shared experts, dense-first layers averaged over the layers, launch overhead).
 With a per-layer cycle tau: every resource is busy at most tau (m a, m x, m f <= tau) and one
 micro-batch's round trip fits (a + x_d + f + x_c <= tau): TPOT = L tau + the LM head (m x one micro-batch's)
-+ the engine's per-step framework overhead (DECODE_STEP_OVERHEAD_S).
++ the engine's per-step framework overhead (decode_step_overhead_s, planner.engine.params).
 The cadences tau are a geometric grid below the TPOT SLO (`afd.levels`); at each (tau, m) an attention row is
 the largest batch that meets them and fits in memory, an FFN row is the most tokens per cycle
 (m x T_max, f(T_max) <= tau/m and its NICs' share) it can take.
@@ -26,8 +26,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from planner.engine import roofline
 from planner.engine.candidates import DECODE_BATCHES_PER_RANK, parallelism_options
+from planner.engine.params import active_params
 from planner.engine.roofline import (
     ACT_BYTES,
     KERNELS_PER_LAYER,
@@ -66,7 +66,7 @@ def ffn_copies(top_k: int, ffn_chips, domain: float) -> np.ndarray:
 
 def step_overhead_s() -> float:
     """The engine's per-step framework overhead (scheduling, sampling), once per AFD decode step."""
-    return float(roofline.DECODE_STEP_OVERHEAD_S)
+    return float(active_params().decode_step_overhead_s)
 
 
 def _dispatch_bytes(wdtype: str) -> float:

@@ -21,8 +21,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from planner.engine import roofline as _engine
 from planner.engine.candidates import concat
+from planner.engine.params import active_params
 from planner.engine.result import EngineResult
 from planner.engine.roofline import Candidates, evaluate, speculative_step_factor
 from planner.engine.tables import DTYPE_BYTES, ROLE_CODE, ModelTable
@@ -78,7 +78,7 @@ def _step_without_mtp(res: EngineResult, c: Candidates, mt: ModelTable) -> np.nd
 
 def draft_step_overhead_s() -> float:
     """The engine's per-step framework overhead (scheduling, sampling), paid once per target step."""
-    return float(getattr(_engine, "DECODE_STEP_OVERHEAD_S", 0.0))
+    return float(active_params().decode_step_overhead_s)
 
 
 def _draft_tp(draft, chips_per_stage: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
+from planner.engine.params import active_params
 from planner.engine.result import OP_FAMILIES, EngineResult, rates_from_step
 from planner.engine.tables import DTYPE_BYTES, ROLE_CODE, ROLES, ChipTable, ModelTable
 from planner.inputs.chips import DTYPES
@@ -25,59 +26,20 @@ KERNELS_PER_LAYER = 8  # norms, QKV, attention, O, gate/up, activation, down, re
 MLA_EXTRA_KERNELS = 5  # q_a proj, q_a norm, q_b proj, kv_a proj + norm, rope (MLA layers)
 MOE_EXTRA_KERNELS = 4  # router GEMM, top-k, permute (dispatch), unpermute (combine) (MoE layers)
 SHARED_EXPERT_KERNELS = 3  # gate/up, activation, down of the shared expert(s)
-# Grouped (MoE) GEMMs sustain less than dense GEMMs of the same dtype: ragged per-expert tiles, scale handling,
-# permutation (MOE_GEMM_RELATIVE_EFFICIENCY), and narrow experts sustain less than wide ones: an expert whose
-# intermediate width per MoE-TP rank is w columns runs at w/(w + MOE_EXPERT_WIDTH_HALF) of that (few output tiles
-# for gate/up, a short K loop for down). Both fitted jointly on the H100 fused-MoE kernel data
-# (validation/kernels_h100/moe.csv, widths 48-2048, `planner calibrate`).
-MOE_GEMM_RELATIVE_EFFICIENCY = 0.49
-MOE_EXPERT_WIDTH_HALF = 217.0
+# The fitted constants (MoE grouped-GEMM efficiency and width, per-step framework overhead, EP imbalance, the
+# decode- and prefill-attention kernel facts, the all-reduce switch) are planner.engine.params.EngineParams, each
+# with its data and fitting command; the engine reads them through active_params(). The fixed facts follow.
 # KV reserved per decoding sequence: "mean" (isl + osl/2, paged KV at steady state, preemption on overflow) or
 # "peak" (isl + osl, admission only when the whole sequence fits: TRT-LLM's GUARANTEED_NO_EVICT default).
 KV_RESERVATION = "mean"
 MEMORY_RESERVE_FRACTION = 0.08  # runtime, allocator fragmentation, CUDA graphs (vLLM/TRT-LLM default 0.9 util)
-# Serving-framework work once per decode/aggregated step outside the GPU kernels' roofline: scheduling, sampling,
-# detokenization, host-device synchronisation, not hidden by CUDA graphs. One global value, fitted over all rows of
-# validation/points.csv (docs/validation.md, method log) within the published ~1-5 ms range per step; the fit
-# sits at the 5 ms bound.
-DECODE_STEP_OVERHEAD_S = 5.0e-3
-# Expert-parallel load imbalance: the busiest of `ep` ranks receives ep**MOE_IMBALANCE_EXPONENT times the mean
-# number of token-expert assignments and sets the MoE layer's time. Bounded above by the H100 kernel database's
-# power-law (alpha=1.01) routing, busiest/balanced latency ~ ep**0.23 (validation/kernels_h100/moe.csv); one
-# global value fitted over all rows of validation/points.csv: the fit returns 0 (the rows do not support the term;
-# their EP deployments use EPLB/redundant experts), so it is kept at 0 and available for what-if studies.
-MOE_IMBALANCE_EXPONENT = 0.0
-# Decode attention, kernel facts of TRT-LLM on H100 (validation/kernels_h100/attn_decode.csv, `planner calibrate`):
-# - the bf16-KV grouped-query kernel costs GQA_BF16_UNIT_FACTOR times the MHA / fp8-KV (XQA) kernel per (sequence,
-#   KV head) work item (at kv_len <= 31, batch 2048: ~35 ns vs ~10 ns per item, flat in the group size 2-16);
-# - split-KV (flash-decoding): a work item's KV is cut into blocks of at least DECODE_ATTN_SPLIT_TOKENS tokens, at
-#   most DECODE_ATTN_MAX_SPLITS of them and only while the chip has idle CTA slots (DECODE_ATTN_CTA_SLOTS, one per
-#   SM of the H100, used for every chip); each CTA walks its block serially at DECODE_ATTN_TOKEN_NS per KV token
-#   (load, QK, softmax, PV), which bounds batch-1 and few-head reads;
-# - the KV read reaches its sustained bandwidth only with enough CTAs n: bandwidth x n/(n + DECODE_ATTN_HALF_CTAS).
-# Fitted jointly with the H100 attention efficiencies; docs/validation.md has the method log. (TRT-LLM has no XQA
-# kernel for group sizes q/kv >= 48 and falls back to a slow generic one; the engine assumes a grouped kernel exists
-# for every group size, as models built on such groups ship one, e.g. Step-3's MFA: planner.kernels models that
-# fallback for the benchmark rows only.)
-GQA_BF16_UNIT_FACTOR = 3.36
-DECODE_ATTN_HALF_CTAS = 33.4
+# Decode attention (TRT-LLM on H100): split-KV (flash-decoding) cuts a work item's KV into blocks only while the
+# chip has idle CTA slots, one per SM of the H100 (used for every chip). TRT-LLM has no XQA kernel for group sizes
+# q/kv >= 48 and falls back to a slow generic one; the engine assumes a grouped kernel exists for every group size,
+# as models built on such groups ship one (e.g. Step-3's MFA): planner.analyses.kernels models that fallback for the
+# benchmark rows only.
 DECODE_ATTN_CTA_SLOTS = 132.0
-DECODE_ATTN_SPLIT_TOKENS = 705.0
-DECODE_ATTN_MAX_SPLITS = 30.2
-DECODE_ATTN_TOKEN_NS = 8.65
-# Prefill (context) attention, kernel facts of the fused attention kernels (validation/kernels_h100/attn_prefill.csv):
-# each query row costs PREFILL_ATTN_ROW_KEYS key columns of work beyond its causal keys (diagonal blocks computed in
-# full, the per-tile pipeline fill and epilogue; it scales with head_dim as MMA work does), and each (sequence, query
-# head, PREFILL_ATTN_TILE-row query tile) work item a fixed PREFILL_TILE_UNIT_FACTOR decode-attention work items (the
-# chip's attention_unit_ns). Fitted with the H100 attention efficiency; docs/validation.md has the method log.
-PREFILL_ATTN_TILE = 128.0
-PREFILL_ATTN_ROW_KEYS = 416.0
-PREFILL_TILE_UNIT_FACTOR = 2.76
-# TP all-reduce inside an NVLink domain (validation/kernels_h100/allreduce.csv, TRT-LLM custom all-reduce): one-shot
-# ((n−1)·bytes per rank) for small messages, two-shot (2(n−1)/n) for large, switching smoothly around
-# ALLREDUCE_ONESHOT_BYTES (`allreduce_traffic`). Fitted with the H100 scale-up bandwidth and latency.
-ALLREDUCE_ONESHOT_BYTES = 4.1e6
-ALLREDUCE_ONESHOT_SHARPNESS = 1.75
+PREFILL_ATTN_TILE = 128.0  # query rows per prefill-attention work item (sequence, query head, tile)
 PREFILL_CHUNK_TOKENS = 8192  # largest prompt chunk per rank and step (TRT-LLM max_num_tokens / vLLM max_num_batched_tokens default 8192)
 
 FIT_REASONS: tuple[str, ...] = (
@@ -166,8 +128,8 @@ def kernels_per_stage(layers, moe_layers, mla: bool, shared_experts: bool):
 
 
 def moe_imbalance(ep):
-    """Busiest-rank / mean expert load at expert-parallel degree ep: ep**MOE_IMBALANCE_EXPONENT (1 at ep = 1)."""
-    return np.power(np.maximum(np.asarray(ep, float), 1.0), MOE_IMBALANCE_EXPONENT)
+    """Busiest-rank / mean expert load at expert-parallel degree ep: ep**moe_imbalance_exponent (1 at ep = 1)."""
+    return np.power(np.maximum(np.asarray(ep, float), 1.0), active_params().moe_imbalance_exponent)
 
 
 def attention_dp_busiest_tokens(mean_tokens, prompt_tokens, dp):
@@ -189,11 +151,15 @@ def distinct_experts(num_experts, top_k, tokens):
     return num_experts * -np.expm1(np.asarray(tokens, float) * np.log1p(-ratio))
 
 
-def allreduce_traffic(message_bytes, group, one_shot_bytes=ALLREDUCE_ONESHOT_BYTES, sharpness=ALLREDUCE_ONESHOT_SHARPNESS):
+def allreduce_traffic(message_bytes, group, one_shot_bytes=None, sharpness=None):
     """Bytes each rank moves per byte all-reduced. Ring / two-shot (reduce-scatter + all-gather): 2(n−1)/n. Inside
     an NVLink domain the framework's custom all-reduce reads every peer's buffer in one shot, (n−1), for small
     messages and switches to two-shot for large ones; the blend weight 1/(1 + (bytes/one_shot_bytes)^sharpness)
-    is the measured switch (H100 TRT-LLM custom all-reduce). one_shot_bytes = 0: the ring alone."""
+    is the measured switch (H100 TRT-LLM custom all-reduce). one_shot_bytes = 0: the ring alone; None (either):
+    the fitted allreduce_oneshot_bytes / allreduce_oneshot_sharpness."""
+    p = active_params()
+    one_shot_bytes = p.allreduce_oneshot_bytes if one_shot_bytes is None else one_shot_bytes
+    sharpness = p.allreduce_oneshot_sharpness if sharpness is None else sharpness
     n = np.asarray(group, float)
     two = 2 * (n - 1) / np.maximum(n, 1.0)
     b = np.asarray(message_bytes, float)
@@ -204,13 +170,13 @@ def allreduce_traffic(message_bytes, group, one_shot_bytes=ALLREDUCE_ONESHOT_BYT
 
 
 def allreduce_one_shot_bytes(group, domain):
-    """The one-shot/two-shot switch size for an all-reduce over `group` ranks: ALLREDUCE_ONESHOT_BYTES inside an
+    """The one-shot/two-shot switch size for an all-reduce over `group` ranks: allreduce_oneshot_bytes inside an
     NVLink domain (the framework's custom all-reduce exists there only), 0 (the ring) across nodes."""
     group, domain = np.asarray(group, float), np.asarray(domain, float)
-    return np.where((group <= domain) & (domain > 1), ALLREDUCE_ONESHOT_BYTES, 0.0)
+    return np.where((group <= domain) & (domain > 1), active_params().allreduce_oneshot_bytes, 0.0)
 
 
-def allreduce_s(message_bytes, group, bw_bytes_s, latency_s, one_shot_bytes=0.0, sharpness=ALLREDUCE_ONESHOT_SHARPNESS):
+def allreduce_s(message_bytes, group, bw_bytes_s, latency_s, one_shot_bytes=0.0, sharpness=None):
     """All-reduce, α–β model: α + traffic · bytes / bandwidth (0 for a group of one); traffic 2(n−1)/n for a ring,
     blended towards the one-shot (n−1) for small messages inside an NVLink domain (`allreduce_traffic`)."""
     group = np.asarray(group, float)
@@ -228,7 +194,7 @@ def gemm_efficiency(eta, m_tokens, m_half):
 
 def moe_width_factor(width, width_half=None):
     """Grouped-GEMM efficiency factor of experts `width` intermediate columns wide per rank: w/(w + half)."""
-    half = MOE_EXPERT_WIDTH_HALF if width_half is None else width_half
+    half = active_params().moe_expert_width_half if width_half is None else width_half
     width = np.asarray(width, float)
     return width / (width + half)
 
@@ -250,38 +216,47 @@ def attention_unit_time(seqs, kv_heads, unit_s):
 
 
 def attention_unit_factor(mla: bool, q_per_kv, kv_bytes):
-    """Per-work-item cost multiplier of the decode-attention kernel variant: GQA_BF16_UNIT_FACTOR for a grouped-query
+    """Per-work-item cost multiplier of the decode-attention kernel variant: gqa_bf16_unit_factor for a grouped-query
     (q/kv > 1) 16-bit KV cache, 1 for MHA, fp8 KV and MLA."""
     if mla:
         return 1.0 + 0.0 * np.asarray(kv_bytes, float)
-    return np.where((np.asarray(q_per_kv, float) > 1) & (np.asarray(kv_bytes, float) >= 2), GQA_BF16_UNIT_FACTOR, 1.0)
+    gqa = active_params().gqa_bf16_unit_factor
+    return np.where((np.asarray(q_per_kv, float) > 1) & (np.asarray(kv_bytes, float) >= 2), gqa, 1.0)
 
 
-def decode_attention_splits(units, ctx, split_tokens=DECODE_ATTN_SPLIT_TOKENS, max_splits=DECODE_ATTN_MAX_SPLITS,
+def decode_attention_splits(units, ctx, split_tokens=None, max_splits=None,
                             slots=DECODE_ATTN_CTA_SLOTS):
     """Split-KV blocks per work item: ctx/split_tokens, at least 1, at most max_splits and no more than the CTA
-    slots the other work items leave idle."""
+    slots the other work items leave idle (None: the fitted decode_attn_split_tokens / decode_attn_max_splits)."""
+    p = active_params()
+    split_tokens = p.decode_attn_split_tokens if split_tokens is None else split_tokens
+    max_splits = p.decode_attn_max_splits if max_splits is None else max_splits
     units = np.maximum(np.asarray(units, float), 1e-9)
     return np.clip(np.asarray(ctx, float) / split_tokens, 1.0, np.minimum(max_splits, np.maximum(1.0, slots / units)))
 
 
-def decode_attention_serial_s(ctx, splits, token_s=DECODE_ATTN_TOKEN_NS * 1e-9):
+def decode_attention_serial_s(ctx, splits, token_s=None):
     """Latency floor of a decode-attention call: one CTA walks its KV block of ctx/splits tokens serially (token_s
     per token). CTAs beyond the slots run in waves; that throughput limit is the bandwidth term's, and the H100's
-    per-token time would wrongly cap faster chips, so waves are not counted here."""
+    per-token time would wrongly cap faster chips, so waves are not counted here. None: decode_attn_token_ns."""
+    token_s = active_params().decode_attn_token_ns * 1e-9 if token_s is None else token_s
     return token_s * np.asarray(ctx, float) / splits
 
 
-def decode_attention_bw_factor(ctas, half=DECODE_ATTN_HALF_CTAS):
+def decode_attention_bw_factor(ctas, half=None):
     """Fraction of the sustained bandwidth a decode-attention KV read reaches with `ctas` concurrent CTAs
-    (work items x split-KV blocks): n/(n + half). Few CTAs (batch 1, MQA, short contexts) leave HBM channels idle."""
+    (work items x split-KV blocks): n/(n + half). Few CTAs (batch 1, MQA, short contexts) leave HBM channels idle.
+    None: the fitted decode_attn_half_ctas."""
+    half = active_params().decode_attn_half_ctas if half is None else half
     ctas = np.asarray(ctas, float)
     return ctas / (ctas + half)
 
 
-def causal_pairs(s_new, prefix, row_keys=PREFILL_ATTN_ROW_KEYS):
+def causal_pairs(s_new, prefix, row_keys=None):
     """(query, key) pairs of a causal prompt of s_new new tokens after a cached prefix, plus the kernel's fixed
-    work of row_keys key columns per query row (PREFILL_ATTN_ROW_KEYS; 0 gives the exact s²/2 + s·prefix)."""
+    work of row_keys key columns per query row (None: the fitted prefill_attn_row_keys; 0 gives the exact
+    s²/2 + s·prefix)."""
+    row_keys = active_params().prefill_attn_row_keys if row_keys is None else row_keys
     return s_new * s_new / 2 + s_new * prefix + s_new * row_keys
 
 
@@ -334,6 +309,7 @@ def evaluate(c: Candidates, mt: ModelTable, ct: ChipTable) -> EngineResult:
 
 def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int, r: int) -> EngineResult:
     """Physics for candidates that share one model (code m), chip (code k) and role (code r)."""
+    params = active_params()
     is_prefill = r == ROLE_CODE["prefill"]
     is_decode = r == ROLE_CODE["decode"]
     is_agg = r == ROLE_CODE["aggregated"]
@@ -469,7 +445,7 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
         pre_r = pre_seqs / dp * np.where(Tr > 0, (Tr_max - dec_r) / np.maximum(Tr - dec_r, 1e-9), 1.0)  # busiest rank
         pairs = causal_pairs(s_new, prefix)
         if W > 0:
-            pairs_win = s_new * np.minimum((s_new + 2 * prefix) / 2, W) + s_new * PREFILL_ATTN_ROW_KEYS
+            pairs_win = s_new * np.minimum((s_new + 2 * prefix) / 2, W) + s_new * params.prefill_attn_row_keys
             pairs = (1 - frac_win) * pairs + frac_win * pairs_win
         f_att = f_att + pre_r * pairs * 2.0 * (hd + vhd) * heads_chip
         pre_units = prefill_attention_units(pre_r, s_new, heads_chip)
@@ -482,7 +458,7 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     # fixed work per decode work item (sequence x KV head on this chip) and per prefill (sequence, head, query tile)
     unit_s = ct.attention_unit[k] * attention_unit_factor(mla, q_per_kv, kb)
     account("attn_core", 0.0, attention_unit_time(units, 1.0, unit_s)
-            + attention_unit_time(pre_units, 1.0, ct.attention_unit[k] * PREFILL_TILE_UNIT_FACTOR), ls)
+            + attention_unit_time(pre_units, 1.0, ct.attention_unit[k] * params.prefill_tile_unit_factor), ls)
 
     # dense FFN layers (every layer of a dense model; the first layers of some MoE models)
     if mt.dense_layers[m] > 0:
@@ -496,7 +472,7 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
         b_moe = distinct * p_exp * wb / G + T_stage / G * topk * hidden * ACT_BYTES * 2
         m_exp = T_stage * topk / np.maximum(distinct, 1e-9)  # rows per touched expert
         width = mt.expert_params[m] / (3 * hidden) / (G / ep)  # expert intermediate columns per MoE-TP rank
-        relative = MOE_GEMM_RELATIVE_EFFICIENCY if np.isnan(ct.moe_relative[k]) else ct.moe_relative[k]
+        relative = params.moe_gemm_relative_efficiency if np.isnan(ct.moe_relative[k]) else ct.moe_relative[k]
         eta_moe = eta_w * relative * moe_width_factor(width)
         gemm("ffn", f_moe, b_moe, m_exp, lm * moe_imbalance(ep), eta=eta_moe)
         if mt.shared_params[m] > 0:
@@ -554,7 +530,7 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     if is_prefill:
         step, ttft = t_stage, latency
     else:
-        step = latency + t_p2p + DECODE_STEP_OVERHEAD_S  # decode: every sequence advances `accept` tokens per `step`
+        step = latency + t_p2p + params.decode_step_overhead_s  # decode: every sequence advances `accept` tokens per `step`
         # aggregated: a prompt gets the per-step chunk budget until its s_new tokens are in
         ttft = np.maximum(1.0, s_new / np.maximum(t_pre * micro, 1e-9)) * step if is_agg else np.full(len(c), np.nan)
     tpot, seqs_per_s, decode_tok_s, prefill_tok_s = rates_from_step(step, B, r, isl, osl, accept)

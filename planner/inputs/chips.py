@@ -65,7 +65,7 @@ class Efficiency(_Strict):
     attention_memory: sustained fraction of peak bandwidth of the decode-attention KV stream (long contiguous
       page reads sustain more than the GEMM weight reads `memory` is set by); blank = `memory`.
     moe_relative: grouped (MoE expert) GEMM efficiency relative to the dense GEMMs' `compute`; blank = the engine's
-      H100 kernel fit (planner.engine.MOE_GEMM_RELATIVE_EFFICIENCY).
+      H100 kernel fit (planner.engine.params, moe_gemm_relative_efficiency).
     """
 
     compute: dict[Dtype, float] = Field(default_factory=lambda: {"bf16": 0.75, "fp8": 0.65, "fp4": 0.65})

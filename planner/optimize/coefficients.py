@@ -20,6 +20,7 @@ import pandas as pd
 from planner.axes.evaluate import coefficient_table
 from planner.axes.speculative import DEFAULT_ACCEPTANCE
 from planner.engine.candidates import DECODE_BATCHES_PER_RANK, PREFILL_BATCHES, Grid
+from planner.engine.params import PARAMS, EngineParams, active_params, using_params
 from planner.inputs.chips import ChipCatalog, load_catalog
 from planner.inputs.models import load_model
 from planner.inputs.scenario import Scenario
@@ -51,6 +52,7 @@ class CoefficientKey:
     draft_levels: int = 6
     chunk_tokens: int | None = None
     prefix_cache_tokens: int | None = None
+    params: EngineParams = PARAMS  # the engine constants in force (planner.engine.params.using_params)
 
     @classmethod
     def of(cls, sc: Scenario, catalogs: tuple | list = ()) -> CoefficientKey:
@@ -62,7 +64,7 @@ class CoefficientKey:
             osl_cv=float(sc.workload.output_length_cv), pp=tuple(sorted(set(s.pipeline_parallel))),
             prefill_batches=tuple(s.prefill_batches or PREFILL_BATCHES),
             decode_batches_per_rank=tuple(s.decode_batches_per_rank or DECODE_BATCHES_PER_RANK),
-            **_axes_key(sc),
+            params=active_params(), **_axes_key(sc),
         )
 
 
@@ -124,7 +126,8 @@ def _evaluate(key: CoefficientKey) -> pd.DataFrame:
         draft_model=key.draft_model, spec_placement=key.spec_placement, draft_levels=key.draft_levels,
         chunk_tokens=key.chunk_tokens, prefix_cache_tokens=key.prefix_cache_tokens,
     )
-    df = coefficient_table([model], chips, grid)
+    with using_params(key.params):
+        df = coefficient_table([model], chips, grid)
     # sustained NIC (scale-out) bandwidth of one instance, for the KV-transfer constraints
     nic_per_chip = np.array([c.scaleout_gb_s * c.efficiency.scaleout for c in chips])
     df["nic_gb_s"] = nic_per_chip[df["chip"].cat.codes.to_numpy()] * df["chips_per_instance"].to_numpy()

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from planner.engine.candidates import Grid, build_candidates
+from planner.engine.params import PARAMS
 from planner.engine.roofline import (
     ACT_BYTES,
-    DECODE_STEP_OVERHEAD_S,
     KERNELS_PER_LAYER,
     MEMORY_RESERVE_FRACTION,
     Candidates,
@@ -45,7 +45,7 @@ def test_batch1_decode_is_weight_read_time(cat):
     weight_bytes = (model.total_params - model.vocab_size * model.hidden_size) * 2.0  # input embedding not read
     bw = chip.hbm_tb_s * 1e12 * chip.efficiency.memory
     expected = (weight_bytes / bw + model.num_layers * KERNELS_PER_LAYER * chip.efficiency.kernel_overhead_us * 1e-6
-                + DECODE_STEP_OVERHEAD_S)
+                + PARAMS.decode_step_overhead_s)
     assert raw["tpot_s"] == pytest.approx(expected, rel=0.03)
     t_launch = model.num_layers * KERNELS_PER_LAYER * chip.efficiency.kernel_overhead_us * 1e-6
     assert row["share_memory"] == pytest.approx((weight_bytes / bw) / (weight_bytes / bw + t_launch), rel=0.03)
@@ -93,7 +93,7 @@ def test_moe_decode_reads_only_touched_experts(cat):
     assert per_chip_b1 / per_chip_all == pytest.approx(8 / 256)
     # batch-256 step reads ~all experts, so its GPU time (step less the framework's per-step overhead) is several
     # times that of batch 1
-    assert raw256["tpot_s"] - DECODE_STEP_OVERHEAD_S > 3 * (raw1["tpot_s"] - DECODE_STEP_OVERHEAD_S)
+    assert raw256["tpot_s"] - PARAMS.decode_step_overhead_s > 3 * (raw1["tpot_s"] - PARAMS.decode_step_overhead_s)
 
 
 def test_kv_bytes_per_token_gqa_and_mla(cat):
@@ -109,12 +109,7 @@ def test_decode_kv_read_scales_with_context(cat):
     """Attention decode time = batch · context · KV bytes per token per layer / bandwidth (memory-bound), the
     bandwidth at the KV stream's own efficiency (`attention_memory`, not the GEMMs' `memory`) scaled by the
     concurrent CTAs n/(n + half), plus the per-work-item cost (bf16 GQA variant)."""
-    from planner.engine.roofline import (
-        DECODE_ATTN_CTA_SLOTS,
-        DECODE_ATTN_HALF_CTAS,
-        DECODE_ATTN_TOKEN_NS,
-        GQA_BF16_UNIT_FACTOR,
-    )
+    from planner.engine.roofline import DECODE_ATTN_CTA_SLOTS
 
     model, chip = load_model("llama-3.1-8b"), cat["h100-sxm"]
     b, isl = 64, 8192
@@ -124,9 +119,9 @@ def test_decode_kv_read_scales_with_context(cat):
     streams = b * 8  # sequences x KV heads (tp 1): 512 work items > 132 CTA slots, so no split-KV
     assert streams > DECODE_ATTN_CTA_SLOTS
     assert chip.efficiency.attention_memory != chip.efficiency.memory  # the test tells the two apart
-    bw = chip.hbm_tb_s * 1e12 * chip.efficiency.attention_memory * streams / (streams + DECODE_ATTN_HALF_CTAS)
-    assert DECODE_ATTN_TOKEN_NS * 1e-9 * ctx < kv_read / model.num_layers / bw  # the serial floor does not bind
-    units = streams * chip.efficiency.attention_unit_ns * 1e-9 * GQA_BF16_UNIT_FACTOR * model.num_layers
+    bw = chip.hbm_tb_s * 1e12 * chip.efficiency.attention_memory * streams / (streams + PARAMS.decode_attn_half_ctas)
+    assert PARAMS.decode_attn_token_ns * 1e-9 * ctx < kv_read / model.num_layers / bw  # the serial floor does not bind
+    units = streams * chip.efficiency.attention_unit_ns * 1e-9 * PARAMS.gqa_bf16_unit_factor * model.num_layers
     assert raw["t_attn_core_s"] == pytest.approx(kv_read / bw + units, rel=0.01)
 
 
@@ -145,23 +140,21 @@ def test_output_length_spread_lengthens_in_flight_context(cat):
     ratio = (8192 + 4096) / (8192 + 2048)
     assert spread["kv_bytes"] / fixed["kv_bytes"] == pytest.approx(ratio, rel=1e-9)
     # the attention read is the context-proportional part of the attention time (the per-item cost is fixed)
-    from planner.engine.roofline import GQA_BF16_UNIT_FACTOR
-    units = 64 * 8 * chip.efficiency.attention_unit_ns * 1e-9 * GQA_BF16_UNIT_FACTOR * model.num_layers
+    units = 64 * 8 * chip.efficiency.attention_unit_ns * 1e-9 * PARAMS.gqa_bf16_unit_factor * model.num_layers
     assert (spread["t_attn_core_s"] - units) / (fixed["t_attn_core_s"] - units) == pytest.approx(ratio, rel=1e-6)
 
 
 def test_decode_attention_serial_floor_at_batch_one(cat):
     """Batch 1, one KV head per chip (llama-3.1-70b, tp 8): the KV is cut into split-KV blocks of
-    DECODE_ATTN_SPLIT_TOKENS and each CTA walks its block serially; that floor, not bandwidth, sets the time."""
-    from planner.engine.roofline import DECODE_ATTN_HALF_CTAS, DECODE_ATTN_SPLIT_TOKENS, DECODE_ATTN_TOKEN_NS
+    decode_attn_split_tokens and each CTA walks its block serially; that floor, not bandwidth, sets the time."""
 
     model, chip = load_model("llama-3.1-70b"), cat["h100-sxm"]
     isl = 8192
     raw, _ = run(model, chip, tp=8, batch=1, isl=isl, osl=2)
     ctx = isl + 1
-    splits = ctx / DECODE_ATTN_SPLIT_TOKENS  # 11.6 blocks: under the split cap and the 132 CTA slots
-    serial = DECODE_ATTN_TOKEN_NS * 1e-9 * ctx / splits
-    bw = chip.hbm_tb_s * 1e12 * chip.efficiency.attention_memory * splits / (splits + DECODE_ATTN_HALF_CTAS)
+    splits = ctx / PARAMS.decode_attn_split_tokens  # 11.6 blocks: under the split cap and the 132 CTA slots
+    serial = PARAMS.decode_attn_token_ns * 1e-9 * ctx / splits
+    bw = chip.hbm_tb_s * 1e12 * chip.efficiency.attention_memory * splits / (splits + PARAMS.decode_attn_half_ctas)
     kv_time = ctx * 2 * 1 * 128 * 2 / bw
     assert serial > kv_time
     unit = chip.efficiency.attention_unit_ns * 1e-9 * 3.36  # 1 work item x the bf16-GQA factor
@@ -239,7 +232,7 @@ def test_two_tier_memory_spills_at_cold_bandwidth():
     frac = raw_t["cold_tier_fraction"]
     assert 0.4 < frac < 0.7
     ratio = (1 - frac) + frac * 4.0 / 0.4  # time ratio of blended vs all-fast reads (GPU time of the step)
-    gpu_t, gpu_f = raw_t["tpot_s"] - DECODE_STEP_OVERHEAD_S, raw_f["tpot_s"] - DECODE_STEP_OVERHEAD_S
+    gpu_t, gpu_f = raw_t["tpot_s"] - PARAMS.decode_step_overhead_s, raw_f["tpot_s"] - PARAMS.decode_step_overhead_s
     assert gpu_t / gpu_f == pytest.approx(ratio, rel=0.1)
 
 
@@ -293,7 +286,6 @@ def test_moe_prefill_gemm_time_by_hand(cat, tp):
     """Compute-bound MoE FFN of a Mixtral prefill (bf16, 8 prompts of 4096 tokens): FLOPs 2·T·k·P_expert per layer
     over peak · η_bf16 · R · w/(w + w_half) · m/(m + m_half), where w is the expert width per MoE-TP rank (14336/tp)
     and m the rows per expert (all 8 experts touched: T·k/8)."""
-    from planner.engine.roofline import MOE_EXPERT_WIDTH_HALF, MOE_GEMM_RELATIVE_EFFICIENCY
 
     model, chip = load_model("mixtral-8x7b"), cat["h100-sxm"]
     B, isl = 8, 4096
@@ -302,11 +294,11 @@ def test_moe_prefill_gemm_time_by_hand(cat, tp):
     k, E = model.moe.top_k, model.moe.num_experts
     width = model.moe.expert_intermediate_size / tp
     m = T * k / E
-    eff = (chip.efficiency.compute["bf16"] * MOE_GEMM_RELATIVE_EFFICIENCY * width / (width + MOE_EXPERT_WIDTH_HALF)
+    eff = (chip.efficiency.compute["bf16"] * PARAMS.moe_gemm_relative_efficiency * width / (width + PARAMS.moe_expert_width_half)
            * m / (m + chip.efficiency.gemm_m_half))
     flops = 2 * T * k * model.expert_params / tp * model.num_moe_layers
     assert raw["t_ffn_s"] == pytest.approx(flops / (chip.peak_tflops["bf16"] * 1e12 * eff), rel=1e-6)
     # a chip's own grouped-GEMM efficiency (field moe_relative) replaces the engine's H100 fit
     own = chip.model_copy(update={"efficiency": chip.efficiency.model_copy(update={"moe_relative": 0.25})})
     raw_own, _ = run(model, own, role="prefill", tp=tp, batch=B, isl=isl)
-    assert raw_own["t_ffn_s"] == pytest.approx(raw["t_ffn_s"] * MOE_GEMM_RELATIVE_EFFICIENCY / 0.25, rel=1e-6)
+    assert raw_own["t_ffn_s"] == pytest.approx(raw["t_ffn_s"] * PARAMS.moe_gemm_relative_efficiency / 0.25, rel=1e-6)

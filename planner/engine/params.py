@@ -1,0 +1,107 @@
+"""The engine's fitted constants: one frozen, typed set, each field with its unit, physical bounds, the data it
+was fitted on and the command that fits it.
+
+Chip-specific efficiencies live in the chip catalog (`efficiency:` blocks, with sources); what is here is shared
+by every chip. Calibration bounds (planner.analyses.calibrate) and the kernel model's defaults
+(planner.analyses.kernels) derive from these fields. A study that varies a constant does it in a scope,
+`with using_params(PARAMS.replace(decode_step_overhead_s=2e-3)): ...`, never by assigning a module global;
+the engine reads `active_params()`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field, fields
+
+KERNEL_FIT = "planner calibrate validation/kernels_h100 --chip h100-sxm (benchmarks/kernel_error.py reports the error)"
+POINTS_FIT = "scripts/make_validation_doc.py (end-to-end fit over validation/points.csv, docs/validation.md method log)"
+
+
+def fitted(value: float, *, unit: str, bounds: tuple[float, float], data: str, command: str, meaning: str):
+    """A dataclass field for a fitted constant, its provenance in the metadata."""
+    return field(default=value, metadata={"unit": unit, "bounds": bounds, "data": data, "command": command,
+                                          "meaning": meaning})
+
+
+@dataclass(frozen=True)
+class EngineParams:
+    """Fitted engine constants (SI units unless the name says otherwise)."""
+
+    moe_gemm_relative_efficiency: float = fitted(
+        0.49, unit="fraction", bounds=(0.05, 1.0), data="validation/kernels_h100/moe.csv", command=KERNEL_FIT,
+        meaning="grouped (MoE) GEMM efficiency relative to a dense GEMM of the same dtype (ragged tiles, scales, "
+                "permutation); a chip's efficiency.moe_relative overrides it")
+    moe_expert_width_half: float = fitted(
+        217.0, unit="columns", bounds=(0.0, 4000.0), data="validation/kernels_h100/moe.csv", command=KERNEL_FIT,
+        meaning="expert intermediate width per MoE-TP rank at which grouped GEMMs reach half their efficiency")
+    decode_step_overhead_s: float = fitted(
+        5.0e-3, unit="s", bounds=(1.0e-3, 5.0e-3), data="validation/points.csv (all rows)", command=POINTS_FIT,
+        meaning="serving-framework work once per decode/aggregated step outside the kernels (scheduling, sampling, "
+                "detokenization, host sync); the fit sits at the top of the published 1-5 ms range")
+    moe_imbalance_exponent: float = fitted(
+        0.0, unit="exponent", bounds=(0.0, 0.23), data="validation/points.csv (all rows)", command=POINTS_FIT,
+        meaning="busiest EP rank carries ep**x times the mean expert load; the fit returns 0 (EPLB deployments); "
+                "bounded above by the H100 kernel data's power-law routing (~ep**0.23)")
+    gqa_bf16_unit_factor: float = fitted(
+        3.36, unit="ratio", bounds=(1.0, 10.0), data="validation/kernels_h100/attn_decode.csv", command=KERNEL_FIT,
+        meaning="cost per (sequence, KV head) work item of the bf16-KV grouped-query decode kernel over the "
+                "MHA / fp8-KV (XQA) kernel")
+    decode_attn_half_ctas: float = fitted(
+        33.4, unit="CTAs", bounds=(0.0, 200.0), data="validation/kernels_h100/attn_decode.csv", command=KERNEL_FIT,
+        meaning="concurrent CTAs at which a decode-attention KV read reaches half its sustained bandwidth")
+    decode_attn_split_tokens: float = fitted(
+        705.0, unit="tokens", bounds=(16.0, 65536.0), data="validation/kernels_h100/attn_decode.csv",
+        command=KERNEL_FIT, meaning="smallest split-KV block of a decode-attention work item")
+    decode_attn_max_splits: float = fitted(
+        30.2, unit="blocks", bounds=(1.0, 256.0), data="validation/kernels_h100/attn_decode.csv", command=KERNEL_FIT,
+        meaning="most split-KV blocks per decode-attention work item")
+    decode_attn_token_ns: float = fitted(
+        8.65, unit="ns", bounds=(0.0, 100.0), data="validation/kernels_h100/attn_decode.csv", command=KERNEL_FIT,
+        meaning="one CTA's serial time per KV token (load, QK, softmax, PV): the latency floor of a call")
+    prefill_attn_row_keys: float = fitted(
+        416.0, unit="key columns", bounds=(0.0, 4096.0), data="validation/kernels_h100/attn_prefill.csv",
+        command=KERNEL_FIT, meaning="fixed work per query row of prefill attention beyond its causal keys "
+                                    "(diagonal blocks, pipeline fill, epilogue)")
+    prefill_tile_unit_factor: float = fitted(
+        2.76, unit="decode work items", bounds=(0.0, 20.0), data="validation/kernels_h100/attn_prefill.csv",
+        command=KERNEL_FIT, meaning="fixed cost per (sequence, query head, 128-row query tile) of prefill attention")
+    allreduce_oneshot_bytes: float = fitted(
+        4.1e6, unit="bytes", bounds=(1.0e4, 1.0e9), data="validation/kernels_h100/allreduce.csv", command=KERNEL_FIT,
+        meaning="message size around which the NVLink custom all-reduce switches from one-shot to two-shot")
+    allreduce_oneshot_sharpness: float = fitted(
+        1.75, unit="exponent", bounds=(0.3, 6.0), data="validation/kernels_h100/allreduce.csv", command=KERNEL_FIT,
+        meaning="sharpness of that switch: blend weight 1/(1 + (bytes/switch)^sharpness)")
+
+    def replace(self, **changes: float) -> EngineParams:
+        return dataclasses.replace(self, **changes)
+
+    @staticmethod
+    def bounds(name: str) -> tuple[float, float]:
+        return EngineParams.__dataclass_fields__[name].metadata["bounds"]
+
+    @classmethod
+    def provenance(cls) -> list[dict]:
+        """Every fitted constant with its default value, unit, bounds, data and fitting command (for the docs)."""
+        return [{"name": f.name, "value": f.default, **f.metadata} for f in fields(cls)]
+
+
+PARAMS = EngineParams()
+_ACTIVE: ContextVar[EngineParams] = ContextVar("engine_params", default=PARAMS)
+
+
+def active_params() -> EngineParams:
+    """The constants the engine uses now: PARAMS, or those of the innermost `using_params` scope."""
+    return _ACTIVE.get()
+
+
+@contextmanager
+def using_params(params: EngineParams) -> Iterator[EngineParams]:
+    """Evaluate with other constants inside the block (thread- and task-local; restored on exit)."""
+    token = _ACTIVE.set(params)
+    try:
+        yield params
+    finally:
+        _ACTIVE.reset(token)
