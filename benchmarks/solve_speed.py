@@ -61,7 +61,7 @@ def main() -> None:
     print(f"  in process: coefficients {t['coefficients_s']:.3f} s ({engine} candidates), prune {t['prune_s']:.3f} s "
           f"({kept} kept), build {t['build_s']:.3f} s, HiGHS {t['solve_s']:.3f} s")
 
-    lib = ("import json, sys; from planner.scenario import load_scenario; from planner.solve import solve_scenario; "
+    lib = ("import json, sys; from planner.inputs.scenario import load_scenario; from planner.optimize.solve import solve_scenario; "
            "r = solve_scenario(load_scenario(sys.argv[1])); print(json.dumps(r.summary['status']))")
     lib_med, lib_min, _ = _median_wall(["-c", lib, str(SCENARIO)], a.repeat)
     print(f"  the same query through the library in a fresh process (no CLI command modules): median {lib_med:.2f} s, "

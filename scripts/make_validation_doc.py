@@ -24,7 +24,7 @@ from planner.analyses import datasets as D  # noqa: E402
 from planner.analyses import kernels as K  # noqa: E402
 from planner.analyses import validate as V  # noqa: E402
 from planner.engine import roofline as E  # noqa: E402
-from planner.engine.params import PARAMS, using_params  # noqa: E402
+from planner.engine.params import PARAMS, EngineParams, using_params  # noqa: E402
 from planner.inputs.chips import load_catalog  # noqa: E402
 from planner.optimize import uncertainty as U  # noqa: E402
 
@@ -48,6 +48,13 @@ def md_table(df: pd.DataFrame) -> str:
     for row in df.itertuples(index=False):
         lines.append("| " + " | ".join(str(v) for v in row) + " |")
     return "\n".join(lines)
+
+
+def params_table() -> pd.DataFrame:
+    """EngineParams with provenance, one row per fitted constant."""
+    return pd.DataFrame([{"constant": f"`{r['name']}`", "value": f"{r['value']:g}", "unit": r["unit"],
+                          "bounds": f"{r['bounds'][0]:g} – {r['bounds'][1]:g}", "fitted on": f"`{r['data']}`",
+                          "by": r["command"], "meaning": r["meaning"]} for r in EngineParams.provenance()])
 
 
 def summary_md(res: pd.DataFrame, col: str) -> str:
@@ -341,7 +348,7 @@ the kernel section. Command: `planner validate` (the bundled `validation/points.
   none has a free parameter; and the MLPerf rows that leave the input length blank take their dataset's mean
   input length, measured over every prompt of the dataset (`validation/datasets.csv`) except DeepSeek-R1's
   reasoning mix, which is assumed (see Assumptions).
-- **Prediction.** `planner.validate` turns a row into engine candidates: model preset, chip, weight and KV
+- **Prediction.** `planner.analyses.validate` turns a row into engine candidates: model preset, chip, weight and KV
   dtypes (blank KV = weights dtype, never below fp8), chip count, phase as role (prefill, decode, aggregated;
   disaggregated = separate prefill and decode pools), ISL/OSL, batch (concurrency per instance = batch × chips
   per instance / chips), prefix-hit rate. What a row leaves blank is searched as a tuned framework would: the
@@ -353,9 +360,9 @@ the kernel section. Command: `planner validate` (the bundled `validation/points.
   same quantity); `ttft_ms`, `tpot_ms` from the role's latencies. A p99 TPOT SLA is checked on the engine's
   step time at the full batch (conservative: under Poisson load the batch runs below full). A p99 TTFT SLA on an
   open-loop row (MLPerf Server/Interactive: Poisson arrivals, no stated concurrency) is met with the queueing
-  model `planner solve` plans with (planner.queueing, M/D/c over the batch's sequence slots): the row's
+  model `planner solve` plans with (planner.optimize.queueing, M/D/c over the batch's sequence slots): the row's
   throughput is the capacity × the highest load whose p99 wait fits in the SLA minus the engine's TTFT
-  (`planner.validate.poisson_load`; no fitted parameter).
+  (`planner.analyses.validate.poisson_load`; no fitted parameter).
 - **Disaggregated rows.** Decode instances from the columns, prefill pool parsed from the notes
   (`prefill N x (tpA, epB[, DP-attn])`). The request rate is the closed-loop rate of the stated concurrency C,
   C / (TTFT + OSL·TPOT), capped by the prefill pool's capacity (its best batch); when prefill binds, the decode
@@ -408,7 +415,7 @@ same loss as `planner calibrate`. Starting point: all rows median 32.5%, exact 3
 | TP all-reduce, residuals first: 8-GPU custom all-reduce 2–3× slower than the ring model at 128 KB–4 MB and 1.3–1.7× faster at ≥ 64 MB (median 30%). One-shot (each rank reads every peer: (n−1)·bytes) for small messages, two-shot (2(n−1)/n) for large, blended by 1/(1 + (bytes/B*)^k) inside an NVLink domain; ring across nodes | kernel + engine constants | refit on the all-reduce family (others held): B* 4.1 MB, k 1.75, scaleup 0.62 → 0.70, α 3.1 → 3.0 µs; all-reduce 11.6% → 5.7% (8 GPUs 29.9% → 10.4%; 5.2% with the catalog's rounded 0.70 / 3.0 µs). End to end: exact rows 12.3% → 13.7% (IX-1 0.90 → 0.85×, a B200 TP8 row), all rows median and mean unchanged (AZG-3 1.15 → 1.12×, ML51-41 1.41 → 1.39×) | yes |
 | MLA context attention (`mla_prefill.csv`) as a kernel family: the engine's prefill formula at q/k 192, v 128 with the constants fitted on `attn_prefill`, only a separate floor nuisance | kernel | 13.8% median out of sample (bf16 KV +11% bias, fp8 KV −9%); the shared prefill floor instead pulls `attn_prefill` 9.6% → 10.7% | yes (own floor) |
 | sliding-window kernels (`attn_decode_swa.csv`, `attn_prefill_swa.csv` in the shared data; windows 128 and 8,192) checked with the engine's window rules, not bundled | check | decode: context capped at the window, no fit: 17.8% median (bias −5%; ×0.92 at window 128, ×1.07 at 8,192). Prefill at window 8,192: ×1.00; at window 128 the kernel runs as if each row scored ~840 more keys than the window (a fitted extra on one window size: 24% → 10%), i.e. it skips masked KV tiles only coarsely; one window size cannot pin that term, so the engine keeps s·min(s/2, W) | no (recorded) |
-| p99 TTFT of open-loop (Poisson) rows through the planner's own queueing model (M/D/c on the batch's sequence slots, `planner.validate.poisson_load`), no parameter | validate | 16 MLPerf Server/Interactive rows: 405B Hopper 1.63–2.04× → 1.31–1.43×, B200/GB200 405B 0.95–1.29× → 0.78–1.06×; others within 4%. All rows: mean 30.6% → 28.1%, within ±25% 63.8% → 67.2%, rows beyond 2× 4 → 3, median unchanged (17.2%). Erlang C (service-time SCV 1) instead: within 1 pt | yes |
+| p99 TTFT of open-loop (Poisson) rows through the planner's own queueing model (M/D/c on the batch's sequence slots, `planner.analyses.validate.poisson_load`), no parameter | validate | 16 MLPerf Server/Interactive rows: 405B Hopper 1.63–2.04× → 1.31–1.43×, B200/GB200 405B 0.95–1.29× → 0.78–1.06×; others within 4%. All rows: mean 30.6% → 28.1%, within ±25% 63.8% → 67.2%, rows beyond 2× 4 → 3, median unchanged (17.2%). Erlang C (service-time SCV 1) instead: within 1 pt | yes |
 | Blackwell FP4 efficiency refitted after the changes above (the documented command; 0.27 was fitted on the earlier model) | end-to-end, 1 param | 0.27 → 0.30 (0.299). All rows median 17.2% → 13.4%, mean 28.1% → 28.7%, within ±25% 67.2% → 65.5%, exact 11.5% → 12.3%; the DeepSeek-R1 MLPerf rows move further out (ML51-37 2.82 → 3.27×, ML51-31 2.00 → 2.12×: 4 rows beyond 2×) while the dense Blackwell rows move in (ML51-21/29 0.58/0.63 → 0.63/0.69×, ML51-33 0.78 → 0.97×). Shipped: the fit is the procedure, the worst row does not choose the value | yes |
 | Blackwell MoE grouped-GEMM efficiency fitted with FP4 (chip field `moe_relative`; the dense llama rows want FP4 ≈ 0.33, the MoE rows ≈ 0.20) | end-to-end, 2 params | in sample 0.306 / 0.387: mean 28.7% → 27.0%, worst 3.27 → 2.76×, but median 13.4% → 15.1%; held out by source unstable: `moe_relative` 0.50 (fitted on non-MLPerf) vs 0.12 (on MLPerf), and MLPerf → non-MLPerf 11.5% → 41.2% (worst 3.8×): not identified by these rows | no (the field stays for kernel calibrations) |
 | prefill attention, residuals first: 31.4% median, ×0.34–0.6 at short prompts and large batch, ×1.14–1.6 at ≥ 4k tokens. Fixed work per query row of `prefill_attn_row_keys` key columns (diagonal blocks in full, pipeline fill and epilogue; scales with head_dim) and a fixed cost per (sequence, head, 128-row query tile) of `prefill_tile_unit_factor` decode work items; `attention` refitted (prefill family only) | kernel + engine constants | 416 key columns, ×2.48 (×2.76 after the decode refit moved the shared item cost to 9.5 ns), attention 0.46 → 0.64 (FA-class kernels at long prompts), floor 11.6 µs. Prefill attention 31.4% → 9.6%; MLA decode 8.1% → 8.0%; end to end exact rows 13.6% → 11.5% (SG-D1 0.83 → 0.87×, SG-L1-a 1.10 → 1.05×), all rows 17.2%. Exact tile quantization (ceil(s/128) blocks) instead of the row term: 15.9%; neither term alone: 13.8–17.3% | yes |
@@ -475,7 +482,7 @@ and the GB300 Llama 3.1 405B rows of v5.1 (HO-9, HO-10) 1.4–1.6×.
 
 ## Assumptions used by rows (flagged per row in `planner validate --format json`)
 
-Dataset mean lengths the rows name but do not quantify (`planner.datasets.DATASET_ISL` / `DATASET_OSL`). The
+Dataset mean lengths the rows name but do not quantify (`planner.analyses.datasets.DATASET_ISL` / `DATASET_OSL`). The
 measured input means come from `validation/datasets.csv`: `scripts/dataset_lengths.py` over the per-prompt
 token counts of the official MLCommons dataset files, as extracted in openshift-psap/performance-dashboard
 (`mlperf-data/summaries/`, every prompt: 24,576 OpenOrca, 15,000 Mixtral-mix and 8,313 Llama 3.1 405B
@@ -485,7 +492,7 @@ long-context prompts). No token counts of the DeepSeek-R1 set were found, so its
 
 {md_table(pd.DataFrame([{'dataset key in notes': k, 'mean output tokens': f'{v:g}', 'basis': n} for k, (v, n) in D.DATASET_OSL.items()]))}
 
-Output-length spread of aggregated rows on those datasets (`planner.datasets.DATASET_OUTPUT_CV`; it sets the
+Output-length spread of aggregated rows on those datasets (`planner.analyses.datasets.DATASET_OUTPUT_CV`; it sets the
 length-biased in-flight context, `engine.mean_decode_context`):
 
 {md_table(pd.DataFrame([{'dataset key in notes': k, 'output cv': f'{v:g}', 'basis': n} for k, (v, n) in D.DATASET_OUTPUT_CV.items()]))}
@@ -501,7 +508,7 @@ per instance with the TP/DP/EP split searched; decode rows with blank OSL use IS
 
 ## Kernel level (H100, `validation/kernels_h100`)
 
-The same per-operator formulas the engine sums (planner/kernels.py) against NVIDIA AI Configurator's measured
+The same per-operator formulas the engine sums (planner/analyses/kernels.py) against NVIDIA AI Configurator's measured
 H100 kernels, with the catalog's H100 efficiencies (the calibration of `catalogs/h100-calibrated.yaml`, rounded).
 Every row of every file
 (the fit itself samples every 3rd row). `bias` = median predicted/measured − 1. Benchmark:
@@ -517,13 +524,20 @@ number of CTAs, and a per-CTA serial floor ({PARAMS.decode_attn_token_ns:g} ns p
 selection the physics does not describe: the per-item cost of the fp8-KV grouped kernel varies with group size and
 head dim (×0.8 at g ≤ 8, ×1.6–2.3 at g ≥ 12 with head dim ≥ 192, short contexts), and TRT-LLM's multi-block
 heuristics make latency non-monotonic in batch at kv 256–1,024 (e.g. batch 1 slower than batch 16). TRT-LLM's
-fallback kernel for q/kv ≥ 48 (CUDA-core math) is modelled for the benchmark rows only (planner/kernels.py), not in
+fallback kernel for q/kv ≥ 48 (CUDA-core math) is modelled for the benchmark rows only (planner/analyses/kernels.py), not in
 the engine. On
 serving shapes (kv ≥ 1,023, q/kv ≤ 16) the error is {pct(kerr[kerr["subset"] == K.SERVING_SHAPES]["median_ape"].iloc[0])}
 (last line of `benchmarks/kernel_error.py`). Prefill attention ({pct(kerr[(kerr["family"] == "attn_prefill") & (kerr["subset"] == "all")]["median_ape"].iloc[0])}) has no target but sets TTFT. DeepSeek's MLA
 context attention (`mla_prefill`, {pct(kerr[(kerr["family"] == "mla_prefill") & (kerr["subset"] == "all")]["median_ape"].iloc[0])}) is an out-of-sample check of the same prefill formula: no physical
 parameter is fitted on it (only its kernel floor, a nuisance); its fp8-KV variant runs ~10% slower than predicted
 and its bf16 one ~10% faster.
+
+## Fitted engine constants (`planner/engine/params.py`)
+
+Shared by every chip (chip-specific efficiencies are catalog fields with their sources). Each is fitted on the
+data and by the command named, within its physical bounds; a study varies one inside `using_params(...)`, never by editing a global.
+
+{md_table(params_table())}
 
 ## Default planning margin
 
@@ -534,7 +548,7 @@ the same errors is {p75:.2f}: pass `--margin {p75:.2f}` for a plan that survives
 
 ## Error bands
 
-Every estimate carries a band from the rows above that resemble it (`planner.uncertainty.error_band`): the
+Every estimate carries a band from the rows above that resemble it (`planner.optimize.uncertainty.error_band`): the
 10th–90th percentile of measured/predicted performance over rows of the same phase, chip family and model class
 (dense/MoE), widened to fewer criteria when fewer than {U.MIN_ROWS} rows match; the band says which rows it
 rests on. With {overall['n']} rows in all, most bands rest on a handful of points: read them as the size of the

@@ -2,8 +2,8 @@
 
 Two kinds of measurements:
 - kernel level (the format of `validation/kernels_h100/`): every kernel row is predicted with the engine's
-  per-operator formulas (planner.kernels) and the residual is log(predicted / measured);
-- end to end (the `validation/points.csv` format): every row is predicted by planner.validate and the
+  per-operator formulas (planner.analyses.kernels) and the residual is log(predicted / measured);
+- end to end (the `validation/points.csv` format): every row is predicted by planner.analyses.validate and the
   residual is the same log ratio.
 
 Few parameters with physical meaning are fitted globally (never per row): large-GEMM efficiency per dtype,
@@ -228,7 +228,7 @@ def _efficiency_update(chip: Chip, params: K.KernelParams, digits: int | None = 
 
 def fit_points(points: pd.DataFrame, catalog: ChipCatalog, chip_id: str | Sequence[str], free: Sequence[str] = POINT_PARAMS,
                max_iter: int = 15) -> tuple[K.KernelParams, FitResult]:
-    """Fit a chip's efficiencies to the end-to-end rows measured on it (planner.validate predicts each row).
+    """Fit a chip's efficiencies to the end-to-end rows measured on it (planner.analyses.validate predicts each row).
 
     `chip_id` may name several chips of one silicon (B200, GB200, GB300 share a die): the fitted parameters are
     common to them and replace only those fields; every other efficiency keeps each chip's own value."""

@@ -109,7 +109,7 @@ def estimate(model: ModelArch, chip: Chip, s: Setting) -> Estimate:
         "fit_reason": str(df["fit_reason"].iloc[int(np.argmax(~df["fits"].to_numpy()))]) if not fits else "fits",
         "cost_usd_per_hr": float(df["cost_usd_per_hr"].iloc[0]),
         "power_kw": float(df["power_w"].iloc[0]) / 1e3,
-        # measured/predicted performance over comparable validated rows (planner.uncertainty; docs/validation.md)
+        # measured/predicted performance over comparable validated rows (planner.optimize.uncertainty; docs/validation.md)
         "error_band": {ph: error_band(ph, chip.id, model.id) for ph in ("prefill", "decode")},
     }
     breakdown = {"prefill": op_breakdown(res, 0), "decode": op_breakdown(res, 1)}

@@ -14,7 +14,7 @@ Approximations (also in docs/validation.md):
   is a decode batch of C (per instance: C · chips per instance / chips).
 - Disaggregated rows: decode instances from the columns, prefill instances from the notes; the request rate is
   the closed-loop rate C / (TTFT + OSL · TPOT), capped by the prefill pool's capacity.
-- Datasets whose mean input length the row does not state use planner.datasets.DATASET_ISL (measured over the
+- Datasets whose mean input length the row does not state use planner.analyses.datasets.DATASET_ISL (measured over the
   dataset's prompts where their token counts are published, else an assumption; both reported per row).
 """
 
@@ -264,7 +264,7 @@ def _per_chip(ev: Evaluated, key: str) -> np.ndarray:
 
 def poisson_load(ev: Evaluated, s: Setting) -> np.ndarray:
     """Fraction of capacity an aggregated instance can carry under Poisson arrivals with a percentile TTFT SLA:
-    the queueing model `planner solve` plans with (planner.queueing, its default M/D/c over the batch's sequence
+    the queueing model `planner solve` plans with (planner.optimize.queueing, its default M/D/c over the batch's sequence
     slots, `batch_slot_servers`), at the highest utilization whose percentile wait fits in the SLA minus the
     engine's TTFT."""
     c, r = ev.cands, ev.res
@@ -413,7 +413,7 @@ def setting_from_row(row: pd.Series, catalog: ChipCatalog) -> tuple[Setting, lis
 
 
 def _afd(s: Setting, metric: str, catalog: ChipCatalog) -> Prediction:
-    """Attention/FFN-disaggregated decode (planner.afd): the best tokens/s per chip of attention + FFN chips
+    """Attention/FFN-disaggregated decode (planner.axes.afd): the best tokens/s per chip of attention + FFN chips
     (the FFN share fractional) under the row's TPOT SLA."""
     if metric != "output_tok_s_per_chip" or not s.model.is_moe:
         raise Skip("attention/FFN disaggregation: only decode output tokens/s per chip of MoE models is modelled")

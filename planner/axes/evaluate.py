@@ -20,7 +20,7 @@ from planner.inputs.models import ModelArch, load_model
 
 def evaluate_axes(cands: Candidates, mt: ModelTable, ct: ChipTable, grid: Grid) -> tuple[Candidates, EngineResult]:
     """Engine evaluation plus the axes' post-processing: speculative variants (gamma per row), a co-located
-    draft model, the prefix cache's memory, the aggregated chunk cap (planner.speculative, .prefix, .chunked)."""
+    draft model, the prefix cache's memory, the aggregated chunk cap (planner.axes.speculative, .prefix, .chunked)."""
     if grid.spec_method is not None and any(g > 0 for g in grid.spec_gammas):
         cands = speculative.spec_variants(cands, grid.spec_gammas, grid.spec_alpha)
     res = evaluate(cands, mt, ct)

@@ -43,10 +43,10 @@ class Grid:
     spec_gammas: Sequence[int] = (0,)  # draft tokens per step enumerated (decode/aggregated rows per gamma)
     spec_alpha: float = 0.85  # per-token acceptance
     draft_model: str | None = None  # preset id (spec_method "draft")
-    spec_placement: str = "colocated"  # or "pool": the draft model in its own pool (planner.draft_pool)
+    spec_placement: str = "colocated"  # or "pool": the draft model in its own pool (planner.axes.draft_pool)
     draft_levels: int = 6  # draft latency levels (placement pool)
     chunk_tokens: int | None = None  # aggregated: tokens per forward per attention rank
-    prefix_cache_tokens: int | None = None  # None: hit rate x isl x batch (planner.prefix)
+    prefix_cache_tokens: int | None = None  # None: hit rate x isl x batch (planner.axes.prefix)
 
 
 def default_kv_dtype(weights: str) -> str:

@@ -4,7 +4,7 @@ Every operator: time = max(FLOPs / (peak · η), bytes / (bandwidth · η_memory
 model; a fixed overhead per kernel launch (launches counted from the layer structure: dense, MLA, MoE). Sums
 are per pipeline stage; docs/physics.md derives every term and lists the assumptions (no compute/communication
 overlap, uniform MoE routing, steady-state chunked prefill for the aggregated role, decode context at the mean
-ISL + OSL/2). The per-operator helpers below are shared with planner/kernels.py, which checks them against
+ISL + OSL/2). The per-operator helpers below are shared with planner/analyses/kernels.py, which checks them against
 measured kernels.
 """
 

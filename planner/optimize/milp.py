@@ -170,7 +170,7 @@ SHARED_SEP = "+"  # the `class` of a shared row: its classes joined, e.g. "chat+
 
 
 def shared_rows(t: pd.DataFrame) -> np.ndarray:
-    """Rows of pools shared by several traffic classes (column `shared`, see planner.traffic)."""
+    """Rows of pools shared by several traffic classes (column `shared`, see planner.optimize.traffic)."""
     if "shared" not in t:
         return np.zeros(0, np.int64)
     return np.flatnonzero(t["shared"].fillna(False).to_numpy(bool))

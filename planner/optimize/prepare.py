@@ -1,7 +1,7 @@
-"""Scenario -> Prepared: coefficients, pruning (planner.prune) and the MILP data of one scenario.
+"""Scenario -> Prepared: coefficients, pruning (planner.optimize.prune) and the MILP data of one scenario.
 
-`prepare` is shared by `planner.solve` (one solve), `planner.pareto` (one persistent model, many solves),
-`planner.traffic` (one Prepared per class) and `planner.alternatives` (re-solves); InfeasibleError when no
+`prepare` is shared by `planner.optimize.solve` (one solve), `planner.analyses.pareto` (one persistent model, many solves),
+`planner.optimize.traffic` (one Prepared per class) and `planner.optimize.alternatives` (re-solves); InfeasibleError when no
 candidate is left, naming the SLO or memory limit that rules out every mode.
 """
 
@@ -37,7 +37,7 @@ class Prepared:
     modes: tuple[str, ...]  # modes with candidates left
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    class_scenarios: dict[str, Scenario] | None = None  # several traffic classes (planner.traffic)
+    class_scenarios: dict[str, Scenario] | None = None  # several traffic classes (planner.optimize.traffic)
     catalogs: tuple = ()  # the --catalog overlays it was prepared with (re-solves need them)
 
     def classes(self) -> dict[str | None, Scenario]:
@@ -140,7 +140,7 @@ def prepare(sc: Scenario, *, catalogs=(), margin: float | None = None, cache: Co
     if not dominance:  # every SLO-feasible candidate (pools shared by traffic classes prune their own way)
         settings = dataclasses.replace(settings, dominance=False)
     p = prune(coeffs, settings)
-    if "afd" in sc.modes:  # attention/FFN rows come from planner.afd (their own cadence-wise selection, planner.optimize.axis_rows)
+    if "afd" in sc.modes:  # attention/FFN rows come from planner.axes.afd (their own cadence-wise selection, planner.optimize.axis_rows)
         extra = afd_table(sc, catalogs, m)
         if len(extra):
             p = Pruned(table=pd.concat([p.table, extra], ignore_index=True), counts=p.counts, diagnostics=p.diagnostics)

@@ -1,6 +1,6 @@
 """One program, prepared and solved: `prepare_any` (one traffic class or several) and `solve_prepared` (build the
-MILP, solve it, extract the result or diagnose why there is none). Shared by `planner.solve` and the
-re-solves of `planner.alternatives`."""
+MILP, solve it, extract the result or diagnose why there is none). Shared by `planner.optimize.solve` and the
+re-solves of `planner.optimize.alternatives`."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ All steps are vectorized (numpy / pandas group operations), never a Python step 
    <= slo.ttft_ms, aggregated its chunked-prefill TTFT <= slo.ttft_ms.
 4. Exact pre-pruning: within (role, chip, chips per instance, queue servers), a candidate with no more
    service time and no less capacity gets at least the same utilization cap, so it dominates.
-5. Queueing caps (planner.queueing): utilization cap rho_max per candidate; effective capacity
+5. Queueing caps (planner.optimize.queueing): utilization cap rho_max per candidate; effective capacity
    = rho_max x capacity is what the MILP counts.
 6. Dominance within role x chip: cost, power, NIC bandwidth and chip count all scale with the chips per
    instance n, so a candidate is dominated by any multiset of others with at most n chips in all and at
@@ -139,7 +139,7 @@ def _dominated_by_combinations(key: np.ndarray, n: np.ndarray, eff: np.ndarray, 
 
 
 def _draft_group(df: pd.DataFrame) -> list[np.ndarray]:
-    """Rows fed by a draft pool (planner.draft_pool) are compared only within their latency level and draft
+    """Rows fed by a draft pool (planner.axes.draft_pool) are compared only within their latency level and draft
     tokens per request: they need draft instances the others do not (the MILP's draft groups)."""
     if "draft_level" not in df:
         return []

@@ -1,9 +1,9 @@
 """The optimizer pipeline: scenario -> coefficients -> prune -> MILP -> result (or a diagnosed InfeasibleError).
 
 `solve_scenario` is the one entry point (CLI, batch sweeps, tests). The stages live in their own modules:
-`planner.prepare` (coefficients, pruning, MILP data), `planner.results` (summary, pools, constraint report),
-`planner.diagnose` (infeasibility messages), `planner.program` (prepare and solve one program),
-`planner.alternatives` (why this architecture). Their public
+`planner.optimize.prepare` (coefficients, pruning, MILP data), `planner.optimize.results` (summary, pools, constraint report),
+`planner.optimize.diagnose` (infeasibility messages), `planner.program` (prepare and solve one program),
+`planner.optimize.alternatives` (why this architecture). Their public
 names are re-exported here for callers of the earlier single module.
 """
 

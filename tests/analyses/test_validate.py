@@ -208,7 +208,7 @@ def test_cli_json_schema():
     row = next(r for r in data["rows"] if r["id"] == "FX-D1-a")
     assert set(row) >= {"id", "predicted", "measured", "ape"}
     skipped = [r for r in data["rows"] if r["status"] == "skipped"]
-    assert len(skipped) == 3 and all(r["reason"] for r in skipped)  # FX-SK2 (AFD) is predicted by planner.afd
+    assert len(skipped) == 3 and all(r["reason"] for r in skipped)  # FX-SK2 (AFD) is predicted by planner.axes.afd
     assert "by_quality" in data
 
 

@@ -314,7 +314,7 @@ def _shared_instance(rng: np.random.Generator):
 
 
 def _sharing_lp_feasible(t, spec, x) -> bool:
-    """The fixed-x LP, written directly for HiGHS (not through planner.milp): class paths lam_{p,c}, loads
+    """The fixed-x LP, written directly for HiGHS (not through planner.optimize.milp): class paths lam_{p,c}, loads
     y_{i,c} of the shared rows; demand, rate, KV-NIC and time-sharing rows. Feasible or not."""
     import highspy
 

@@ -1,4 +1,4 @@
-"""Model presets (models/*.yaml) and the Hugging Face config.json importer (planner/hf_import.py)."""
+"""Model presets (models/*.yaml) and the Hugging Face config.json importer (planner/inputs/hf_import.py)."""
 
 from __future__ import annotations
 
