@@ -1,7 +1,7 @@
 """The package's imports flow one way, down the pipeline, and never in a loop.
 
 Layers, lowest first: the root helpers (`planner.errors`, `planner.paths`) → inputs → engine → axes →
-optimize → analyses | batch | report → cli. A module may import its own folder and any lower layer; the
+serving → optimize → analyses | batch | report → cli. A module may import its own folder and any lower layer; the
 three folders of the analyses layer do not import each other. Imports inside functions count too (a lazy
 import must not hide a loop or an upward edge).
 """
@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "planner"
-LAYERS = {"": 0, "inputs": 1, "engine": 2, "axes": 3, "optimize": 4, "analyses": 5, "batch": 5, "report": 5, "cli": 6}
+LAYERS = {"": 0, "inputs": 1, "engine": 2, "axes": 3, "serving": 4, "optimize": 5, "analyses": 6, "batch": 6, "report": 6,
+          "cli": 7}
 
 
 def module_name(path: Path, package: Path = PACKAGE) -> str:

@@ -74,6 +74,9 @@ class Candidates:
     spec_tokens: np.ndarray  # draft tokens per decode step (MTP/EAGLE); 0 = no speculative decoding
     spec_accept: np.ndarray  # mean tokens emitted per target step incl. the verified one (1 = none)
     osl_cv: np.ndarray  # coefficient of variation of the output lengths (0 = every request emits osl tokens)
+    # one iteration as a serving scheduler composes it (planner.serving); NaN = the steady state from isl/osl:
+    decode_ctx: np.ndarray  # KV tokens per decoding sequence (NaN: mean_decode_context(isl, osl, osl_cv))
+    prefill_seqs: np.ndarray  # aggregated: prompts of isl tokens prefilled in this step (NaN: batch x accept / osl)
 
     @classmethod
     def from_columns(cls, **cols) -> Candidates:
@@ -82,6 +85,8 @@ class Candidates:
         cols.setdefault("spec_tokens", 0.0)
         cols.setdefault("spec_accept", 1.0)
         cols.setdefault("osl_cv", 0.0)
+        cols.setdefault("decode_ctx", np.nan)
+        cols.setdefault("prefill_seqs", np.nan)
         cols.setdefault("ep", 1)
         cols.setdefault("pp", 1)
         cols.setdefault("dp", 1)
@@ -355,7 +360,11 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     accept = np.maximum(c.spec_accept, 1.0)
     # prompts advanced per step: a prefill batch, or (aggregated, steady state) B·accept/osl prompts per step
     pre_seqs = B if is_prefill else (B * accept / osl / micro if is_agg else 0.0 * B)
+    if is_agg and not np.isnan(c.prefill_seqs).all():  # an iteration as composed by a scheduler (planner.serving)
+        pre_seqs = np.where(np.isnan(c.prefill_seqs), pre_seqs, c.prefill_seqs / micro)
     ctx_dec = mean_decode_context(isl, osl, c.osl_cv)
+    if not np.isnan(c.decode_ctx).all():
+        ctx_dec = np.where(np.isnan(c.decode_ctx), ctx_dec, c.decode_ctx)
     t_dec = dec_seqs * q_tok
     t_pre = pre_seqs * s_new
     T_stage = t_dec + t_pre

@@ -7,6 +7,7 @@ windows. Derived quantities (parameter counts, KV bytes per token) are propertie
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -182,6 +183,45 @@ def preset_ids() -> tuple[str, ...]:
 def _load_preset(model_id: str) -> ModelArch:
     path = MODELS_DIR / f"{model_id}.yaml"
     return parse_model(yaml.safe_load(path.read_text()), f"models/{model_id}.yaml")
+
+
+# Hugging Face repositories whose text model has a preset's architecture though the preset's `source` names another
+# repository (checked field by field against their config.json: layers, widths, experts, attention, vocabulary)
+HF_SAME_ARCHITECTURE = {"moonshotai/kimi-k2.5": "kimi-k2"}
+# suffixes of re-quantized or instruction-tuned releases of the same architecture
+_HF_VARIANT_SUFFIXES = ("-instruct", "-fp8", "-nvfp4", "-base", "-hf")
+
+
+def _hf_name(repo: str) -> str:
+    """The model name of a repository id, without the publisher and variant suffixes (lower case)."""
+    name = repo.strip().lower().rsplit("/", 1)[-1]
+    stripped = True
+    while stripped:
+        stripped = False
+        for s in _HF_VARIANT_SUFFIXES:
+            if name.endswith(s):
+                name, stripped = name[: -len(s)], True
+    return name
+
+
+@lru_cache(maxsize=1)
+def _presets_by_hf_name() -> dict[str, str]:
+    out = {}
+    for pid in preset_ids():
+        m = re.search(r"huggingface\.co/([^/]+/[^/]+)", _load_preset(pid).source)
+        if m:
+            out[_hf_name(m.group(1))] = pid
+    return out
+
+
+def preset_for_hf_id(repo: str) -> str | None:
+    """The preset with the architecture of Hugging Face repository `repo` (`meta-llama/Llama-3.1-8B-Instruct`,
+    `nvidia/DeepSeek-R1-NVFP4`): matched on the preset's source repository, ignoring the publisher and variant
+    suffixes (-Instruct, -FP8, -NVFP4, -Base); None when no preset has it."""
+    key = repo.strip().lower()
+    if key in HF_SAME_ARCHITECTURE:
+        return HF_SAME_ARCHITECTURE[key]
+    return _presets_by_hf_name().get(_hf_name(key))
 
 
 def from_hf_config(cfg: dict, model_id: str) -> ModelArch:

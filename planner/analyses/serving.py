@@ -1,0 +1,168 @@
+"""Predict measured serving benchmarks (the `validation/serving` format: median TTFT and TPOT of a deployment at a
+client concurrency) with the serving model, and report the error per metric.
+
+A row describes one deployment (model, system, framework, quantization, parallelism, and for disaggregated rows
+the prefill and decode pools) under a closed loop of `silicon_concurrency` clients with fixed ISL/OSL. The row is
+simulated as measured (planner.serving): the engine's iteration times, the framework's scheduler, the clients'
+prompts queueing behind each other. Rows the planner cannot carry are returned as `skipped` with the reason,
+never fitted. Assumptions made for every row (the format does not state them) are reported per row.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from planner.errors import PlannerError
+from planner.inputs.chips import ChipCatalog, load_catalog
+from planner.inputs.models import load_model, preset_for_hf_id
+from planner.serving.aggregated import simulate_aggregated
+from planner.serving.clients import ClosedLoop, Lengths
+from planner.serving.step_times import EngineConfig, StepModel
+
+REQUIRED = ("id", "backend", "model_path", "system", "mode", "isl", "osl", "silicon_ttft_ms", "silicon_tpot_ms",
+            "silicon_data_source")
+SYSTEM_CHIP = {"h100_sxm": "h100-sxm", "h200_sxm": "h200-sxm", "b200_sxm": "b200", "gb200": "gb200",
+               "b300_sxm": "b300", "gb300": "gb300", "mi300x": "mi300x", "mi325x": "mi325x", "mi355x": "mi355x"}
+# quantization labels of the format -> the engine's weights dtype
+QUANT_DTYPE = {"bf16": "bf16", "fp16": "bf16", "fp8": "fp8", "fp8_block": "fp8", "fp8_pertensor": "fp8",
+               "nvfp4": "fp4", "mxfp4": "fp4", "w4a8_mxfp4_mxfp8": "fp4"}
+WEIGHT_ONLY_4BIT = ("int4_wo", "w4a16_mxfp4", "w4a16")
+ASSUMED_KV = "KV cache fp8 for quantized checkpoints, bf16 otherwise (the format does not state it)"
+
+
+def is_serving_file(path: str | Path) -> bool:
+    """A CSV in the serving format (recognized by its header)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            header = f.readline()
+    except (OSError, UnicodeDecodeError):
+        return False
+    cols = {c.strip() for c in header.split(",")}
+    return {"silicon_ttft_ms", "silicon_tpot_ms", "mode"} <= cols
+
+
+def read_serving(path: str | Path) -> pd.DataFrame:
+    """The rows of a serving-format CSV, with the concurrency parsed from `silicon_data_source`."""
+    df = pd.read_csv(path)
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise PlannerError(f"{path}: serving file lacks columns {missing}", field="points",
+                           hint="see validation/serving/README.md for the format")
+    conc = df["silicon_data_source"].astype(str).str.extract(r"silicon_concurrency=(\d+)")[0]
+    df["concurrency"] = pd.to_numeric(conc, errors="coerce")
+    if "batch_size" in df:
+        df["concurrency"] = df["concurrency"].fillna(df["batch_size"])
+    return df
+
+
+class Skip(Exception):
+    """The row cannot be predicted; the message says why."""
+
+
+def _int(v, default: int | None = None) -> int | None:
+    return default if v is None or (isinstance(v, float) and np.isnan(v)) else int(v)
+
+
+def _dtype(row: pd.Series) -> str:
+    gemm, moe = str(row.get("gemm_quant_mode", "")), str(row.get("moe_quant_mode", ""))
+    for q in (gemm, moe):
+        if q in WEIGHT_ONLY_4BIT:
+            raise Skip(f"4-bit weight-only quantization ({q}) is not modelled yet")
+    dt = {QUANT_DTYPE.get(q) for q in (gemm, moe) if q and q != "nan"}
+    if None in dt:
+        raise Skip(f"quantization {gemm}/{moe} not recognized")
+    if not dt:
+        return "bf16"
+    return "fp4" if "fp4" in dt else ("fp8" if "fp8" in dt else "bf16")
+
+
+@dataclass
+class ServingSetting:
+    config: EngineConfig
+    concurrency: int
+    isl: int
+    osl: int
+
+
+def setting_from_row(row: pd.Series, catalog: ChipCatalog) -> ServingSetting:
+    """The deployment and load a row describes (aggregated rows)."""
+    preset = preset_for_hf_id(str(row["model_path"]))
+    if preset is None:
+        raise Skip(f"model {row['model_path']} has no preset")
+    chip_id = SYSTEM_CHIP.get(str(row["system"]))
+    if chip_id is None or chip_id not in catalog:
+        raise Skip(f"system {row['system']} is not in the chip catalog")
+    weights = _dtype(row)
+    chip = catalog[chip_id]
+    if not chip.supports(weights):
+        raise Skip(f"{chip_id} has no {weights} math")
+    conc = _int(row.get("concurrency"))
+    if not conc:
+        raise Skip("no concurrency stated")
+    model = load_model(preset)
+    tp, pp, dp = (max(_int(row.get(k), 1) or 1, 1) for k in ("tp_size", "pp_size", "attention_dp_size"))
+    ep = _int(row.get("moe_ep_size"), 1) if model.is_moe else 1
+    batch = _int(row.get("batch_size"), conc)
+    cfg = EngineConfig(model=model, chip=chip, weights=weights, kv="bf16" if weights == "bf16" else "fp8",
+                       tp=tp, ep=ep, pp=pp, dp=dp, framework=str(row["backend"]), max_batch=max(batch, 1))
+    return ServingSetting(cfg, conc, int(row["isl"]), int(row["osl"]))
+
+
+def predict_row(row: pd.Series, catalog: ChipCatalog) -> dict:
+    """Median TTFT and TPOT of the row's deployment under its closed loop (ms)."""
+    if str(row["mode"]) != "agg":
+        raise Skip("disaggregated rows: not simulated yet")
+    s = setting_from_row(row, catalog)
+    max_prefill = min(s.config.token_budget, s.isl * s.concurrency)
+    step = StepModel(s.config, s.isl, s.osl, max_decode=max(s.concurrency, 1), max_prefill_tokens=max(max_prefill, s.isl))
+    if step.fit_reason:
+        raise Skip("the deployment's weights do not fit in memory per the engine")
+    sim = simulate_aggregated(step, Lengths(s.isl, s.osl), ClosedLoop(s.concurrency))
+    out = sim.summary()
+    return {"ttft_ms": out["ttft_ms_p50"], "tpot_ms": out["tpot_ms_p50"]}
+
+
+def predict_serving(rows: pd.DataFrame, catalog: ChipCatalog | None = None) -> pd.DataFrame:
+    """Long format: one record per (row, metric) with predicted, measured, ape; skipped rows with the reason."""
+    catalog = catalog or load_catalog()
+    out = []
+    for _, row in rows.iterrows():
+        base = {"id": row["id"], "mode": row["mode"], "system": row["system"], "framework": row["backend"],
+                "model": row["model_path"], "isl": row["isl"], "osl": row["osl"], "concurrency": row.get("concurrency")}
+        t0 = time.perf_counter()
+        try:
+            pred = predict_row(row, catalog)
+            status, reason = "ok", ""
+        except Skip as exc:
+            pred, status, reason = {}, "skipped", str(exc)
+        dt = time.perf_counter() - t0
+        for metric, col in (("ttft_ms", "silicon_ttft_ms"), ("tpot_ms", "silicon_tpot_ms")):
+            meas = float(row[col])
+            p = pred.get(metric, np.nan)
+            out.append({**base, "metric": metric, "predicted": p, "measured": meas,
+                        "ape": abs(p / meas - 1) if status == "ok" and np.isfinite(p) else np.nan,
+                        "status": status, "reason": reason, "seconds": dt})
+    return pd.DataFrame(out)
+
+
+def serving_summary(res: pd.DataFrame, by: tuple[str, ...] = ("metric", "mode")) -> pd.DataFrame:
+    """Median absolute error, share within ±25%, median predicted/measured, rows predicted and skipped."""
+    def agg(g: pd.DataFrame) -> pd.Series:
+        ok = g[g["status"] == "ok"]
+        ratio = ok["predicted"] / ok["measured"]
+        return pd.Series({"n": len(ok), "skipped": int((g["status"] != "ok").sum()),
+                          "median_ape": ok["ape"].median(), "within_25pct": (ok["ape"] <= 0.25).mean() if len(ok) else np.nan,
+                          "median_ratio": ratio.median()})
+    return res.groupby(list(by)).apply(agg, include_groups=False).reset_index()
+
+
+def row_source(row_id: str) -> str:
+    """The data collection a row belongs to (its id's date prefix, else its naming scheme)."""
+    m = re.match(r"(\d{4}_\d{2}_\d{2})_", row_id)
+    return m.group(1) if m else "legacy"

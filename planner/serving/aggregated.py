@@ -1,0 +1,172 @@
+"""Iteration-level simulation of one continuous-batching engine that does prefill and decode (aggregated serving).
+
+Every iteration carries the decoding sequences and, when prompts wait and a sequence slot is free, prefill work
+under the iteration's token budget, in arrival order (a prompt longer than what is left of the budget is chunked
+across iterations):
+
+- `mixed` (TensorRT-LLM in-flight batching, vLLM V1): one iteration holds every decoding sequence plus prompt
+  chunks up to the budget less the decode tokens; decodes never pause;
+- `prefill-first` (SGLang's default): while prompts wait, iterations prefill only (up to the budget) and decodes
+  pause; otherwise an iteration decodes.
+
+A prompt's first token comes at the end of the iteration that finishes its prefill; it then decodes one token per
+iteration until its answer is complete, and frees its slot. Stretches of pure decode in which nothing arrives or
+finishes are advanced in one jump (their iteration time taken at the stretch's middle context), so a simulation
+costs a step per event, not per token. Iteration times come from planner.serving.step_times.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from planner.serving.clients import ClosedLoop, Lengths, OpenLoop
+from planner.serving.step_times import StepModel
+
+
+@dataclass
+class Simulated:
+    """Per-request times (seconds) and the iterations' durations weighted by the tokens they emitted (ITL)."""
+
+    requests: pd.DataFrame  # arrival_s, first_token_s, end_s, isl, osl, measured; ttft_ms, tpot_ms, e2e_ms
+    itl_s: np.ndarray  # iteration durations seen by decoding sequences
+    itl_weight: np.ndarray  # decode tokens emitted at that duration
+    makespan_s: float
+
+    def summary(self) -> dict:
+        """Percentiles (p50, p90, p99) of TTFT, TPOT, end-to-end and inter-token latency; throughput."""
+        r = self.requests[self.requests["measured"]]
+        out: dict = {"requests": int(len(r))}
+        for col in ("ttft_ms", "tpot_ms", "e2e_ms"):
+            v = r[col].dropna().to_numpy()
+            for q in (50, 90, 99):
+                out[f"{col}_p{q}"] = float(np.percentile(v, q)) if len(v) else float("nan")
+        for q in (50, 90, 99):
+            out[f"itl_ms_p{q}"] = _weighted_quantile(self.itl_s * 1e3, self.itl_weight, q / 100)
+        span = (r["end_s"].max() - r["arrival_s"].min()) if len(r) else float("nan")
+        out["throughput_rps"] = float(len(r) / span) if span and span > 0 else float("nan")
+        out["output_tok_s"] = float(r["osl"].sum() / span) if span and span > 0 else float("nan")
+        return out
+
+
+def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    if len(values) == 0 or weights.sum() <= 0:
+        return float("nan")
+    order = np.argsort(values)
+    cum = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cum, q * cum[-1])])
+
+
+def _frame(arrival, first, end, isl, osl, measured) -> pd.DataFrame:
+    df = pd.DataFrame({"arrival_s": arrival, "first_token_s": first, "end_s": end, "isl": isl, "osl": osl,
+                       "measured": measured})
+    df["ttft_ms"] = (df["first_token_s"] - df["arrival_s"]) * 1e3
+    with np.errstate(invalid="ignore", divide="ignore"):
+        df["tpot_ms"] = np.where(df["osl"] > 1, (df["end_s"] - df["first_token_s"]) / (df["osl"] - 1) * 1e3, np.nan)
+    df["e2e_ms"] = (df["end_s"] - df["arrival_s"]) * 1e3
+    return df
+
+
+def simulate_aggregated(step: StepModel, lengths: Lengths, load: ClosedLoop | OpenLoop, seed: int = 0,
+                        max_events: int = 2_000_000) -> Simulated:
+    """Serve `load` on one engine; every request is served exactly once."""
+    cfg = step.cfg
+    rng = np.random.default_rng(seed)
+    if isinstance(load, ClosedLoop):
+        n = load.clients * load.per_client
+        arrival = np.full(n, np.nan)
+        arrival[:: load.per_client] = 0.0  # every client's first request at t = 0, in client order
+        pending_arrivals = np.zeros(0)
+    else:
+        n = load.requests
+        arrival = load.arrivals(rng)
+        pending_arrivals = arrival
+    isl, osl = lengths.draw(n, rng)
+    prefilled = np.zeros(n, np.int64)
+    generated = np.zeros(n, np.int64)
+    first = np.full(n, np.nan)
+    end = np.full(n, np.nan)
+    queue: deque[int] = deque()
+    if isinstance(load, ClosedLoop):
+        queue.extend(range(0, n, load.per_client))
+    next_arrival = 0  # open loop: index of the next request not yet arrived
+    running = np.zeros(0, np.int64)
+    itl_s: list[float] = []
+    itl_w: list[float] = []
+    budget = cfg.token_budget
+    t = 0.0
+    for _ in range(max_events):
+        if isinstance(load, OpenLoop):
+            while next_arrival < n and pending_arrivals[next_arrival] <= t:
+                queue.append(next_arrival)
+                next_arrival += 1
+        free = cfg.max_batch - len(running)
+        if queue and free > 0:
+            heads = np.fromiter((queue[i] for i in range(min(free, len(queue)))), np.int64)
+            rem = isl[heads] - prefilled[heads]
+            decode_n = len(running) if cfg.scheduling == "mixed" else 0
+            room = max(budget - decode_n, 0)
+            before = np.cumsum(rem) - rem
+            chunk = np.clip(room - before, 0, rem)
+            if chunk.sum() <= 0 and decode_n == 0:  # a prompt larger than any budget still advances
+                chunk[0] = rem[0]
+            ptok = float(chunk.sum())
+            npre = int((chunk > 0).sum())
+            ctx = float(np.mean(isl[running] + generated[running])) if decode_n else float(step.isl)
+            dt = float(step.iteration_s(decode_n, ctx, ptok, npre))
+            t += dt
+            if decode_n:
+                generated[running] += 1
+                itl_s.append(dt)
+                itl_w.append(decode_n)
+            prefilled[heads] += chunk
+            done_pre = heads[prefilled[heads] >= isl[heads]]
+            for _k in range(len(done_pre)):
+                queue.popleft()
+            first[done_pre] = t
+            generated[done_pre] = 1
+            running, finished = _finish(np.concatenate([running, done_pre]), generated, osl)
+        elif len(running):
+            k = int(np.min(osl[running] - generated[running]))
+            d = len(running)
+            ctx0 = float(np.mean(isl[running] + generated[running]))
+            if isinstance(load, OpenLoop) and next_arrival < n:
+                dt0 = float(step.iteration_s(d, ctx0, 0.0, 0))
+                k = max(1, min(k, int(np.ceil((pending_arrivals[next_arrival] - t) / dt0))))
+            if queue:  # prompts wait for a slot: nothing changes until the next completion
+                pass
+            dt = float(step.iteration_s(d, ctx0 + (k - 1) / 2.0, 0.0, 0))
+            t += k * dt
+            generated[running] += k
+            itl_s.append(dt)
+            itl_w.append(d * k)
+            running, finished = _finish(running, generated, osl)
+        elif isinstance(load, OpenLoop) and next_arrival < n:
+            t = max(t, float(pending_arrivals[next_arrival]))
+            continue
+        else:
+            break
+        if len(finished):
+            end[finished] = t
+            if isinstance(load, ClosedLoop):  # each client sends its next request now
+                nxt = finished + 1
+                nxt = nxt[(nxt % load.per_client) != 0]
+                arrival[nxt] = t
+                queue.extend(int(i) for i in np.sort(nxt))
+    else:
+        raise RuntimeError(f"simulation did not finish within {max_events} events")
+    if isinstance(load, ClosedLoop):
+        j = np.arange(n) % load.per_client
+        measured = (j >= load.warmup) & (j < load.per_client - 1)
+    else:
+        measured = np.arange(n) >= int(load.warmup_fraction * n)
+    return Simulated(_frame(arrival, first, end, isl, osl, measured), np.array(itl_s), np.array(itl_w, float), t)
+
+
+def _finish(running: np.ndarray, generated: np.ndarray, osl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split the running set into those still decoding and those whose answer is complete."""
+    done = generated[running] >= osl[running]
+    return running[~done], running[done]

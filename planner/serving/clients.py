@@ -1,0 +1,63 @@
+"""Who sends requests, and how long they are: closed-loop clients (benchmark tools), open-loop arrivals (Poisson or
+bursty), fixed or distributed prompt and answer lengths. Seeded: the same seed gives the same requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Lengths:
+    """Prompt (isl) and answer (osl) tokens per request: fixed (cv 0) or gamma-distributed with mean and cv."""
+
+    isl: float
+    osl: float
+    isl_cv: float = 0.0
+    osl_cv: float = 0.0
+
+    def draw(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        return _gamma_tokens(self.isl, self.isl_cv, n, rng), _gamma_tokens(self.osl, self.osl_cv, n, rng)
+
+
+def _gamma_tokens(mean: float, cv: float, n: int, rng: np.random.Generator) -> np.ndarray:
+    if cv <= 0:
+        return np.full(n, max(round(mean), 1), dtype=np.int64)
+    shape = 1.0 / cv**2
+    return np.maximum(np.round(rng.gamma(shape, mean / shape, n)), 1).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class ClosedLoop:
+    """`clients` concurrent clients, each sending its next request the moment the last one completes (as benchmark
+    tools run a concurrency sweep). Each client's first `warmup` requests and its last one (the tail, when load
+    falls) are simulated but not measured."""
+
+    clients: int
+    measured_per_client: int = 3
+    warmup: int = 1
+
+    @property
+    def per_client(self) -> int:
+        return self.warmup + self.measured_per_client + 1
+
+
+@dataclass(frozen=True)
+class OpenLoop:
+    """Requests arriving on their own: a renewal process at `rate_rps` with gaps of coefficient of variation
+    `arrival_cv` (1: Poisson; > 1: bursty, gamma-distributed gaps). The first `warmup_fraction` is not measured."""
+
+    rate_rps: float
+    requests: int = 2000
+    arrival_cv: float = 1.0
+    warmup_fraction: float = 0.1
+
+    def arrivals(self, rng: np.random.Generator) -> np.ndarray:
+        mean = 1.0 / self.rate_rps
+        if abs(self.arrival_cv - 1.0) < 1e-12:
+            gaps = rng.exponential(mean, self.requests)
+        else:
+            shape = 1.0 / self.arrival_cv**2
+            gaps = rng.gamma(shape, mean / shape, self.requests)
+        return np.cumsum(gaps) - gaps[0]

@@ -1,0 +1,75 @@
+"""Fitted constants of the serving model: the host (CPU) time a serving framework spends per iteration, outside the
+GPU kernels the engine prices. Frozen, with provenance, like planner.engine.params.
+
+Per iteration the framework schedules the batch, launches (or replays) the step's CUDA graph, samples, detokenizes
+and streams tokens: a fixed part per iteration and a part per sequence in the iteration,
+
+    overhead_s(framework, seqs) = fixed_s[framework] + per_seq_s x seqs.
+
+CUDA graphs keep the fixed part small; the engine's per-kernel launch overheads are priced separately
+(`kernel_overhead_us`). The values are fitted on the shared serving benchmarks (validation/serving), held out by
+system (docs/validation.md, serving section); `planner calibrate` refits them on a user's own serving benchmarks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+import numpy as np
+
+FRAMEWORKS: tuple[str, ...] = ("trtllm", "vllm", "sglang")
+SERVING_FIT = "python scripts/fit_serving.py (least squares on log(predicted/measured) TPOT and TTFT, ../shared serving rows)"
+
+
+def _fitted(value, *, unit: str, bounds: tuple[float, float], meaning: str):
+    return field(default=value, metadata={"unit": unit, "bounds": bounds, "data": "validation/serving (shared rows)",
+                                          "command": SERVING_FIT, "meaning": meaning})
+
+
+@dataclass(frozen=True)
+class ServingParams:
+    """Host time per iteration, by framework (SI units)."""
+
+    fixed_s_trtllm: float = _fitted(1.0e-3, unit="s", bounds=(0.0, 0.01),
+                                    meaning="TensorRT-LLM: host time per iteration (scheduler, graph replay, sampling)")
+    fixed_s_vllm: float = _fitted(1.0e-3, unit="s", bounds=(0.0, 0.01), meaning="vLLM: host time per iteration")
+    fixed_s_sglang: float = _fitted(1.0e-3, unit="s", bounds=(0.0, 0.01), meaning="SGLang: host time per iteration")
+    per_seq_s: float = _fitted(5.0e-6, unit="s", bounds=(0.0, 1.0e-4),
+                               meaning="host time per sequence in an iteration (sampling, detokenization, bookkeeping)")
+
+    def replace(self, **changes: float) -> ServingParams:
+        return dataclasses.replace(self, **changes)
+
+    def overhead_s(self, framework: str, seqs) -> np.ndarray:
+        """Host time of an iteration carrying `seqs` sequences (decoding plus prefilling)."""
+        return getattr(self, f"fixed_s_{framework}") + self.per_seq_s * np.asarray(seqs, float)
+
+    @staticmethod
+    def bounds(name: str) -> tuple[float, float]:
+        return ServingParams.__dataclass_fields__[name].metadata["bounds"]
+
+    @classmethod
+    def provenance(cls) -> list[dict]:
+        return [{"name": f.name, "value": f.default, **f.metadata} for f in dataclasses.fields(cls)]
+
+
+SERVING_PARAMS = ServingParams()
+_ACTIVE: ContextVar[ServingParams] = ContextVar("serving_params", default=SERVING_PARAMS)
+
+
+def active_serving_params() -> ServingParams:
+    return _ACTIVE.get()
+
+
+@contextmanager
+def using_serving_params(params: ServingParams) -> Iterator[ServingParams]:
+    """Simulate with other serving constants inside the block (task- and thread-local; restored on exit)."""
+    token = _ACTIVE.set(params)
+    try:
+        yield params
+    finally:
+        _ACTIVE.reset(token)

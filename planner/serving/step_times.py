@@ -1,0 +1,109 @@
+"""Iteration times of one serving engine, from the roofline engine evaluated once over a grid and interpolated.
+
+An iteration of a continuous-batching engine carries D decoding sequences (each with its KV context) and P new
+prompt tokens (prefill, whole prompts or chunks). The engine prices such an iteration as its aggregated role with
+an explicit composition (`decode_ctx`, `prefill_seqs` columns); here it is evaluated once on a grid
+D x context x P (logarithmic in D and P, linear in the context) and interpolated, so a simulation never calls the
+engine per step. The kernel time comes from the engine without its steady-state framework overhead; the host time
+per iteration is the serving model's own (planner.serving.params).
+
+Prefill tokens are priced as tokens of prompts of the workload's input length: the attention work of a prompt
+summed over its chunks equals that of the whole prompt, so a chunk is priced at the prompt's mean cost per token
+(exact over a prompt, approximate per chunk).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.interpolate import RegularGridInterpolator
+
+from planner.engine.params import active_params, using_params
+from planner.engine.roofline import Candidates, evaluate
+from planner.engine.tables import DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
+from planner.inputs.chips import Chip
+from planner.inputs.models import ModelArch
+from planner.serving.params import active_serving_params
+
+# the scheduler each framework runs by default: TensorRT-LLM and vLLM (V1) mix prefill chunks into decode
+# iterations under one token budget; SGLang runs waiting prefills first, in iterations of their own
+DEFAULT_SCHEDULER = {"trtllm": "mixed", "vllm": "mixed", "sglang": "prefill-first"}
+DEFAULT_MAX_TOKENS = {"trtllm": 8192, "vllm": 8192, "sglang": 8192}  # max_num_tokens / max_num_batched_tokens /
+# chunked_prefill_size defaults of the three frameworks
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """One serving engine (one instance) as deployed: parallelism, dtypes, framework and its scheduler limits."""
+
+    model: ModelArch
+    chip: Chip
+    weights: str = "bf16"
+    kv: str = "bf16"
+    tp: int = 1
+    ep: int = 1
+    pp: int = 1
+    dp: int = 1  # attention data-parallel ranks
+    framework: str = "trtllm"
+    max_batch: int = 256  # most sequences in flight (max_batch_size / max_num_seqs / max_running_requests)
+    max_tokens: int | None = None  # token budget per iteration; None: the framework's default
+    scheduler: str | None = None  # "mixed" | "prefill-first"; None: the framework's default
+
+    @property
+    def chips(self) -> int:
+        return self.tp * self.pp * self.dp
+
+    @property
+    def token_budget(self) -> int:
+        return int(self.max_tokens or DEFAULT_MAX_TOKENS.get(self.framework, 8192))
+
+    @property
+    def scheduling(self) -> str:
+        return self.scheduler or DEFAULT_SCHEDULER.get(self.framework, "mixed")
+
+
+def _geometric(top: float, n: int) -> np.ndarray:
+    """0 and a geometric ramp from 1 to top (at least 2 points)."""
+    top = max(float(top), 2.0)
+    return np.unique(np.r_[0.0, np.round(np.geomspace(1.0, top, n), 6)])
+
+
+class StepModel:
+    """Kernel time of an iteration (D decoding sequences at context ctx, P prefill tokens), interpolated on a grid
+    of the engine's evaluations, plus the framework's host time per iteration."""
+
+    def __init__(self, cfg: EngineConfig, isl: float, osl: float, max_decode: float, max_prefill_tokens: float,
+                 n_decode: int = 14, n_ctx: int = 4, n_prefill: int = 14):
+        self.cfg = cfg
+        self.isl = float(isl)
+        d = _geometric(max(max_decode, 1.0), n_decode)
+        ctx = np.linspace(float(isl), float(isl) + max(float(osl), 1.0), n_ctx)
+        p = _geometric(max(max_prefill_tokens, 1.0), n_prefill)
+        D, X, P = np.meshgrid(d, ctx, p, indexing="ij")
+        mt, ct = ModelTable.build([cfg.model]), ChipTable.build([cfg.chip])
+        c = Candidates.from_columns(
+            role=ROLE_CODE["aggregated"], model=0, chip=0, tp=cfg.tp, ep=cfg.ep, pp=cfg.pp, dp=cfg.dp,
+            batch=D.ravel(), isl=float(isl), osl=max(float(osl), 1.0), wdtype=DTYPE_CODE[cfg.weights],
+            kvdtype=DTYPE_CODE[cfg.kv], decode_ctx=X.ravel(), prefill_seqs=P.ravel() / float(isl),
+        )
+        with using_params(active_params().replace(decode_step_overhead_s=0.0)):
+            res = evaluate(c, mt, ct)
+        self.fit_reason = int(res.fit_reason.max())  # 0: the deployment's weights fit (memory is the scheduler's)
+        kernel = np.where(D.ravel() + P.ravel() > 0, res.step_s, 0.0).reshape(D.shape)
+        self._axes = (np.log1p(d), ctx, np.log1p(p))
+        self._interp = RegularGridInterpolator(self._axes, kernel, bounds_error=False, fill_value=None)
+        self._hi = (d[-1], ctx[-1], p[-1])
+
+    def kernel_s(self, decode, ctx, prefill_tokens) -> np.ndarray:
+        """GPU time of iterations (vectorized). Outside the grid the interpolation extends linearly."""
+        axes = np.broadcast_arrays(np.log1p(np.asarray(decode, float)), np.asarray(ctx, float),
+                                   np.log1p(np.asarray(prefill_tokens, float)))
+        pts = np.stack([a.ravel() for a in axes], axis=-1)
+        return np.maximum(self._interp(pts), 0.0).reshape(axes[0].shape)
+
+    def iteration_s(self, decode, ctx, prefill_tokens, prefill_seqs) -> np.ndarray:
+        """Wall time of iterations: kernel time + the framework's host time for the sequences they carry."""
+        seqs = np.asarray(decode, float) + np.asarray(prefill_seqs, float)
+        host = active_serving_params().overhead_s(self.cfg.framework, seqs)
+        return self.kernel_s(decode, ctx, prefill_tokens) + host
