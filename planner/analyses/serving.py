@@ -10,6 +10,7 @@ never fitted. Assumptions made for every row (the format does not state them) ar
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from planner.inputs.chips import ChipCatalog, load_catalog
 from planner.inputs.models import load_model, preset_for_hf_id
 from planner.serving.aggregated import simulate_aggregated
 from planner.serving.clients import ClosedLoop, Lengths
+from planner.serving.disaggregated import Pools, simulate_disaggregated
 from planner.serving.step_times import EngineConfig, StepModel
 
 REQUIRED = ("id", "backend", "model_path", "system", "mode", "isl", "osl", "silicon_ttft_ms", "silicon_tpot_ms",
@@ -33,7 +35,9 @@ SYSTEM_CHIP = {"h100_sxm": "h100-sxm", "h200_sxm": "h200-sxm", "b200_sxm": "b200
 QUANT_DTYPE = {"bf16": "bf16", "fp16": "bf16", "fp8": "fp8", "fp8_block": "fp8", "fp8_pertensor": "fp8",
                "nvfp4": "fp4", "mxfp4": "fp4", "w4a8_mxfp4_mxfp8": "fp4"}
 WEIGHT_ONLY_4BIT = ("int4_wo", "w4a16_mxfp4", "w4a16")
-ASSUMED_KV = "KV cache fp8 for quantized checkpoints, bf16 otherwise (the format does not state it)"
+# the format does not state the KV-cache dtype: the frameworks' "auto" keeps the model's own 16-bit KV unless the
+# checkpoint quantizes it (an assumption, reported)
+KV_DTYPE = "bf16"
 
 
 def is_serving_file(path: str | Path) -> bool:
@@ -84,14 +88,30 @@ def _dtype(row: pd.Series) -> str:
 
 @dataclass
 class ServingSetting:
-    config: EngineConfig
+    config: EngineConfig  # aggregated: the engine; disaggregated: the decode engine
     concurrency: int
     isl: int
     osl: int
+    prefill: EngineConfig | None = None  # disaggregated rows
+    prefill_workers: int = 0
+    decode_workers: int = 0
+
+
+POOL_COLUMNS = ("num_workers", "batch_size", "tp_size")
+
+
+def _engine(row: pd.Series, prefix: str, model, chip, weights: str, batch_default: int) -> EngineConfig:
+    """An engine from the row's parallelism columns (prefix '' for aggregated, 'prefill_' / 'decode_')."""
+    tp, pp, dp = (max(_int(row.get(prefix + k), 1) or 1, 1) for k in ("tp_size", "pp_size", "attention_dp_size"))
+    ep = max(_int(row.get(prefix + "moe_ep_size"), 1) or 1, 1) if model.is_moe else 1
+    batch = _int(row.get(prefix + "batch_size"), batch_default) or batch_default
+    return EngineConfig(model=model, chip=chip, weights=weights, kv=KV_DTYPE,
+                        tp=tp, ep=ep, pp=pp, dp=dp, framework=str(row["backend"]), max_batch=max(batch * dp, 1))
 
 
 def setting_from_row(row: pd.Series, catalog: ChipCatalog) -> ServingSetting:
-    """The deployment and load a row describes (aggregated rows)."""
+    """The deployment and load a row describes. A disaggregated row needs both pools' worker counts and batch
+    limits, and pools that can hold the stated concurrency (decode workers x batch x attention-DP)."""
     preset = preset_for_hf_id(str(row["model_path"]))
     if preset is None:
         raise Skip(f"model {row['model_path']} has no preset")
@@ -106,24 +126,40 @@ def setting_from_row(row: pd.Series, catalog: ChipCatalog) -> ServingSetting:
     if not conc:
         raise Skip("no concurrency stated")
     model = load_model(preset)
-    tp, pp, dp = (max(_int(row.get(k), 1) or 1, 1) for k in ("tp_size", "pp_size", "attention_dp_size"))
-    ep = _int(row.get("moe_ep_size"), 1) if model.is_moe else 1
-    batch = _int(row.get("batch_size"), conc)
-    cfg = EngineConfig(model=model, chip=chip, weights=weights, kv="bf16" if weights == "bf16" else "fp8",
-                       tp=tp, ep=ep, pp=pp, dp=dp, framework=str(row["backend"]), max_batch=max(batch, 1))
-    return ServingSetting(cfg, conc, int(row["isl"]), int(row["osl"]))
+    isl, osl = int(row["isl"]), int(row["osl"])
+    if str(row["mode"]) != "disagg":  # batch_size is sometimes per GPU or rank: the engine holds every client
+        cfg = _engine(row, "", model, chip, weights, conc)
+        return ServingSetting(dataclasses.replace(cfg, max_batch=max(cfg.max_batch, conc)), conc, isl, osl)
+    missing = [f"{r}_{c}" for r in ("prefill", "decode") for c in POOL_COLUMNS if _int(row.get(f"{r}_{c}")) is None]
+    if missing:
+        raise Skip(f"incomplete pool description (no {', '.join(missing)})")
+    prefill = _engine(row, "prefill_", model, chip, weights, 1)
+    decode = _engine(row, "decode_", model, chip, weights, conc)
+    pw, dw = int(row["prefill_num_workers"]), int(row["decode_num_workers"])
+    if dw * decode.max_batch < conc:
+        raise Skip(f"the decode pool ({dw} workers x batch {decode.max_batch}) cannot hold concurrency {conc}")
+    return ServingSetting(decode, conc, isl, osl, prefill, pw, dw)
 
 
-def predict_row(row: pd.Series, catalog: ChipCatalog) -> dict:
+def predict_row(row: pd.Series, catalog: ChipCatalog, load=None) -> dict:
     """Median TTFT and TPOT of the row's deployment under its closed loop (ms)."""
-    if str(row["mode"]) != "agg":
-        raise Skip("disaggregated rows: not simulated yet")
     s = setting_from_row(row, catalog)
-    max_prefill = min(s.config.token_budget, s.isl * s.concurrency)
-    step = StepModel(s.config, s.isl, s.osl, max_decode=max(s.concurrency, 1), max_prefill_tokens=max(max_prefill, s.isl))
-    if step.fit_reason:
-        raise Skip("the deployment's weights do not fit in memory per the engine")
-    sim = simulate_aggregated(step, Lengths(s.isl, s.osl), ClosedLoop(s.concurrency))
+    load = load or ClosedLoop(s.concurrency)
+    lengths = Lengths(s.isl, s.osl)
+    if s.prefill is None:
+        step = StepModel(s.config, s.isl, s.osl, max_decode=max(s.concurrency, 1),
+                         max_prefill_tokens=max(min(s.config.token_budget, s.isl * s.concurrency), s.isl))
+        if step.fit_reason:
+            raise Skip("the deployment's weights do not fit in memory per the engine")
+        sim = simulate_aggregated(step, lengths, load)
+    else:
+        per_decoder = max(int(np.ceil(s.concurrency / s.decode_workers)), 1)
+        dstep = StepModel(s.config, s.isl, s.osl, max_decode=min(per_decoder, s.config.max_batch), max_prefill_tokens=1)
+        pstep = StepModel(s.prefill, s.isl, s.osl, max_decode=1,
+                          max_prefill_tokens=max(s.isl * s.prefill.max_batch, s.isl))
+        if dstep.fit_reason or pstep.fit_reason:
+            raise Skip("a pool's weights do not fit in memory per the engine")
+        sim = simulate_disaggregated(Pools(pstep, s.prefill_workers, dstep, s.decode_workers), lengths, load)
     out = sim.summary()
     return {"ttft_ms": out["ttft_ms_p50"], "tpot_ms": out["tpot_ms_p50"]}
 

@@ -90,13 +90,23 @@ def simulate_aggregated(step: StepModel, lengths: Lengths, load: ClosedLoop | Op
     first = np.full(n, np.nan)
     end = np.full(n, np.nan)
     queue: deque[int] = deque()
-    if isinstance(load, ClosedLoop):
-        queue.extend(range(0, n, load.per_client))
-    next_arrival = 0  # open loop: index of the next request not yet arrived
     running = np.zeros(0, np.int64)
+    if isinstance(load, ClosedLoop):
+        firsts = np.arange(0, n, load.per_client)
+        if load.start == "staggered":  # client c starts c/clients of the way through its first answer
+            progress = np.floor(osl[firsts] * np.arange(load.clients) / load.clients).astype(np.int64)
+            started = firsts[(progress > 0)][: cfg.max_batch]
+            prefilled[started] = isl[started]
+            generated[started] = progress[(progress > 0)][: cfg.max_batch]
+            first[started] = 0.0
+            running = started
+            firsts = np.setdiff1d(firsts, started)
+        queue.extend(int(i) for i in firsts)
+    next_arrival = 0  # open loop: index of the next request not yet arrived
     itl_s: list[float] = []
     itl_w: list[float] = []
     budget = cfg.token_budget
+    capacity = step.kv_capacity_tokens
     t = 0.0
     for _ in range(max_events):
         if isinstance(load, OpenLoop):
@@ -104,19 +114,24 @@ def simulate_aggregated(step: StepModel, lengths: Lengths, load: ClosedLoop | Op
                 queue.append(next_arrival)
                 next_arrival += 1
         free = cfg.max_batch - len(running)
+        if queue and free > 0:  # KV capacity: every admitted sequence reserves isl + osl tokens
+            held = float(np.sum(isl[running] + osl[running]))
+            n_q = min(free, len(queue))
+            need = np.cumsum(np.fromiter((isl[queue[i]] + osl[queue[i]] for i in range(n_q)), float))
+            free = int(np.searchsorted(need, capacity - held, side="right"))
+            if free == 0 and not len(running):
+                free = 1  # a sequence larger than the KV space still runs alone (the engine would reject it)
+        heads, chunk = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        decode_n = len(running) if cfg.scheduling == "mixed" else 0
         if queue and free > 0:
             heads = np.fromiter((queue[i] for i in range(min(free, len(queue)))), np.int64)
-            rem = isl[heads] - prefilled[heads]
-            decode_n = len(running) if cfg.scheduling == "mixed" else 0
-            room = max(budget - decode_n, 0)
-            before = np.cumsum(rem) - rem
-            chunk = np.clip(room - before, 0, rem)
-            if chunk.sum() <= 0 and decode_n == 0:  # a prompt larger than any budget still advances
-                chunk[0] = rem[0]
+            chunk = _prefill_chunks(isl[heads] - prefilled[heads], budget - decode_n, budget, cfg.chunking,
+                                    alone_ok=decode_n == 0 or not len(running))
+        if chunk.sum() > 0:  # an iteration with prefill work (and, mixed, every decode)
             ptok = float(chunk.sum())
             npre = int((chunk > 0).sum())
             ctx = float(np.mean(isl[running] + generated[running])) if decode_n else float(step.isl)
-            dt = float(step.iteration_s(decode_n, ctx, ptok, npre))
+            dt = step.iteration_one_s(decode_n, ctx, ptok, npre)
             t += dt
             if decode_n:
                 generated[running] += 1
@@ -134,11 +149,9 @@ def simulate_aggregated(step: StepModel, lengths: Lengths, load: ClosedLoop | Op
             d = len(running)
             ctx0 = float(np.mean(isl[running] + generated[running]))
             if isinstance(load, OpenLoop) and next_arrival < n:
-                dt0 = float(step.iteration_s(d, ctx0, 0.0, 0))
+                dt0 = step.iteration_one_s(d, ctx0, 0.0, 0)
                 k = max(1, min(k, int(np.ceil((pending_arrivals[next_arrival] - t) / dt0))))
-            if queue:  # prompts wait for a slot: nothing changes until the next completion
-                pass
-            dt = float(step.iteration_s(d, ctx0 + (k - 1) / 2.0, 0.0, 0))
+            dt = step.iteration_one_s(d, ctx0 + (k - 1) / 2.0, 0.0, 0)
             t += k * dt
             generated[running] += k
             itl_s.append(dt)
@@ -164,6 +177,22 @@ def simulate_aggregated(step: StepModel, lengths: Lengths, load: ClosedLoop | Op
     else:
         measured = np.arange(n) >= int(load.warmup_fraction * n)
     return Simulated(_frame(arrival, first, end, isl, osl, measured), np.array(itl_s), np.array(itl_w, float), t)
+
+
+def _prefill_chunks(rem: np.ndarray, room: int, budget: int, chunking: bool, alone_ok: bool) -> np.ndarray:
+    """Prefill tokens each waiting prompt (in arrival order, `rem` tokens left) gets in this iteration: the room
+    left in the token budget, filled in order (chunking: the last prompt may get part of its tokens; without
+    chunking whole prompts only). A prompt longer than the whole budget runs alone when nothing else can."""
+    room = max(int(room), 0)
+    before = np.cumsum(rem) - rem
+    if chunking:
+        chunk = np.clip(room - before, 0, rem)
+    else:
+        chunk = np.where(np.cumprod(before + rem <= room).astype(bool), rem, 0)
+    if chunk.sum() <= 0 and len(rem) and (alone_ok or rem[0] > budget):
+        chunk = np.zeros_like(rem)
+        chunk[0] = rem[0] if not chunking else min(rem[0], max(budget, 1))
+    return chunk
 
 
 def _finish(running: np.ndarray, generated: np.ndarray, osl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

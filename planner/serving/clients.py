@@ -32,11 +32,17 @@ def _gamma_tokens(mean: float, cv: float, n: int, rng: np.random.Generator) -> n
 class ClosedLoop:
     """`clients` concurrent clients, each sending its next request the moment the last one completes (as benchmark
     tools run a concurrency sweep). Each client's first `warmup` requests and its last one (the tail, when load
-    falls) are simulated but not measured."""
+    falls) are simulated but not measured.
+
+    start: "together" (default) sends every client's first request at t = 0, as benchmark tools start a
+    concurrency level: the prompts queue behind each other, and with fixed lengths the clients keep the waves
+    the scheduler makes; "staggered" starts them spread evenly over one request's life (client c's first
+    request already c/clients of the way through its answer), the steady state timing noise would lead to."""
 
     clients: int
     measured_per_client: int = 3
     warmup: int = 1
+    start: str = "together"
 
     @property
     def per_client(self) -> int:

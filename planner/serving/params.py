@@ -44,9 +44,12 @@ class ServingParams:
     def replace(self, **changes: float) -> ServingParams:
         return dataclasses.replace(self, **changes)
 
-    def overhead_s(self, framework: str, seqs) -> np.ndarray:
-        """Host time of an iteration carrying `seqs` sequences (decoding plus prefilling)."""
-        return getattr(self, f"fixed_s_{framework}") + self.per_seq_s * np.asarray(seqs, float)
+    def overhead_s(self, framework: str, seqs):
+        """Host time of an iteration carrying `seqs` sequences (decoding plus prefilling); scalars stay floats."""
+        fixed = getattr(self, f"fixed_s_{framework}")
+        if isinstance(seqs, (int, float)):
+            return fixed + self.per_seq_s * seqs
+        return fixed + self.per_seq_s * np.asarray(seqs, float)
 
     @staticmethod
     def bounds(name: str) -> tuple[float, float]:

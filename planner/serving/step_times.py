@@ -14,14 +14,16 @@ summed over its chunks equals that of the whole prompt, so a chunk is priced at 
 
 from __future__ import annotations
 
+import bisect
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.interpolate import RegularGridInterpolator
 
 from planner.engine.params import active_params, using_params
-from planner.engine.roofline import Candidates, evaluate
-from planner.engine.tables import DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
+from planner.engine.roofline import MEMORY_RESERVE_FRACTION, Candidates, evaluate
+from planner.engine.tables import DTYPE_BYTES, DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
 from planner.inputs.chips import Chip
 from planner.inputs.models import ModelArch
 from planner.serving.params import active_serving_params
@@ -29,6 +31,9 @@ from planner.serving.params import active_serving_params
 # the scheduler each framework runs by default: TensorRT-LLM and vLLM (V1) mix prefill chunks into decode
 # iterations under one token budget; SGLang runs waiting prefills first, in iterations of their own
 DEFAULT_SCHEDULER = {"trtllm": "mixed", "vllm": "mixed", "sglang": "prefill-first"}
+# long prompts are split across iterations (TensorRT-LLM enable_chunked_prefill, vLLM V1 and SGLang defaults): a
+# deployment without it and a budget below ISL + batch would serialize prompts, which no measured run shows
+DEFAULT_CHUNKED = {"trtllm": True, "vllm": True, "sglang": True}
 DEFAULT_MAX_TOKENS = {"trtllm": 8192, "vllm": 8192, "sglang": 8192}  # max_num_tokens / max_num_batched_tokens /
 # chunked_prefill_size defaults of the three frameworks
 
@@ -49,6 +54,7 @@ class EngineConfig:
     max_batch: int = 256  # most sequences in flight (max_batch_size / max_num_seqs / max_running_requests)
     max_tokens: int | None = None  # token budget per iteration; None: the framework's default
     scheduler: str | None = None  # "mixed" | "prefill-first"; None: the framework's default
+    chunked: bool | None = None  # prompts may be split across iterations; None: the framework's default
 
     @property
     def chips(self) -> int:
@@ -61,6 +67,10 @@ class EngineConfig:
     @property
     def scheduling(self) -> str:
         return self.scheduler or DEFAULT_SCHEDULER.get(self.framework, "mixed")
+
+    @property
+    def chunking(self) -> bool:
+        return DEFAULT_CHUNKED.get(self.framework, True) if self.chunked is None else self.chunked
 
 
 def _geometric(top: float, n: int) -> np.ndarray:
@@ -89,11 +99,24 @@ class StepModel:
         )
         with using_params(active_params().replace(decode_step_overhead_s=0.0)):
             res = evaluate(c, mt, ct)
-        self.fit_reason = int(res.fit_reason.max())  # 0: the deployment's weights fit (memory is the scheduler's)
+        self.fit_reason = int(res.fit_reason[D.ravel() <= 1].max())  # weights fit (the rest is the scheduler's)
+        self.kv_capacity_tokens = self._kv_capacity(res, D.ravel(), P.ravel(), mt, ct)
         kernel = np.where(D.ravel() + P.ravel() > 0, res.step_s, 0.0).reshape(D.shape)
         self._axes = (np.log1p(d), ctx, np.log1p(p))
         self._interp = RegularGridInterpolator(self._axes, kernel, bounds_error=False, fill_value=None)
-        self._hi = (d[-1], ctx[-1], p[-1])
+        self._axes_list = [a.tolist() for a in self._axes]
+        self._table = kernel
+
+    def _kv_capacity(self, res, d, p, mt: ModelTable, ct: ChipTable) -> float:
+        """KV tokens the engine can hold: usable memory per chip (less the runtime reserve) minus the weights and
+        the activations of a full-budget iteration, over the KV bytes one token takes per chip, times the
+        attention-DP ranks (each holds its own sequences)."""
+        cfg = self.cfg
+        usable = (ct.mem_bytes[0] + ct.cold_bytes[0]) * (1 - MEMORY_RESERVE_FRACTION)
+        base = float(np.max(res.memory_bytes[d == 0] - res.kv_bytes[d == 0])) if (d == 0).any() else 0.0
+        kv_elems = mt.kv_elems[0] if mt.is_mla[0] else 2.0 * max(mt.kv_heads[0] / cfg.tp, 1.0) * mt.head_dim[0]
+        per_token = kv_elems * DTYPE_BYTES[DTYPE_CODE[cfg.kv]] * mt.layers[0] / cfg.pp
+        return max(usable - base, 0.0) / per_token * cfg.dp
 
     def kernel_s(self, decode, ctx, prefill_tokens) -> np.ndarray:
         """GPU time of iterations (vectorized). Outside the grid the interpolation extends linearly."""
@@ -101,6 +124,27 @@ class StepModel:
                                    np.log1p(np.asarray(prefill_tokens, float)))
         pts = np.stack([a.ravel() for a in axes], axis=-1)
         return np.maximum(self._interp(pts), 0.0).reshape(axes[0].shape)
+
+    def kernel_one_s(self, decode: float, ctx: float, prefill_tokens: float) -> float:
+        """kernel_s for one iteration: the same trilinear interpolation (and linear extension beyond the grid)
+        without the per-call cost of the vectorized interpolator, which a simulation's event loop would pay
+        once per event (tests check the two agree)."""
+        x = (math.log1p(decode), ctx, math.log1p(prefill_tokens))
+        idx, w = [], []
+        for a, v in zip(self._axes_list, x, strict=True):
+            i = min(max(bisect.bisect_right(a, v) - 1, 0), len(a) - 2)
+            idx.append(i)
+            w.append((v - a[i]) / (a[i + 1] - a[i]))
+        (i, j, k), (u, v, s) = idx, w
+        c = self._table[i:i + 2, j:j + 2, k:k + 2]
+        c = c[0] * (1 - u) + c[1] * u
+        c = c[0] * (1 - v) + c[1] * v
+        return max(float(c[0] * (1 - s) + c[1] * s), 0.0)
+
+    def iteration_one_s(self, decode: float, ctx: float, prefill_tokens: float, prefill_seqs: float) -> float:
+        """iteration_s for one iteration (the simulations' event loops)."""
+        host = active_serving_params().overhead_s(self.cfg.framework, decode + prefill_seqs)
+        return self.kernel_one_s(decode, ctx, prefill_tokens) + float(host)
 
     def iteration_s(self, decode, ctx, prefill_tokens, prefill_seqs) -> np.ndarray:
         """Wall time of iterations: kernel time + the framework's host time for the sequences they carry."""

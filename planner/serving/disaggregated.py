@@ -1,0 +1,209 @@
+"""Iteration-level simulation of disaggregated serving: a pool of prefill engines, the KV transfer, a pool of
+decode engines.
+
+- Prefill: prompts queue in arrival order for the first free prefill engine, which takes as many as its batch
+  limit and token budget allow (at least one) in one iteration; its iteration time is the step model's prefill
+  time for those tokens.
+- KV transfer: the prompt's KV (ISL x the model's KV bytes per token) crosses the prefill engine's links (the
+  NVLink domain when both pools share it, else the NICs) at their sustained bandwidth, plus one link latency.
+  The first token reaches the client when the KV lands (TTFT = queue + prefill + transfer).
+- Decode: requests are assigned round-robin to decode engines; an engine admits arrivals at its next iteration
+  boundary (up to its batch limit; the rest wait) and decodes every admitted sequence one token per iteration.
+  Stretches without admissions or completions advance in one jump; an arrival inside a stretch cuts it at the
+  next iteration boundary.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from planner.engine.tables import DTYPE_BYTES, DTYPE_CODE
+from planner.serving.aggregated import Simulated, _frame
+from planner.serving.clients import ClosedLoop, Lengths, OpenLoop
+from planner.serving.step_times import StepModel
+
+RACK_SCALE_DOMAIN = 36  # chips per NVLink domain from which prefill and decode pools share the scale-up fabric
+
+
+@dataclass(frozen=True)
+class Pools:
+    """Prefill and decode pools: their engines' step models and instance counts."""
+
+    prefill: StepModel
+    prefill_workers: int
+    decode: StepModel
+    decode_workers: int
+
+    def kv_transfer_s(self, isl) -> np.ndarray:
+        """Seconds to move a prompt's KV from its prefill engine to a decode engine."""
+        cfg = self.prefill.cfg
+        m, chip = cfg.model, cfg.chip
+        kv_bytes = np.asarray(isl, float) * m.kv_elems_per_token_per_layer * DTYPE_BYTES[DTYPE_CODE[cfg.kv]] * m.num_layers
+        if chip.scaleup_domain >= RACK_SCALE_DOMAIN:
+            bw = chip.scaleup_gb_s * chip.efficiency.scaleup * 1e9 * cfg.chips
+            lat = chip.efficiency.scaleup_latency_us * 1e-6
+        else:
+            bw = chip.scaleout_gb_s * chip.efficiency.scaleout * 1e9 * cfg.chips
+            lat = chip.efficiency.scaleout_latency_us * 1e-6
+        return lat + kv_bytes / bw
+
+
+class _Decoder:
+    """One decode engine: its running sequences, arrivals waiting for the next boundary, the current stretch."""
+
+    def __init__(self):
+        self.running = np.zeros(0, np.int64)
+        self.pending: deque[int] = deque()
+        self.t0 = 0.0
+        self.dt = 0.0
+        self.k = 0
+        self.version = 0
+        self.busy = False
+
+
+def simulate_disaggregated(pools: Pools, lengths: Lengths, load: ClosedLoop | OpenLoop, seed: int = 0,
+                           max_events: int = 5_000_000) -> Simulated:
+    """Serve `load` on the pools; every request is served exactly once."""
+    rng = np.random.default_rng(seed)
+    closed = isinstance(load, ClosedLoop)
+    if closed:
+        n = load.clients * load.per_client
+        arrival = np.full(n, np.nan)
+        arrival[:: load.per_client] = 0.0
+    else:
+        n = load.requests
+        arrival = load.arrivals(rng)
+    isl, osl = lengths.draw(n, rng)
+    generated = np.zeros(n, np.int64)
+    first = np.full(n, np.nan)
+    end = np.full(n, np.nan)
+    transfer = pools.kv_transfer_s(isl)
+    pcfg, dcfg = pools.prefill.cfg, pools.decode.cfg
+    queue: deque[int] = deque()
+    prefill_free = list(range(pools.prefill_workers))
+    decoders = [_Decoder() for _ in range(pools.decode_workers)]
+    rr = 0
+    events: list[tuple[float, int, str, int, object]] = []
+    seq = 0
+    itl_s: list[float] = []
+    itl_w: list[float] = []
+
+    def push(t, kind, who, payload=None):
+        nonlocal seq
+        heapq.heappush(events, (t, seq, kind, who, payload))
+        seq += 1
+
+    def start_prefill(t):
+        while prefill_free and queue:
+            w = prefill_free.pop()
+            batch, tokens = [], 0
+            while queue and len(batch) < pcfg.max_batch and (not batch or tokens + isl[queue[0]] <= pcfg.token_budget):
+                i = queue.popleft()
+                batch.append(i)
+                tokens += int(isl[i])
+            dt = pools.prefill.iteration_one_s(0, pools.prefill.isl, tokens, len(batch))
+            push(t + dt, "prefilled", w, np.array(batch, np.int64))
+
+    def start_stretch(d: _Decoder, w: int, t: float):
+        free = dcfg.max_batch - len(d.running)
+        if d.pending and free > 0:
+            take = [d.pending.popleft() for _ in range(min(free, len(d.pending)))]
+            d.running = np.concatenate([d.running, np.array(take, np.int64)])
+        if not len(d.running):
+            d.busy = False
+            return
+        k = int(np.min(osl[d.running] - generated[d.running]))
+        ctx = float(np.mean(isl[d.running] + generated[d.running])) + (k - 1) / 2.0
+        d.dt = pools.decode.iteration_one_s(len(d.running), ctx, 0.0, 0)
+        d.t0, d.k, d.busy = t, k, True
+        d.version += 1
+        push(t + k * d.dt, "boundary", w, d.version)
+
+    def submit(i: int, t: float):
+        arrival[i] = t
+        queue.append(i)
+
+    # closed loop, staggered start: client c's first request is c/clients of the way through its answer
+    if closed:
+        firsts = np.arange(0, n, load.per_client)
+        if load.start == "staggered":
+            progress = np.floor(osl[firsts] * np.arange(load.clients) / load.clients).astype(np.int64)
+            for i, g in zip(firsts, progress, strict=True):
+                d = decoders[rr]
+                if g > 0 and len(d.running) < dcfg.max_batch:
+                    generated[i], first[i] = g, 0.0
+                    d.running = np.append(d.running, i)
+                    rr = (rr + 1) % len(decoders)
+                else:
+                    queue.append(int(i))
+            for w, d in enumerate(decoders):
+                if len(d.running):
+                    start_stretch(d, w, 0.0)
+        else:
+            queue.extend(int(i) for i in firsts)
+    else:
+        for i in range(n):
+            push(float(arrival[i]), "arrive", -1, i)
+    start_prefill(0.0)
+    for _ in range(max_events):
+        if not events:
+            break
+        t, _s, kind, who, payload = heapq.heappop(events)
+        if kind == "arrive":
+            queue.append(int(payload))
+            start_prefill(t)
+        elif kind == "prefilled":
+            prefill_free.append(who)
+            for i in payload:
+                push(t + float(transfer[i]), "kv", rr, int(i))
+                rr = (rr + 1) % len(decoders)
+            start_prefill(t)
+        elif kind == "kv":
+            i, d = int(payload), decoders[who]
+            first[i] = t
+            generated[i] = 1
+            if osl[i] <= 1:
+                end[i] = t
+                if closed and (i + 1) % load.per_client:
+                    submit(i + 1, t)
+                    start_prefill(t)
+                continue
+            d.pending.append(i)
+            if not d.busy:
+                start_stretch(d, who, t)
+            else:  # cut the stretch at the next iteration boundary
+                done = int((t - d.t0) // d.dt) + 1
+                if done < d.k:
+                    d.k = done
+                    d.version += 1
+                    push(d.t0 + done * d.dt, "boundary", who, d.version)
+        elif kind == "boundary":
+            d = decoders[who]
+            if payload != d.version:
+                continue
+            generated[d.running] += d.k
+            itl_s.append(d.dt)
+            itl_w.append(len(d.running) * d.k)
+            done = generated[d.running] >= osl[d.running]
+            finished = d.running[done]
+            d.running = d.running[~done]
+            end[finished] = t
+            if closed:
+                for i in finished:
+                    if (i + 1) % load.per_client:
+                        submit(int(i) + 1, t)
+                start_prefill(t)
+            start_stretch(d, who, t)
+    else:
+        raise RuntimeError(f"simulation did not finish within {max_events} events")
+    makespan = float(np.nanmax(end)) if np.isfinite(end).any() else 0.0
+    if closed:
+        j = np.arange(n) % load.per_client
+        measured = (j >= load.warmup) & (j < load.per_client - 1)
+    else:
+        measured = np.arange(n) >= int(load.warmup_fraction * n)
+    return Simulated(_frame(arrival, first, end, isl, osl, measured), np.array(itl_s), np.array(itl_w, float), makespan)
