@@ -81,8 +81,11 @@ def _dtype(row: pd.Series) -> str:
     dt = {QUANT_DTYPE.get(q) for q in (gemm, moe) if q and q != "nan"}
     if None in dt:
         raise Skip(f"quantization {gemm}/{moe} not recognized")
-    if not dt:
-        return "bf16"
+    if not dt:  # no per-module modes: the row's precision, else 16-bit
+        precision = str(row.get("precision", "")).lower()
+        if precision == "int4":
+            raise Skip("4-bit weight-only quantization (int4) is not modelled yet")
+        return {"fp8": "fp8", "fp4": "fp4"}.get(precision, "bf16")
     return "fp4" if "fp4" in dt else ("fp8" if "fp8" in dt else "bf16")
 
 

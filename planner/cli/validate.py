@@ -10,6 +10,7 @@ from rich.console import Console
 
 from planner.analyses import calibrate as C
 from planner.analyses import kernels as K
+from planner.analyses.serving import is_serving_file, predict_serving, read_serving, serving_summary
 from planner.analyses.validate import (
     HOLDOUT_FILE,
     POINTS_FILE,
@@ -30,8 +31,9 @@ def _pct(v) -> str:
 
 @click.command("validate")
 @click.argument("points", required=False, type=click.Path(dir_okay=False))
-@click.option("--by", "by", type=click.Choice(["quality", "phase", "source"]), multiple=True,
-              help="Summary splits (repeatable) [default: quality and phase].")
+@click.option("--by", "by", type=click.Choice(["quality", "phase", "source", "mode", "system", "framework"]),
+              multiple=True, help="Summary splits (repeatable) [default: quality and phase; serving files: metric "
+                                  "and mode; mode, system and framework apply to serving files].")
 @click.option("--holdout", is_flag=True,
               help="Score the bundled held-out rows (validation/points_holdout.csv: newer MLPerf results never used to "
                    "fit or design anything) instead of validation/points.csv.")
@@ -41,18 +43,24 @@ def _pct(v) -> str:
 @catalog_option
 @format_option(("table", "json", "csv"))
 def validate_cmd(points, by, holdout, dataset_isl, catalogs, fmt):
-    """Predict every row of a points file (default: the bundled validation/points.csv) and report the error."""
+    """Predict every row of a points file (default: the bundled validation/points.csv) and report the error.
+
+    A serving-benchmark file (the validation/serving format: TTFT and TPOT at a client concurrency, recognized by
+    its header) is simulated row by row with the serving model."""
     from planner.analyses import datasets as D
     from planner.analyses import validate as V
 
     if points and holdout:
         raise PlannerError("give a points file or --holdout, not both", field="points")
+    if points and is_serving_file(points):
+        _validate_serving(points, by, catalogs, fmt)
+        return
     points = points or (HOLDOUT_FILE if holdout else POINTS_FILE)
     df = read_points(points)
     with D.dataset_table(D.DATASET_ISL, D.DATASET_ISL if dataset_isl else {}):
         res = predict_points(df, load_catalog(catalogs))
     res["source"] = res["id"].map(V.source_of)
-    splits = list(by) or ["quality", "phase"]
+    splits = [c for c in by if c in ("quality", "phase", "source")] or ["quality", "phase"]
     if fmt == "csv":
         click.echo(res.to_csv(index=False), nl=False)
         return
@@ -94,6 +102,41 @@ def validate_cmd(points, by, holdout, dataset_isl, catalogs, fmt):
         con.print(f"[dim]{n_assumed} rows use a dataset mean length or another documented reading (see "
                   "docs/validation.md, Assumptions); "
                   "--no-dataset-isl skips them.[/]")
+
+
+SERVING_SPLITS = ("metric", "mode", "system", "framework")
+
+
+def _validate_serving(path: str, by, catalogs, fmt: str) -> None:
+    """Serving benchmarks (recognized by their header): median TTFT and TPOT of each row's deployment at its
+    concurrency, through the serving model (planner.serving)."""
+    res = predict_serving(read_serving(path), load_catalog(catalogs))
+    if fmt == "csv":
+        click.echo(res.to_csv(index=False), nl=False)
+        return
+    splits = [c for c in by if c in SERVING_SPLITS] or ["metric", "mode"]
+    groups = list(dict.fromkeys(["metric", *splits]))
+    summ = serving_summary(res, tuple(groups))
+    if fmt == "json":
+        rows = [{"id": r.id, "metric": r.metric, "predicted": None if pd.isna(r.predicted) else float(r.predicted),
+                 "measured": float(r.measured), "ape": None if pd.isna(r.ape) else float(r.ape), "status": r.status,
+                 "reason": r.reason or None, "mode": r.mode, "system": r.system, "framework": r.framework}
+                for r in res.itertuples()]
+        full = serving_summary(res, SERVING_SPLITS)
+        echo_json({"rows": rows, "summary": summ.to_dict(orient="records"),
+                   "by_metric_mode_system_framework": full.to_dict(orient="records"),
+                   "skipped": res[res["status"] != "ok"].drop_duplicates("id")["reason"].value_counts().to_dict()})
+        return
+    con = Console()
+    view = summ.assign(median_ape=summ["median_ape"].map(_pct), within_25pct=summ["within_25pct"].map(_pct),
+                       median_ratio=summ["median_ratio"].map(lambda v: "-" if pd.isna(v) else f"{v:.2f}"))
+    print_table(view.rename(columns={"median_ape": "median |err|", "within_25pct": "within ±25%",
+                                     "median_ratio": "median pred/meas"}),
+                title=f"serving benchmarks ({path}): error by {', '.join(groups)}", console=con)
+    skipped = res[res["status"] != "ok"].drop_duplicates("id")
+    if len(skipped):
+        reasons = skipped["reason"].value_counts().rename_axis("reason").reset_index(name="rows")
+        print_table(reasons, title=f"{len(skipped)} rows skipped (never fitted)", console=con)
 
 
 def _measurement_sets(paths: list[str], every: int) -> tuple[dict[str, pd.DataFrame], list[Path]]:

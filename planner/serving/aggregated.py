@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from planner.serving.clients import ClosedLoop, Lengths, OpenLoop
+from planner.serving.params import active_serving_params
 from planner.serving.step_times import StepModel
 
 
@@ -60,9 +61,10 @@ def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> flo
     return float(values[order][np.searchsorted(cum, q * cum[-1])])
 
 
-def _frame(arrival, first, end, isl, osl, measured) -> pd.DataFrame:
-    df = pd.DataFrame({"arrival_s": arrival, "first_token_s": first, "end_s": end, "isl": isl, "osl": osl,
-                       "measured": measured})
+def _frame(arrival, first, end, isl, osl, measured, latency_s: float = 0.0) -> pd.DataFrame:
+    """Per-request table; `latency_s` (outside the engine) delays every request's first token and end."""
+    df = pd.DataFrame({"arrival_s": arrival, "first_token_s": first + latency_s, "end_s": end + latency_s,
+                       "isl": isl, "osl": osl, "measured": measured})
     df["ttft_ms"] = (df["first_token_s"] - df["arrival_s"]) * 1e3
     with np.errstate(invalid="ignore", divide="ignore"):
         df["tpot_ms"] = np.where(df["osl"] > 1, (df["end_s"] - df["first_token_s"]) / (df["osl"] - 1) * 1e3, np.nan)
@@ -176,7 +178,8 @@ def simulate_aggregated(step: StepModel, lengths: Lengths, load: ClosedLoop | Op
         measured = (j >= load.warmup) & (j < load.per_client - 1)
     else:
         measured = np.arange(n) >= int(load.warmup_fraction * n)
-    return Simulated(_frame(arrival, first, end, isl, osl, measured), np.array(itl_s), np.array(itl_w, float), t)
+    latency = active_serving_params().request_s
+    return Simulated(_frame(arrival, first, end, isl, osl, measured, latency), np.array(itl_s), np.array(itl_w, float), t)
 
 
 def _prefill_chunks(rem: np.ndarray, room: int, budget: int, chunking: bool, alone_ok: bool) -> np.ndarray:

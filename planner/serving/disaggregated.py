@@ -6,7 +6,8 @@ decode engines.
   time for those tokens.
 - KV transfer: the prompt's KV (ISL x the model's KV bytes per token) crosses the prefill engine's links (the
   NVLink domain when both pools share it, else the NICs) at their sustained bandwidth, plus one link latency.
-  The first token reaches the client when the KV lands (TTFT = queue + prefill + transfer).
+  The first token reaches the client when the KV lands (TTFT = queue + prefill + transfer, plus the fixed
+  latencies of planner.serving.params).
 - Decode: requests are assigned round-robin to decode engines; an engine admits arrivals at its next iteration
   boundary (up to its batch limit; the rest wait) and decodes every admitted sequence one token per iteration.
   Stretches without admissions or completions advance in one jump; an arrival inside a stretch cuts it at the
@@ -24,6 +25,7 @@ import numpy as np
 from planner.engine.tables import DTYPE_BYTES, DTYPE_CODE
 from planner.serving.aggregated import Simulated, _frame
 from planner.serving.clients import ClosedLoop, Lengths, OpenLoop
+from planner.serving.params import active_serving_params
 from planner.serving.step_times import StepModel
 
 RACK_SCALE_DOMAIN = 36  # chips per NVLink domain from which prefill and decode pools share the scale-up fabric
@@ -206,4 +208,7 @@ def simulate_disaggregated(pools: Pools, lengths: Lengths, load: ClosedLoop | Op
         measured = (j >= load.warmup) & (j < load.per_client - 1)
     else:
         measured = np.arange(n) >= int(load.warmup_fraction * n)
-    return Simulated(_frame(arrival, first, end, isl, osl, measured), np.array(itl_s), np.array(itl_w, float), makespan)
+    sp = active_serving_params()
+    latency = sp.request_s + sp.disagg_handoff_s
+    return Simulated(_frame(arrival, first, end, isl, osl, measured, latency), np.array(itl_s), np.array(itl_w, float),
+                     makespan)

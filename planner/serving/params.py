@@ -4,7 +4,11 @@ GPU kernels the engine prices. Frozen, with provenance, like planner.engine.para
 Per iteration the framework schedules the batch, launches (or replays) the step's CUDA graph, samples, detokenizes
 and streams tokens: a fixed part per iteration and a part per sequence in the iteration,
 
-    overhead_s(framework, seqs) = fixed_s[framework] + per_seq_s x seqs.
+    overhead_s(framework, seqs) = fixed_s[framework] + per_seq_s x seqs,
+
+and a request's first token carries a fixed latency outside the engine (`request_s`; in disaggregated serving also
+`disagg_handoff_s`). That latency is added to the first token and the end of every request; it does not occupy
+the engine (so the closed loop's pacing ignores it: a documented approximation).
 
 CUDA graphs keep the fixed part small; the engine's per-kernel launch overheads are priced separately
 (`kernel_overhead_us`). The values are fitted on the shared serving benchmarks (validation/serving), held out by
@@ -40,6 +44,13 @@ class ServingParams:
     fixed_s_sglang: float = _fitted(1.0e-3, unit="s", bounds=(0.0, 0.01), meaning="SGLang: host time per iteration")
     per_seq_s: float = _fitted(5.0e-6, unit="s", bounds=(0.0, 1.0e-4),
                                meaning="host time per sequence in an iteration (sampling, detokenization, bookkeeping)")
+    request_s: float = _fitted(0.05, unit="s", bounds=(0.0, 0.5),
+                               meaning="latency a request's first token carries outside the engine (HTTP, tokenization, "
+                                       "the frontend, streaming back)")
+    disagg_handoff_s: float = _fitted(0.1, unit="s", bounds=(0.0, 1.0),
+                                      meaning="disaggregated serving: first-token latency of the prefill-to-decode "
+                                              "handoff beyond the KV bytes (routing, transfer setup, the decode "
+                                              "engine's first step)")
 
     def replace(self, **changes: float) -> ServingParams:
         return dataclasses.replace(self, **changes)

@@ -1,0 +1,56 @@
+"""`planner validate` on serving benchmarks: recognized by header, every row predicted or skipped with a reason,
+the JSON rows as documented, the error computed from the numbers shown."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from planner.analyses.serving import is_serving_file, read_serving, setting_from_row
+from planner.analyses.validate import POINTS_FILE
+from planner.cli import main
+from planner.inputs.chips import load_catalog
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "serving" / "serving_small.csv"
+
+
+def test_the_format_is_recognized_by_its_header():
+    assert is_serving_file(FIXTURE)
+    assert not is_serving_file(POINTS_FILE)
+
+
+def test_rows_become_deployments():
+    df = read_serving(FIXTURE).set_index("id", drop=False)
+    cat = load_catalog()
+    agg = setting_from_row(df.loc[[i for i in df.index if "qwen3_32b_h100_sxm_sglang_agg" in i][0]], cat)
+    assert agg.prefill is None and agg.concurrency == 16 and agg.config.tp == 8 and agg.config.weights == "bf16"
+    assert agg.config.max_batch >= 16 and agg.config.framework == "sglang"
+    dis = setting_from_row(df.loc["dsr1_gb200_sglang_fp8_disagg_1024x1024_c8_cfg502"], cat)
+    assert dis.prefill is not None and dis.prefill_workers >= 1 and dis.decode_workers >= 1
+    assert dis.decode_workers * dis.config.max_batch >= dis.concurrency
+
+
+def test_validate_serving_json():
+    r = CliRunner().invoke(main, ["validate", str(FIXTURE), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    rows = out["rows"]
+    assert {"id", "metric", "predicted", "measured", "ape"} <= set(rows[0])
+    assert {row["metric"] for row in rows} == {"ttft_ms", "tpot_ms"}
+    ok = [row for row in rows if row["status"] == "ok"]
+    assert len(ok) == 2 * 3  # two aggregated rows and one complete disaggregated row, two metrics each
+    for row in ok:
+        assert row["predicted"] > 0 and row["ape"] == pytest.approx(abs(row["predicted"] / row["measured"] - 1))
+    reasons = {row["id"]: row["reason"] for row in rows if row["status"] != "ok"}
+    assert any("4-bit weight-only" in v for v in reasons.values())
+    assert any("incomplete pool description" in v for v in reasons.values())
+    assert {"metric", "mode", "system", "framework"} <= set(out["by_metric_mode_system_framework"][0])
+
+
+def test_validate_serving_table():
+    r = CliRunner().invoke(main, ["validate", str(FIXTURE), "--by", "framework"])
+    assert r.exit_code == 0, r.output
+    assert "serving benchmarks" in r.output and "skipped" in r.output

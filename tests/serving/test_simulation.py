@@ -1,0 +1,135 @@
+"""The serving model against closed forms and its own invariants: one client sees one prefill and the batch-1
+decode step; a one-slot engine under Poisson arrivals is an M/D/1 queue; every request is served once; the same
+seed gives the same run; TTFT never falls as concurrency grows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from planner.inputs.chips import load_catalog
+from planner.inputs.models import load_model
+from planner.optimize.queueing import wait_quantile_s
+from planner.serving.aggregated import simulate_aggregated
+from planner.serving.clients import ClosedLoop, Lengths, OpenLoop
+from planner.serving.disaggregated import Pools, simulate_disaggregated
+from planner.serving.params import SERVING_PARAMS, using_serving_params
+from planner.serving.step_times import EngineConfig, StepModel
+
+ISL, OSL = 1024, 64
+
+
+@pytest.fixture(scope="module")
+def cfg() -> EngineConfig:
+    cat = load_catalog()
+    return EngineConfig(model=load_model("llama-3.1-8b"), chip=cat["h100-sxm"], weights="fp8", kv="fp8",
+                        framework="sglang", max_batch=64)
+
+
+@pytest.fixture(scope="module")
+def step(cfg) -> StepModel:
+    return StepModel(cfg, ISL, OSL, max_decode=64, max_prefill_tokens=8192)
+
+
+def test_scalar_and_vectorized_interpolation_agree(step):
+    rng = np.random.default_rng(0)
+    pts = np.c_[rng.uniform(0, 80, 100), rng.uniform(ISL, ISL + 2 * OSL, 100), rng.uniform(0, 12000, 100)]
+    vec = step.kernel_s(pts[:, 0], pts[:, 1], pts[:, 2])
+    one = np.array([step.kernel_one_s(*p) for p in pts])
+    np.testing.assert_allclose(one, vec, rtol=1e-9)
+    assert np.all(np.diff(step.kernel_s(np.arange(1, 64), ISL, 0.0)) >= 0)  # more sequences never faster
+
+
+def test_one_client_sees_one_prefill_and_the_batch1_decode_step(step):
+    sim = simulate_aggregated(step, Lengths(ISL, OSL), ClosedLoop(1))
+    r = sim.requests[sim.requests["measured"]]
+    prefill = step.iteration_one_s(0, ISL, ISL, 1)
+    decode = step.iteration_one_s(1, ISL + OSL / 2, 0.0, 0)
+    lat = SERVING_PARAMS.request_s
+    assert r["ttft_ms"].to_numpy() == pytest.approx((prefill + lat) * 1e3, rel=1e-9)
+    # the answer's decode steps: contexts ISL+1 .. ISL+OSL-1, priced at the stretch's middle context
+    assert r["tpot_ms"].to_numpy() == pytest.approx(decode * 1e3, rel=2e-3)
+
+
+def test_a_one_slot_engine_under_poisson_arrivals_is_md1(cfg):
+    """osl = 1 and max_batch 1: each request is one deterministic prefill of S seconds, served in arrival order.
+    M/D/1: mean wait rho S / (2 (1 - rho)); the p90 wait from planner.optimize.queueing's M/D/c (c = 1)."""
+    one = EngineConfig(**{**cfg.__dict__, "max_batch": 1})
+    st = StepModel(one, ISL, 1, max_decode=1, max_prefill_tokens=ISL)
+    with using_serving_params(SERVING_PARAMS.replace(request_s=0.0)):
+        s = st.iteration_one_s(0, ISL, ISL, 1)
+        rho = 0.6
+        sim = simulate_aggregated(st, Lengths(ISL, 1), OpenLoop(rate_rps=rho / s, requests=20000), seed=3)
+    wait = sim.requests.loc[sim.requests["measured"], "ttft_ms"].to_numpy() / 1e3 - s
+    assert wait.mean() == pytest.approx(rho * s / (2 * (1 - rho)), rel=0.06)
+    p90 = float(wait_quantile_s(s, 1, rho, 90, scv=0.0))
+    assert np.percentile(wait, 90) == pytest.approx(p90, rel=0.12)
+
+
+@pytest.mark.parametrize("load", [ClosedLoop(16), ClosedLoop(16, start="staggered"), OpenLoop(20.0, requests=400)])
+def test_every_request_is_served_once(step, load):
+    sim = simulate_aggregated(step, Lengths(ISL, OSL, isl_cv=0.3, osl_cv=0.5), load, seed=1)
+    r = sim.requests
+    n = load.clients * load.per_client if isinstance(load, ClosedLoop) else load.requests
+    assert len(r) == n
+    assert np.isfinite(r[["arrival_s", "first_token_s", "end_s"]].to_numpy()).all()
+    assert (r["first_token_s"] >= r["arrival_s"]).all() and (r["end_s"] >= r["first_token_s"]).all()
+    emitted = (sim.itl_weight).sum() + n  # every decode token was in some iteration; the first from prefill
+    assert emitted == pytest.approx(r["osl"].sum() - started_mid_answer(load, r), rel=1e-9)
+
+
+def started_mid_answer(load, r) -> float:
+    """Tokens a staggered start counts as already generated (its first requests begin mid-answer)."""
+    if not isinstance(load, ClosedLoop) or load.start != "staggered":
+        return 0.0
+    firsts = r.iloc[:: load.per_client]
+    progress = np.floor(firsts["osl"].to_numpy() * np.arange(load.clients) / load.clients)
+    return float(np.where(progress > 0, progress - 1, 0).sum())
+
+
+def test_same_seed_same_run(step):
+    lengths = Lengths(ISL, OSL, isl_cv=0.5, osl_cv=0.5)
+    a = simulate_aggregated(step, lengths, OpenLoop(15.0, requests=300, arrival_cv=2.0), seed=7).requests
+    b = simulate_aggregated(step, lengths, OpenLoop(15.0, requests=300, arrival_cv=2.0), seed=7).requests
+    c = simulate_aggregated(step, lengths, OpenLoop(15.0, requests=300, arrival_cv=2.0), seed=8).requests
+    assert a.equals(b) and not a.equals(c)
+
+
+def test_ttft_never_falls_as_concurrency_grows(step):
+    ttft = [simulate_aggregated(step, Lengths(ISL, OSL), ClosedLoop(c)).summary()["ttft_ms_p50"]
+            for c in (1, 2, 4, 8, 16, 32, 64)]
+    assert all(b >= a * (1 - 1e-9) for a, b in zip(ttft, ttft[1:], strict=False)), ttft
+
+
+def test_a_chunk_cap_never_speeds_a_lone_prompt(cfg):
+    """One client: a budget below the prompt splits it over iterations, each paying the host time (under load a
+    smaller budget can speed the first prompts of a wave, so this holds for a lone prompt only)."""
+    ttft = []
+    for budget in (8192, 1024, 512, 256):
+        c2 = EngineConfig(**{**cfg.__dict__, "max_tokens": budget})
+        st = StepModel(c2, ISL, OSL, max_decode=64, max_prefill_tokens=8192)
+        ttft.append(simulate_aggregated(st, Lengths(ISL, OSL), ClosedLoop(1)).summary()["ttft_ms_p50"])
+    assert ttft[0] == pytest.approx(ttft[1]) and ttft[1] < ttft[2] < ttft[3], ttft
+
+
+def test_disaggregated_one_client(cfg, step):
+    pools = Pools(step, 1, step, 1)
+    sim = simulate_disaggregated(pools, Lengths(ISL, OSL), ClosedLoop(1))
+    r = sim.requests[sim.requests["measured"]]
+    sp = SERVING_PARAMS
+    ttft = step.iteration_one_s(0, ISL, ISL, 1) + float(pools.kv_transfer_s(ISL)) + sp.request_s + sp.disagg_handoff_s
+    assert r["ttft_ms"].to_numpy() == pytest.approx(ttft * 1e3, rel=1e-9)
+    assert r["tpot_ms"].to_numpy() == pytest.approx(step.iteration_one_s(1, ISL + OSL / 2, 0.0, 0) * 1e3, rel=2e-3)
+    # KV bytes of one prompt by hand: ISL x 2 (K, V) x 8 KV heads x 128 x 1 byte (fp8) x 32 layers over the NIC
+    chip = cfg.chip
+    bytes_ = ISL * 2 * 8 * 128 * 1 * 32
+    expected = chip.efficiency.scaleout_latency_us * 1e-6 + bytes_ / (chip.scaleout_gb_s * chip.efficiency.scaleout * 1e9)
+    assert float(pools.kv_transfer_s(ISL)) == pytest.approx(expected, rel=1e-9)
+
+
+def test_disaggregated_serves_every_request_once(step):
+    pools = Pools(step, 2, step, 3)
+    for load in (ClosedLoop(24), OpenLoop(30.0, requests=300)):
+        r = simulate_disaggregated(pools, Lengths(ISL, OSL, osl_cv=0.4), load, seed=2).requests
+        assert np.isfinite(r[["first_token_s", "end_s"]].to_numpy()).all()
+        assert (r["end_s"] >= r["first_token_s"]).all()
