@@ -34,7 +34,7 @@ SYSTEM_CHIP = {"h100_sxm": "h100-sxm", "h200_sxm": "h200-sxm", "b200_sxm": "b200
 # quantization labels of the format -> the engine's weights dtype
 QUANT_DTYPE = {"bf16": "bf16", "fp16": "bf16", "fp8": "fp8", "fp8_block": "fp8", "fp8_pertensor": "fp8",
                "nvfp4": "fp4", "mxfp4": "fp4", "w4a8_mxfp4_mxfp8": "fp4"}
-WEIGHT_ONLY_4BIT = ("int4_wo", "w4a16_mxfp4", "w4a16")
+WEIGHT_ONLY_4BIT = ("int4_wo", "w4a16_mxfp4", "w4a16")  # 4-bit weights, 16-bit math
 # the format does not state the KV-cache dtype: the frameworks' "auto" keeps the model's own 16-bit KV unless the
 # checkpoint quantizes it (an assumption, reported)
 KV_DTYPE = "bf16"
@@ -75,16 +75,15 @@ def _int(v, default: int | None = None) -> int | None:
 
 def _dtype(row: pd.Series) -> str:
     gemm, moe = str(row.get("gemm_quant_mode", "")), str(row.get("moe_quant_mode", ""))
-    for q in (gemm, moe):
-        if q in WEIGHT_ONLY_4BIT:
-            raise Skip(f"4-bit weight-only quantization ({q}) is not modelled yet")
+    if gemm in WEIGHT_ONLY_4BIT or moe in WEIGHT_ONLY_4BIT:
+        return "w4a16"
     dt = {QUANT_DTYPE.get(q) for q in (gemm, moe) if q and q != "nan"}
     if None in dt:
         raise Skip(f"quantization {gemm}/{moe} not recognized")
     if not dt:  # no per-module modes: the row's precision, else 16-bit
         precision = str(row.get("precision", "")).lower()
         if precision == "int4":
-            raise Skip("4-bit weight-only quantization (int4) is not modelled yet")
+            return "w4a16"
         return {"fp8": "fp8", "fp4": "fp4"}.get(precision, "bf16")
     return "fp4" if "fp4" in dt else ("fp8" if "fp8" in dt else "bf16")
 
@@ -123,6 +122,8 @@ def setting_from_row(row: pd.Series, catalog: ChipCatalog) -> ServingSetting:
         raise Skip(f"system {row['system']} is not in the chip catalog")
     weights = _dtype(row)
     chip = catalog[chip_id]
+    if weights == "fp4" and not chip.supports("fp4"):  # MXFP4/NVFP4 checkpoints on Hopper run weight-only
+        weights = "w4a16"
     if not chip.supports(weights):
         raise Skip(f"{chip_id} has no {weights} math")
     conc = _int(row.get("concurrency"))

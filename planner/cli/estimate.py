@@ -13,6 +13,7 @@ from planner.optimize.uncertainty import band_text
 from .common import catalog_option, echo_json, fmt_num, format_option, make_console, print_table
 
 DTYPE = click.Choice(["bf16", "fp8", "fp4"])
+WEIGHTS = click.Choice(["bf16", "fp8", "fp4", "w4a16"])
 
 
 @click.command("estimate")
@@ -22,7 +23,8 @@ DTYPE = click.Choice(["bf16", "fp8", "fp4"])
 @click.option("--ep", default=1, show_default=True, help="Expert parallel degree (MoE).")
 @click.option("--pp", default=1, show_default=True, help="Pipeline stages.")
 @click.option("--dp", default=1, show_default=True, help="Attention data-parallel ranks inside the instance (MoE).")
-@click.option("--weights", default="bf16", type=DTYPE, show_default=True)
+@click.option("--weights", default="bf16", type=WEIGHTS, show_default=True,
+              help="Weights dtype (w4a16: 4-bit weights dequantized to 16-bit math, e.g. MXFP4 on Hopper).")
 @click.option("--kv", default=None, type=DTYPE, help="KV-cache dtype [default: weights dtype, never below fp8].")
 @click.option("--isl", default=2048, show_default=True, type=click.IntRange(1), help="Input tokens per request.")
 @click.option("--osl", default=256, show_default=True, type=click.IntRange(1), help="Output tokens per request.")

@@ -50,8 +50,8 @@ class Grid:
 
 
 def default_kv_dtype(weights: str) -> str:
-    """Planner default: KV cache in the weights dtype, but never below fp8."""
-    return "bf16" if weights == "bf16" else "fp8"
+    """Planner default: KV cache in the weights dtype (16-bit for weight-only 4-bit), but never below fp8."""
+    return "bf16" if weights in ("bf16", "w4a16") else "fp8"
 
 
 def parallelism_options(model: ModelArch, chip: Chip, max_chips: int, pp_options=PP_OPTIONS) -> np.ndarray:

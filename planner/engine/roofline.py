@@ -17,7 +17,7 @@ import pandas as pd
 
 from planner.engine.params import active_params
 from planner.engine.result import OP_FAMILIES, EngineResult, rates_from_step
-from planner.engine.tables import DTYPE_BYTES, ROLE_CODE, ROLES, ChipTable, ModelTable
+from planner.engine.tables import DTYPE_BYTES, DTYPE_CODE, ROLE_CODE, ROLES, ChipTable, ModelTable
 from planner.inputs.chips import DTYPES
 
 CHUNK = 1 << 15  # candidates per numpy pass
@@ -513,7 +513,7 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
         # all-reduce volume) inside each MoE tensor-parallel group. Without DP attention the tokens are already
         # on every chip and the layer's second TP all-reduce combines the MoE output.
         sharded = dp > 1
-        disp_b = np.where(c.wdtype > 0, 1.0, ACT_BYTES)
+        disp_b = np.where((c.wdtype == DTYPE_CODE["fp8"]) | (c.wdtype == DTYPE_CODE["fp4"]), 1.0, ACT_BYTES)
         a2a_bytes = tok_chip * hidden * (disp_b + ACT_BYTES) * remote_copies(topk, ep, dom)
         t_a2a = np.where(ep > 1, 2 * lat_ep + a2a_bytes / bw_ep, 0.0)
         moe_tp = G / ep

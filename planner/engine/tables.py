@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from planner.inputs.chips import DTYPES, Chip
+from planner.inputs.chips import DTYPES, Chip, math_dtype
 from planner.inputs.models import ModelArch
 
-BYTES_PER_ELEM = {"bf16": 2.0, "fp8": 1.0, "fp4": 0.5 + 1 / 16}  # fp4: NVFP4, one fp8 scale per 16 elements
+# fp4: NVFP4, one fp8 scale per 16 elements; w4a16: MXFP4/INT4 weights, one 8-bit scale per 32 elements
+BYTES_PER_ELEM = {"bf16": 2.0, "fp8": 1.0, "fp4": 0.5 + 1 / 16, "w4a16": 0.5 + 1 / 32}
 DTYPE_CODE = {d: i for i, d in enumerate(DTYPES)}
 DTYPE_BYTES = np.array([BYTES_PER_ELEM[d] for d in DTYPES])
 
@@ -115,8 +116,8 @@ class ChipTable:
         def arr(f):
             return np.array([f(c) for c in chips], dtype=float)
 
-        peak = np.array([[c.peak_tflops.get(d, 0.0) * 1e12 for d in DTYPES] for c in chips], dtype=float)
-        eta_c = np.array([[c.efficiency.compute.get(d, 0.65) for d in DTYPES] for c in chips], dtype=float)
+        peak = np.array([[c.peak_tflops.get(math_dtype(d), 0.0) * 1e12 for d in DTYPES] for c in chips], dtype=float)
+        eta_c = np.array([[c.efficiency.compute.get(math_dtype(d), 0.65) for d in DTYPES] for c in chips], dtype=float)
         return cls(
             ids=tuple(c.id for c in chips),
             peak_flops=peak,

@@ -18,8 +18,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from planner.errors import PlannerError, suggest
 from planner.paths import CATALOG_DIR
 
-Dtype = Literal["bf16", "fp8", "fp4"]
-DTYPES: tuple[str, ...] = ("bf16", "fp8", "fp4")
+Dtype = Literal["bf16", "fp8", "fp4"]  # math dtypes: the catalog's peaks are per math dtype
+# weight-only quantization: weights stored in 4 bits, dequantized to the math dtype inside the GEMM (MXFP4 or INT4
+# checkpoints on chips without 4-bit math, e.g. gpt-oss on Hopper): weight bytes of 4 bits, the math dtype's peak
+WEIGHT_ONLY_DTYPES: dict[str, str] = {"w4a16": "bf16"}
+DTYPES: tuple[str, ...] = ("bf16", "fp8", "fp4", *WEIGHT_ONLY_DTYPES)
+
+
+def math_dtype(dtype: str) -> str:
+    """The dtype a GEMM computes in: the weights dtype, or the math dtype of a weight-only format."""
+    return WEIGHT_ONLY_DTYPES.get(dtype, dtype)
 
 
 class _Strict(BaseModel):
@@ -133,7 +141,7 @@ class Chip(_Strict):
         return self.memory[0].bandwidth_tb_s
 
     def supports(self, dtype: str) -> bool:
-        return dtype in self.peak_tflops
+        return math_dtype(dtype) in self.peak_tflops
 
 
 class ChipCatalog:

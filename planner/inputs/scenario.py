@@ -22,6 +22,7 @@ from planner.inputs.models import load_model, preset_ids
 Mode = Literal["aggregated", "disaggregated", "afd"]
 Objective = Literal["min-cost", "max-throughput"]
 Dtype = Literal["bf16", "fp8", "fp4"]
+WeightsDtype = Literal["bf16", "fp8", "fp4", "w4a16"]  # w4a16: 4-bit weights, 16-bit math (planner.inputs.chips)
 
 
 class _Strict(BaseModel):
@@ -31,7 +32,7 @@ class _Strict(BaseModel):
 class Precision(_Strict):
     """Weights dtype; KV-cache dtype (default: weights dtype, never below fp8)."""
 
-    weights: Dtype = "bf16"
+    weights: WeightsDtype = "bf16"
     kv_cache: Dtype | None = None
 
 

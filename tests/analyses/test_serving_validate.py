@@ -41,11 +41,11 @@ def test_validate_serving_json():
     assert {"id", "metric", "predicted", "measured", "ape"} <= set(rows[0])
     assert {row["metric"] for row in rows} == {"ttft_ms", "tpot_ms"}
     ok = [row for row in rows if row["status"] == "ok"]
-    assert len(ok) == 2 * 3  # two aggregated rows and one complete disaggregated row, two metrics each
+    assert len(ok) == 2 * 4  # three aggregated rows (one with 4-bit weight-only) and a complete disaggregated row
     for row in ok:
         assert row["predicted"] > 0 and row["ape"] == pytest.approx(abs(row["predicted"] / row["measured"] - 1))
     reasons = {row["id"]: row["reason"] for row in rows if row["status"] != "ok"}
-    assert any("4-bit weight-only" in v for v in reasons.values())
+    assert all("int4" not in k for k in reasons)  # 4-bit weight-only runs as w4a16
     assert any("incomplete pool description" in v for v in reasons.values())
     assert {"metric", "mode", "system", "framework"} <= set(out["by_metric_mode_system_framework"][0])
 

@@ -302,3 +302,18 @@ def test_moe_prefill_gemm_time_by_hand(cat, tp):
     own = chip.model_copy(update={"efficiency": chip.efficiency.model_copy(update={"moe_relative": 0.25})})
     raw_own, _ = run(model, own, role="prefill", tp=tp, batch=B, isl=isl)
     assert raw_own["t_ffn_s"] == pytest.approx(raw["t_ffn_s"] * PARAMS.moe_gemm_relative_efficiency / 0.25, rel=1e-6)
+
+
+def test_weight_only_4bit_reads_4bit_weights_and_computes_in_bf16(cat):
+    """w4a16 (MXFP4/INT4 weights on a chip without 4-bit math): batch-1 decode FFN time is the weight read at
+    0.5 + 1/32 bytes per parameter (memory-bound), and a large prefill runs at the bf16 math rate."""
+    from planner.engine.tables import BYTES_PER_ELEM, DTYPE_CODE
+
+    model, chip = load_model("llama-3.1-8b"), cat["h100-sxm"]
+    assert chip.supports("w4a16") and not chip.supports("fp4")
+    w4, _ = run(model, chip, batch=1, wdtype=DTYPE_CODE["w4a16"], kvdtype=DTYPE_CODE["bf16"])
+    b16, _ = run(model, chip, batch=1, wdtype=DTYPE_CODE["bf16"], kvdtype=DTYPE_CODE["bf16"])
+    assert w4["t_ffn_s"] / b16["t_ffn_s"] == pytest.approx(BYTES_PER_ELEM["w4a16"] / 2.0, rel=0.02)
+    w4p, _ = run(model, chip, role="prefill", batch=8, isl=4096, osl=1, wdtype=DTYPE_CODE["w4a16"], kvdtype=0)
+    b16p, _ = run(model, chip, role="prefill", batch=8, isl=4096, osl=1, wdtype=DTYPE_CODE["bf16"], kvdtype=0)
+    assert w4p["t_ffn_s"] == pytest.approx(b16p["t_ffn_s"], rel=0.01)  # compute-bound at the same bf16 rate
