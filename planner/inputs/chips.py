@@ -115,6 +115,9 @@ class Chip(_Strict):
     power_w: float = Field(gt=0)
     price_usd_per_hr: float = Field(gt=0)
     efficiency: Efficiency = Field(default_factory=Efficiency)
+    same_die_as: str | None = Field(
+        default=None, description="a chip of the same silicon: efficiency fields not set here are taken from it, so "
+                                  "a calibration of one chip reaches every chip built on its die")
     sources: dict[str, Source] = Field(
         description="a Source for every figure group: peak_tflops, memory, scaleup, scaleout, power, price"
     )
@@ -213,9 +216,35 @@ def _raw_entries(path: Path) -> list[dict]:
     return entries
 
 
+def _inherit_die(raw: dict[str, dict], where: str) -> dict[str, dict]:
+    """Entries with `same_die_as` take the efficiency fields they do not set from that chip (resolved first)."""
+    out: dict[str, dict] = {}
+
+    def resolve(chip_id: str, seen: tuple[str, ...]) -> dict:
+        if chip_id in out:
+            return out[chip_id]
+        entry = raw[chip_id]
+        ref = entry.get("same_die_as")
+        if ref is not None:
+            if ref not in raw:
+                raise PlannerError(f"{where}[{chip_id}].same_die_as: unknown chip {ref!r}", field="same_die_as",
+                                   hint=suggest(str(ref), raw.keys()))
+            if ref in seen:
+                raise PlannerError(f"{where}[{chip_id}].same_die_as: a loop ({' -> '.join((*seen, ref))})",
+                                   field="same_die_as", hint="point every chip of a die at one calibrated chip")
+            base = resolve(ref, (*seen, chip_id)).get("efficiency") or {}
+            entry = {**entry, "efficiency": _deep_merge(base, entry.get("efficiency") or {})}
+        out[chip_id] = entry
+        return entry
+
+    for chip_id in raw:
+        resolve(chip_id, (chip_id,))
+    return out
+
+
 def build_catalog(raw: dict[str, dict], where: str = "catalog") -> ChipCatalog:
     chips = {}
-    for chip_id, entry in raw.items():
+    for chip_id, entry in _inherit_die(raw, where).items():
         try:
             chips[chip_id] = Chip.model_validate(entry)
         except ValidationError as exc:

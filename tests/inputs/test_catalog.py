@@ -279,3 +279,26 @@ def test_unknown_chip_without_close_match_lists_known(catalog):
     with pytest.raises(PlannerError) as exc:
         catalog["zzzzzz"]
     assert "known:" in str(exc.value)
+
+
+def test_a_calibration_reaches_every_chip_of_the_same_die(tmp_path):
+    """h200-sxm and h800-sxm share the H100's die: fields they do not set follow h100-sxm, overlays included."""
+    from planner.inputs.chips import build_catalog, load_catalog
+
+    cat = load_catalog()
+    assert cat["h200-sxm"].efficiency.attention_unit_ns == cat["h100-sxm"].efficiency.attention_unit_ns > 0
+    assert cat["h200-sxm"].efficiency.memory != cat["h100-sxm"].efficiency.memory  # its own value stays
+    ov = tmp_path / "h100-cal.yaml"
+    ov.write_text("chips:\n  - id: h100-sxm\n    efficiency: {attention_unit_ns: 12.5, gemm_m_half: 70}\n")
+    cal = load_catalog((str(ov),))
+    assert cal["h800-sxm"].efficiency.attention_unit_ns == 12.5
+    assert cal["h200-sxm"].efficiency.gemm_m_half == 59  # set on h200 itself: not overwritten
+    base = {c.id: c.model_dump(exclude_none=True) for c in cat}
+    bad = {**base, "x1": {**base["h200-sxm"], "id": "x1", "same_die_as": "h1OO"}}
+    with pytest.raises(PlannerError) as e:
+        build_catalog(bad)
+    assert "same_die_as" in str(e.value) and "h100-sxm" in e.value.hint
+    loop = {**base, "a1": {**base["b200"], "id": "a1", "same_die_as": "a2"},
+            "a2": {**base["b200"], "id": "a2", "same_die_as": "a1"}}
+    with pytest.raises(PlannerError, match="loop"):
+        build_catalog(loop)
