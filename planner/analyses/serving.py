@@ -25,6 +25,7 @@ from planner.inputs.models import load_model, preset_for_hf_id
 from planner.serving.aggregated import simulate_aggregated
 from planner.serving.clients import ClosedLoop, Lengths
 from planner.serving.disaggregated import Pools, simulate_disaggregated
+from planner.serving.params import FRAMEWORKS
 from planner.serving.step_times import EngineConfig, StepModel
 
 REQUIRED = ("id", "backend", "model_path", "system", "mode", "isl", "osl", "silicon_ttft_ms", "silicon_tpot_ms",
@@ -129,6 +130,8 @@ def setting_from_row(row: pd.Series, catalog: ChipCatalog) -> ServingSetting:
     conc = _int(row.get("concurrency"))
     if not conc:
         raise Skip("no concurrency stated")
+    if str(row["backend"]) not in FRAMEWORKS:
+        raise Skip(f"framework {row['backend']} has no fitted host time (known: {', '.join(FRAMEWORKS)})")
     model = load_model(preset)
     isl, osl = int(row["isl"]), int(row["osl"])
     if str(row["mode"]) != "disagg":  # batch_size is sometimes per GPU or rank: the engine holds every client

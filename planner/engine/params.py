@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
+from typing import Generic, TypeVar
 
 KERNEL_FIT = "planner calibrate validation/kernels_h100 --chip h100-sxm (benchmarks/kernel_error.py reports the error)"
 POINTS_FIT = "scripts/make_validation_doc.py (end-to-end fit over validation/points.csv, docs/validation.md method log)"
@@ -26,8 +27,46 @@ def fitted(value: float, *, unit: str, bounds: tuple[float, float], data: str, c
                                           "meaning": meaning})
 
 
+class FittedConstants:
+    """What every frozen set of fitted constants offers: a changed copy, a field's bounds, its provenance."""
+
+    def replace(self, **changes: float):
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def bounds(cls, name: str) -> tuple[float, float]:
+        return cls.__dataclass_fields__[name].metadata["bounds"]
+
+    @classmethod
+    def provenance(cls) -> list[dict]:
+        """Every fitted constant with its default value, unit, bounds, data and fitting command (for the docs)."""
+        return [{"name": f.name, "value": f.default, **f.metadata} for f in fields(cls)]
+
+
+T = TypeVar("T")
+
+
+class Scope(Generic[T]):
+    """The set of constants in force: the default, or that of the innermost `using` block (thread- and
+    task-local, restored on exit). Nothing assigns a module global."""
+
+    def __init__(self, name: str, default: T):
+        self._var: ContextVar[T] = ContextVar(name, default=default)
+
+    def active(self) -> T:
+        return self._var.get()
+
+    @contextmanager
+    def using(self, params: T) -> Iterator[T]:
+        token = self._var.set(params)
+        try:
+            yield params
+        finally:
+            self._var.reset(token)
+
+
 @dataclass(frozen=True)
-class EngineParams:
+class EngineParams(FittedConstants):
     """Fitted engine constants (SI units unless the name says otherwise)."""
 
     moe_gemm_relative_efficiency: float = fitted(
@@ -75,33 +114,8 @@ class EngineParams:
         1.75, unit="exponent", bounds=(0.3, 6.0), data="validation/kernels_h100/allreduce.csv", command=KERNEL_FIT,
         meaning="sharpness of that switch: blend weight 1/(1 + (bytes/switch)^sharpness)")
 
-    def replace(self, **changes: float) -> EngineParams:
-        return dataclasses.replace(self, **changes)
-
-    @staticmethod
-    def bounds(name: str) -> tuple[float, float]:
-        return EngineParams.__dataclass_fields__[name].metadata["bounds"]
-
-    @classmethod
-    def provenance(cls) -> list[dict]:
-        """Every fitted constant with its default value, unit, bounds, data and fitting command (for the docs)."""
-        return [{"name": f.name, "value": f.default, **f.metadata} for f in fields(cls)]
-
 
 PARAMS = EngineParams()
-_ACTIVE: ContextVar[EngineParams] = ContextVar("engine_params", default=PARAMS)
-
-
-def active_params() -> EngineParams:
-    """The constants the engine uses now: PARAMS, or those of the innermost `using_params` scope."""
-    return _ACTIVE.get()
-
-
-@contextmanager
-def using_params(params: EngineParams) -> Iterator[EngineParams]:
-    """Evaluate with other constants inside the block (thread- and task-local; restored on exit)."""
-    token = _ACTIVE.set(params)
-    try:
-        yield params
-    finally:
-        _ACTIVE.reset(token)
+_SCOPE: Scope[EngineParams] = Scope("engine_params", PARAMS)
+active_params = _SCOPE.active  # the constants the engine uses now
+using_params = _SCOPE.using  # with using_params(PARAMS.replace(...)): evaluate with other constants

@@ -17,13 +17,11 @@ system (docs/validation.md, serving section); `planner calibrate` refits them on
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
+
+from planner.engine.params import FittedConstants, Scope, fitted
 
 FRAMEWORKS: tuple[str, ...] = ("trtllm", "vllm", "sglang")
 SERVING_FIT = ("python scripts/fit_serving.py --out validation/serving_fit.json (soft-L1 on log(predicted/measured) "
@@ -31,13 +29,13 @@ SERVING_FIT = ("python scripts/fit_serving.py --out validation/serving_fit.json 
 
 
 def _fitted(value, *, unit: str, bounds: tuple[float, float], meaning: str):
-    return field(default=value, metadata={"unit": unit, "bounds": bounds, "data": "validation/serving (shared rows)",
-                                          "command": SERVING_FIT, "meaning": meaning})
+    return fitted(value, unit=unit, bounds=bounds, data="validation/serving (shared rows)", command=SERVING_FIT,
+                  meaning=meaning)
 
 
 @dataclass(frozen=True)
-class ServingParams:
-    """Host time per iteration, by framework (SI units)."""
+class ServingParams(FittedConstants):
+    """Host time per iteration by framework, and first-token latencies outside the engine (SI units)."""
 
     fixed_s_trtllm: float = _fitted(0.5e-3, unit="s", bounds=(0.0, 0.01),
                                     meaning="TensorRT-LLM: host time per iteration (scheduler, graph replay, sampling)")
@@ -45,16 +43,13 @@ class ServingParams:
     fixed_s_sglang: float = _fitted(1.0e-3, unit="s", bounds=(0.0, 0.01), meaning="SGLang: host time per iteration")
     per_seq_s: float = _fitted(0.0, unit="s", bounds=(0.0, 1.0e-4),
                                meaning="host time per sequence in an iteration (sampling, detokenization, bookkeeping)")
-    request_s: float = _fitted(0.13, unit="s", bounds=(0.0, 0.5),
+    request_s: float = _fitted(0.12, unit="s", bounds=(0.0, 0.5),
                                meaning="latency a request's first token carries outside the engine (HTTP, tokenization, "
                                        "the frontend, streaming back)")
-    disagg_handoff_s: float = _fitted(0.4, unit="s", bounds=(0.0, 1.0),
+    disagg_handoff_s: float = _fitted(0.42, unit="s", bounds=(0.0, 1.0),
                                       meaning="disaggregated serving: first-token latency of the prefill-to-decode "
                                               "handoff beyond the KV bytes (routing, transfer setup, the decode "
                                               "engine's first step)")
-
-    def replace(self, **changes: float) -> ServingParams:
-        return dataclasses.replace(self, **changes)
 
     def overhead_s(self, framework: str, seqs):
         """Host time of an iteration carrying `seqs` sequences (decoding plus prefilling); scalars stay floats."""
@@ -63,28 +58,8 @@ class ServingParams:
             return fixed + self.per_seq_s * seqs
         return fixed + self.per_seq_s * np.asarray(seqs, float)
 
-    @staticmethod
-    def bounds(name: str) -> tuple[float, float]:
-        return ServingParams.__dataclass_fields__[name].metadata["bounds"]
-
-    @classmethod
-    def provenance(cls) -> list[dict]:
-        return [{"name": f.name, "value": f.default, **f.metadata} for f in dataclasses.fields(cls)]
-
 
 SERVING_PARAMS = ServingParams()
-_ACTIVE: ContextVar[ServingParams] = ContextVar("serving_params", default=SERVING_PARAMS)
-
-
-def active_serving_params() -> ServingParams:
-    return _ACTIVE.get()
-
-
-@contextmanager
-def using_serving_params(params: ServingParams) -> Iterator[ServingParams]:
-    """Simulate with other serving constants inside the block (task- and thread-local; restored on exit)."""
-    token = _ACTIVE.set(params)
-    try:
-        yield params
-    finally:
-        _ACTIVE.reset(token)
+_SCOPE: Scope[ServingParams] = Scope("serving_params", SERVING_PARAMS)
+active_serving_params = _SCOPE.active  # the serving constants the simulations use now
+using_serving_params = _SCOPE.using  # with using_serving_params(SERVING_PARAMS.replace(...)): other constants
