@@ -9,9 +9,9 @@ prefill chunks put on it). With `aggregated.chunk_tokens` = C per attention rank
 
 - feasible only if D + P <= cap (else the batch cannot be refilled as fast as it drains: infeasible);
 - a new prompt gets the spare budget k = cap - D per step: n = max(1, s_new / k) steps, each carrying a
-  chunk of min(k, s_new) tokens; such a step costs t_full = step + (min(k, s_new) - P) x m, with m the
-  marginal step time per prefill token interpolated between the engine's decode-only step (same
-  configuration, no prefill) and its mixed step: m = (step_mixed - step_decode) / P;
+  chunk of min(k, s_new) tokens; such a step costs t_full, the engine's step of the same configuration
+  with the D decode tokens and that one chunk (its explicit-composition columns, `prompt_chunk` gives the
+  chunk);
 - TTFT = n x t_full (+ the MLA overhead below); `tpot_chunk_ms` = t_full / a is the TPOT of a step that
   carries a full chunk (reported, not the SLO, which is on the mean);
 - MLA (DeepSeek-style) chunk overhead: every chunk attends to the prompt's earlier chunks, whose KV is
@@ -47,10 +47,19 @@ def mla_reexpand_s_per_token(c: Candidates, mt: ModelTable, ct: ChipTable) -> np
     return np.where(mt.is_mla[m], flops / peak, 0.0)
 
 
-def apply_chunk(c: Candidates, res: EngineResult, step_decode_only: np.ndarray, chunk_tokens: int | None,
+def prompt_chunk(c: Candidates, chunk_tokens: int) -> np.ndarray:
+    """Prompt tokens a new prompt gets per step under the cap: min(cap - D, s_new), at least 1 (cap = chunk_tokens
+    x dp x pp, D = the decode tokens of the batch)."""
+    s_new = np.maximum(c.isl * (1.0 - np.clip(c.prefix_hit, 0.0, 0.99)), 1.0)
+    cap = float(chunk_tokens) * c.dp * c.pp
+    return np.minimum(np.maximum(cap - c.batch * (1.0 + c.spec_tokens), 1.0), s_new)
+
+
+def apply_chunk(c: Candidates, res: EngineResult, step_full_chunk: np.ndarray, chunk_tokens: int | None,
                 mt: ModelTable, ct: ChipTable) -> EngineResult:
     """Chunk cap, TTFT and MLA overhead for aggregated rows (others untouched). Sets `chunk_ok` (bool) and
-    `tpot_chunk_s`. `step_decode_only`: the engine step of the same rows evaluated with role decode."""
+    `tpot_chunk_s`. `step_full_chunk`: the engine step of the same rows carrying their decode tokens and one
+    full prompt chunk (`prompt_chunk`)."""
     n = len(c)
     chunk_ok, tpot_chunk = np.ones(n, bool), np.full(n, np.nan)
     agg = c.role == ROLE_CODE["aggregated"]
@@ -66,13 +75,12 @@ def apply_chunk(c: Candidates, res: EngineResult, step_decode_only: np.ndarray, 
     ok = D + P <= cap
     k = np.maximum(cap - D, 1.0)
     steps = np.maximum(1.0, s_new / k)
-    step = res.step_s[i]
-    marginal = np.maximum(step - step_decode_only[i], 0.0) / np.maximum(P, 1e-9)
     # MLA: the chunks' latent re-expansion (prompts per step, spread over dp ranks and pp stages)
     per_tok = mla_reexpand_s_per_token(sub, mt, ct)
     extra_tokens = mla_chunk_tokens(s_new, k)
-    step = step + (sub.batch * a / np.maximum(sub.osl, 1.0)) * extra_tokens * per_tok / (sub.dp * sub.pp)
-    t_full = step + np.maximum(np.minimum(k, s_new) - P, 0.0) * marginal
+    mla_step = (sub.batch * a / np.maximum(sub.osl, 1.0)) * extra_tokens * per_tok / (sub.dp * sub.pp)
+    step = res.step_s[i] + mla_step
+    t_full = np.maximum(step_full_chunk[i] + mla_step, step)  # a step with a new prompt's chunk is no lighter
     ttft = steps * t_full + extra_tokens * per_tok
     ttft_s = np.array(res.ttft_s, dtype=float, copy=True)
     ttft_s[i] = ttft

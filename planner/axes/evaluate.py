@@ -12,7 +12,7 @@ import pandas as pd
 from planner.axes import chunked, draft_pool, prefix, speculative
 from planner.engine.candidates import DTYPES_BY_CODE, Grid, build_candidates
 from planner.engine.result import EngineResult
-from planner.engine.roofline import Candidates, evaluate, to_frame
+from planner.engine.roofline import PREFILL_CHUNK_TOKENS, Candidates, evaluate, to_frame
 from planner.engine.tables import ROLE_CODE, ChipTable, ModelTable
 from planner.inputs.chips import Chip
 from planner.inputs.models import ModelArch, load_model
@@ -37,17 +37,22 @@ def evaluate_axes(cands: Candidates, mt: ModelTable, ct: ChipTable, grid: Grid) 
     if grid.spec_method == "draft" and grid.draft_model and not pool:
         res = speculative.apply_draft_model(cands, res, mt, ct, load_model(grid.draft_model))
     res = prefix.refit(cands, res, ct, np.broadcast_to(extra, (len(cands),)).astype(float))
-    if grid.chunk_tokens is not None:
+    # aggregated rows always run under a token budget: the scenario's, else the frameworks' default; a prompt's
+    # TTFT is then its own prefill chunks, never the steady-state share of prefill per step (which would shrink
+    # as the batch grows and explode at small batch)
+    budget = grid.chunk_tokens if grid.chunk_tokens is not None else PREFILL_CHUNK_TOKENS
+    if budget is not None:
         agg = cands.role == ROLE_CODE["aggregated"]
-        dec_only = np.zeros(len(cands))
+        full_chunk = np.zeros(len(cands))
         if agg.any():
             idx = np.flatnonzero(agg)
             sub = cands.take(idx)
-            as_dec = Candidates(**{**sub.__dict__, "role": np.full(len(sub), ROLE_CODE["decode"], np.int8)})
-            dres = evaluate(as_dec, mt, ct)
+            s_new = np.maximum(sub.isl * (1.0 - np.clip(sub.prefix_hit, 0.0, 0.99)), 1.0)
+            one_chunk = Candidates(**{**sub.__dict__, "prefill_seqs": chunked.prompt_chunk(sub, budget) / s_new})
+            fres = evaluate(one_chunk, mt, ct)
             # the same draft/MTP adjustment as the mixed step: shift by the difference the draft made
-            dec_only[idx] = dres.step_s + (res.step_s[idx] - raw_step[idx])
-        res = chunked.apply_chunk(cands, res, dec_only, grid.chunk_tokens, mt, ct)
+            full_chunk[idx] = fres.step_s + (res.step_s[idx] - raw_step[idx])
+        res = chunked.apply_chunk(cands, res, full_chunk, budget, mt, ct)
     return cands, res
 
 

@@ -117,7 +117,7 @@ class AggregatedOptions(_Strict):
     """Aggregated (co-located) serving with chunked prefill."""
 
     chunk_tokens: int | None = Field(default=None, ge=16,
-                                     description="tokens per forward per attention rank (decode + prefill chunk); none = unbounded")
+                                     description="tokens per forward per attention rank (decode + prefill chunk); none = the frameworks' default 8192")
 
 
 class AFDOptions(_Strict):

@@ -173,22 +173,23 @@ def test_prefix_keys_reach_the_coefficient_cache():
 def test_chunk_cap_and_ttft_by_hand(cat):
     """B=64, OSL=256, ISL=8192: P = 64/256 x 8192 = 2048 prefill tokens per step, D = 64 decode tokens.
     chunk 2048 < 2112: infeasible. chunk 4096: a prompt gets k = 4032 tokens per step, n = 8192/4032 steps of
-    t_full = step + (4032 - 2048) x m, m = (step - step_decode)/2048."""
+    t_full, the engine's step with the 64 decodes and one 4032-token chunk."""
     m = load_model("llama-3.1-8b")
     mt, ct = ModelTable.build([m]), ChipTable.build([cat["h100-sxm"]])
     c = Candidates.from_columns(role=ROLE_CODE["aggregated"], model=0, chip=0, tp=1, batch=64, isl=8192, osl=256,
                                 wdtype=0, kvdtype=0)
     res = evaluate(c, mt, ct)
-    dec = evaluate(Candidates(**{**c.__dict__, "role": np.array([ROLE_CODE["decode"]], np.int8)}), mt, ct)
-    tight = chunked.apply_chunk(c, res, dec.step_s, 2048, mt, ct)
+    assert float(chunked.prompt_chunk(c, 4096)[0]) == 4032
+    full = evaluate(Candidates(**{**c.__dict__, "prefill_seqs": np.array([4032 / 8192])}), mt, ct)
+    tight = chunked.apply_chunk(c, res, full.step_s, 2048, mt, ct)
     assert not tight.chunk_ok[0]
-    out = chunked.apply_chunk(c, res, dec.step_s, 4096, mt, ct)
+    out = chunked.apply_chunk(c, res, full.step_s, 4096, mt, ct)
     assert out.chunk_ok[0]
-    step, step_d = res.step_s[0], dec.step_s[0]
-    t_full = step + (4032 - 2048) * (step - step_d) / 2048
+    step, t_full = res.step_s[0], full.step_s[0]
+    assert t_full > step  # one 4032-token chunk outweighs the mean 2048 prefill tokens per step
     assert out.ttft_s[0] == pytest.approx(8192 / 4032 * t_full, rel=1e-9)
     assert out.tpot_chunk_s[0] == pytest.approx(t_full) and out.tpot_s[0] == pytest.approx(step)  # GQA: no MLA term
-    assert chunked.apply_chunk(c, res, dec.step_s, None, mt, ct).ttft_s[0] == res.ttft_s[0]
+    assert chunked.apply_chunk(c, res, full.step_s, None, mt, ct).ttft_s[0] == res.ttft_s[0]
 
 
 def test_mla_chunk_overhead_by_hand(cat):
@@ -321,3 +322,27 @@ def test_published_rows_are_predicted():
     assert 0.65 <= res.loc["ST3-1", "predicted"] / 4039 <= 1.0
     assert res.loc["TR-5", "ape"] < 0.35 and res.loc["SG-D3", "ape"] < 0.2
     assert "alpha=0.85" in res.loc["TR-5", "assumptions"]
+
+
+def test_aggregated_ttft_never_falls_as_the_batch_grows(cat):
+    """A prompt's TTFT is its own prefill chunks under the token budget (the frameworks' 8,192 by default), never
+    the steady-state share of prefill per step: more sequences in flight leave less budget and longer steps."""
+    df = coefficient_table([load_model("llama-3.1-8b")], [cat["h100-sxm"]],
+                           Grid(roles=("aggregated",), weights_dtypes=("fp8",), isl=2048, osl=256, pp_options=(1,)))
+    df = df[df["fits"]]
+    assert len(df) > 20
+    for _, g in df.groupby(["tp", "ep", "pp", "dp"]):
+        ttft = g.sort_values("batch")["ttft_ms"].to_numpy()
+        assert np.all(np.diff(ttft) >= -1e-9 * ttft[:-1]), ttft
+    assert df["ttft_ms"].min() < 200  # batch 1: one prompt, one chunk (no steady-state explosion)
+
+
+def test_a_chunk_cap_never_speeds_the_first_token(cat):
+    grid = {"roles": ("aggregated",), "weights_dtypes": ("fp8",), "isl": 4096, "osl": 256, "pp_options": (1,)}
+    key = ["tp", "ep", "pp", "dp", "batch"]
+    wide = coefficient_table([load_model("llama-3.1-8b")], [cat["h100-sxm"]], Grid(**grid))
+    tight = coefficient_table([load_model("llama-3.1-8b")], [cat["h100-sxm"]], Grid(**grid, chunk_tokens=1024))
+    both = wide[wide["fits"]].merge(tight[tight["fits"]], on=key, suffixes=("_w", "_t"))
+    assert len(both) > 10
+    assert (both["ttft_ms_t"] >= both["ttft_ms_w"] * (1 - 1e-9)).all()
+    assert (both["tpot_ms_t"] >= both["tpot_ms_w"] * (1 - 1e-9)).all()
