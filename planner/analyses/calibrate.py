@@ -1,10 +1,12 @@
 """Fit a chip's sustained-efficiency parameters to measurements, by least squares, and write a catalog overlay.
 
-Two kinds of measurements:
+Three kinds of measurements:
 - kernel level (the format of `validation/kernels_h100/`): every kernel row is predicted with the engine's
   per-operator formulas (planner.analyses.kernels) and the residual is log(predicted / measured);
 - end to end (the `validation/points.csv` format): every row is predicted by planner.analyses.validate and the
-  residual is the same log ratio.
+  residual is the same log ratio;
+- serving benchmarks (the `validation/serving` format: TTFT and TPOT at a client concurrency): every row is
+  simulated by the serving model (planner.analyses.serving), both metrics enter.
 
 Few parameters with physical meaning are fitted globally (never per row): large-GEMM efficiency per dtype,
 the small-m GEMM falloff m_half, memory-bandwidth efficiency, attention efficiency, the per-kernel overhead,
@@ -13,7 +15,8 @@ roofline does not describe (e.g. a fallback kernel) cannot drag the physical par
 get equal weight whatever their row counts.
 
 The solver is a bounded Levenberg–Marquardt in numpy (parameters mapped through a logistic transform onto
-their bounds, forward-difference Jacobian): no scipy dependency.
+their bounds, forward-difference Jacobian), written before scipy joined the dependencies;
+scipy.optimize.least_squares is the candidate replacement (a refit of the shipped values goes with it).
 """
 
 from __future__ import annotations
@@ -28,10 +31,13 @@ import pandas as pd
 import yaml
 
 from planner.analyses import kernels as K
+from planner.analyses.serving import SYSTEM_CHIP, is_serving_file, predict_serving
+from planner.analyses.serving import Skip as ServingSkip
+from planner.analyses.serving import setting_from_row as serving_setting
 from planner.analyses.validate import predict_points
 from planner.engine.params import EngineParams
 from planner.errors import PlannerError
-from planner.inputs.chips import Chip, ChipCatalog
+from planner.inputs.chips import Chip, ChipCatalog, math_dtype
 
 
 def _engine_bounds(name: str) -> tuple[float, float]:
@@ -252,6 +258,40 @@ def fit_points(points: pd.DataFrame, catalog: ChipCatalog, chip_id: str | Sequen
     return start.with_values(names, x), FitResult(names, x, np.array(x0), cost, it, len(rows))
 
 
+def fit_serving(rows: pd.DataFrame, catalog: ChipCatalog, chip_id: str | Sequence[str],
+                free: Sequence[str] = POINT_PARAMS, max_iter: int = 15) -> tuple[K.KernelParams, FitResult]:
+    """Fit a chip's efficiencies to serving benchmarks measured on it (the validation/serving format: median TTFT
+    and TPOT at a client concurrency, as `vllm bench serve`, genai-perf or aiperf report them, converted): every
+    row is simulated by the serving model (planner.analyses.serving) and the residuals are log(predicted/measured)
+    of both metrics. A handful of rows of one deployment suffices for `memory` and one compute efficiency."""
+    chip_ids = [chip_id] if isinstance(chip_id, str) else list(chip_id)
+    mine = rows[rows["system"].map(SYSTEM_CHIP).isin(chip_ids)]
+    if mine.empty:
+        raise PlannerError(f"no serving rows measured on {', '.join(chip_ids)}", field="chip",
+                           hint=f"the rows' systems map to chips as {SYSTEM_CHIP}")
+    start = K.KernelParams.from_chip(catalog[chip_ids[0]])
+    used = set()
+    for _, row in mine.iterrows():
+        try:
+            used.add(math_dtype(serving_setting(row, catalog).config.weights))
+        except ServingSkip:
+            continue
+    names = [n for n in free if n in BOUNDS and not (n.startswith("compute_") and n.split("_", 1)[1] not in used)]
+    if not names:
+        raise PlannerError("nothing to fit: the rows use none of the requested parameters", field="fit")
+
+    def residuals(x):
+        cat = apply_params(catalog, chip_ids, start.with_values(names, x), only=names if len(chip_ids) > 1 else None)
+        pred = predict_serving(mine, cat)
+        ok = pred["status"] == "ok"
+        r = np.log(pred.loc[ok, "predicted"].to_numpy(float) / pred.loc[ok, "measured"].to_numpy(float))
+        return soft_l1(np.concatenate([r, np.zeros(len(pred) - len(r))]))
+
+    x0 = [min(max(start.value(n), BOUNDS[n][0] * 1.01 + 1e-3), BOUNDS[n][1] * 0.99) for n in names]
+    x, cost, it = least_squares(residuals, x0, [BOUNDS[n] for n in names], max_iter=max_iter)
+    return start.with_values(names, x), FitResult(names, x, np.array(x0), cost, it, 2 * len(mine))
+
+
 # ---------------------------------------------------------------- output
 
 
@@ -295,7 +335,10 @@ def overlay_yaml(chip: Chip | Sequence[Chip], params: K.KernelParams, source: st
 
 
 def detect_format(path: Path) -> str:
-    """'points' for an end-to-end file (has metric/value), else the kernel family its columns match."""
+    """'serving' for serving benchmarks (TTFT/TPOT at a concurrency), 'points' for an end-to-end file (has
+    metric/value), else the kernel family its columns match."""
+    if is_serving_file(path):
+        return "serving"
     cols = set(pd.read_csv(path, nrows=0).columns)
     if {"metric", "value", "chip"} <= cols:
         return "points"

@@ -10,7 +10,13 @@ from rich.console import Console
 
 from planner.analyses import calibrate as C
 from planner.analyses import kernels as K
-from planner.analyses.serving import is_serving_file, predict_serving, read_serving, serving_summary
+from planner.analyses.serving import (
+    SYSTEM_CHIP,
+    is_serving_file,
+    predict_serving,
+    read_serving,
+    serving_summary,
+)
 from planner.analyses.validate import (
     HOLDOUT_FILE,
     POINTS_FILE,
@@ -139,9 +145,10 @@ def _validate_serving(path: str, by, catalogs, fmt: str) -> None:
         print_table(reasons, title=f"{len(skipped)} rows skipped (never fitted)", console=con)
 
 
-def _measurement_sets(paths: list[str], every: int) -> tuple[dict[str, pd.DataFrame], list[Path]]:
+def _measurement_sets(paths: list[str], every: int) -> tuple[dict[str, pd.DataFrame], list[Path], list[Path]]:
     kernel_sets: dict[str, list[pd.DataFrame]] = {}
     point_files: list[Path] = []
+    serving_files: list[Path] = []
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -154,9 +161,11 @@ def _measurement_sets(paths: list[str], every: int) -> tuple[dict[str, pd.DataFr
         fmt = C.detect_format(f)
         if fmt == "points":
             point_files.append(f)
+        elif fmt == "serving":
+            serving_files.append(f)
         else:
             kernel_sets.setdefault(fmt, []).append(_load_named(f, fmt, every))
-    return {k: pd.concat(v, ignore_index=True) for k, v in kernel_sets.items()}, point_files
+    return {k: pd.concat(v, ignore_index=True) for k, v in kernel_sets.items()}, point_files, serving_files
 
 
 def _load_named(path: Path, family: str, every: int) -> pd.DataFrame:
@@ -185,11 +194,15 @@ def calibrate_cmd(measurements, chip_ids, every, out, fit_names, catalogs, fmt):
     """Fit a chip's sustained efficiencies to kernel-level or end-to-end measurements; write a --catalog overlay.
 
     MEASUREMENTS: kernel CSVs (validation/kernels_h100 format: gemm, attn_decode, mla_decode, attn_prefill, moe,
-    allreduce), a folder of them, or a points file (validation/points.csv format; rows on --chip are used)."""
+    allreduce), a folder of them, a points file (validation/points.csv format; rows on --chip are used), or serving
+    benchmarks (validation/serving format: TTFT/TPOT at a client concurrency from vllm bench serve, genai-perf or
+    aiperf, converted; rows on --chip's system are simulated by the serving model)."""
     catalog = load_catalog(catalogs)
     chip_id = chip_ids[0]
     chip = catalog[chip_id]
-    kernel_sets, point_files = _measurement_sets(list(measurements), every)
+    kernel_sets, point_files, serving_files = _measurement_sets(list(measurements), every)
+    if serving_files and (kernel_sets or point_files):
+        raise PlannerError("give serving benchmarks alone (not with kernel or points files)", field="measurements")
     if kernel_sets and len(chip_ids) > 1:
         raise PlannerError("kernel measurements calibrate one chip; pass --chip once", field="chip")
     start = K.KernelParams.from_chip(chip)
@@ -197,6 +210,11 @@ def calibrate_cmd(measurements, chip_ids, every, out, fit_names, catalogs, fmt):
         params, fit = C.fit_kernel_frames(chip, kernel_sets, free=fit_names or C.KERNEL_PARAMS)
         source = "planner calibrate on kernel measurements: " + ", ".join(str(m) for m in measurements)
         errors = _kernel_errors(chip, params, kernel_sets)
+    elif serving_files:
+        rows = pd.concat([read_serving(p) for p in serving_files], ignore_index=True)
+        params, fit = C.fit_serving(rows, catalog, list(chip_ids), free=fit_names or C.POINT_PARAMS)
+        source = "planner calibrate on serving benchmarks: " + ", ".join(str(p) for p in serving_files)
+        errors = _serving_errors(rows, catalog, chip_ids, params)
     else:
         pts = pd.concat([read_points(p) for p in point_files], ignore_index=True)
         params, fit = C.fit_points(pts, catalog, list(chip_ids), free=fit_names or C.POINT_PARAMS)
@@ -221,11 +239,25 @@ def calibrate_cmd(measurements, chip_ids, every, out, fit_names, catalogs, fmt):
     if len(errors):
         view = errors.assign(median_ape=errors["median_ape"].map(_pct), p90_ape=errors["p90_ape"].map(_pct),
                              bias=errors["bias"].map(_pct))
-        print_table(view, title="kernel-level error after the fit", console=con)
+        title = "serving error, catalog vs fitted" if serving_files else "kernel-level error after the fit"
+        print_table(view, title=title, console=con)
     if out:
         con.print(f"overlay written to {out} (use: --catalog {out})")
     else:
         click.echo(overlay)
+
+
+def _serving_errors(rows: pd.DataFrame, catalog, chip_ids, params) -> pd.DataFrame:
+    """Median error per metric on the chip's serving rows with the catalog's and with the fitted efficiencies."""
+    mine = rows[rows["system"].map(SYSTEM_CHIP).isin(chip_ids)]
+    out = []
+    for label, cat in (("catalog", catalog), ("fitted", C.apply_params(catalog, list(chip_ids), params))):
+        res = predict_serving(mine, cat)
+        for metric, g in res[res["status"] == "ok"].groupby("metric"):
+            out.append({"family": metric, "params": label, "n": len(g), "median_ape": float(g["ape"].median()),
+                        "p90_ape": float(g["ape"].quantile(0.9)),
+                        "bias": float((g["predicted"] / g["measured"]).median() - 1)})
+    return pd.DataFrame(out)
 
 
 def _kernel_errors(chip, params, sets: dict[str, pd.DataFrame]) -> pd.DataFrame:

@@ -54,3 +54,27 @@ def test_validate_serving_table():
     r = CliRunner().invoke(main, ["validate", str(FIXTURE), "--by", "framework"])
     assert r.exit_code == 0, r.output
     assert "serving benchmarks" in r.output and "skipped" in r.output
+
+
+def test_calibrate_from_serving_benchmarks_recovers_a_known_efficiency(tmp_path):
+    """Rows 'measured' by the serving model itself on a catalog whose H100 memory efficiency is 0.60: calibrating
+    the bundled catalog (0.76) on them recovers 0.60, and the overlay it writes is accepted by --catalog."""
+    from planner.analyses.calibrate import apply_params, fit_serving
+    from planner.analyses.kernels import KernelParams
+    from planner.analyses.serving import predict_serving
+
+    cat = load_catalog()
+    rows = read_serving(FIXTURE)
+    rows = rows[(rows["mode"] == "agg") & (rows["system"] == "h100_sxm")].reset_index(drop=True)
+    truth = apply_params(cat, ["h100-sxm"], KernelParams.from_chip(cat["h100-sxm"]).with_values(["memory"], [0.60]))
+    pred = predict_serving(rows, truth).pivot(index="id", columns="metric", values="predicted")
+    measured = rows.assign(silicon_ttft_ms=rows["id"].map(pred["ttft_ms"]), silicon_tpot_ms=rows["id"].map(pred["tpot_ms"]))
+    params, fit = fit_serving(measured, cat, "h100-sxm", free=["memory"])
+    assert params.memory == pytest.approx(0.60, rel=0.03)
+    path = tmp_path / "bench.csv"
+    measured.drop(columns=["concurrency"]).to_csv(path, index=False)
+    out = tmp_path / "h100-cal.yaml"
+    r = CliRunner().invoke(main, ["calibrate", str(path), "--chip", "h100-sxm", "--fit", "memory", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert load_catalog((str(out),))["h100-sxm"].efficiency.memory == pytest.approx(0.60, rel=0.03)
+    assert "serving error, catalog vs fitted" in r.output
