@@ -17,6 +17,7 @@ costs a step per event, not per token. Iteration times come from planner.serving
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from dataclasses import dataclass
 
@@ -116,19 +117,18 @@ def simulate_aggregated(step: StepModel, lengths: Lengths, load: ClosedLoop | Op
                 queue.append(next_arrival)
                 next_arrival += 1
         free = cfg.max_batch - len(running)
-        if queue and free > 0:  # KV capacity: every admitted sequence reserves isl + osl tokens
-            held = float(np.sum(isl[running] + osl[running]))
-            n_q = min(free, len(queue))
-            need = np.cumsum(np.fromiter((isl[queue[i]] + osl[queue[i]] for i in range(n_q)), float))
-            free = int(np.searchsorted(need, capacity - held, side="right"))
-            if free == 0 and not len(running):
-                free = 1  # a sequence larger than the KV space still runs alone (the engine would reject it)
         heads, chunk = np.zeros(0, np.int64), np.zeros(0, np.int64)
         decode_n = len(running) if cfg.scheduling == "mixed" else 0
-        if queue and free > 0:
-            heads = np.fromiter((queue[i] for i in range(min(free, len(queue)))), np.int64)
-            chunk = _prefill_chunks(isl[heads] - prefilled[heads], budget - decode_n, budget, cfg.chunking,
-                                    alone_ok=decode_n == 0 or not len(running))
+        if queue and free > 0:  # KV capacity: every admitted sequence reserves isl + osl tokens
+            heads = np.fromiter(itertools.islice(queue, min(free, len(queue))), np.int64)
+            held = float(np.sum(isl[running] + osl[running]))
+            admit = int(np.searchsorted(np.cumsum(isl[heads] + osl[heads]), capacity - held, side="right"))
+            if admit == 0 and not len(running):
+                admit = 1  # a sequence larger than the KV space still runs alone (the engine would reject it)
+            heads = heads[:admit]
+            if len(heads):
+                chunk = _prefill_chunks(isl[heads] - prefilled[heads], budget - decode_n, budget, cfg.chunking,
+                                        alone_ok=decode_n == 0 or not len(running))
         if chunk.sum() > 0:  # an iteration with prefill work (and, mixed, every decode)
             ptok = float(chunk.sum())
             npre = int((chunk > 0).sum())

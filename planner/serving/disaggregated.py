@@ -118,8 +118,9 @@ def simulate_disaggregated(pools: Pools, lengths: Lengths, load: ClosedLoop | Op
         if not len(d.running):
             d.busy = False
             return
-        k = int(np.min(osl[d.running] - generated[d.running]))
-        ctx = float(np.mean(isl[d.running] + generated[d.running])) + (k - 1) / 2.0
+        gen = generated[d.running]
+        k = int((osl[d.running] - gen).min())
+        ctx = float((isl[d.running] + gen).mean()) + (k - 1) / 2.0
         d.dt = pools.decode.iteration_one_s(len(d.running), ctx, 0.0, 0)
         d.t0, d.k, d.busy = t, k, True
         d.version += 1
@@ -160,21 +161,35 @@ def simulate_disaggregated(pools: Pools, lengths: Lengths, load: ClosedLoop | Op
             start_prefill(t)
         elif kind == "prefilled":
             prefill_free.append(who)
-            for i in payload:
-                push(t + float(transfer[i]), "kv", rr, int(i))
+            # round-robin destinations; the requests bound for one decoder that land together travel as one event
+            if len(payload) == 1:
+                push(t + float(transfer[payload[0]]), "kv", rr, payload)
                 rr = (rr + 1) % len(decoders)
+                start_prefill(t)
+                continue
+            dest = (rr + np.arange(len(payload))) % len(decoders)
+            rr = (rr + len(payload)) % len(decoders)
+            lands = t + transfer[payload]
+            for w in np.unique(dest):
+                mine = dest == w
+                for when in np.unique(lands[mine]):
+                    push(float(when), "kv", int(w), payload[mine & (lands == when)])
             start_prefill(t)
         elif kind == "kv":
-            i, d = int(payload), decoders[who]
-            first[i] = t
-            generated[i] = 1
-            if osl[i] <= 1:
-                end[i] = t
-                if closed and (i + 1) % load.per_client:
-                    submit(i + 1, t)
+            d = decoders[who]
+            first[payload] = t
+            generated[payload] = 1
+            done_at_once = payload[osl[payload] <= 1]
+            if len(done_at_once):
+                end[done_at_once] = t
+                if closed:
+                    for i in done_at_once:
+                        if (i + 1) % load.per_client:
+                            submit(int(i) + 1, t)
                     start_prefill(t)
+            d.pending.extend(int(i) for i in payload[osl[payload] > 1])
+            if not d.pending:
                 continue
-            d.pending.append(i)
             if not d.busy:
                 start_stretch(d, who, t)
             else:  # cut the stretch at the next iteration boundary
