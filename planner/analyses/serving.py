@@ -11,7 +11,6 @@ never fitted. Assumptions made for every row (the format does not state them) ar
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,9 +202,3 @@ def serving_summary(res: pd.DataFrame, by: tuple[str, ...] = ("metric", "mode"))
                           "median_ape": ok["ape"].median(), "within_25pct": (ok["ape"] <= 0.25).mean() if len(ok) else np.nan,
                           "median_ratio": ratio.median()})
     return res.groupby(list(by)).apply(agg, include_groups=False).reset_index()
-
-
-def row_source(row_id: str) -> str:
-    """The data collection a row belongs to (its id's date prefix, else its naming scheme)."""
-    m = re.match(r"(\d{4}_\d{2}_\d{2})_", row_id)
-    return m.group(1) if m else "legacy"

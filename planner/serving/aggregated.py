@@ -62,7 +62,7 @@ def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> flo
     return float(values[order][np.searchsorted(cum, q * cum[-1])])
 
 
-def _frame(arrival, first, end, isl, osl, measured, latency_s: float = 0.0) -> pd.DataFrame:
+def request_frame(arrival, first, end, isl, osl, measured, latency_s: float = 0.0) -> pd.DataFrame:
     """Per-request table; `latency_s` (outside the engine) delays every request's first token and end."""
     df = pd.DataFrame({"arrival_s": arrival, "first_token_s": first + latency_s, "end_s": end + latency_s,
                        "isl": isl, "osl": osl, "measured": measured})
@@ -179,7 +179,8 @@ def simulate_aggregated(step: StepModel, lengths: Lengths, load: ClosedLoop | Op
     else:
         measured = np.arange(n) >= int(load.warmup_fraction * n)
     latency = active_serving_params().request_s
-    return Simulated(_frame(arrival, first, end, isl, osl, measured, latency), np.array(itl_s), np.array(itl_w, float), t)
+    frame = request_frame(arrival, first, end, isl, osl, measured, latency)
+    return Simulated(frame, np.array(itl_s), np.array(itl_w, float), t)
 
 
 def _prefill_chunks(rem: np.ndarray, room: int, budget: int, chunking: bool, alone_ok: bool) -> np.ndarray:

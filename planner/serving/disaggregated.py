@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.engine.tables import DTYPE_BYTES, DTYPE_CODE
-from planner.serving.aggregated import Simulated, _frame
+from planner.serving.aggregated import Simulated, request_frame
 from planner.serving.clients import ClosedLoop, Lengths, OpenLoop
 from planner.serving.params import active_serving_params
 from planner.serving.step_times import StepModel
@@ -225,5 +225,5 @@ def simulate_disaggregated(pools: Pools, lengths: Lengths, load: ClosedLoop | Op
         measured = np.arange(n) >= int(load.warmup_fraction * n)
     sp = active_serving_params()
     latency = sp.request_s + sp.disagg_handoff_s
-    return Simulated(_frame(arrival, first, end, isl, osl, measured, latency), np.array(itl_s), np.array(itl_w, float),
+    return Simulated(request_frame(arrival, first, end, isl, osl, measured, latency), np.array(itl_s), np.array(itl_w, float),
                      makespan)
