@@ -246,16 +246,24 @@ def fit_points(points: pd.DataFrame, catalog: ChipCatalog, chip_id: str | Sequen
     used = set(rows["weights_dtype"])
     names = [n for n in free if n in BOUNDS and not (n.startswith("compute_") and n.split("_", 1)[1] not in used)]
 
+    return _fit_predicted(rows, predict_points, catalog, chip_ids, start, names, max_iter, len(rows))
+
+
+def _fit_predicted(rows: pd.DataFrame, predict: Callable, catalog: ChipCatalog, chip_ids: list[str],
+                   start: K.KernelParams, names: list[str], max_iter: int, n_residuals: int):
+    """Least squares of soft-L1 log(predicted/measured) over what `predict(rows, catalog)` returns (a record per
+    row and metric; a record it cannot predict counts as a zero residual)."""
+
     def residuals(x):
         cat = apply_params(catalog, chip_ids, start.with_values(names, x), only=names if len(chip_ids) > 1 else None)
-        pred = predict_points(rows, cat)
+        pred = predict(rows, cat)
         ok = pred["status"] == "ok"
         r = np.log(pred.loc[ok, "predicted"].to_numpy(float) / pred.loc[ok, "measured"].to_numpy(float))
-        return soft_l1(np.concatenate([r, np.zeros(len(rows) - len(r))]))
+        return soft_l1(np.concatenate([r, np.zeros(len(pred) - len(r))]))
 
     x0 = [min(max(start.value(n), BOUNDS[n][0] * 1.01 + 1e-3), BOUNDS[n][1] * 0.99) for n in names]
     x, cost, it = least_squares(residuals, x0, [BOUNDS[n] for n in names], max_iter=max_iter)
-    return start.with_values(names, x), FitResult(names, x, np.array(x0), cost, it, len(rows))
+    return start.with_values(names, x), FitResult(names, x, np.array(x0), cost, it, n_residuals)
 
 
 def fit_serving(rows: pd.DataFrame, catalog: ChipCatalog, chip_id: str | Sequence[str],
@@ -280,16 +288,7 @@ def fit_serving(rows: pd.DataFrame, catalog: ChipCatalog, chip_id: str | Sequenc
     if not names:
         raise PlannerError("nothing to fit: the rows use none of the requested parameters", field="fit")
 
-    def residuals(x):
-        cat = apply_params(catalog, chip_ids, start.with_values(names, x), only=names if len(chip_ids) > 1 else None)
-        pred = predict_serving(mine, cat)
-        ok = pred["status"] == "ok"
-        r = np.log(pred.loc[ok, "predicted"].to_numpy(float) / pred.loc[ok, "measured"].to_numpy(float))
-        return soft_l1(np.concatenate([r, np.zeros(len(pred) - len(r))]))
-
-    x0 = [min(max(start.value(n), BOUNDS[n][0] * 1.01 + 1e-3), BOUNDS[n][1] * 0.99) for n in names]
-    x, cost, it = least_squares(residuals, x0, [BOUNDS[n] for n in names], max_iter=max_iter)
-    return start.with_values(names, x), FitResult(names, x, np.array(x0), cost, it, 2 * len(mine))
+    return _fit_predicted(mine, predict_serving, catalog, chip_ids, start, names, max_iter, 2 * len(mine))
 
 
 # ---------------------------------------------------------------- output
