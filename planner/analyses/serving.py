@@ -69,8 +69,25 @@ class Skip(Exception):
     """The row cannot be predicted; the message says why."""
 
 
+def _positive(row: pd.Series, column: str) -> float:
+    """A row's value that must be a positive number; Skip names the column otherwise."""
+    try:
+        v = float(row[column])
+    except (TypeError, ValueError):
+        raise Skip(f"{column} = {row[column]!r} is not a number") from None
+    if not np.isfinite(v) or v <= 0:
+        raise Skip(f"{column} = {row[column]!r} must be a positive number")
+    return v
+
+
 def _int(v, default: int | None = None) -> int | None:
-    return default if v is None or (isinstance(v, float) and np.isnan(v)) else int(v)
+    """An integer column's value (None or NaN: the default); Skip when it is not a number."""
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return default
+    try:
+        return int(float(v))
+    except (TypeError, ValueError):
+        raise Skip(f"{v!r} is not an integer (parallelism, batch and worker columns are counts)") from None
 
 
 def _dtype(row: pd.Series) -> str:
@@ -114,6 +131,8 @@ def _engine(row: pd.Series, prefix: str, model, chip, weights: str, batch_defaul
 def setting_from_row(row: pd.Series, catalog: ChipCatalog) -> ServingSetting:
     """The deployment and load a row describes. A disaggregated row needs both pools' worker counts and batch
     limits, and pools that can hold the stated concurrency (decode workers x batch x attention-DP)."""
+    for column in ("isl", "osl", "silicon_ttft_ms", "silicon_tpot_ms"):
+        _positive(row, column)
     preset = preset_for_hf_id(str(row["model_path"]))
     if preset is None:
         raise Skip(f"model {row['model_path']} has no preset")
@@ -132,7 +151,7 @@ def setting_from_row(row: pd.Series, catalog: ChipCatalog) -> ServingSetting:
     if str(row["backend"]) not in FRAMEWORKS:
         raise Skip(f"framework {row['backend']} has no fitted host time (known: {', '.join(FRAMEWORKS)})")
     model = load_model(preset)
-    isl, osl = int(row["isl"]), int(row["osl"])
+    isl, osl = int(_positive(row, "isl")), int(_positive(row, "osl"))
     if str(row["mode"]) != "disagg":  # batch_size is sometimes per GPU or rank: the engine holds every client
         cfg = _engine(row, "", model, chip, weights, conc)
         return ServingSetting(dataclasses.replace(cfg, max_batch=max(cfg.max_batch, conc)), conc, isl, osl)
@@ -185,7 +204,7 @@ def predict_serving(rows: pd.DataFrame, catalog: ChipCatalog | None = None) -> p
             pred, status, reason = {}, "skipped", str(exc)
         dt = time.perf_counter() - t0
         for metric, col in (("ttft_ms", "silicon_ttft_ms"), ("tpot_ms", "silicon_tpot_ms")):
-            meas = float(row[col])
+            meas = pd.to_numeric(row[col], errors="coerce")
             p = pred.get(metric, np.nan)
             out.append({**base, "metric": metric, "predicted": p, "measured": meas,
                         "ape": abs(p / meas - 1) if status == "ok" and np.isfinite(p) else np.nan,

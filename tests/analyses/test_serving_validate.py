@@ -78,3 +78,19 @@ def test_calibrate_from_serving_benchmarks_recovers_a_known_efficiency(tmp_path)
     assert r.exit_code == 0, r.output
     assert load_catalog((str(out),))["h100-sxm"].efficiency.memory == pytest.approx(0.60, rel=0.03)
     assert "serving error, catalog vs fitted" in r.output
+
+
+def test_bad_rows_are_skipped_with_the_column_named(tmp_path):
+    rows = read_serving(FIXTURE).drop(columns=["concurrency"]).iloc[:3].copy()
+    rows["isl"] = rows["isl"].astype(object)
+    rows.iloc[0, rows.columns.get_loc("isl")] = "abc"
+    rows.iloc[1, rows.columns.get_loc("silicon_ttft_ms")] = -5.0
+    rows["tp_size"] = rows["tp_size"].astype(object)
+    rows.iloc[2, rows.columns.get_loc("tp_size")] = "TP8"
+    path = tmp_path / "bad.csv"
+    rows.to_csv(path, index=False)
+    r = CliRunner().invoke(main, ["validate", str(path), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    reasons = json.loads(r.output)["skipped"]
+    assert any("isl" in k for k in reasons) and any("silicon_ttft_ms" in k for k in reasons)
+    assert any("'TP8' is not an integer" in k for k in reasons)
