@@ -23,6 +23,7 @@ def prepare_any(sc: Scenario, **kw) -> Prepared:
 
 
 def solve_prepared(prep: Prepared, *, time_limit_s: float, mip_gap: float) -> SolveResult:
+    """Build and solve the MILP of a prepared scenario; the result, or an InfeasibleError that names the limit."""
     t0 = time.perf_counter()
     fm = milp.build(prep.table, prep.spec)
     prep.timings["build_s"] = time.perf_counter() - t0
