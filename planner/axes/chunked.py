@@ -47,10 +47,15 @@ def mla_reexpand_s_per_token(c: Candidates, mt: ModelTable, ct: ChipTable) -> np
     return np.where(mt.is_mla[m], flops / peak, 0.0)
 
 
+def new_prompt_tokens(c: Candidates) -> np.ndarray:
+    """Prompt tokens each request prefills (those its prefix-cache hit leaves), at least 1; as the engine counts."""
+    return np.maximum(c.isl * (1.0 - np.clip(c.prefix_hit, 0.0, 0.99)), 1.0)
+
+
 def prompt_chunk(c: Candidates, chunk_tokens: int) -> np.ndarray:
     """Prompt tokens a new prompt gets per step under the cap: min(cap - D, s_new), at least 1 (cap = chunk_tokens
     x dp x pp, D = the decode tokens of the batch)."""
-    s_new = np.maximum(c.isl * (1.0 - np.clip(c.prefix_hit, 0.0, 0.99)), 1.0)
+    s_new = new_prompt_tokens(c)
     cap = float(chunk_tokens) * c.dp * c.pp
     return np.minimum(np.maximum(cap - c.batch * (1.0 + c.spec_tokens), 1.0), s_new)
 
@@ -68,7 +73,7 @@ def apply_chunk(c: Candidates, res: EngineResult, step_full_chunk: np.ndarray, c
     i = np.flatnonzero(agg)
     sub = c.take(i)
     a = np.maximum(sub.spec_accept, 1.0)
-    s_new = np.maximum(sub.isl * (1.0 - np.clip(sub.prefix_hit, 0.0, 0.99)), 1.0)
+    s_new = new_prompt_tokens(sub)
     D = sub.batch * (1.0 + sub.spec_tokens)
     P = sub.batch * a / np.maximum(sub.osl, 1.0) * s_new
     cap = float(chunk_tokens) * sub.dp * sub.pp

@@ -47,8 +47,8 @@ def evaluate_axes(cands: Candidates, mt: ModelTable, ct: ChipTable, grid: Grid) 
         if agg.any():
             idx = np.flatnonzero(agg)
             sub = cands.take(idx)
-            s_new = np.maximum(sub.isl * (1.0 - np.clip(sub.prefix_hit, 0.0, 0.99)), 1.0)
-            one_chunk = Candidates(**{**sub.__dict__, "prefill_seqs": chunked.prompt_chunk(sub, budget) / s_new})
+            chunk = chunked.prompt_chunk(sub, budget) / chunked.new_prompt_tokens(sub)
+            one_chunk = Candidates(**{**sub.__dict__, "prefill_seqs": chunk})
             fres = evaluate(one_chunk, mt, ct)
             # the same draft/MTP adjustment as the mixed step: shift by the difference the draft made
             full_chunk[idx] = fres.step_s + (res.step_s[idx] - raw_step[idx])

@@ -78,15 +78,9 @@ def simulate_aggregated(step: StepModel, lengths: Lengths, load: ClosedLoop | Op
     """Serve `load` on one engine; every request is served exactly once."""
     cfg = step.cfg
     rng = np.random.default_rng(seed)
-    if isinstance(load, ClosedLoop):
-        n = load.clients * load.per_client
-        arrival = np.full(n, np.nan)
-        arrival[:: load.per_client] = 0.0  # every client's first request at t = 0, in client order
-        pending_arrivals = np.zeros(0)
-    else:
-        n = load.requests
-        arrival = load.arrivals(rng)
-        pending_arrivals = arrival
+    n = load.requests
+    arrival = load.arrivals(rng)
+    pending_arrivals = arrival if isinstance(load, OpenLoop) else np.zeros(0)
     isl, osl = lengths.draw(n, rng)
     prefilled = np.zeros(n, np.int64)
     generated = np.zeros(n, np.int64)
@@ -95,7 +89,7 @@ def simulate_aggregated(step: StepModel, lengths: Lengths, load: ClosedLoop | Op
     queue: deque[int] = deque()
     running = np.zeros(0, np.int64)
     if isinstance(load, ClosedLoop):
-        firsts = np.arange(0, n, load.per_client)
+        firsts = load.first_requests()
         if load.start == "staggered":  # client c starts c/clients of the way through its first answer
             progress = np.floor(osl[firsts] * np.arange(load.clients) / load.clients).astype(np.int64)
             started = firsts[(progress > 0)][: cfg.max_batch]
@@ -167,17 +161,12 @@ def simulate_aggregated(step: StepModel, lengths: Lengths, load: ClosedLoop | Op
         if len(finished):
             end[finished] = t
             if isinstance(load, ClosedLoop):  # each client sends its next request now
-                nxt = finished + 1
-                nxt = nxt[(nxt % load.per_client) != 0]
+                nxt = np.sort(load.next_requests(finished))
                 arrival[nxt] = t
-                queue.extend(int(i) for i in np.sort(nxt))
+                queue.extend(int(i) for i in nxt)
     else:
         raise RuntimeError(f"simulation did not finish within {max_events} events")
-    if isinstance(load, ClosedLoop):
-        j = np.arange(n) % load.per_client
-        measured = (j >= load.warmup) & (j < load.per_client - 1)
-    else:
-        measured = np.arange(n) >= int(load.warmup_fraction * n)
+    measured = load.measured()
     latency = active_serving_params().request_s
     frame = request_frame(arrival, first, end, isl, osl, measured, latency)
     return Simulated(frame, np.array(itl_s), np.array(itl_w, float), t)

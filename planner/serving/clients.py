@@ -48,6 +48,30 @@ class ClosedLoop:
     def per_client(self) -> int:
         return self.warmup + self.measured_per_client + 1
 
+    @property
+    def requests(self) -> int:
+        return self.clients * self.per_client
+
+    def first_requests(self) -> np.ndarray:
+        """Each client's first request (request i belongs to client i // per_client)."""
+        return np.arange(0, self.requests, self.per_client)
+
+    def next_requests(self, finished: np.ndarray) -> np.ndarray:
+        """The requests the clients of `finished` send next (none after a client's last), in the same order."""
+        nxt = np.asarray(finished, np.int64) + 1
+        return nxt[nxt % self.per_client != 0]
+
+    def arrivals(self, rng: np.random.Generator) -> np.ndarray:
+        """Known arrival times: every client's first request at t = 0; the rest arrive as earlier ones end (NaN)."""
+        arrival = np.full(self.requests, np.nan)
+        arrival[self.first_requests()] = 0.0
+        return arrival
+
+    def measured(self) -> np.ndarray:
+        """Requests scored: neither a client's warm-up requests nor its last (the tail, when load falls)."""
+        j = np.arange(self.requests) % self.per_client
+        return (j >= self.warmup) & (j < self.per_client - 1)
+
 
 @dataclass(frozen=True)
 class OpenLoop:
@@ -67,3 +91,7 @@ class OpenLoop:
             shape = 1.0 / self.arrival_cv**2
             gaps = rng.gamma(shape, mean / shape, self.requests)
         return np.cumsum(gaps) - gaps[0]
+
+    def measured(self) -> np.ndarray:
+        """Requests scored: all but the first `warmup_fraction`."""
+        return np.arange(self.requests) >= int(self.warmup_fraction * self.requests)

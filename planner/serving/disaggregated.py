@@ -72,13 +72,8 @@ def simulate_disaggregated(pools: Pools, lengths: Lengths, load: ClosedLoop | Op
     """Serve `load` on the pools; every request is served exactly once."""
     rng = np.random.default_rng(seed)
     closed = isinstance(load, ClosedLoop)
-    if closed:
-        n = load.clients * load.per_client
-        arrival = np.full(n, np.nan)
-        arrival[:: load.per_client] = 0.0
-    else:
-        n = load.requests
-        arrival = load.arrivals(rng)
+    n = load.requests
+    arrival = load.arrivals(rng)
     isl, osl = lengths.draw(n, rng)
     generated = np.zeros(n, np.int64)
     first = np.full(n, np.nan)
@@ -126,13 +121,17 @@ def simulate_disaggregated(pools: Pools, lengths: Lengths, load: ClosedLoop | Op
         d.version += 1
         push(t + k * d.dt, "boundary", w, d.version)
 
-    def submit(i: int, t: float):
-        arrival[i] = t
-        queue.append(i)
+    def resubmit(finished: np.ndarray, t: float):
+        """Closed loop: the clients of `finished` send their next requests now."""
+        if closed and len(finished):
+            nxt = load.next_requests(finished)
+            arrival[nxt] = t
+            queue.extend(int(i) for i in nxt)
+            start_prefill(t)
 
     # closed loop, staggered start: client c's first request is c/clients of the way through its answer
     if closed:
-        firsts = np.arange(0, n, load.per_client)
+        firsts = load.first_requests()
         if load.start == "staggered":
             progress = np.floor(osl[firsts] * np.arange(load.clients) / load.clients).astype(np.int64)
             for i, g in zip(firsts, progress, strict=True):
@@ -180,13 +179,8 @@ def simulate_disaggregated(pools: Pools, lengths: Lengths, load: ClosedLoop | Op
             first[payload] = t
             generated[payload] = 1
             done_at_once = payload[osl[payload] <= 1]
-            if len(done_at_once):
-                end[done_at_once] = t
-                if closed:
-                    for i in done_at_once:
-                        if (i + 1) % load.per_client:
-                            submit(int(i) + 1, t)
-                    start_prefill(t)
+            end[done_at_once] = t
+            resubmit(done_at_once, t)
             d.pending.extend(int(i) for i in payload[osl[payload] > 1])
             if not d.pending:
                 continue
@@ -209,20 +203,12 @@ def simulate_disaggregated(pools: Pools, lengths: Lengths, load: ClosedLoop | Op
             finished = d.running[done]
             d.running = d.running[~done]
             end[finished] = t
-            if closed:
-                for i in finished:
-                    if (i + 1) % load.per_client:
-                        submit(int(i) + 1, t)
-                start_prefill(t)
+            resubmit(finished, t)
             start_stretch(d, who, t)
     else:
         raise RuntimeError(f"simulation did not finish within {max_events} events")
     makespan = float(np.nanmax(end)) if np.isfinite(end).any() else 0.0
-    if closed:
-        j = np.arange(n) % load.per_client
-        measured = (j >= load.warmup) & (j < load.per_client - 1)
-    else:
-        measured = np.arange(n) >= int(load.warmup_fraction * n)
+    measured = load.measured()
     sp = active_serving_params()
     latency = sp.request_s + sp.disagg_handoff_s
     return Simulated(request_frame(arrival, first, end, isl, osl, measured, latency), np.array(itl_s), np.array(itl_w, float),
