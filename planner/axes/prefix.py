@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from planner.engine.result import EngineResult
-from planner.engine.roofline import MEMORY_RESERVE_FRACTION, Candidates
+from planner.engine.roofline import MEMORY_RESERVE_FRACTION, Candidates, kv_elems_per_chip
 from planner.engine.tables import DTYPE_BYTES, ROLE_CODE, ChipTable, ModelTable
 
 FIT_MEMORY = 7  # engine.FIT_REASONS: "weights + KV cache + activations exceed usable memory per chip"
@@ -31,7 +31,7 @@ def cache_tokens(c: Candidates, tokens: float | None) -> np.ndarray:
 def cache_bytes_per_chip(c: Candidates, mt: ModelTable, tokens: float | None) -> np.ndarray:
     """HBM per chip the prefix cache takes: tokens/dp x KV bytes per token per layer (per chip) x layers/pp."""
     m = c.model
-    kv_chip = np.where(mt.is_mla[m], mt.kv_elems[m], 2.0 * np.maximum(mt.kv_heads[m] / c.tp, 1.0) * mt.head_dim[m])
+    kv_chip = kv_elems_per_chip(mt, m, c.tp)
     return cache_tokens(c, tokens) / c.dp * kv_chip * DTYPE_BYTES[c.kvdtype] * mt.layers[m] / c.pp
 
 

@@ -105,6 +105,12 @@ class Candidates:
         return Candidates(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
 
+def kv_elems_per_chip(mt: ModelTable, m, tp):
+    """KV-cache elements one token adds per layer on one chip: the MLA latent (replicated over TP ranks), or
+    2 x the KV heads this chip holds (at least one, replicated when tp exceeds them) x head_dim."""
+    return np.where(mt.is_mla[m], mt.kv_elems[m], 2.0 * np.maximum(mt.kv_heads[m] / tp, 1.0) * mt.head_dim[m])
+
+
 def experts_per_rank(num_experts, ep):
     """Experts one EP rank holds: ceil(E/ep); when ep does not divide E, redundant copies fill the remainder
     (DeepSeek EPLB / SGLang / TRT-LLM redundant experts), so weights per rank round up."""
@@ -378,7 +384,7 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     lm = mt.moe_layers[m] / pp
 
     # ---------------- memory per chip (decided first: a spill to the cold tier slows every read)
-    kv_elems_chip = mt.kv_elems[m] if mla else 2.0 * np.maximum(kvh / tp, 1.0) * hd
+    kv_elems_chip = kv_elems_per_chip(mt, m, tp)
     W = mt.window[m]
     frac_win = mt.window_layers[m] / L if W > 0 else 0.0
 

@@ -22,7 +22,7 @@ import numpy as np
 from scipy.interpolate import RegularGridInterpolator
 
 from planner.engine.params import active_params, using_params
-from planner.engine.roofline import MEMORY_RESERVE_FRACTION, Candidates, evaluate
+from planner.engine.roofline import MEMORY_RESERVE_FRACTION, Candidates, evaluate, kv_elems_per_chip
 from planner.engine.tables import DTYPE_BYTES, DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
 from planner.inputs.chips import Chip
 from planner.inputs.models import ModelArch
@@ -114,7 +114,7 @@ class StepModel:
         cfg = self.cfg
         usable = (ct.mem_bytes[0] + ct.cold_bytes[0]) * (1 - MEMORY_RESERVE_FRACTION)
         base = float(np.max(res.memory_bytes[d == 0] - res.kv_bytes[d == 0])) if (d == 0).any() else 0.0
-        kv_elems = mt.kv_elems[0] if mt.is_mla[0] else 2.0 * max(mt.kv_heads[0] / cfg.tp, 1.0) * mt.head_dim[0]
+        kv_elems = float(kv_elems_per_chip(mt, 0, cfg.tp))
         per_token = kv_elems * DTYPE_BYTES[DTYPE_CODE[cfg.kv]] * mt.layers[0] / cfg.pp
         return max(usable - base, 0.0) / per_token * cfg.dp
 
