@@ -3,8 +3,8 @@
 batch's sequence slots) is applied to the simulated engine's own capacity (B slots, each held for a request's
 prefill and decode with every slot busy); the M/D/c
 prediction of the p90 TTFT at rho (the simulated light-load TTFT + the M/D/c p90 wait) is printed beside the
-simulated p90 TTFT under Poisson arrivals at that rate. The planner's own TPOT (its steady-state step with the
-engine's 5 ms overhead) is printed beside the simulated one.
+simulated p90 TTFT under Poisson arrivals at that rate. The planner's own TPOT (its steady-state step, kernels and the
+framework's host time per iteration) is printed beside the simulated one.
 
     python scripts/check_queue_caps.py
 

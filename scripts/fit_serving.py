@@ -1,15 +1,20 @@
-"""Fit the serving model's constants (planner/serving/params.py) on the shared serving benchmarks, held out by system.
+"""Fit the serving constants on the shared serving benchmarks and the published points, held out by system.
 
-    python scripts/fit_serving.py [SERVING.csv] [--out fit.json] [--workers 2]
+    python scripts/fit_serving.py [SERVING.csv] [--out fit.json] [--workers 2] [--points-weight 1.0]
 
-Parameters, each with a physical meaning: the host time per iteration of each framework (`fixed_s_*`), the host time
-per sequence in an iteration (`per_seq_s`), the first-token latency outside the engine (`request_s`) and the extra
-first-token latency of the disaggregated handoff (`disagg_handoff_s`). The host times change the simulation's
-dynamics, so every row is simulated on a grid of them; the two latencies add to TTFT and are searched on a fine grid
-for each host-time point. Loss: soft-L1 (scale 0.2) of log(predicted/measured), TPOT and TTFT rows weighted alike.
+Parameters, each with a physical meaning: the host time per iteration of each framework (`host_s_*` in
+planner/engine/params.py: the engine's step, so the optimizer and the serving model share it), the first-token
+latency outside the engine (`request_s`) and the extra first-token latency of the disaggregated handoff
+(`disagg_handoff_s`) (planner/serving/params.py). The host times change the simulation's dynamics, so every row is
+simulated on a grid of them; the two latencies add to TTFT and are searched on a fine grid for each host-time point.
+
+Loss per framework: the mean soft-L1 (scale 0.2) of log(predicted/measured) over its serving rows (TPOT and TTFT
+alike) plus `--points-weight` times the mean over the published points (validation/points.csv) of that framework
+(`framework:` in their notes; TensorRT-LLM where none is named), each data set weighing as one.
 
 Held out by system: fitted on {H100, B200} rows and scored on {H200, GB200} rows, and the reverse; then fitted on
-all rows (the shipped values). Prints the in-sample and held-out median errors side by side and writes them as JSON.
+all rows (the shipped values). Prints the in-sample and held-out median errors side by side, the published points'
+median error at the fitted host times, and writes them as JSON.
 """
 
 from __future__ import annotations
@@ -25,25 +30,45 @@ import numpy as np
 import pandas as pd
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "validation" / "serving" / "silicon_shared.csv"
-FIXED_MS = (0.25, 0.5, 1.0, 2.0, 4.0)
-PER_SEQ_US = (0.0, 10.0, 30.0)
+HOST_MS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0)
 REQUEST_MS = tuple(np.arange(0.0, 301.0, 10.0))
 HANDOFF_MS = tuple(np.arange(0.0, 601.0, 20.0))
 FOLDS = (("h100_sxm", "b200_sxm"), ("h200_sxm", "gb200"))
 SOFT_L1 = 0.2
 
 
+def _host_params(host_ms: float):
+    from planner.engine.params import active_params
+
+    return active_params().replace(host_s_trtllm=host_ms * 1e-3, host_s_vllm=host_ms * 1e-3,
+                                   host_s_sglang=host_ms * 1e-3)
+
+
 def _simulate(args) -> pd.DataFrame:
-    path, fixed_ms, per_seq_us = args
+    path, host_ms = args
     warnings.filterwarnings("ignore")
     from planner.analyses.serving import predict_serving, read_serving
+    from planner.engine.params import using_params
     from planner.serving.params import ServingParams, using_serving_params
 
-    p = ServingParams(fixed_s_trtllm=fixed_ms * 1e-3, fixed_s_vllm=fixed_ms * 1e-3, fixed_s_sglang=fixed_ms * 1e-3,
-                      per_seq_s=per_seq_us * 1e-6, request_s=0.0, disagg_handoff_s=0.0)
-    with using_serving_params(p):
+    with using_params(_host_params(host_ms)), using_serving_params(ServingParams(request_s=0.0, disagg_handoff_s=0.0)):
         res = predict_serving(read_serving(path))
-    return res.assign(fixed_ms=fixed_ms, per_seq_us=per_seq_us)
+    return res.assign(host_ms=host_ms)
+
+
+def _points(host_ms: float) -> pd.DataFrame:
+    """The published points predicted with every framework's host time at host_ms: log error and framework."""
+    warnings.filterwarnings("ignore")
+    from planner.analyses.validate import parse_framework, predict_points, read_points
+    from planner.engine.params import using_params
+
+    pts = read_points()
+    with using_params(_host_params(host_ms)):
+        res = predict_points(pts)
+    res = res.merge(pts[["id", "notes"]], on="id")
+    ok = res[(res["status"] == "ok") & (res["predicted"] > 0)]
+    return pd.DataFrame({"id": ok["id"], "framework": ok["notes"].map(parse_framework), "host_ms": host_ms,
+                         "log_err": np.log(ok["predicted"] / ok["measured"]), "ape": ok["ape"]})
 
 
 def soft_l1(r: np.ndarray) -> np.ndarray:
@@ -53,7 +78,7 @@ def soft_l1(r: np.ndarray) -> np.ndarray:
 
 def _wide(res: pd.DataFrame) -> pd.DataFrame:
     ok = res[res["status"] == "ok"]
-    w = ok.pivot_table(index=["id", "mode", "system", "framework", "fixed_ms", "per_seq_us"], columns="metric",
+    w = ok.pivot_table(index=["id", "mode", "system", "framework", "host_ms"], columns="metric",
                        values=["predicted", "measured"]).reset_index()
     w.columns = ["_".join(c).strip("_") for c in w.columns]
     return w
@@ -63,34 +88,34 @@ def _ttft(w: pd.DataFrame, request_ms: float, handoff_ms: float) -> np.ndarray:
     return w["predicted_ttft_ms"].to_numpy() + request_ms + np.where(w["mode"] == "disagg", handoff_ms, 0.0)
 
 
-def fit(w: pd.DataFrame) -> dict:
-    """The grid point (shared per-sequence time, per-framework fixed time) and latencies minimizing the loss."""
+def fit(w: pd.DataFrame, points: pd.DataFrame, points_weight: float) -> dict:
+    """The host time per framework and the two latencies minimizing the loss (see the module docstring)."""
     best = None
-    for per_seq in PER_SEQ_US:
-        ws = w[w["per_seq_us"] == per_seq]
-        # the latencies are shared by the frameworks: search them with each framework's best fixed time
-        for req, hand in itertools.product(REQUEST_MS, HANDOFF_MS):
-            total, choice = 0.0, {}
-            for fw, g in ws.groupby("framework"):
-                losses = {}
-                for fixed, h in g.groupby("fixed_ms"):
-                    tpot = np.log(h["predicted_tpot_ms"] / h["measured_tpot_ms"]).to_numpy()
-                    ttft = np.log(_ttft(h, req, hand) / h["measured_ttft_ms"].to_numpy())
-                    losses[fixed] = float(soft_l1(tpot).sum() + soft_l1(ttft).sum())
-                fixed = min(losses, key=losses.get)
-                choice[fw] = fixed
-                total += losses[fixed]
-            if best is None or total < best[0]:
-                best = (total, per_seq, req, hand, choice)
-    _, per_seq, req, hand, choice = best
-    return {"per_seq_us": per_seq, "request_ms": req, "disagg_handoff_ms": hand, "fixed_ms": choice}
+    point_loss = {(fw, h): float(soft_l1(g["log_err"].to_numpy()).mean())
+                  for (fw, h), g in points.groupby(["framework", "host_ms"])}
+    for req, hand in itertools.product(REQUEST_MS, HANDOFF_MS):
+        total, choice = 0.0, {}
+        for fw, g in w.groupby("framework"):
+            losses = {}
+            for host, h in g.groupby("host_ms"):
+                tpot = np.log(h["predicted_tpot_ms"] / h["measured_tpot_ms"]).to_numpy()
+                ttft = np.log(_ttft(h, req, hand) / h["measured_ttft_ms"].to_numpy())
+                serving = float(np.r_[soft_l1(tpot), soft_l1(ttft)].mean())
+                losses[host] = serving + points_weight * point_loss.get((fw, host), 0.0)
+            host = min(losses, key=losses.get)
+            choice[fw] = host
+            total += losses[host]
+        if best is None or total < best[0]:
+            best = (total, req, hand, choice)
+    _, req, hand, choice = best
+    return {"request_ms": req, "disagg_handoff_ms": hand, "host_ms": choice}
 
 
 def score(w: pd.DataFrame, params: dict) -> pd.DataFrame:
     """Median absolute error and share within 25% per metric and mode, at the fitted parameters."""
     rows = []
-    for fw, fixed in params["fixed_ms"].items():
-        h = w[(w["framework"] == fw) & (w["fixed_ms"] == fixed) & (w["per_seq_us"] == params["per_seq_us"])]
+    for fw, host in params["host_ms"].items():
+        h = w[(w["framework"] == fw) & (w["host_ms"] == host)]
         rows.append(h.assign(ttft_pred=_ttft(h, params["request_ms"], params["disagg_handoff_ms"])))
     s = pd.concat(rows) if rows else w.iloc[:0]
     out = []
@@ -102,27 +127,43 @@ def score(w: pd.DataFrame, params: dict) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def points_score(points: pd.DataFrame, params: dict) -> dict:
+    """The published points' median error and rows beyond 2x at the fitted host times (TensorRT-LLM's for rows
+    of frameworks the serving rows do not fit)."""
+    host = params["host_ms"]
+    p = points[points["host_ms"] == points["framework"].map(lambda f: host.get(f, host.get("trtllm")))]
+    ratio = np.exp(p["log_err"])
+    return {"n": len(p), "median_ape": float(p["ape"].median()),
+            "beyond_2x": int(((ratio > 2) | (ratio < 0.5)).sum())}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("csv", nargs="?", default=str(SHARED))
     ap.add_argument("--out", default="serving_fit.json")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--points-weight", type=float, default=1.0)
     a = ap.parse_args()
-    grid = [(a.csv, f, s) for f in FIXED_MS for s in PER_SEQ_US]
     with ProcessPoolExecutor(a.workers) as pool:
-        res = pd.concat(list(pool.map(_simulate, grid)), ignore_index=True)
+        res = pd.concat(list(pool.map(_simulate, [(a.csv, h) for h in HOST_MS])), ignore_index=True)
+        points = pd.concat(list(pool.map(_points, HOST_MS)), ignore_index=True)
     w = _wide(res)
-    report = {"grid": {"fixed_ms": FIXED_MS, "per_seq_us": PER_SEQ_US}, "folds": []}
+    curve = [{"host_ms": h, "points_median_ape": float(points.loc[points["host_ms"] == h, "ape"].median()),
+              **{f"serving_tpot_{fw}": float((g["predicted_tpot_ms"] / g["measured_tpot_ms"] - 1).abs().median())
+                 for fw, g in w[w["host_ms"] == h].groupby("framework")}} for h in HOST_MS]
+    print(pd.DataFrame(curve).round(3).to_string(index=False))
+    report = {"grid": {"host_ms": HOST_MS}, "points_weight": a.points_weight, "curve": curve, "folds": []}
     for train_sys, test_sys in (FOLDS, FOLDS[::-1]):
-        p = fit(w[w["system"].isin(train_sys)])
+        p = fit(w[w["system"].isin(train_sys)], points, a.points_weight)
         ins, out = score(w[w["system"].isin(train_sys)], p), score(w[w["system"].isin(test_sys)], p)
         both = ins.merge(out, on=["metric", "mode"], suffixes=("_in", "_held_out"))
         print(f"fitted on {train_sys}: {p}\n{both.to_string(index=False)}\n")
         report["folds"].append({"train": train_sys, "test": test_sys, "params": p, "scores": both.to_dict("records")})
-    p = fit(w)
+    p = fit(w, points, a.points_weight)
     allsc = score(w, p)
-    print(f"fitted on all rows: {p}\n{allsc.to_string(index=False)}")
-    report["all"] = {"params": p, "scores": allsc.to_dict("records")}
+    pts = points_score(points, p)
+    print(f"fitted on all rows: {p}\n{allsc.to_string(index=False)}\npublished points: {pts}")
+    report["all"] = {"params": p, "scores": allsc.to_dict("records"), "points": pts}
     Path(a.out).write_text(json.dumps(report, indent=1, default=float))
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from planner.engine.roofline import Candidates, evaluate, op_breakdown, to_frame
-from planner.engine.tables import DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
+from planner.engine.tables import DTYPE_CODE, FRAMEWORK_CODE, ROLE_CODE, ChipTable, ModelTable
 from planner.errors import PlannerError
 from planner.inputs.chips import Chip
 from planner.inputs.models import ModelArch
@@ -30,6 +30,7 @@ class Setting:
     prefill_batch: int = 1
     prefix_hit: float = 0.0
     osl_cv: float = 0.0  # coefficient of variation of output lengths (engine.mean_decode_context)
+    framework: str = "trtllm"  # serving framework: its host time per iteration (planner.engine.params)
 
 
 @dataclass
@@ -86,7 +87,7 @@ def estimate(model: ModelArch, chip: Chip, s: Setting) -> Estimate:
     cands = Candidates.from_columns(
         role=[ROLE_CODE["prefill"], ROLE_CODE["decode"]], model=0, chip=0, tp=s.tp, ep=s.ep, pp=s.pp, dp=s.dp,
         batch=[s.prefill_batch, s.batch], isl=s.isl, osl=s.osl, wdtype=DTYPE_CODE[s.weights],
-        kvdtype=DTYPE_CODE[kv], prefix_hit=s.prefix_hit, osl_cv=s.osl_cv,
+        kvdtype=DTYPE_CODE[kv], prefix_hit=s.prefix_hit, osl_cv=s.osl_cv, framework=FRAMEWORK_CODE[s.framework],
     )
     res = evaluate(cands, mt, ct)
     df = to_frame(cands, res, mt, ct)
@@ -95,7 +96,7 @@ def estimate(model: ModelArch, chip: Chip, s: Setting) -> Estimate:
         "model": model.id, "chip": chip.id, "tp": s.tp, "ep": s.ep, "pp": s.pp, "dp": s.dp,
         "chips_per_instance": s.tp * s.dp * s.pp, "weights_dtype": s.weights, "kv_dtype": kv,
         "isl": s.isl, "osl": s.osl, "batch": s.batch, "prefill_batch": s.prefill_batch,
-        "prefix_hit_rate": s.prefix_hit, "output_length_cv": s.osl_cv,
+        "prefix_hit_rate": s.prefix_hit, "output_length_cv": s.osl_cv, "framework": s.framework,
         "ttft_ms": float(df["ttft_ms"].iloc[0]),
         "tpot_ms": float(df["tpot_ms"].iloc[1]),
         "tok_s_per_user": 1e3 / float(df["tpot_ms"].iloc[1]),

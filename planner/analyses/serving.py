@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from planner.engine.tables import FRAMEWORKS
 from planner.errors import PlannerError
 from planner.inputs.chips import ChipCatalog, load_catalog
 from planner.inputs.models import load_model, preset_for_hf_id
 from planner.serving.aggregated import simulate_aggregated
 from planner.serving.clients import ClosedLoop, Lengths
 from planner.serving.disaggregated import Pools, simulate_disaggregated
-from planner.serving.params import FRAMEWORKS
 from planner.serving.step_times import EngineConfig, StepModel
 
 REQUIRED = ("id", "backend", "model_path", "system", "mode", "isl", "osl", "silicon_ttft_ms", "silicon_tpot_ms",

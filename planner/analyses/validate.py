@@ -34,7 +34,7 @@ from planner.axes.speculative import DEFAULT_ACCEPTANCE, tokens_per_step
 from planner.engine.candidates import DECODE_BATCHES_PER_RANK, default_kv_dtype, parallelism_options
 from planner.engine.result import EngineResult
 from planner.engine.roofline import FIT_REASONS, Candidates, evaluate
-from planner.engine.tables import DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
+from planner.engine.tables import DTYPE_CODE, FRAMEWORK_CODE, ROLE_CODE, ChipTable, ModelTable
 from planner.errors import PlannerError
 from planner.inputs.chips import ChipCatalog, load_catalog
 from planner.inputs.models import ModelArch, load_model, preset_ids
@@ -111,6 +111,14 @@ def parse_ttft_percentile(notes: str) -> float | None:
     return float(m.group(1)) if m else None
 
 
+def parse_framework(notes: str) -> str:
+    """The serving framework a row's notes name (`framework: ...`): SGLang or vLLM by name, else TensorRT-LLM
+    (TensorRT-LLM itself, the MLPerf harnesses built on it, and rows that do not say)."""
+    m = re.search(r"framework:\s*([^|]*)", str(notes))
+    text = m.group(1).lower() if m else ""
+    return "sglang" if "sglang" in text else ("vllm" if "vllm" in text else "trtllm")
+
+
 def parse_pool(notes: str, pool: str) -> tuple[int, dict[str, int]] | None:
     """`prefill 4x(TP4,EP4)=16` or `prefill 1 x (tp8, ep8, DP-attn)` -> (instances, {tp, ep, pp, dp})."""
     m = re.search(rf"{pool}\s+(\d+)\s*x\s*\(([^)]*)\)", notes, flags=re.I)
@@ -147,6 +155,7 @@ class Setting:
     tp_is_instance_size: bool = False  # MoE rows stating only "TP8": 8 chips per instance, split unknown
     ttft_percentile: float | None = None  # the SLA's TTFT percentile (Poisson arrivals: queueing applies)
     osl_cv: float = 0.0  # output-length coefficient of variation (dataset rows; engine.mean_decode_context)
+    framework: str = "trtllm"  # serving framework (parse_framework): its host time per iteration
 
 
 def _par_rows(s: Setting, catalog: ChipCatalog, max_chips: int) -> np.ndarray:
@@ -187,7 +196,7 @@ def _candidates(s: Setting, role: str, catalog: ChipCatalog, par: np.ndarray, ba
         role=ROLE_CODE[role], model=0, chip=0, tp=par[rep, 0], ep=par[rep, 1], pp=par[rep, 2], dp=par[rep, 3],
         batch=np.concatenate(batches_per_row), isl=s.isl, osl=s.osl, wdtype=DTYPE_CODE[s.weights],
         kvdtype=DTYPE_CODE[s.kv], prefix_hit=s.prefix_hit, spec_tokens=s.spec_tokens, spec_accept=s.spec_accept,
-        osl_cv=s.osl_cv,
+        osl_cv=s.osl_cv, framework=FRAMEWORK_CODE[s.framework],
     )
 
 
@@ -407,7 +416,7 @@ def setting_from_row(row: pd.Series, catalog: ChipCatalog) -> tuple[Setting, lis
         model=model, chip_id=chip.id, weights=weights, kv=kv, num_chips=_num(row["num_chips"]), par=par,
         isl=isl, osl=osl, batch=_num(row["batch"]), prefix_hit=_num(row["prefix_hit_rate"]) or 0.0,
         spec_tokens=spec, spec_accept=accept or 1.0, sla=parse_sla(notes), tp_is_instance_size=tp_only,
-        ttft_percentile=parse_ttft_percentile(notes), osl_cv=osl_cv,
+        ttft_percentile=parse_ttft_percentile(notes), osl_cv=osl_cv, framework=parse_framework(notes),
     )
     return s, assumptions
 

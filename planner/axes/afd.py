@@ -15,7 +15,7 @@ Per layer and micro-batch (m micro-batches of B/m sequences):
   with the low-batch fix, shared experts, dense-first layers averaged over the layers, launch overhead).
 With a per-layer cycle tau: every resource is busy at most tau (m a, m x, m f <= tau) and one
 micro-batch's round trip fits (a + x_d + f + x_c <= tau): TPOT = L tau + the LM head (m x one micro-batch's)
-+ the engine's per-step framework overhead (decode_step_overhead_s, planner.engine.params).
++ the framework's host time per iteration (host_s_*, planner.engine.params).
 The cadences tau are a geometric grid below the TPOT SLO (`afd.levels`); at each (tau, m) an attention row is
 the largest batch that meets them and fits in memory, an FFN row is the most tokens per cycle
 (m x T_max, f(T_max) <= tau/m and its NICs' share) it can take.
@@ -64,9 +64,9 @@ def ffn_copies(top_k: int, ffn_chips, domain: float) -> np.ndarray:
     return np.where(nodes > 1, nodes * -np.expm1(top_k * np.log1p(-1.0 / np.maximum(nodes, 1.0 + 1e-9))), 1.0)
 
 
-def step_overhead_s() -> float:
-    """The engine's per-step framework overhead (scheduling, sampling), once per AFD decode step."""
-    return float(active_params().decode_step_overhead_s)
+def step_overhead_s(framework: int = 0) -> float:
+    """The framework's host time per iteration (FRAMEWORK_CODE), once per AFD decode step."""
+    return float(active_params().host_s(framework))
 
 
 def _dispatch_bytes(wdtype: str) -> float:
@@ -122,7 +122,7 @@ def cadences(tpot_max_s: float, layers: int, levels: int) -> np.ndarray:
 
 def afd_rows(model, chips, ct: ChipTable, *, wdtype: str, kvdtype: str, isl: float, osl: float,
              tpot_max_s: float | None, micro_batches=(2, 3), levels: int = 8, max_chips: int = 64,
-             batches_per_rank=DECODE_BATCHES_PER_RANK, osl_cv: float = 0.0) -> pd.DataFrame:
+             batches_per_rank=DECODE_BATCHES_PER_RANK, osl_cv: float = 0.0, framework: int = 0) -> pd.DataFrame:
     """Attention and FFN rows (one per chip x split x micro-batches x cadence). Columns: role, chip, tp, ep,
     pp, dp, batch, chips_per_instance, tpot_ms, capacity_rps (attention), ffn_tokens (tokens per layer cycle:
     sent by an attention row, taken by an FFN row), afd_level, micro_batches, cycle_us, a_us, x_us, f_us."""
@@ -156,7 +156,7 @@ def afd_rows(model, chips, ct: ChipTable, *, wdtype: str, kvdtype: str, isl: flo
                 x_c = lat + mb * model.hidden_size * ACT_BYTES / bw
                 busy = m * np.maximum(t["a"], np.maximum(x_d, x_c))
                 for j, tau in enumerate(taus):
-                    tpot = L * tau + m * t["lm"] + step_overhead_s()
+                    tpot = L * tau + m * t["lm"] + step_overhead_s(framework)
                     ok = fits & (busy <= tau) & (t["a"] + x_d + x_c + tau / m <= tau) & (tpot <= tpot_max * (1 + 1e-9))
                     if not ok.any():
                         continue

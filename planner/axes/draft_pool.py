@@ -40,7 +40,7 @@ def level_name(j: int) -> str:
 
 
 def draft_grid(draft, ct: ChipTable, wdtype: str, kvdtype: str, isl: float, osl: float,
-               batches=DECODE_BATCHES_PER_RANK, osl_cv: float = 0.0) -> tuple[Candidates, EngineResult]:
+               batches=DECODE_BATCHES_PER_RANK, osl_cv: float = 0.0, framework: int = 0) -> tuple[Candidates, EngineResult]:
     """The draft model's decode on every offered chip with its weights dtype, tp in DRAFT_TP (dividing its
     heads), pp = dp = 1, over the decode batch grid: the engine's evaluation."""
     rows = []
@@ -54,23 +54,24 @@ def draft_grid(draft, ct: ChipTable, wdtype: str, kvdtype: str, isl: float, osl:
             rows += [(k, tp, b) for b in batches]
     a = np.array(rows, float).reshape(-1, 3)
     dc = Candidates.from_columns(role=ROLE_CODE["decode"], model=0, chip=a[:, 0].astype(int), tp=a[:, 1], batch=a[:, 2],
-                                 isl=isl, osl=osl, wdtype=w, kvdtype=DTYPE_CODE[kvdtype], osl_cv=osl_cv)
+                                 isl=isl, osl=osl, wdtype=w, kvdtype=DTYPE_CODE[kvdtype], osl_cv=osl_cv,
+                                 framework=framework)
     return dc, evaluate(dc, ModelTable.build([draft]), ct)
 
 
-def overhead_s() -> float:
-    """The engine's per-step framework overhead, once per draft pass."""
+def overhead_s(framework=0):
+    """The framework's host time per iteration (FRAMEWORK_CODE codes), once per draft pass."""
     from planner.axes.speculative import draft_step_overhead_s
 
-    return draft_step_overhead_s()
+    return draft_step_overhead_s(framework)
 
 
-def levels(dres: EngineResult, n: int) -> np.ndarray:
+def levels(dres: EngineResult, n: int, framework: int = 0) -> np.ndarray:
     """Per-draft-step kernel-time budgets: t_min x LEVEL_STEP^j (empty when the draft fits nowhere)."""
     ok = dres.fit_reason == 0
     if not ok.any():
         return np.zeros(0)
-    return float(dres.step_s[ok].min() - overhead_s()) * LEVEL_STEP ** np.arange(n)
+    return float((dres.step_s - overhead_s(framework))[ok].min()) * LEVEL_STEP ** np.arange(n)
 
 
 def apply_draft_pool(c: Candidates, res: EngineResult, mt: ModelTable, ct: ChipTable,
@@ -89,7 +90,7 @@ def apply_draft_pool(c: Candidates, res: EngineResult, mt: ModelTable, ct: ChipT
     rows = np.flatnonzero(lvl >= 0)
     sub = c2.take(rows)
     tau = taus[lvl[rows]] if len(rows) else np.zeros(0)
-    step = verify[order][rows] + (sub.spec_tokens + 0.5) * tau + overhead_s() + 2.0 * ct.scaleout_lat[sub.chip]
+    step = verify[order][rows] + (sub.spec_tokens + 0.5) * tau + overhead_s(sub.framework) + 2.0 * ct.scaleout_lat[sub.chip]
     out = res.take(order).with_step(rows, step, sub.batch, sub.role, sub.isl, sub.osl, sub.spec_accept)
     per_req = np.zeros(len(c2))
     per_req[rows] = sub.spec_tokens * sub.osl / np.maximum(sub.spec_accept, 1.0)
@@ -97,15 +98,15 @@ def apply_draft_pool(c: Candidates, res: EngineResult, mt: ModelTable, ct: ChipT
 
 
 def draft_rows(draft, chips, ct: ChipTable, wdtype: str, kvdtype: str, isl: float, osl: float, n_levels: int,
-               batches=DECODE_BATCHES_PER_RANK, osl_cv: float = 0.0) -> pd.DataFrame:
+               batches=DECODE_BATCHES_PER_RANK, osl_cv: float = 0.0, framework: int = 0) -> pd.DataFrame:
     """One row per (level, chip, tp): the largest batch that fits with a kernel step within the level's
     budget, and the draft tokens/s it supplies (batch / step, the overhead included)."""
-    dc, dres = draft_grid(draft, ct, wdtype, kvdtype, isl, osl, batches, osl_cv)
-    taus = levels(dres, n_levels)
+    dc, dres = draft_grid(draft, ct, wdtype, kvdtype, isl, osl, batches, osl_cv, framework)
+    taus = levels(dres, n_levels, framework)
     ok = dres.fit_reason == 0
     out = []
     for j, tau in enumerate(taus):
-        sel = ok & (dres.step_s - overhead_s() <= tau * (1 + 1e-12))
+        sel = ok & (dres.step_s - overhead_s(framework) <= tau * (1 + 1e-12))
         if not sel.any():
             continue
         df = pd.DataFrame({"chip_i": dc.chip[sel], "tp": dc.tp[sel], "batch": dc.batch[sel], "step_s": dres.step_s[sel]})

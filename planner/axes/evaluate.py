@@ -13,7 +13,7 @@ from planner.axes import chunked, draft_pool, prefix, speculative
 from planner.engine.candidates import DTYPES_BY_CODE, Grid, build_candidates
 from planner.engine.result import EngineResult
 from planner.engine.roofline import PREFILL_CHUNK_TOKENS, Candidates, evaluate, to_frame
-from planner.engine.tables import ROLE_CODE, ChipTable, ModelTable
+from planner.engine.tables import FRAMEWORK_CODE, ROLE_CODE, ChipTable, ModelTable
 from planner.inputs.chips import Chip
 from planner.inputs.models import ModelArch, load_model
 
@@ -28,8 +28,9 @@ def evaluate_axes(cands: Candidates, mt: ModelTable, ct: ChipTable, grid: Grid) 
     if pool:  # target rows per draft latency level, the draft's steps outside the instance
         _, dres = draft_pool.draft_grid(load_model(grid.draft_model), ct, DTYPES_BY_CODE[int(cands.wdtype[0])],
                                         DTYPES_BY_CODE[int(cands.kvdtype[0])], grid.isl, grid.osl,
-                                        grid.decode_batches_per_rank)
-        cands, res = draft_pool.apply_draft_pool(cands, res, mt, ct, draft_pool.levels(dres, grid.draft_levels))
+                                        grid.decode_batches_per_rank, framework=FRAMEWORK_CODE[grid.framework])
+        taus = draft_pool.levels(dres, grid.draft_levels, FRAMEWORK_CODE[grid.framework])
+        cands, res = draft_pool.apply_draft_pool(cands, res, mt, ct, taus)
     extra = prefix.cache_bytes_per_chip(cands, mt, grid.prefix_cache_tokens) if np.any(cands.prefix_hit > 0) else 0.0
     if grid.spec_method == "mtp":
         extra = extra + speculative.mtp_weight_bytes_per_chip(cands, mt)

@@ -76,9 +76,9 @@ def _step_without_mtp(res: EngineResult, c: Candidates, mt: ModelTable) -> np.nd
     return res.step_s - res.kernel_time_s() * (f - 1.0)
 
 
-def draft_step_overhead_s() -> float:
-    """The engine's per-step framework overhead (scheduling, sampling), paid once per target step."""
-    return float(active_params().decode_step_overhead_s)
+def draft_step_overhead_s(framework=0):
+    """The framework's host time per iteration (FRAMEWORK_CODE codes), paid once per target step."""
+    return active_params().host_s(framework)
 
 
 def _draft_tp(draft, chips_per_stage: np.ndarray) -> np.ndarray:
@@ -108,10 +108,11 @@ def apply_draft_model(c: Candidates, res: EngineResult, mt: ModelTable, ct, draf
     dc = Candidates.from_columns(
         role=ROLE_CODE["decode"], model=0, chip=sub.chip, tp=_draft_tp(draft, G), ep=1, pp=1, dp=1,
         batch=sub.batch, isl=sub.isl, osl=sub.osl, wdtype=sub.wdtype, kvdtype=sub.kvdtype, osl_cv=sub.osl_cv,
+        framework=sub.framework,
     )
     dres = evaluate(dc, dmt, ct)
     # the draft's steps run inside the target's step (one scheduler pass, one CUDA graph): no framework overhead
-    t_draft = dres.step_s - draft_step_overhead_s()
+    t_draft = dres.step_s - draft_step_overhead_s(sub.framework)
     verify = _step_without_mtp(res, c, mt)[idx]
     step = verify + sub.spec_tokens * t_draft
     out = res.with_step(idx, step, sub.batch, sub.role, sub.isl, sub.osl, sub.spec_accept)

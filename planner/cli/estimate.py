@@ -6,6 +6,7 @@ import click
 import pandas as pd
 
 from planner.analyses.estimate import Setting, estimate, require_fit
+from planner.engine.tables import FRAMEWORKS
 from planner.inputs.chips import load_catalog
 from planner.inputs.models import load_model
 from planner.optimize.uncertainty import band_text
@@ -33,15 +34,17 @@ WEIGHTS = click.Choice(["bf16", "fp8", "fp4", "w4a16"])
 @click.option("--osl-cv", default=0.0, show_default=True, type=click.FloatRange(0, 10),
               help="Coefficient of variation of output lengths (0 = fixed; ~1 = long-tailed, reasoning-like).")
 @click.option("--prefix-hit", default=0.0, show_default=True, type=click.FloatRange(0, 0.99), help="Prefix-cache hit rate.")
+@click.option("--framework", default="trtllm", show_default=True, type=click.Choice(FRAMEWORKS),
+              help="Serving framework (its host time per iteration enters every step).")
 @catalog_option
 @format_option()
 def estimate_cmd(model_ref, chip_id, tp, ep, pp, dp, weights, kv, isl, osl, osl_cv, batch, prefill_batch, prefix_hit,
-                 catalogs, fmt):
+                 framework, catalogs, fmt):
     """Predict TTFT, TPOT, throughput per chip and memory for one configuration."""
     model = load_model(model_ref)
     chip = load_catalog(catalogs)[chip_id]
     s = Setting(tp=tp, ep=ep, pp=pp, dp=dp, weights=weights, kv=kv, isl=isl, osl=osl, batch=batch,
-                prefill_batch=prefill_batch, prefix_hit=prefix_hit, osl_cv=osl_cv)
+                prefill_batch=prefill_batch, prefix_hit=prefix_hit, osl_cv=osl_cv, framework=framework)
     est = estimate(model, chip, s)
     require_fit(model, chip, s, est)
     if fmt == "json":

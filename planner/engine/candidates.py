@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.engine.roofline import Candidates
-from planner.engine.tables import DTYPE_CODE, ROLE_CODE
+from planner.engine.tables import DTYPE_CODE, FRAMEWORK_CODE, ROLE_CODE
 from planner.inputs.chips import Chip
 from planner.inputs.models import ModelArch
 
@@ -47,6 +47,7 @@ class Grid:
     draft_levels: int = 6  # draft latency levels (placement pool)
     chunk_tokens: int | None = None  # aggregated: tokens per forward per attention rank
     prefix_cache_tokens: int | None = None  # None: hit rate x isl x batch (planner.axes.prefix)
+    framework: str = "trtllm"  # serving framework (its host time per iteration; planner.engine.params)
 
 
 def default_kv_dtype(weights: str) -> str:
@@ -104,7 +105,7 @@ def build_candidates(models: Sequence[ModelArch], chips: Sequence[Chip], grid: G
                                 tp=par[rep, 0], ep=par[rep, 1], pp=par[rep, 2], dp=par[rep, 3],
                                 batch=batch, isl=grid.isl, osl=grid.osl,
                                 wdtype=DTYPE_CODE[w], kvdtype=DTYPE_CODE[kv], prefix_hit=grid.prefix_hit,
-                                osl_cv=grid.osl_cv,
+                                osl_cv=grid.osl_cv, framework=FRAMEWORK_CODE[grid.framework],
                             )
                         )
     if not parts:

@@ -4,7 +4,7 @@ was fitted on and the command that fits it.
 Chip-specific efficiencies live in the chip catalog (`efficiency:` blocks, with sources); what is here is shared
 by every chip. Calibration bounds (planner.analyses.calibrate) and the kernel model's defaults
 (planner.analyses.kernels) derive from these fields. A study that varies a constant does it in a scope,
-`with using_params(PARAMS.replace(decode_step_overhead_s=2e-3)): ...`, never by assigning a module global;
+`with using_params(PARAMS.replace(host_s_trtllm=2e-3)): ...`, never by assigning a module global;
 the engine reads `active_params()`.
 """
 
@@ -17,8 +17,15 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
 from typing import Generic, TypeVar
 
+import numpy as np
+
+from planner.engine.tables import FRAMEWORKS
+
 KERNEL_FIT = "planner calibrate validation/kernels_h100 --chip h100-sxm (benchmarks/kernel_error.py reports the error)"
 POINTS_FIT = "scripts/make_validation_doc.py (end-to-end fit over validation/points.csv, docs/validation.md method log)"
+HOST_FIT = ("python scripts/fit_serving.py --out validation/serving_fit.json (serving rows, held out by system; the "
+            "published points scored at each grid value, docs/serving.md)")
+HOST_DATA = "validation/serving (shared rows) and validation/points.csv"
 
 
 def fitted(value: float, *, unit: str, bounds: tuple[float, float], data: str, command: str, meaning: str):
@@ -76,10 +83,16 @@ class EngineParams(FittedConstants):
     moe_expert_width_half: float = fitted(
         217.0, unit="columns", bounds=(0.0, 4000.0), data="validation/kernels_h100/moe.csv", command=KERNEL_FIT,
         meaning="expert intermediate width per MoE-TP rank at which grouped GEMMs reach half their efficiency")
-    decode_step_overhead_s: float = fitted(
-        5.0e-3, unit="s", bounds=(1.0e-3, 5.0e-3), data="validation/points.csv (all rows)", command=POINTS_FIT,
-        meaning="serving-framework work once per decode/aggregated step outside the kernels (scheduling, sampling, "
-                "detokenization, host sync); the fit sits at the top of the published 1-5 ms range")
+    host_s_trtllm: float = fitted(
+        1.0e-3, unit="s", bounds=(0.0, 0.01), data=HOST_DATA, command=HOST_FIT,
+        meaning="TensorRT-LLM: host time per iteration outside the kernels (scheduling, CUDA-graph replay, sampling, "
+                "detokenization), paid once per step of any role")
+    host_s_vllm: float = fitted(
+        0.5e-3, unit="s", bounds=(0.0, 0.01), data=HOST_DATA, command=HOST_FIT,
+        meaning="vLLM: host time per iteration outside the kernels")
+    host_s_sglang: float = fitted(
+        2.0e-3, unit="s", bounds=(0.0, 0.01), data=HOST_DATA, command=HOST_FIT,
+        meaning="SGLang: host time per iteration outside the kernels")
     moe_imbalance_exponent: float = fitted(
         0.0, unit="exponent", bounds=(0.0, 0.23), data="validation/points.csv (all rows)", command=POINTS_FIT,
         meaning="busiest EP rank carries ep**x times the mean expert load; the fit returns 0 (EPLB deployments); "
@@ -113,6 +126,12 @@ class EngineParams(FittedConstants):
     allreduce_oneshot_sharpness: float = fitted(
         1.75, unit="exponent", bounds=(0.3, 6.0), data="validation/kernels_h100/allreduce.csv", command=KERNEL_FIT,
         meaning="sharpness of that switch: blend weight 1/(1 + (bytes/switch)^sharpness)")
+
+
+    def host_s(self, framework):
+        """Host time per iteration of the framework(s) (FRAMEWORK_CODE codes; arrays broadcast)."""
+        per_code = np.array([getattr(self, f"host_s_{f}") for f in FRAMEWORKS])
+        return per_code[np.asarray(framework, np.int64)]
 
 
 PARAMS = EngineParams()

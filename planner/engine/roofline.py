@@ -77,6 +77,7 @@ class Candidates:
     # one iteration as a serving scheduler composes it (planner.serving); NaN = the steady state from isl/osl:
     decode_ctx: np.ndarray  # KV tokens per decoding sequence (NaN: mean_decode_context(isl, osl, osl_cv))
     prefill_seqs: np.ndarray  # aggregated: prompts of isl tokens prefilled in this step (NaN: batch x accept / osl)
+    framework: np.ndarray  # FRAMEWORK_CODE of the serving framework (its host time per iteration)
 
     @classmethod
     def from_columns(cls, **cols) -> Candidates:
@@ -87,6 +88,7 @@ class Candidates:
         cols.setdefault("osl_cv", 0.0)
         cols.setdefault("decode_ctx", np.nan)
         cols.setdefault("prefill_seqs", np.nan)
+        cols.setdefault("framework", 0)
         cols.setdefault("ep", 1)
         cols.setdefault("pp", 1)
         cols.setdefault("dp", 1)
@@ -95,7 +97,8 @@ class Candidates:
         if missing:
             raise TypeError(f"missing candidate columns: {missing}")
         arrays = np.broadcast_arrays(*[np.asarray(cols[n]) for n in names])
-        kinds = {"role": np.int8, "model": np.int32, "chip": np.int32, "wdtype": np.int8, "kvdtype": np.int8}
+        kinds = {"role": np.int8, "model": np.int32, "chip": np.int32, "wdtype": np.int8, "kvdtype": np.int8,
+                 "framework": np.int8}
         return cls(**{n: np.ascontiguousarray(a, dtype=kinds.get(n, np.float64)) for n, a in zip(names, arrays, strict=True)})
 
     def __len__(self) -> int:
@@ -542,10 +545,11 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
 
     # ---------------- per-role latency and throughput
     latency = pp * t_stage + (pp - 1) * t_p2p  # one micro-batch through all stages
+    host = params.host_s(c.framework)  # the framework's host time, once per iteration of any role
     if is_prefill:
-        step, ttft = t_stage, latency
+        step, ttft = t_stage + host, latency + host
     else:
-        step = latency + t_p2p + params.decode_step_overhead_s  # decode: every sequence advances `accept` tokens per `step`
+        step = latency + t_p2p + host  # decode: every sequence advances `accept` tokens per `step`
         # aggregated: a prompt gets the per-step chunk budget until its s_new tokens are in
         ttft = np.maximum(1.0, s_new / np.maximum(t_pre * micro, 1e-9)) * step if is_agg else np.full(len(c), np.nan)
     tpot, seqs_per_s, decode_tok_s, prefill_tok_s = rates_from_step(step, B, r, isl, osl, accept)

@@ -19,6 +19,10 @@ DTYPE_BYTES = np.array([BYTES_PER_ELEM[d] for d in DTYPES])
 # 80 GiB (nvidia-smi: 81,559 MiB), an "141 GB" H200 143,771 MiB, a "192 GB" MI300X 192 GiB.
 GIB = float(2**30)
 
+# serving frameworks the engine knows the host time of (planner.engine.params host_s_*); trtllm is the default
+FRAMEWORKS: tuple[str, ...] = ("trtllm", "vllm", "sglang")
+FRAMEWORK_CODE = {f: i for i, f in enumerate(FRAMEWORKS)}
+
 ROLES: tuple[str, ...] = ("prefill", "decode", "aggregated", "attention", "ffn", "draft")
 ROLE_CODE = {r: i for i, r in enumerate(ROLES)}
 

@@ -134,6 +134,14 @@ class AFDOptions(_Strict):
         return sorted(set(v))
 
 
+class Deploy(_Strict):
+    """How the fleet is deployed: the serving framework every instance runs."""
+
+    framework: Literal["trtllm", "vllm", "sglang"] = Field(
+        default="trtllm", description="serving framework: its host time per iteration enters every step "
+                                      "(TensorRT-LLM, vLLM or SGLang)")
+
+
 class ChipOffer(_Strict):
     """A chip type on offer; price overrides the catalog's, max_count caps the chips of this type."""
 
@@ -198,6 +206,7 @@ class Scenario(_Strict):
     queueing: Queueing = Field(default_factory=Queueing)
     search: Search = Field(default_factory=Search)
     solver: Solver = Field(default_factory=Solver)
+    deploy: Deploy = Field(default_factory=Deploy)
 
     @field_validator("chips")
     @classmethod

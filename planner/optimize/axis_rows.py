@@ -10,7 +10,7 @@ import pandas as pd
 from planner.axes.afd import afd_rows
 from planner.axes.draft_pool import draft_rows
 from planner.engine.candidates import DECODE_BATCHES_PER_RANK
-from planner.engine.tables import ChipTable
+from planner.engine.tables import FRAMEWORK_CODE, ChipTable
 from planner.inputs.chips import load_catalog
 from planner.inputs.models import load_model
 from planner.inputs.scenario import Scenario
@@ -33,7 +33,7 @@ def afd_table(sc: Scenario, catalogs=(), margin: float = 0.0) -> pd.DataFrame:
                   osl=sc.workload.osl, tpot_max_s=tpot_max, micro_batches=tuple(sc.afd.micro_batches),
                   levels=sc.afd.levels, max_chips=sc.search.max_chips_per_instance,
                   batches_per_rank=tuple(sc.search.decode_batches_per_rank or DECODE_BATCHES_PER_RANK),
-                  osl_cv=sc.workload.output_length_cv)
+                  osl_cv=sc.workload.output_length_cv, framework=FRAMEWORK_CODE[sc.deploy.framework])
     if df.empty:
         return df
     prices = chip_prices(sc, cat)
@@ -58,7 +58,8 @@ def draft_table(sc: Scenario, catalogs=(), margin: float = 0.0) -> pd.DataFrame:
     sp = sc.speculative
     df = draft_rows(load_model(sp.draft_model), chips, ct, sc.precision.weights, sc.kv_dtype, sc.workload.isl,
                     sc.workload.osl, sp.draft_levels,
-                    tuple(sc.search.decode_batches_per_rank or DECODE_BATCHES_PER_RANK), sc.workload.output_length_cv)
+                    tuple(sc.search.decode_batches_per_rank or DECODE_BATCHES_PER_RANK), sc.workload.output_length_cv,
+                    FRAMEWORK_CODE[sc.deploy.framework])
     if df.empty:
         return df
     # exact dominance within (level, chip): cost, power and chips scale with the instance's chips

@@ -52,6 +52,7 @@ class CoefficientKey:
     draft_levels: int = 6
     chunk_tokens: int | None = None
     prefix_cache_tokens: int | None = None
+    framework: str = "trtllm"  # the serving framework (its host time per iteration)
     params: EngineParams = PARAMS  # the engine constants in force (planner.engine.params.using_params)
 
     @classmethod
@@ -64,7 +65,7 @@ class CoefficientKey:
             osl_cv=float(sc.workload.output_length_cv), pp=tuple(sorted(set(s.pipeline_parallel))),
             prefill_batches=tuple(s.prefill_batches or PREFILL_BATCHES),
             decode_batches_per_rank=tuple(s.decode_batches_per_rank or DECODE_BATCHES_PER_RANK),
-            params=active_params(), **_axes_key(sc),
+            framework=sc.deploy.framework, params=active_params(), **_axes_key(sc),
         )
 
 
@@ -124,7 +125,7 @@ def _evaluate(key: CoefficientKey) -> pd.DataFrame:
         prefill_batches=key.prefill_batches, decode_batches_per_rank=key.decode_batches_per_rank, pp_options=key.pp,
         spec_method=key.spec_method, spec_gammas=key.spec_gammas, spec_alpha=key.spec_alpha,
         draft_model=key.draft_model, spec_placement=key.spec_placement, draft_levels=key.draft_levels,
-        chunk_tokens=key.chunk_tokens, prefix_cache_tokens=key.prefix_cache_tokens,
+        chunk_tokens=key.chunk_tokens, prefix_cache_tokens=key.prefix_cache_tokens, framework=key.framework,
     )
     with using_params(key.params):
         df = coefficient_table([model], chips, grid)

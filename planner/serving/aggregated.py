@@ -90,8 +90,8 @@ def simulate_aggregated(step: StepModel, lengths: Lengths, load: ClosedLoop | Op
     running = np.zeros(0, np.int64)
     if isinstance(load, ClosedLoop):
         firsts = load.first_requests()
-        if load.start == "staggered":  # client c starts c/clients of the way through its first answer
-            progress = np.floor(osl[firsts] * np.arange(load.clients) / load.clients).astype(np.int64)
+        progress = load.first_progress(osl[firsts], rng)
+        if progress.any():  # clients that start part-way through their first answer
             started = firsts[(progress > 0)][: cfg.max_batch]
             prefilled[started] = isl[started]
             generated[started] = progress[(progress > 0)][: cfg.max_batch]
@@ -125,9 +125,8 @@ def simulate_aggregated(step: StepModel, lengths: Lengths, load: ClosedLoop | Op
                                         alone_ok=decode_n == 0 or not len(running))
         if chunk.sum() > 0:  # an iteration with prefill work (and, mixed, every decode)
             ptok = float(chunk.sum())
-            npre = int((chunk > 0).sum())
             ctx = float(np.mean(isl[running] + generated[running])) if decode_n else float(step.isl)
-            dt = step.iteration_one_s(decode_n, ctx, ptok, npre)
+            dt = step.iteration_one_s(decode_n, ctx, ptok)
             t += dt
             if decode_n:
                 generated[running] += 1
@@ -145,9 +144,9 @@ def simulate_aggregated(step: StepModel, lengths: Lengths, load: ClosedLoop | Op
             d = len(running)
             ctx0 = float(np.mean(isl[running] + generated[running]))
             if isinstance(load, OpenLoop) and next_arrival < n:
-                dt0 = step.iteration_one_s(d, ctx0, 0.0, 0)
+                dt0 = step.iteration_one_s(d, ctx0, 0.0)
                 k = max(1, min(k, int(np.ceil((pending_arrivals[next_arrival] - t) / dt0))))
-            dt = step.iteration_one_s(d, ctx0 + (k - 1) / 2.0, 0.0, 0)
+            dt = step.iteration_one_s(d, ctx0 + (k - 1) / 2.0, 0.0)
             t += k * dt
             generated[running] += k
             itl_s.append(dt)

@@ -61,6 +61,15 @@ class ClosedLoop:
         nxt = np.asarray(finished, np.int64) + 1
         return nxt[nxt % self.per_client != 0]
 
+    def first_progress(self, first_osl: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Tokens each client's first request has already generated at t = 0: none ("together"), c/clients of its
+        answer for client c ("staggered"), or a uniformly random share of it, independently per client
+        ("random")."""
+        if self.start == "together":
+            return np.zeros(self.clients, np.int64)
+        share = np.arange(self.clients) / self.clients if self.start == "staggered" else rng.random(self.clients)
+        return np.floor(np.asarray(first_osl) * share).astype(np.int64)
+
     def arrivals(self, rng: np.random.Generator) -> np.ndarray:
         """Known arrival times: every client's first request at t = 0; the rest arrive as earlier ones end (NaN)."""
         arrival = np.full(self.requests, np.nan)

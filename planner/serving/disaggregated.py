@@ -102,7 +102,7 @@ def simulate_disaggregated(pools: Pools, lengths: Lengths, load: ClosedLoop | Op
                 i = queue.popleft()
                 batch.append(i)
                 tokens += int(isl[i])
-            dt = pools.prefill.iteration_one_s(0, pools.prefill.isl, tokens, len(batch))
+            dt = pools.prefill.iteration_one_s(0, pools.prefill.isl, tokens)
             push(t + dt, "prefilled", w, np.array(batch, np.int64))
 
     def start_stretch(d: _Decoder, w: int, t: float):
@@ -116,7 +116,7 @@ def simulate_disaggregated(pools: Pools, lengths: Lengths, load: ClosedLoop | Op
         gen = generated[d.running]
         k = int((osl[d.running] - gen).min())
         ctx = float((isl[d.running] + gen).mean()) + (k - 1) / 2.0
-        d.dt = pools.decode.iteration_one_s(len(d.running), ctx, 0.0, 0)
+        d.dt = pools.decode.iteration_one_s(len(d.running), ctx, 0.0)
         d.t0, d.k, d.busy = t, k, True
         d.version += 1
         push(t + k * d.dt, "boundary", w, d.version)
@@ -129,11 +129,11 @@ def simulate_disaggregated(pools: Pools, lengths: Lengths, load: ClosedLoop | Op
             queue.extend(int(i) for i in nxt)
             start_prefill(t)
 
-    # closed loop, staggered start: client c's first request is c/clients of the way through its answer
+    # closed loop: clients that start part-way through their first answer (ClosedLoop.first_progress)
     if closed:
         firsts = load.first_requests()
-        if load.start == "staggered":
-            progress = np.floor(osl[firsts] * np.arange(load.clients) / load.clients).astype(np.int64)
+        progress = load.first_progress(osl[firsts], rng)
+        if progress.any():
             for i, g in zip(firsts, progress, strict=True):
                 d = decoders[rr]
                 if g > 0 and len(d.running) < dcfg.max_batch:

@@ -4,8 +4,8 @@ An iteration of a continuous-batching engine carries D decoding sequences (each 
 prompt tokens (prefill, whole prompts or chunks). The engine prices such an iteration as its aggregated role with
 an explicit composition (`decode_ctx`, `prefill_seqs` columns); here it is evaluated once on a grid
 D x context x P (logarithmic in D and P, linear in the context) and interpolated, so a simulation never calls the
-engine per step. The kernel time comes from the engine without its steady-state framework overhead; the host time
-per iteration is the serving model's own (planner.serving.params).
+engine per step. An iteration's time is the engine's step: its kernels and the framework's host time per iteration
+(host_s_*, planner.engine.params), the same the optimizer's coefficient table uses.
 
 Prefill tokens are priced as tokens of prompts of the workload's input length: the attention work of a prompt
 summed over its chunks equals that of the whole prompt, so a chunk is priced at the prompt's mean cost per token
@@ -21,12 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.interpolate import RegularGridInterpolator
 
-from planner.engine.params import active_params, using_params
 from planner.engine.roofline import MEMORY_RESERVE_FRACTION, Candidates, evaluate, kv_elems_per_chip
-from planner.engine.tables import DTYPE_BYTES, DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
+from planner.engine.tables import DTYPE_BYTES, DTYPE_CODE, FRAMEWORK_CODE, ROLE_CODE, ChipTable, ModelTable
 from planner.inputs.chips import Chip
 from planner.inputs.models import ModelArch
-from planner.serving.params import active_serving_params
 
 # the scheduler each framework runs by default: TensorRT-LLM and vLLM (V1) mix prefill chunks into decode
 # iterations under one token budget; SGLang runs waiting prefills first, in iterations of their own
@@ -80,8 +78,8 @@ def _geometric(top: float, n: int) -> np.ndarray:
 
 
 class StepModel:
-    """Kernel time of an iteration (D decoding sequences at context ctx, P prefill tokens), interpolated on a grid
-    of the engine's evaluations, plus the framework's host time per iteration."""
+    """Wall time of an iteration (D decoding sequences at context ctx, P prefill tokens): the engine's step
+    (kernels plus the framework's host time) interpolated on a grid of its evaluations."""
 
     def __init__(self, cfg: EngineConfig, isl: float, osl: float, max_decode: float, max_prefill_tokens: float,
                  n_decode: int = 14, n_ctx: int = 4, n_prefill: int = 14):
@@ -96,16 +94,16 @@ class StepModel:
             role=ROLE_CODE["aggregated"], model=0, chip=0, tp=cfg.tp, ep=cfg.ep, pp=cfg.pp, dp=cfg.dp,
             batch=D.ravel(), isl=float(isl), osl=max(float(osl), 1.0), wdtype=DTYPE_CODE[cfg.weights],
             kvdtype=DTYPE_CODE[cfg.kv], decode_ctx=X.ravel(), prefill_seqs=P.ravel() / float(isl),
+            framework=FRAMEWORK_CODE[cfg.framework],
         )
-        with using_params(active_params().replace(decode_step_overhead_s=0.0)):
-            res = evaluate(c, mt, ct)
+        res = evaluate(c, mt, ct)
         self.fit_reason = int(res.fit_reason[D.ravel() <= 1].max())  # weights fit (the rest is the scheduler's)
         self.kv_capacity_tokens = self._kv_capacity(res, D.ravel(), P.ravel(), mt, ct)
-        kernel = np.where(D.ravel() + P.ravel() > 0, res.step_s, 0.0).reshape(D.shape)
+        step = np.where(D.ravel() + P.ravel() > 0, res.step_s, 0.0).reshape(D.shape)
         self._axes = (np.log1p(d), ctx, np.log1p(p))
-        self._interp = RegularGridInterpolator(self._axes, kernel, bounds_error=False, fill_value=None)
+        self._interp = RegularGridInterpolator(self._axes, step, bounds_error=False, fill_value=None)
         self._axes_list = [a.tolist() for a in self._axes]
-        self._table = kernel
+        self._table = step
 
     def _kv_capacity(self, res, d, p, mt: ModelTable, ct: ChipTable) -> float:
         """KV tokens the engine can hold: usable memory per chip (less the runtime reserve) minus the weights and
@@ -118,15 +116,16 @@ class StepModel:
         per_token = kv_elems * DTYPE_BYTES[DTYPE_CODE[cfg.kv]] * mt.layers[0] / cfg.pp
         return max(usable - base, 0.0) / per_token * cfg.dp
 
-    def kernel_s(self, decode, ctx, prefill_tokens) -> np.ndarray:
-        """GPU time of iterations (vectorized). Outside the grid the interpolation extends linearly."""
+    def iteration_s(self, decode, ctx, prefill_tokens) -> np.ndarray:
+        """Wall time of iterations (vectorized): the engine's step, kernels and the framework's host time. Outside
+        the grid the interpolation extends linearly."""
         axes = np.broadcast_arrays(np.log1p(np.asarray(decode, float)), np.asarray(ctx, float),
                                    np.log1p(np.asarray(prefill_tokens, float)))
         pts = np.stack([a.ravel() for a in axes], axis=-1)
         return np.maximum(self._interp(pts), 0.0).reshape(axes[0].shape)
 
-    def kernel_one_s(self, decode: float, ctx: float, prefill_tokens: float) -> float:
-        """kernel_s for one iteration: the same trilinear interpolation (and linear extension beyond the grid)
+    def iteration_one_s(self, decode: float, ctx: float, prefill_tokens: float) -> float:
+        """iteration_s for one iteration: the same trilinear interpolation (and linear extension beyond the grid)
         without the per-call cost of the vectorized interpolator, which a simulation's event loop would pay
         once per event (tests check the two agree)."""
         x = (math.log1p(decode), ctx, math.log1p(prefill_tokens))
@@ -140,14 +139,3 @@ class StepModel:
         c = c[0] * (1 - u) + c[1] * u
         c = c[0] * (1 - v) + c[1] * v
         return max(float(c[0] * (1 - s) + c[1] * s), 0.0)
-
-    def iteration_one_s(self, decode: float, ctx: float, prefill_tokens: float, prefill_seqs: float) -> float:
-        """iteration_s for one iteration (the simulations' event loops)."""
-        host = active_serving_params().overhead_s(self.cfg.framework, decode + prefill_seqs)
-        return self.kernel_one_s(decode, ctx, prefill_tokens) + float(host)
-
-    def iteration_s(self, decode, ctx, prefill_tokens, prefill_seqs) -> np.ndarray:
-        """Wall time of iterations: kernel time + the framework's host time for the sequences they carry."""
-        seqs = np.asarray(decode, float) + np.asarray(prefill_seqs, float)
-        host = active_serving_params().overhead_s(self.cfg.framework, seqs)
-        return self.kernel_s(decode, ctx, prefill_tokens) + host

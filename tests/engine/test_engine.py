@@ -45,7 +45,7 @@ def test_batch1_decode_is_weight_read_time(cat):
     weight_bytes = (model.total_params - model.vocab_size * model.hidden_size) * 2.0  # input embedding not read
     bw = chip.hbm_tb_s * 1e12 * chip.efficiency.memory
     expected = (weight_bytes / bw + model.num_layers * KERNELS_PER_LAYER * chip.efficiency.kernel_overhead_us * 1e-6
-                + PARAMS.decode_step_overhead_s)
+                + PARAMS.host_s_trtllm)
     assert raw["tpot_s"] == pytest.approx(expected, rel=0.03)
     t_launch = model.num_layers * KERNELS_PER_LAYER * chip.efficiency.kernel_overhead_us * 1e-6
     assert row["share_memory"] == pytest.approx((weight_bytes / bw) / (weight_bytes / bw + t_launch), rel=0.03)
@@ -93,7 +93,7 @@ def test_moe_decode_reads_only_touched_experts(cat):
     assert per_chip_b1 / per_chip_all == pytest.approx(8 / 256)
     # batch-256 step reads ~all experts, so its GPU time (step less the framework's per-step overhead) is several
     # times that of batch 1
-    assert raw256["tpot_s"] - PARAMS.decode_step_overhead_s > 3 * (raw1["tpot_s"] - PARAMS.decode_step_overhead_s)
+    assert raw256["tpot_s"] - PARAMS.host_s_trtllm > 3 * (raw1["tpot_s"] - PARAMS.host_s_trtllm)
 
 
 def test_kv_bytes_per_token_gqa_and_mla(cat):
@@ -232,7 +232,7 @@ def test_two_tier_memory_spills_at_cold_bandwidth():
     frac = raw_t["cold_tier_fraction"]
     assert 0.4 < frac < 0.7
     ratio = (1 - frac) + frac * 4.0 / 0.4  # time ratio of blended vs all-fast reads (GPU time of the step)
-    gpu_t, gpu_f = raw_t["tpot_s"] - PARAMS.decode_step_overhead_s, raw_f["tpot_s"] - PARAMS.decode_step_overhead_s
+    gpu_t, gpu_f = raw_t["tpot_s"] - PARAMS.host_s_trtllm, raw_f["tpot_s"] - PARAMS.host_s_trtllm
     assert gpu_t / gpu_f == pytest.approx(ratio, rel=0.1)
 
 

@@ -21,7 +21,7 @@ from planner.optimize.coefficients import CoefficientCache, CoefficientKey
 
 def test_params_are_frozen_and_every_field_says_where_it_came_from():
     with pytest.raises(dataclasses.FrozenInstanceError):
-        PARAMS.decode_step_overhead_s = 1.0  # type: ignore[misc]
+        PARAMS.host_s_trtllm = 1.0  # type: ignore[misc]
     rows = EngineParams.provenance()
     assert {r["name"] for r in rows} == {f.name for f in dataclasses.fields(EngineParams)}
     for r in rows:
@@ -40,12 +40,12 @@ def _decode_step_s() -> float:
 
 def test_using_params_changes_the_engine_only_inside_its_scope():
     base = _decode_step_s()
-    with using_params(PARAMS.replace(decode_step_overhead_s=PARAMS.decode_step_overhead_s + 1e-3)) as p:
+    with using_params(PARAMS.replace(host_s_trtllm=PARAMS.host_s_trtllm + 1e-3)) as p:
         assert active_params() is p
         assert _decode_step_s() == pytest.approx(base + 1e-3, rel=1e-12)
     assert active_params() is PARAMS and _decode_step_s() == base
     seen = []  # another thread never sees a scope opened here
-    with using_params(PARAMS.replace(decode_step_overhead_s=0.0)):
+    with using_params(PARAMS.replace(host_s_trtllm=0.0)):
         t = threading.Thread(target=lambda: seen.append(active_params()))
         t.start()
         t.join()
@@ -60,7 +60,7 @@ def test_coefficient_tables_are_cached_per_parameter_set():
     })
     cache = CoefficientCache()
     plain = cache.get(CoefficientKey.of(sc))
-    with using_params(PARAMS.replace(decode_step_overhead_s=0.0)):
+    with using_params(PARAMS.replace(host_s_trtllm=0.0)):
         fast = cache.get(CoefficientKey.of(sc))
     assert cache.misses == 2 and len(cache) == 2
     dec = (plain["role"] == "decode").to_numpy()

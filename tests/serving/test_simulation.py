@@ -34,17 +34,17 @@ def step(cfg) -> StepModel:
 def test_scalar_and_vectorized_interpolation_agree(step):
     rng = np.random.default_rng(0)
     pts = np.c_[rng.uniform(0, 80, 100), rng.uniform(ISL, ISL + 2 * OSL, 100), rng.uniform(0, 12000, 100)]
-    vec = step.kernel_s(pts[:, 0], pts[:, 1], pts[:, 2])
-    one = np.array([step.kernel_one_s(*p) for p in pts])
+    vec = step.iteration_s(pts[:, 0], pts[:, 1], pts[:, 2])
+    one = np.array([step.iteration_one_s(*p) for p in pts])
     np.testing.assert_allclose(one, vec, rtol=1e-9)
-    assert np.all(np.diff(step.kernel_s(np.arange(1, 64), ISL, 0.0)) >= 0)  # more sequences never faster
+    assert np.all(np.diff(step.iteration_s(np.arange(1, 64), ISL, 0.0)) >= 0)  # more sequences never faster
 
 
 def test_one_client_sees_one_prefill_and_the_batch1_decode_step(step):
     sim = simulate_aggregated(step, Lengths(ISL, OSL), ClosedLoop(1))
     r = sim.requests[sim.requests["measured"]]
-    prefill = step.iteration_one_s(0, ISL, ISL, 1)
-    decode = step.iteration_one_s(1, ISL + OSL / 2, 0.0, 0)
+    prefill = step.iteration_one_s(0, ISL, ISL)
+    decode = step.iteration_one_s(1, ISL + OSL / 2, 0.0)
     lat = SERVING_PARAMS.request_s
     assert r["ttft_ms"].to_numpy() == pytest.approx((prefill + lat) * 1e3, rel=1e-9)
     # the answer's decode steps: contexts ISL+1 .. ISL+OSL-1, priced at the stretch's middle context
@@ -57,7 +57,7 @@ def test_a_one_slot_engine_under_poisson_arrivals_is_md1(cfg):
     one = EngineConfig(**{**cfg.__dict__, "max_batch": 1})
     st = StepModel(one, ISL, 1, max_decode=1, max_prefill_tokens=ISL)
     with using_serving_params(SERVING_PARAMS.replace(request_s=0.0)):
-        s = st.iteration_one_s(0, ISL, ISL, 1)
+        s = st.iteration_one_s(0, ISL, ISL)
         rho = 0.6
         sim = simulate_aggregated(st, Lengths(ISL, 1), OpenLoop(rate_rps=rho / s, requests=20000), seed=3)
     wait = sim.requests.loc[sim.requests["measured"], "ttft_ms"].to_numpy() / 1e3 - s
@@ -117,9 +117,9 @@ def test_disaggregated_one_client(cfg, step):
     sim = simulate_disaggregated(pools, Lengths(ISL, OSL), ClosedLoop(1))
     r = sim.requests[sim.requests["measured"]]
     sp = SERVING_PARAMS
-    ttft = step.iteration_one_s(0, ISL, ISL, 1) + float(pools.kv_transfer_s(ISL)) + sp.request_s + sp.disagg_handoff_s
+    ttft = step.iteration_one_s(0, ISL, ISL) + float(pools.kv_transfer_s(ISL)) + sp.request_s + sp.disagg_handoff_s
     assert r["ttft_ms"].to_numpy() == pytest.approx(ttft * 1e3, rel=1e-9)
-    assert r["tpot_ms"].to_numpy() == pytest.approx(step.iteration_one_s(1, ISL + OSL / 2, 0.0, 0) * 1e3, rel=2e-3)
+    assert r["tpot_ms"].to_numpy() == pytest.approx(step.iteration_one_s(1, ISL + OSL / 2, 0.0) * 1e3, rel=2e-3)
     # KV bytes of one prompt by hand: ISL x 2 (K, V) x 8 KV heads x 128 x 1 byte (fp8) x 32 layers over the NIC
     chip = cfg.chip
     bytes_ = ISL * 2 * 8 * 128 * 1 * 32
