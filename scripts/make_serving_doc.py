@@ -26,6 +26,7 @@ import pandas as pd  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from planner.analyses.serving import predict_serving, read_serving, serving_summary  # noqa: E402
+from planner.engine.params import EngineParams  # noqa: E402
 from planner.serving.params import ServingParams  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "validation" / "serving" / "silicon_shared.csv"
@@ -90,9 +91,21 @@ def fit_md() -> str:
                          "held out (median)": pct(sc["median_ape_held_out"]),
                          "held out within ±25%": pct(sc["within_25pct_held_out"])})
     p = rep["all"]["params"]
-    fitted = (f"fitted on all rows: host time per iteration {p['fixed_ms']} ms by framework, {p['per_seq_us']:g} µs per "
-              f"sequence, first-token latency {p['request_ms']:g} ms, disaggregated handoff {p['disagg_handoff_ms']:g} ms")
-    return md_table(pd.DataFrame(rows)) + "\n\n" + fitted + "."
+    host = ", ".join(f"{fw} {ms:g} ms" for fw, ms in sorted(p["host_ms"].items()))
+    pts = rep["all"].get("points", {})
+    fitted = (f"Fitted on all rows (the published points weighing as one data set): host time per iteration {host}; "
+              f"first-token latency {p['request_ms']:g} ms, disaggregated handoff {p['disagg_handoff_ms']:g} ms. "
+              f"The published points at these host times: median error {pct(pts.get('median_ape', float('nan')))}, "
+              f"{pts.get('beyond_2x', '?')} rows beyond 2x")
+    curve = pd.DataFrame(rep.get("curve", []))
+    if len(curve):
+        curve = curve.rename(columns={"host_ms": "host time (ms, every framework)",
+                                      "points_median_ape": "published points (median)"})
+        curve.columns = [c.replace("serving_tpot_", "serving TPOT, ") for c in curve.columns]
+        for c in curve.columns[1:]:
+            curve[c] = curve[c].map(pct)
+        fitted += ".\n\nMedian error at each host time of the grid (all rows):\n\n" + md_table(curve)
+    return md_table(pd.DataFrame(rows)) + "\n\n" + fitted + ("" if len(curve) else ".")
 
 
 def main() -> None:
@@ -106,8 +119,9 @@ def main() -> None:
     skipped = res[res["status"] != "ok"].drop_duplicates("id")
     reasons = skipped["reason"].value_counts().rename_axis("reason").reset_index(name="rows")
     predicted = res[res["status"] == "ok"]["id"].nunique()
+    constants = [r for r in EngineParams.provenance() if r["name"].startswith("host_s_")] + ServingParams.provenance()
     params = pd.DataFrame([{"constant": f"`{r['name']}`", "value": f"{r['value']:g}", "unit": r["unit"],
-                            "meaning": r["meaning"]} for r in ServingParams.provenance()])
+                            "meaning": r["meaning"]} for r in constants])
     text = DOC.read_text()
     start, end = "<!-- generated:start -->", "<!-- generated:end -->"
     body = f"""{start}
@@ -136,7 +150,8 @@ def main() -> None:
 
 {fit_md()}
 
-Shipped values (`planner/serving/params.py`):
+Shipped values (`planner/serving/params.py`; the host times per iteration are engine constants,
+`planner/engine/params.py`):
 
 {md_table(params)}
 {end}"""
