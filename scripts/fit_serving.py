@@ -14,7 +14,8 @@ alike) plus `--points-weight` times the mean over the published points (validati
 
 Held out by system: fitted on {H100, B200} rows and scored on {H200, GB200} rows, and the reverse; then fitted on
 all rows (the shipped values). Prints the in-sample and held-out median errors side by side, the published points'
-median error at the fitted host times, and writes them as JSON.
+median error at the fitted host times, and writes them as JSON; every row's held-out prediction goes to
+`serving_heldout.csv` beside it (the planning margins' serving data, scripts/make_validation_doc.py).
 """
 
 from __future__ import annotations
@@ -127,6 +128,18 @@ def score(w: pd.DataFrame, params: dict) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def predictions(w: pd.DataFrame, params: dict) -> pd.DataFrame:
+    """Long format, one record per (row, metric): predicted (TTFT with the fitted latencies) and measured ms."""
+    out = []
+    for fw, host in params["host_ms"].items():
+        h = w[(w["framework"] == fw) & (w["host_ms"] == host)]
+        base = h[["id", "mode", "system", "framework"]]
+        out.append(base.assign(metric="tpot_ms", predicted=h["predicted_tpot_ms"], measured=h["measured_tpot_ms"]))
+        out.append(base.assign(metric="ttft_ms", predicted=_ttft(h, params["request_ms"], params["disagg_handoff_ms"]),
+                               measured=h["measured_ttft_ms"]))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+
+
 def points_score(points: pd.DataFrame, params: dict) -> dict:
     """The published points' median error and rows beyond 2x at the fitted host times (TensorRT-LLM's for rows
     of frameworks the serving rows do not fit)."""
@@ -153,8 +166,10 @@ def main() -> None:
                  for fw, g in w[w["host_ms"] == h].groupby("framework")}} for h in HOST_MS]
     print(pd.DataFrame(curve).round(3).to_string(index=False))
     report = {"grid": {"host_ms": HOST_MS}, "points_weight": a.points_weight, "curve": curve, "folds": []}
+    held_out = []
     for train_sys, test_sys in (FOLDS, FOLDS[::-1]):
         p = fit(w[w["system"].isin(train_sys)], points, a.points_weight)
+        held_out.append(predictions(w[w["system"].isin(test_sys)], p).assign(fitted_on="+".join(train_sys)))
         ins, out = score(w[w["system"].isin(train_sys)], p), score(w[w["system"].isin(test_sys)], p)
         both = ins.merge(out, on=["metric", "mode"], suffixes=("_in", "_held_out"))
         print(f"fitted on {train_sys}: {p}\n{both.to_string(index=False)}\n")
@@ -165,6 +180,9 @@ def main() -> None:
     print(f"fitted on all rows: {p}\n{allsc.to_string(index=False)}\npublished points: {pts}")
     report["all"] = {"params": p, "scores": allsc.to_dict("records"), "points": pts}
     Path(a.out).write_text(json.dumps(report, indent=1, default=float))
+    heldout_path = Path(a.out).with_name("serving_heldout.csv")
+    pd.concat(held_out, ignore_index=True).to_csv(heldout_path, index=False, float_format="%.6g")
+    print(f"wrote {a.out} and {heldout_path} (every row predicted by the fold that did not fit on its system)")
 
 
 if __name__ == "__main__":

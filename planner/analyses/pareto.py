@@ -188,7 +188,7 @@ def pareto(sc: Scenario, *, sweep: str = "tpot", points: int = 20, catalogs=(), 
                               hint="`planner solve` on the scenario says which SLO or limit binds")
     summary = {
         "scenario": sc.name, "model": sc.model, "sweep": sweep, "x": x, "y": y, "points_solved": len(all_points),
-        "frontier_points": len(front), "margin": prep.margin, "candidates": int(len(prep.table)),
+        "frontier_points": len(front), "margin": prep.margin.summary([c.id for c in sc.chips]), "candidates": int(len(prep.table)),
         "build_s": t1 - t0, "total_s": time.perf_counter() - t0,
         "statuses": all_points["status"].value_counts().to_dict(),
     }

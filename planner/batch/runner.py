@@ -47,7 +47,7 @@ class SolveOptions:
     catalogs: tuple[str, ...] = ()
     time_limit_s: float | None = None
     mip_gap: float | None = None
-    margin: float | None = None  # fraction; None: each scenario's own, else the calibrated default
+    margin: float | None = None  # fraction; None: each scenario's own, else the held-out margins
 
     def salt(self) -> str:
         """Fingerprint of the options, catalog overlays by content: change one and the scenarios are new."""

@@ -82,7 +82,7 @@ def _print_summary(s, console: Console) -> None:
               help="Relative MIP gap [default: each scenario's solver.mip_gap].")
 @click.option("--margin", "margin_pct", type=click.FloatRange(0, 500), default=None,
               help="Planning margin in PERCENT for every scenario [default: each scenario's `margin`, else the "
-                   "calibrated default].")
+                   "held-out margins per metric and chip family].")
 @click.option("--retry-errors", is_flag=True, help="Solve again the scenarios that ended in an error row.")
 @catalog_option
 @format_option()

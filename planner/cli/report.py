@@ -14,7 +14,8 @@ from .common import catalog_option
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default="report.html", show_default=True)
 @click.option("--points", default=12, show_default=True, type=click.IntRange(2, 100), help="Points per frontier.")
 @click.option("--margin", "margin_pct", type=click.FloatRange(0, 500), default=None,
-              help="Planning margin in percent [default: the scenario's, else the calibrated default].")
+              help="Planning margin in percent for every metric and chip [default: the scenario's, else the "
+                   "held-out margins per metric and chip family].")
 @catalog_option
 def report_cmd(scenario_path, out_path, points, margin_pct, catalogs):
     """Write an HTML report: the cheapest fleet, binding constraints, and cost/interactivity and
@@ -24,6 +25,7 @@ def report_cmd(scenario_path, out_path, points, margin_pct, catalogs):
     from planner.errors import InfeasibleError
     from planner.inputs.scenario import load_scenario
     from planner.optimize.solve import solve_scenario
+    from planner.optimize.uncertainty import margin_text
     from planner.report.html import render_html
 
     sc = load_scenario(scenario_path, catalogs)
@@ -40,7 +42,8 @@ def report_cmd(scenario_path, out_path, points, margin_pct, catalogs):
         frontiers[name] = (pr.points, x, y)
     s = res.summary
     notes = [
-        f"Planning margin: {100 * s['margin']:.0f}% (capacities divided by 1+margin, latencies multiplied by it).",
+        f"Planning margin: {margin_text(s['margin'])} (capacities divided by 1 + the capacity margin, TPOT and TTFT "
+        "multiplied by 1 + theirs).",
         f"Queueing: {s.get('queueing', '')}.",
         "Engine: roofline with sustained efficiencies; see docs/physics.md and docs/validation.md for measured error.",
     ]

@@ -9,14 +9,14 @@ import click
 import pandas as pd
 from rich.console import Console
 
-from planner.optimize.uncertainty import band_text
+from planner.optimize.uncertainty import band_text, margin_text
 
 from .common import catalog_option, echo_json, fmt_num, format_option, make_console, print_table
 
 margin_option = click.option(
     "--margin", "margin_pct", type=click.FloatRange(0, 500), default=None,
-    help="Planning margin in PERCENT (10 = capacities / 1.10, latencies x 1.10) "
-         "[default: the scenario's `margin` (a fraction), else the calibrated default].",
+    help="Planning margin in PERCENT for every metric and chip (10 = capacities / 1.10, latencies x 1.10) "
+         "[default: the scenario's `margin` (a fraction), else the held-out margins per metric and chip family].",
 )
 time_limit_option = click.option("--time-limit", "time_limit_s", type=click.FloatRange(min=0.01), default=None,
                                  help="Solver time limit per MILP, seconds [default: scenario solver.time_limit_s].")
@@ -84,7 +84,7 @@ def _print_solve(summary: dict, pools: pd.DataFrame, cons: pd.DataFrame) -> None
         (f"TPOT, ms (SLO {fmt_num(slo['tpot_ms'])})", s["tpot_ms"]),
         ("tokens/s per user", s["tok_s_per_user"]),
         ("power, kW", s["power_kw"]),
-        ("margin", f"{100 * s['margin']:.0f}%"),
+        ("margin", margin_text(s["margin"])),
         ("limits", s["limits"]),
     ]
     print_table(pd.DataFrame({"metric": [r[0] for r in rows], "value": [fmt_num(r[1]) for r in rows]}), console=con)
@@ -108,7 +108,8 @@ def _print_solve(summary: dict, pools: pd.DataFrame, cons: pd.DataFrame) -> None
     gb = kv["gb_per_request"]
     gb_text = f"{gb:.3g} GB/request" if not isinstance(gb, dict) else ", ".join(f"{k} {v:.3g}" for k, v in gb.items()) + " GB/request"
     con.print(
-        f"[dim]Latencies and capacities include the {100 * s['margin']:.0f}% margin. Queueing: {s['queueing']}; "
+        f"[dim]Latencies and capacities include the planning margin (capacities / (1 + capacity margin), TPOT and "
+        f"TTFT x (1 + their margins)). Queueing: {s['queueing']}; "
         f"utilization caps keep the p{fmt_num(s['ttft_percentile'])} TTFT within the SLO. KV transfer "
         f"{gb_text}, {'overlapped with prefill' if kv['overlapped'] else 'added to TTFT (not overlapped)'}.[/]"
     )
@@ -180,7 +181,7 @@ def pareto_cmd(scenario_path, sweep, points, margin_pct, time_limit_s, mip_gap, 
     s = res.summary
     con.print(f"[bold]{s['scenario']}[/]: {s['sweep']} sweep, {s['frontier_points']} frontier points of "
               f"{s['points_solved']} solved ({', '.join(f'{k} {v}' for k, v in s['statuses'].items())}), "
-              f"margin {100 * s['margin']:.0f}%, {s['total_s']:.2f} s")
+              f"margin {margin_text(s['margin'])}, {s['total_s']:.2f} s")
     cols = ["epsilon", "status", s["x"], s["y"], "cost_usd_per_hr", "tpot_ms", "ttft_ms", "num_chips"]
     view = flat[list(dict.fromkeys(cols))].rename(columns={
         "epsilon": "eps", "throughput_rps": "rps", "cost_usd_per_hr": "usd_hr", "cost_usd_per_mtok": "usd_mtok",

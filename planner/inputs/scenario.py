@@ -198,7 +198,7 @@ class Scenario(_Strict):
     budget_usd_per_hr: float | None = Field(default=None, gt=0)
     max_chips: int | None = Field(default=None, ge=1)
     max_power_kw: float | None = Field(default=None, gt=0)
-    margin: float | None = Field(default=None, ge=0, le=5, description="fraction; default uncertainty.default_margin()")
+    margin: float | None = Field(default=None, ge=0, le=5, description="fraction, for every metric and chip; default: the held-out margins per metric and chip family (uncertainty.planning_margins)")
     kv_transfer: KVTransfer = Field(default_factory=KVTransfer)
     speculative: Speculative | None = None
     aggregated: AggregatedOptions = Field(default_factory=AggregatedOptions)

@@ -16,19 +16,21 @@ from planner.inputs.models import load_model
 from planner.inputs.scenario import Scenario
 from planner.optimize.coefficients import chip_prices
 from planner.optimize.prune import _dominated_by_combinations, _group_key
+from planner.optimize.uncertainty import NO_MARGIN, Margins
 
 
-def afd_table(sc: Scenario, catalogs=(), margin: float = 0.0) -> pd.DataFrame:
-    """The AFD rows of a scenario in the pruned-table format the MILP reads (margin applied: capacities
-    / (1 + m), TPOT x (1 + m), so the cadences are chosen under slo.tpot_ms / (1 + m))."""
+def afd_table(sc: Scenario, catalogs=(), margin: Margins = NO_MARGIN) -> pd.DataFrame:
+    """The AFD rows of a scenario in the pruned-table format the MILP reads (margins applied per row's chip:
+    capacities / (1 + capacity margin), TPOT x (1 + TPOT margin); the cadences are chosen under slo.tpot_ms over
+    the largest TPOT factor of the offered chips)."""
     model = load_model(sc.model)
     if not model.is_moe:
         return pd.DataFrame()
     cat = load_catalog(tuple(str(p) for p in catalogs))
     chips = [cat[c.id] for c in sc.chips]
     ct = ChipTable.build(chips)
-    f = 1.0 + margin
-    tpot_max = sc.slo.tpot_ms / 1e3 / f if sc.slo.tpot_ms is not None else None
+    f_tpot_max = float(np.max(margin.factors([c.id for c in chips])[1]))
+    tpot_max = sc.slo.tpot_ms / 1e3 / f_tpot_max if sc.slo.tpot_ms is not None else None
     df = afd_rows(model, chips, ct, wdtype=sc.precision.weights, kvdtype=sc.kv_dtype, isl=sc.workload.isl,
                   osl=sc.workload.osl, tpot_max_s=tpot_max, micro_batches=tuple(sc.afd.micro_batches),
                   levels=sc.afd.levels, max_chips=sc.search.max_chips_per_instance,
@@ -39,9 +41,10 @@ def afd_table(sc: Scenario, catalogs=(), margin: float = 0.0) -> pd.DataFrame:
     prices = chip_prices(sc, cat)
     n = df["chips_per_instance"].to_numpy().astype(float)
     by_id = {c.id: c for c in chips}
-    cap = df["capacity_rps"].to_numpy() / f
+    f_cap, f_tpot, _ = margin.factors(df["chip"].to_numpy())
+    cap = df["capacity_rps"].to_numpy() / f_cap
     return df.assign(
-        capacity_rps=cap, eff_capacity_rps=cap, max_utilization=1.0, tpot_ms=df["tpot_ms"] * f, ttft_ms=np.nan,
+        capacity_rps=cap, eff_capacity_rps=cap, max_utilization=1.0, tpot_ms=df["tpot_ms"] * f_tpot, ttft_ms=np.nan,
         kv_transfer_ms=0.0, servers=df["batch"], hold_s=np.where(cap > 0, df["batch"] / np.maximum(cap, 1e-300), 0.0),
         wait_budget_s=0.0, cost_usd_per_hr=[prices[c] for c in df["chip"]] * n,
         power_w=[by_id[c].power_w for c in df["chip"]] * n,
@@ -50,8 +53,9 @@ def afd_table(sc: Scenario, catalogs=(), margin: float = 0.0) -> pd.DataFrame:
     )
 
 
-def draft_table(sc: Scenario, catalogs=(), margin: float = 0.0) -> pd.DataFrame:
-    """The draft rows of a scenario in the pruned-table format the MILP reads (supply / (1 + margin); priced)."""
+def draft_table(sc: Scenario, catalogs=(), margin: Margins = NO_MARGIN) -> pd.DataFrame:
+    """The draft rows of a scenario in the pruned-table format the MILP reads (supply / (1 + the capacity margin
+    of the row's chip); priced)."""
     cat = load_catalog(tuple(str(p) for p in catalogs))
     chips = [cat[c.id] for c in sc.chips]
     ct = ChipTable.build(chips)
@@ -71,7 +75,7 @@ def draft_table(sc: Scenario, catalogs=(), margin: float = 0.0) -> pd.DataFrame:
     by_id = {c.id: c for c in chips}
     n = df["chips_per_instance"].to_numpy().astype(float)
     return df.assign(
-        draft_tokens_s=df["draft_tokens_s"] / (1.0 + margin), capacity_rps=0.0, eff_capacity_rps=0.0,
+        draft_tokens_s=df["draft_tokens_s"] / margin.factors(df["chip"].to_numpy())[0], capacity_rps=0.0, eff_capacity_rps=0.0,
         max_utilization=1.0, tpot_ms=np.nan, ttft_ms=np.nan, kv_transfer_ms=0.0, servers=df["batch"], hold_s=0.0,
         wait_budget_s=0.0, cost_usd_per_hr=[prices[c] for c in df["chip"]] * n,
         power_w=[by_id[c].power_w for c in df["chip"]] * n,

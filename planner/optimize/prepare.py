@@ -21,7 +21,7 @@ from planner.optimize import milp
 from planner.optimize.axis_rows import afd_table, draft_table
 from planner.optimize.coefficients import CoefficientCache, scenario_coefficients
 from planner.optimize.prune import MODE_ROLES, Pruned, PruneSettings, prune
-from planner.optimize.uncertainty import default_margin
+from planner.optimize.uncertainty import Margins, planning_margins
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Prepared:
 
     scenario: Scenario
     objective: str
-    margin: float
+    margin: Margins
     settings: PruneSettings
     pruned: Pruned
     spec: milp.MilpSpec
@@ -50,13 +50,19 @@ class Prepared:
 
 
 
-def resolve_margin(sc: Scenario, margin: float | None) -> float:
+def resolve_margin(sc: Scenario, margin: float | Margins | None) -> Margins:
+    """The planning margins in force: an explicit one (a fraction for every metric and chip, e.g. `--margin`), else
+    the scenario's `margin`, else the held-out margins per metric and chip family (uncertainty.planning_margins)."""
+    if isinstance(margin, Margins):
+        return margin
     if margin is not None:
-        return float(margin)
-    return float(sc.margin) if sc.margin is not None else float(default_margin())
+        return Margins.uniform(margin, "--margin")
+    if sc.margin is not None:
+        return Margins.uniform(sc.margin, "scenario margin")
+    return planning_margins()
 
 
-def _settings(sc: Scenario, margin: float, keep_tpot_front: bool) -> PruneSettings:
+def _settings(sc: Scenario, margin: Margins, keep_tpot_front: bool) -> PruneSettings:
     return PruneSettings(
         modes=tuple(sc.modes), ttft_slo_ms=sc.slo.ttft_ms, tpot_slo_ms=sc.slo.tpot_ms,
         percentile=sc.slo.ttft_percentile, margin=margin, queueing=sc.queueing.model,
@@ -68,10 +74,10 @@ def _role_empty(t: pd.DataFrame, role: str) -> bool:
     return not (t["role"].astype(str) == role).any()
 
 
-def _no_candidates_error(sc: Scenario, p: Pruned, margin: float) -> InfeasibleError:
+def _no_candidates_error(sc: Scenario, p: Pruned, margin: Margins) -> InfeasibleError:
     """Which SLO (or memory) rules out every mode, with the nearest feasible value."""
     d = p.diagnostics
-    note = f" (margin {margin:.0%} applied)" if margin else ""
+    note = f" (margin {margin.text([c.id for c in sc.chips])} applied)" if max(margin.default) > 0 or margin.families else ""
     if len(d.get("chips_without_fit", [])) == len(sc.chips):
         return InfeasibleError(
             f"{sc.model} does not fit on any offered chip with up to {sc.search.max_chips_per_instance} chips per "
@@ -119,7 +125,8 @@ def _dtype_notes(sc: Scenario, catalogs) -> list[str]:
     return [f"{c} has no {w} support: not used" for c in lacking]
 
 
-def checked_objective_and_margin(sc: Scenario, catalogs, margin: float | None, objective: str | None) -> tuple[str, float]:
+def checked_objective_and_margin(sc: Scenario, catalogs, margin: float | Margins | None,
+                                 objective: str | None) -> tuple[str, Margins]:
     """The objective and planning margin in force, after the checks every preparation starts with."""
     objective = objective or sc.objective
     if objective == "max-throughput":
@@ -128,7 +135,7 @@ def checked_objective_and_margin(sc: Scenario, catalogs, margin: float | None, o
     return objective, resolve_margin(sc, margin)
 
 
-def prepare(sc: Scenario, *, catalogs=(), margin: float | None = None, cache: CoefficientCache | None = None,
+def prepare(sc: Scenario, *, catalogs=(), margin: float | Margins | None = None, cache: CoefficientCache | None = None,
             objective: str | None = None, keep_tpot_front: bool = False, dominance: bool = True) -> Prepared:
     """Coefficients, pruning and the MILP data for a scenario; InfeasibleError when no candidate is left."""
     t0 = time.perf_counter()

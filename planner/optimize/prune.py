@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from planner.optimize.queueing import DEFAULT_QUEUEING, SCV, batch_slot_servers, max_utilization
+from planner.optimize.uncertainty import NO_MARGIN, Margins
 
 MODE_ROLES = {"aggregated": ("aggregated",), "disaggregated": ("prefill", "decode"), "afd": ("prefill", "attention", "ffn")}
 MIN_CAP = 1e-6  # utilization caps below this are treated as "cannot meet the TTFT SLO"
@@ -34,7 +35,7 @@ class PruneSettings:
     ttft_slo_ms: float | None = None
     tpot_slo_ms: float | None = None
     percentile: float = 90.0
-    margin: float = 0.0
+    margin: Margins = NO_MARGIN
     queueing: str = DEFAULT_QUEUEING
     kv_overlap: bool = False
     isl: float = 2048.0
@@ -51,7 +52,7 @@ class Pruned:
 
 def _with_planning_columns(df: pd.DataFrame, s: PruneSettings) -> pd.DataFrame:
     """Margin-adjusted latencies/capacity, KV transfer, queue servers and hold time per candidate."""
-    f = 1.0 + s.margin
+    f_cap, f_tpot, f = s.margin.factors(df["chip"].to_numpy())
     role = df["role"].to_numpy().astype(str)
     cap_raw = df["capacity_rps"].to_numpy()
     ttft_raw_s = df["ttft_ms"].to_numpy() / 1e3
@@ -65,14 +66,14 @@ def _with_planning_columns(df: pd.DataFrame, s: PruneSettings) -> pd.DataFrame:
     else:
         exposed = kv_s
     exposed = np.where(is_prefill, exposed, 0.0)
-    capacity = cap_raw / f
+    capacity = cap_raw / f_cap
     slots, slot_hold_s = batch_slot_servers(batch, capacity)
     servers = np.where(is_prefill, np.maximum(np.rint(cap_raw * ttft_raw_s), 1.0), slots)
     hold_s = np.where(is_prefill, service_s, slot_hold_s)
     return df.assign(
         capacity_rps=capacity,
         ttft_ms=service_s * 1e3,  # service part of TTFT (no queueing), margin applied
-        tpot_ms=df["tpot_ms"].to_numpy() * f,
+        tpot_ms=df["tpot_ms"].to_numpy() * f_tpot,
         kv_transfer_ms=exposed * 1e3,
         kv_bytes_per_request=bytes_per_req,
         servers=servers,

@@ -39,7 +39,8 @@ def solve_scenario(sc: Scenario, *, catalogs=(), time_limit_s: float | None = No
                    objective: str | None = None, alternatives: bool = False) -> SolveResult:
     """Cheapest fleet (min-cost) or highest rate within the limits (max-throughput) for a scenario.
 
-    margin: fraction (0.1 = 10%); None takes the scenario's, else uncertainty.default_margin().
+    margin: fraction (0.1 = 10%) for every metric and chip, or Margins; None takes the scenario's, else
+    uncertainty.planning_margins() (per metric and chip family, from held-out error).
     alternatives: also re-solve with every other architecture forced (summary `alternatives` and `why`;
     `planner solve` sets it; batch sweeps leave it off).
     Raises InfeasibleError (exit 1) naming the SLO or limit that binds and the nearest feasible value,

@@ -15,6 +15,8 @@ matplotlib.use("Agg")  # headless: CI and servers have no display
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from planner.optimize.uncertainty import margin_text  # noqa: E402
+
 LABELS = {
     "tok_s_per_user": "tokens/s per user (1/TPOT)",
     "cost_usd_per_mtok": "$ per million output tokens",
@@ -81,7 +83,8 @@ def render_html(
     """The report as one HTML string (plots embedded as base64 PNG, no external files)."""
     keys = ["status", "mip_gap", "mode", "architecture", "cost_usd_per_hr", "num_chips", "throughput_rps", "ttft_ms", "tpot_ms",
             "power_kw", "margin"]
-    summ = pd.DataFrame({"metric": [k for k in keys if k in summary], "value": [summary[k] for k in keys if k in summary]})
+    shown = {k: (margin_text(summary[k]) if k == "margin" else summary[k]) for k in keys if k in summary}
+    summ = pd.DataFrame({"metric": list(shown), "value": list(shown.values())})
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
              f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>",
              "<h2>Cheapest fleet</h2>", _table_html(summ)]

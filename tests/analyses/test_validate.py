@@ -253,7 +253,7 @@ def test_cli_holdout_flag():
 
 
 def test_error_band_and_margin_from_results():
-    from planner.optimize.uncertainty import default_margin, error_band, performance_ratio
+    from planner.optimize.uncertainty import error_band, performance_ratio
 
     rows = []
     for f in [0.5, 0.8, 0.9, 1.0, 1.1]:  # measured/predicted throughput
@@ -272,7 +272,6 @@ def test_error_band_and_margin_from_results():
     assert df["f"].iloc[-1] == pytest.approx(0.5)  # a latency twice the prediction: the engine was optimistic
     wide = error_band("prefill", "b200", "deepseek-v3", results=df)  # one row only: falls back to all rows
     assert wide["basis"] == "all validated rows" and wide["n"] == 6
-    assert default_margin(df) == pytest.approx(0.15)  # median |err| of throughput rows 0.111 -> rounded up to 0.15
 
 
 def test_estimate_carries_error_band(cat):

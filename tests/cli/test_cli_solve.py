@@ -75,7 +75,7 @@ def test_solve_table_says_what_binds():
 def test_margin_percent_and_objective_override(tmp_path):
     r = run("solve", SCENARIOS_DIR / "llama70b-chat.yaml", "--format", "json", "--margin", "10")
     out = json.loads(r.output)
-    assert out["margin"] == pytest.approx(0.10)
+    assert out["margin"] == {"capacity": 0.1, "tpot": 0.1, "ttft": 0.1, "basis": "--margin"}
     r = run("solve", _scenario(tmp_path, budget_usd_per_hr=40), "--objective", "max-throughput", "--format", "json")
     out = json.loads(r.output)
     assert out["objective"] == "max-throughput" and out["cost_usd_per_hr"] <= 40 + 1e-6

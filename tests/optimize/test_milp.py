@@ -235,7 +235,8 @@ def test_tighter_slo_never_cheaper():
 def test_margin_is_never_cheaper_and_reported():
     a = solve_scenario(_sc(), cache=CACHE, margin=0.0)
     b = solve_scenario(_sc(), cache=CACHE, margin=0.25)
-    assert a.summary["margin"] == 0.0 and b.summary["margin"] == 0.25
+    assert a.summary["margin"]["capacity"] == 0.0 and b.summary["margin"]["tpot"] == 0.25
+    assert b.summary["margin"]["basis"] == "--margin"
     assert b.summary["cost_usd_per_hr"] >= a.summary["cost_usd_per_hr"]
     assert _sc(margin=0.25).margin == 0.25  # the scenario key is a fraction too
     c = solve_scenario(_sc(margin=0.25), cache=CACHE)
@@ -414,8 +415,11 @@ def test_docs_name_every_constraint_family_in_code():
     assert names == built, names ^ built
 
 
-def test_default_margin_from_uncertainty():
-    from planner.optimize.uncertainty import default_margin
+def test_default_margins_are_the_held_out_ones_for_the_offered_chips():
+    from planner.optimize.uncertainty import MARGIN_METRICS, chip_family, planning_margins
 
     sc = validate_scenario({k: v for k, v in BASE.items() if k != "margin"})
-    assert solve_scenario(sc, cache=CACHE).summary["margin"] == pytest.approx(default_margin())
+    got = solve_scenario(sc, cache=CACHE).summary["margin"]
+    per_family = [planning_margins().of_family(chip_family(c.id)) for c in sc.chips]
+    assert {m: got[m] for m in MARGIN_METRICS} == pytest.approx({m: max(f[m] for f in per_family) for m in MARGIN_METRICS})
+    assert "held-out" in got["basis"]

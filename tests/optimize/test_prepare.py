@@ -7,19 +7,21 @@ import pytest
 from planner.errors import InfeasibleError, PlannerError
 from planner.optimize.prepare import prepare, resolve_margin
 from planner.optimize.prune import MODE_ROLES
+from planner.optimize.uncertainty import Margins, planning_margins
 
 
 def test_margin_precedence(small):
-    assert resolve_margin(small(margin=0.2), None) == 0.2
-    assert resolve_margin(small(margin=0.2), 0.05) == 0.05  # an explicit margin wins over the scenario's
+    assert resolve_margin(small(margin=0.2), None) == Margins.uniform(0.2, "scenario margin")
+    assert resolve_margin(small(margin=0.2), 0.05) == Margins.uniform(0.05, "--margin")  # explicit beats the scenario's
     sc = small()
-    assert resolve_margin(sc.model_copy(update={"margin": None}), None) > 0  # the measured default
+    default = resolve_margin(sc.model_copy(update={"margin": None}), None)  # the held-out margins
+    assert default == planning_margins() and max(default.default) > 0
 
 
 def test_min_cost_data(small, cache):
     sc = small()
     p = prepare(sc, cache=cache)
-    assert p.objective == "min-cost" and p.spec.rate_min == 6 and p.margin == 0.0
+    assert p.objective == "min-cost" and p.spec.rate_min == 6 and p.margin == Margins.uniform(0.0, "scenario margin")
     assert set(p.modes) <= {"aggregated", "disaggregated"} and p.modes
     allowed = {r for m in p.modes for r in MODE_ROLES[m]}
     assert set(p.table["role"].astype(str)) <= allowed
