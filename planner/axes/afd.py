@@ -36,10 +36,9 @@ from planner.engine.roofline import (
     MOE_EXTRA_KERNELS,
     SHARED_EXPERT_KERNELS,
     Candidates,
-    allreduce_one_shot_bytes,
-    allreduce_s,
     evaluate,
     experts_per_rank,
+    group_allreduce_s,
 )
 from planner.engine.tables import DTYPE_BYTES, DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
 
@@ -83,10 +82,9 @@ def attention_times(model, mt: ModelTable, ct: ChipTable, k: int, par: np.ndarra
                                 osl_cv=osl_cv)
     res = evaluate(c, mt, ct)
     L = mt.layers[0]
-    dom = ct.scaleup_domain[k]
-    bw = np.where(tp <= dom, ct.scaleup_bw[k] * ct.eta_scaleup[k], ct.scaleout_bw[k] * ct.eta_scaleout[k])
-    lat = np.where(tp <= dom, ct.scaleup_lat[k], ct.scaleout_lat[k])
-    t_ar = allreduce_s(seqs / dp * model.hidden_size * ACT_BYTES, tp, bw, lat, allreduce_one_shot_bytes(tp, dom))
+    t_ar = group_allreduce_s(seqs / dp * model.hidden_size * ACT_BYTES, tp, ct.scaleup_domain[k],
+                             ct.scaleup_bw[k] * ct.eta_scaleup[k], ct.scaleup_lat[k],
+                             ct.scaleout_bw[k] * ct.eta_scaleout[k], ct.scaleout_lat[k])
     kernels = ATTN_KERNELS + (MLA_EXTRA_KERNELS if model.attention == "mla" else 0)
     a = (res.t_attn_proj_s + res.t_attn_core_s) / L + t_ar + kernels * ct.kernel_overhead[k]
     return {"a": a, "lm": res.t_lm_head_s, "kv_bytes": res.kv_bytes, "fit": res.fit_reason == 0}

@@ -190,6 +190,23 @@ def allreduce_one_shot_bytes(group, domain):
     return np.where((group <= domain) & (domain > 1), active_params().allreduce_oneshot_bytes, 0.0)
 
 
+def group_allreduce_s(message_bytes, group, domain, up_bw, up_lat, out_bw, out_lat):
+    """All-reduce over `group` chips. Inside one scale-up domain: over its links (allreduce_s, with the one-shot
+    switch). Across domains, hierarchically: a reduce-scatter and an all-gather inside each domain over the scale-up
+    links (one all-reduce's traffic over the d = min(group, domain) chips there) and, between the m = group / d
+    domains, an all-reduce of bytes / d per chip, each chip over its own NIC in parallel (NCCL runs one ring per NIC:
+    the d chips of a domain cross at once). A domain of one chip (no scale-up links) is a ring over the NICs."""
+    group = np.asarray(group, float)
+    domain = np.asarray(domain, float)
+    b = np.asarray(message_bytes, float)
+    d = np.maximum(np.minimum(group, domain), 1.0)
+    m = group / d
+    flat = allreduce_s(b, group, np.where(domain > 1, up_bw, out_bw), np.where(domain > 1, up_lat, out_lat),
+                       allreduce_one_shot_bytes(group, domain))
+    hierarchical = allreduce_s(b, d, up_bw, up_lat) + allreduce_s(b / d, m, out_bw, out_lat)
+    return np.where((group > domain) & (domain > 1), hierarchical, flat)
+
+
 def allreduce_s(message_bytes, group, bw_bytes_s, latency_s, one_shot_bytes=0.0, sharpness=None):
     """All-reduce, α–β model: α + traffic · bytes / bandwidth (0 for a group of one); traffic 2(n−1)/n for a ring,
     blended towards the one-shot (n−1) for small messages inside an NVLink domain (`allreduce_traffic`)."""
@@ -511,9 +528,11 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
         inside = (group <= dom) & (dom > 1)
         return np.where(inside, up_bw, out_bw), np.where(inside, ct.scaleup_lat[k], ct.scaleout_lat[k])
 
-    bw_tp, lat_tp = link(tp)
+    def group_allreduce(message_bytes, group):
+        return group_allreduce_s(message_bytes, group, dom, up_bw, ct.scaleup_lat[k], out_bw, ct.scaleout_lat[k])
+
     ar_bytes = Tr * hidden * ACT_BYTES
-    t_ar = allreduce_s(ar_bytes, tp, bw_tp, lat_tp, allreduce_one_shot_bytes(tp, dom))
+    t_ar = group_allreduce(ar_bytes, tp)
     bw_ep, lat_ep = link(ep)
     tok_chip = T_stage / G
     if is_moe:
@@ -526,8 +545,7 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
         a2a_bytes = tok_chip * hidden * (disp_b + ACT_BYTES) * remote_copies(topk, ep, dom)
         t_a2a = np.where(ep > 1, 2 * lat_ep + a2a_bytes / bw_ep, 0.0)
         moe_tp = G / ep
-        bw_mt, lat_mt = link(moe_tp)
-        t_moe_tp = allreduce_s(T_stage / ep * hidden * ACT_BYTES, moe_tp, bw_mt, lat_mt, allreduce_one_shot_bytes(moe_tp, dom))
+        t_moe_tp = group_allreduce(T_stage / ep * hidden * ACT_BYTES, moe_tp)
         t_moe_comm = np.where(sharded, t_a2a + t_moe_tp, t_ar)
     else:
         t_moe_comm = 0.0

@@ -15,6 +15,7 @@ from planner.engine.roofline import (
     allreduce_s,
     distinct_experts,
     evaluate,
+    group_allreduce_s,
     to_frame,
 )
 from planner.engine.tables import DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
@@ -167,6 +168,18 @@ def test_allreduce_time_hand_computed():
     t = allreduce_s(16 * 2**20, 8, 450e9, 10e-6)
     assert float(t) == pytest.approx(10e-6 + 1.75 * 16 * 2**20 / 450e9)
     assert float(allreduce_s(1e9, 1, 1e9, 1.0)) == 0.0
+
+
+def test_allreduce_across_domains_is_hierarchical_by_hand():
+    """TP16 over two 8-chip domains, 8 MB: a ring inside each domain (2 us + 2·7/8·8 MB / 400 GB/s = 37 us) plus,
+    between the 2 domains, 8 MB / 8 per chip over each chip's NIC (20 us + 2·1/2·1 MB / 40 GB/s = 45 us)."""
+    t = float(group_allreduce_s(8e6, 16, 8, 400e9, 2e-6, 40e9, 20e-6))
+    assert t == pytest.approx(37e-6 + 45e-6)
+    # inside one domain: the scale-up all-reduce (ring here: 8 MB is far above the one-shot switch)
+    assert float(group_allreduce_s(8e6, 8, 8, 400e9, 2e-6, 40e9, 20e-6)) == pytest.approx(
+        float(allreduce_s(8e6, 8, 400e9, 2e-6, 4.1e6)))
+    # no scale-up links (a domain of one chip): one ring over the NICs
+    assert float(group_allreduce_s(8e6, 4, 1, 400e9, 2e-6, 40e9, 20e-6)) == pytest.approx(20e-6 + 1.5 * 8e6 / 40e9)
 
 
 def test_one_shot_allreduce_traffic():
