@@ -35,9 +35,17 @@ SYSTEM_CHIP = {"h100_sxm": "h100-sxm", "h200_sxm": "h200-sxm", "b200_sxm": "b200
 QUANT_DTYPE = {"bf16": "bf16", "fp16": "bf16", "fp8": "fp8", "fp8_block": "fp8", "fp8_pertensor": "fp8",
                "nvfp4": "fp4", "mxfp4": "fp4", "w4a8_mxfp4_mxfp8": "fp4"}
 WEIGHT_ONLY_4BIT = ("int4_wo", "w4a16_mxfp4", "w4a16")  # 4-bit weights, 16-bit math
-# the format does not state the KV-cache dtype: the frameworks' "auto" keeps the model's own 16-bit KV unless the
-# checkpoint quantizes it (an assumption, reported)
+# the format does not state the KV-cache dtype, so each framework's default ("auto") is assumed: TensorRT-LLM takes
+# the checkpoint's recipe, and the FP8/NVFP4 (ModelOpt) checkpoints quantize the KV cache to FP8 (22 of the 25
+# hf_quant_config.json files in ../shared/models/zoo say kv_cache_quant_algo FP8); vLLM and SGLang keep the model's
+# 16-bit dtype unless told otherwise. An assumption, reported (docs/serving.md)
 KV_DTYPE = "bf16"
+QUANTIZED_KV_DTYPE = {"trtllm": "fp8"}  # framework -> KV dtype with FP8/FP4 weights
+
+
+def kv_dtype(framework: str, weights: str) -> str:
+    """The KV-cache dtype a framework runs by default for a checkpoint of these weights."""
+    return QUANTIZED_KV_DTYPE.get(framework, KV_DTYPE) if weights in ("fp8", "fp4") else KV_DTYPE
 
 
 def is_serving_file(path: str | Path) -> bool:
@@ -124,7 +132,7 @@ def _engine(row: pd.Series, prefix: str, model, chip, weights: str, batch_defaul
     tp, pp, dp = (max(_int(row.get(prefix + k), 1) or 1, 1) for k in ("tp_size", "pp_size", "attention_dp_size"))
     ep = max(_int(row.get(prefix + "moe_ep_size"), 1) or 1, 1) if model.is_moe else 1
     batch = _int(row.get(prefix + "batch_size"), batch_default) or batch_default
-    return EngineConfig(model=model, chip=chip, weights=weights, kv=KV_DTYPE,
+    return EngineConfig(model=model, chip=chip, weights=weights, kv=kv_dtype(str(row["backend"]), weights),
                         tp=tp, ep=ep, pp=pp, dp=dp, framework=str(row["backend"]), max_batch=max(batch * dp, 1))
 
 

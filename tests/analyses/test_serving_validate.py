@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from planner.analyses.serving import is_serving_file, read_serving, setting_from_row
+from planner.analyses.serving import is_serving_file, kv_dtype, read_serving, setting_from_row
 from planner.analyses.validate import POINTS_FILE
 from planner.cli import main
 from planner.inputs.chips import load_catalog
@@ -31,6 +31,17 @@ def test_rows_become_deployments():
     dis = setting_from_row(df.loc["dsr1_gb200_sglang_fp8_disagg_1024x1024_c8_cfg502"], cat)
     assert dis.prefill is not None and dis.prefill_workers >= 1 and dis.decode_workers >= 1
     assert dis.decode_workers * dis.config.max_batch >= dis.concurrency
+
+
+def test_the_kv_cache_dtype_is_each_framework_s_default():
+    """TensorRT-LLM takes the FP8/NVFP4 checkpoint's FP8 KV recipe; vLLM and SGLang keep 16-bit; unquantized
+    checkpoints keep 16-bit everywhere."""
+    assert kv_dtype("trtllm", "fp8") == "fp8" and kv_dtype("trtllm", "fp4") == "fp8"
+    assert kv_dtype("trtllm", "bf16") == "bf16" and kv_dtype("trtllm", "w4a16") == "bf16"
+    assert kv_dtype("sglang", "fp8") == "bf16" and kv_dtype("vllm", "fp4") == "bf16"
+    df = read_serving(FIXTURE).set_index("id", drop=False)
+    dis = setting_from_row(df.loc["dsr1_gb200_sglang_fp8_disagg_1024x1024_c8_cfg502"], load_catalog())
+    assert dis.config.kv == "bf16" and dis.prefill.kv == "bf16"
 
 
 def test_validate_serving_json():
