@@ -93,7 +93,8 @@ def fit_md() -> str:
     p = rep["all"]["params"]
     host = ", ".join(f"{fw} {ms:g} ms" for fw, ms in sorted(p["host_ms"].items()))
     pts = rep["all"].get("points", {})
-    fitted = (f"Fitted on all rows (the published points weighing as one data set): host time per iteration {host}; "
+    fitted = (f"Fitted on all rows (host times on TPOT with the published points weighing as one data set, the "
+              f"latencies on TTFT): host time per iteration {host}; "
               f"first-token latency {p['request_ms']:g} ms, disaggregated handoff {p['disagg_handoff_ms']:g} ms. "
               f"The published points at these host times: median error {pct(pts.get('median_ape', float('nan')))}, "
               f"{pts.get('beyond_2x', '?')} rows beyond 2x")

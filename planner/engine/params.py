@@ -23,8 +23,8 @@ from planner.engine.tables import FRAMEWORKS
 
 KERNEL_FIT = "planner calibrate validation/kernels_h100 --chip h100-sxm (benchmarks/kernel_error.py reports the error)"
 POINTS_FIT = "scripts/make_validation_doc.py (end-to-end fit over validation/points.csv, docs/validation.md method log)"
-HOST_FIT = ("python scripts/fit_serving.py --out validation/serving_fit.json (serving rows, held out by system; the "
-            "published points scored at each grid value, docs/serving.md)")
+HOST_FIT = ("python scripts/fit_serving.py --out validation/serving_fit.json (soft-L1 on log TPOT error of the serving "
+            "rows plus the published points of the framework, each data set as one; held out by system, docs/serving.md)")
 HOST_DATA = "validation/serving (shared rows) and validation/points.csv"
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from planner.engine.params import FittedConstants, Scope, fitted
 
 SERVING_FIT = ("python scripts/fit_serving.py --out validation/serving_fit.json (soft-L1 on log(predicted/measured) "
-               "TPOT and TTFT over the ../shared serving rows with the published points, grid search; 2026-12-07)")
+               "TTFT over the ../shared serving rows at the host times fitted on TPOT, grid search; 2026-12-07)")
 
 
 def _fitted(value, *, unit: str, bounds: tuple[float, float], meaning: str):
@@ -29,10 +29,10 @@ def _fitted(value, *, unit: str, bounds: tuple[float, float], meaning: str):
 class ServingParams(FittedConstants):
     """First-token latencies outside the engine (SI units)."""
 
-    request_s: float = _fitted(0.10, unit="s", bounds=(0.0, 0.5),
+    request_s: float = _fitted(0.12, unit="s", bounds=(0.0, 0.5),
                                meaning="latency a request's first token carries outside the engine (HTTP, tokenization, "
                                        "the frontend, streaming back)")
-    disagg_handoff_s: float = _fitted(0.40, unit="s", bounds=(0.0, 1.0),
+    disagg_handoff_s: float = _fitted(0.42, unit="s", bounds=(0.0, 1.0),
                                       meaning="disaggregated serving: first-token latency of the prefill-to-decode "
                                               "handoff beyond the KV bytes (routing, transfer setup, the decode "
                                               "engine's first step)")
