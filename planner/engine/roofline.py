@@ -296,6 +296,18 @@ def prefill_attention_units(seqs, s_new, q_heads, tile=PREFILL_ATTN_TILE):
     return seqs * q_heads * np.ceil(np.asarray(s_new, float) / tile)
 
 
+def pipelined_prefill_s(t_stage, pp, tokens_per_rank, t_p2p, p2p_latency_s, chunk_tokens=PREFILL_CHUNK_TOKENS):
+    """First-token time of a prefill batch through pp pipeline stages, its prompts cut into n chunks of at most
+    `chunk_tokens` per rank that follow each other through the stages (chunked pipeline parallelism; TensorRT-LLM,
+    SGLang and vLLM chunk long prompts by default): (n + pp − 1) chunk-stage times, each 1/n of the batch's stage
+    time `t_stage` (exact summed over a prompt, the mean per chunk), plus pp − 1 hand-offs of one chunk's
+    activations. n = 1 is the unpipelined pp·t_stage + (pp − 1)·t_p2p; a long prompt tends to t_stage = t_total / pp."""
+    pp = np.asarray(pp, float)
+    n = np.maximum(np.ceil(np.asarray(tokens_per_rank, float) / chunk_tokens), 1.0)
+    p2p_chunk = np.where(pp > 1, p2p_latency_s + (t_p2p - p2p_latency_s) / n, 0.0)
+    return (n + pp - 1.0) / n * t_stage + (pp - 1.0) * p2p_chunk
+
+
 def mean_decode_context(isl, osl, osl_cv=0.0):
     """Mean KV length of the sequences in flight: the prompt plus half the output, length-biased. A request that
     emits L tokens stays in the batch for L steps, so the batch samples requests in proportion to L and their
@@ -565,7 +577,7 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     latency = pp * t_stage + (pp - 1) * t_p2p  # one micro-batch through all stages
     host = params.host_s(c.framework)  # the framework's host time, once per iteration of any role
     if is_prefill:
-        step, ttft = t_stage + host, latency + host
+        step, ttft = t_stage + host, pipelined_prefill_s(t_stage, pp, Tr, t_p2p, lat_pp) + host
     else:
         step = latency + t_p2p + host  # decode: every sequence advances `accept` tokens per `step`
         # aggregated: a prompt gets the per-step chunk budget until its s_new tokens are in

@@ -16,6 +16,7 @@ from planner.engine.roofline import (
     distinct_experts,
     evaluate,
     group_allreduce_s,
+    pipelined_prefill_s,
     to_frame,
 )
 from planner.engine.tables import DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
@@ -180,6 +181,20 @@ def test_allreduce_across_domains_is_hierarchical_by_hand():
         float(allreduce_s(8e6, 8, 400e9, 2e-6, 4.1e6)))
     # no scale-up links (a domain of one chip): one ring over the NICs
     assert float(group_allreduce_s(8e6, 4, 1, 400e9, 2e-6, 40e9, 20e-6)) == pytest.approx(20e-6 + 1.5 * 8e6 / 40e9)
+
+
+def test_long_prompts_pipeline_their_chunks_through_the_stages(cat):
+    """(n + pp − 1)/n stage times plus pp − 1 one-chunk hand-offs, by hand: 4 chunks, 4 stages, 1 s per stage,
+    p2p 10 us + 40 us of bytes -> 7/4 s + 3 x (10 + 10) us. One chunk: the unpipelined pp·t + (pp − 1)·p2p."""
+    assert float(pipelined_prefill_s(1.0, 4, 4 * 8192, 50e-6, 10e-6)) == pytest.approx(7 / 4 + 3 * 20e-6)
+    assert float(pipelined_prefill_s(1.0, 4, 8192, 50e-6, 10e-6)) == pytest.approx(4.0 + 3 * 50e-6)
+    assert float(pipelined_prefill_s(1.0, 1, 16 * 8192, 0.0, 0.0)) == pytest.approx(1.0)
+    # a 128k-token prompt on Llama 3.1 70B: pp 4 now cuts the first-token time (it used to equal pp 1's)
+    mt, ct = ModelTable.build([load_model("llama-3.1-70b")]), ChipTable.build([cat["h100-sxm"]])
+    c = Candidates.from_columns(role=ROLE_CODE["prefill"], model=0, chip=0, tp=8, pp=[1, 4, 8], batch=1,
+                                isl=131072, osl=1, wdtype=1, kvdtype=1)
+    ttft = evaluate(c, mt, ct).ttft_s
+    assert ttft[1] < ttft[0] / 3 and ttft[2] < ttft[1]
 
 
 def test_one_shot_allreduce_traffic():
