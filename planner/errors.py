@@ -25,6 +25,18 @@ class InfeasibleError(PlannerError):
     exit_code = 1
 
 
+class NoSolutionInTimeError(PlannerError):
+    """The solver stopped at its time limit without any fleet: the scenario may well be feasible (retryable)."""
+
+    exit_code = 4
+
+
+class PlanCheckError(PlannerError):
+    """A plan failed the checks every plan passes before it is printed (a bug, never an answer): exit 3."""
+
+    exit_code = 3
+
+
 def suggest(name: str, known: list[str] | tuple[str, ...] | set[str]) -> str:
     """A 'did you mean' hint from close matches, or the list of known names."""
     close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)

@@ -37,7 +37,10 @@ from planner.batch.results_store import (
 )
 from planner.batch.sweep import Item, iter_items, swept_columns
 from planner.engine.tables import ROLES
-from planner.errors import InfeasibleError, PlannerError
+from planner.errors import InfeasibleError, NoSolutionInTimeError, PlannerError
+
+NO_SOLUTION_IN_TIME = "no-solution-in-time"  # the solver's time limit ended the search without a fleet
+RETRYABLE = ("error", NO_SOLUTION_IN_TIME)  # statuses `--retry-errors` solves again
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,8 @@ def solve_item(item: Item, options: SolveOptions) -> dict:
         row.update(result_row(res.summary, res.pools))
     except InfeasibleError as exc:
         row.update(status="infeasible", reason=str(exc))
+    except NoSolutionInTimeError as exc:  # retryable: says nothing about feasibility
+        row.update(status=NO_SOLUTION_IN_TIME, reason=str(exc))
     except PlannerError as exc:
         row.update(status="error", reason=str(exc))
     except Exception as exc:  # a bug or a solver crash must not end the batch
@@ -328,6 +333,7 @@ class BatchSummary:
     optimal: int = 0  # the status counts cover the whole table (this run and earlier ones)
     feasible: int = 0
     infeasible: int = 0
+    no_solution_in_time: int = 0  # the time limit ended the search without a fleet (retried by retry_errors)
     failed: int = 0
     rows_written: int = 0
     elapsed_s: float = 0.0
@@ -401,7 +407,7 @@ class BatchRun:
             for it in iter_items(self.inputs, salt):  # pass 1: count and find what is done, holding keys only
                 keys.add(it.key)
                 st = done.get(it.key)
-                if st is not None and not (self.retry_errors and st == "error"):
+                if st is not None and not (self.retry_errors and st in RETRYABLE):
                     skip.add(it.key)
                     counts[st] += 1
             summary.total, summary.skipped = len(keys), len(skip)
@@ -430,4 +436,5 @@ class BatchRun:
         summary.scenarios_per_s = summary.done / summary.elapsed_s if summary.elapsed_s > 0 else 0.0
         summary.optimal, summary.feasible = counts["optimal"], counts["feasible"]
         summary.infeasible, summary.failed = counts["infeasible"], counts["error"]
+        summary.no_solution_in_time = counts[NO_SOLUTION_IN_TIME]
         return summary

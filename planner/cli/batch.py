@@ -43,7 +43,8 @@ class RichProgress(ProgressHooks):
 
     def advance(self, row: dict, counts: Counter) -> None:
         if self.bar is not None:
-            tally = " ".join(f"{k} {counts[k]}" for k in ("optimal", "feasible", "infeasible", "error") if counts[k])
+            tally = " ".join(f"{k} {counts[k]}" for k in ("optimal", "feasible", "infeasible", "no-solution-in-time",
+                                                          "error") if counts[k])
             self.bar.update(self.task, advance=1, tally=tally)
 
     def stop(self) -> None:
@@ -53,9 +54,11 @@ class RichProgress(ProgressHooks):
 
 def _print_summary(s, console: Console) -> None:
     state = "interrupted" if s.interrupted else "done"
+    timed_out = (f"{s.no_solution_in_time} without a fleet in the time limit (--retry-errors solves them again), "
+                 if s.no_solution_in_time else "")
     console.print(
         f"{state}: {s.total} scenarios, {s.done} solved now, {s.skipped} from earlier runs; "
-        f"{s.optimal} optimal, {s.feasible} feasible, {s.infeasible} infeasible, {s.failed} failed"
+        f"{s.optimal} optimal, {s.feasible} feasible, {s.infeasible} infeasible, {timed_out}{s.failed} failed"
     )
     console.print(f"{s.elapsed_s:.1f} s, {s.scenarios_per_s:.2f} scenarios/s on {s.runner}; "
                   f"{s.rows_written} rows -> {s.out} (journal {s.journal})")
@@ -83,7 +86,7 @@ def _print_summary(s, console: Console) -> None:
 @click.option("--margin", "margin_pct", type=click.FloatRange(0, 500), default=None,
               help="Planning margin in PERCENT for every scenario [default: each scenario's `margin`, else the "
                    "held-out margins per metric and chip family].")
-@click.option("--retry-errors", is_flag=True, help="Solve again the scenarios that ended in an error row.")
+@click.option("--retry-errors", is_flag=True, help="Solve again the scenarios that ended in an error row or without a fleet in the time limit.")
 @catalog_option
 @format_option()
 def batch_cmd(inputs, out, workers, scheduler, time_limit_s, mip_gap, margin_pct, retry_errors, catalogs, fmt):

@@ -25,8 +25,14 @@ Dtype = Literal["bf16", "fp8", "fp4"]
 WeightsDtype = Literal["bf16", "fp8", "fp4", "w4a16"]  # w4a16: 4-bit weights, 16-bit math (planner.inputs.chips)
 
 
+# arrival rates a plan can be trusted for: below the floor the demand sits inside the solver's tolerances (an empty
+# fleet would pass), above the ceiling (a million requests/s, far beyond any deployed service) the counts do
+MIN_RATE_RPS = 1e-4
+MAX_RATE_RPS = 1e6
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Precision(_Strict):
@@ -39,7 +45,8 @@ class Precision(_Strict):
 class Workload(_Strict):
     """One traffic class: Poisson arrivals at `arrival_rate_rps`, fixed prompt and answer lengths."""
 
-    arrival_rate_rps: float | None = Field(default=None, gt=0, description="required for min-cost")
+    arrival_rate_rps: float | None = Field(default=None, ge=MIN_RATE_RPS, le=MAX_RATE_RPS,
+                                           description="requests/s, 1e-4 to 1e6; required for min-cost")
     isl: int = Field(ge=1, description="input (prompt) tokens per request")
     osl: int = Field(ge=1, description="output tokens per request (mean)")
     output_length_cv: float = Field(
@@ -65,7 +72,7 @@ class TrafficClass(_Strict):
     """One traffic class of a multi-class scenario (`classes:`): its own lengths, rate and SLO."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="lowercase id: chat, coding, agentic")
-    arrival_rate_rps: float | None = Field(default=None, gt=0)
+    arrival_rate_rps: float | None = Field(default=None, ge=MIN_RATE_RPS, le=MAX_RATE_RPS)
     isl: int = Field(ge=1)
     osl: int = Field(ge=1)
     output_length_cv: float = Field(default=0.0, ge=0, le=10)

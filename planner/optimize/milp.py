@@ -84,7 +84,7 @@ class MilpSpec:
 
 @dataclass
 class SolveStatus:
-    status: str  # optimal | within-gap | time-limit | infeasible | unbounded | error
+    status: str  # optimal | within-gap | time-limit | no-solution-in-time | infeasible | unbounded | error
     termination: str  # the solver's own word
     mip_gap: float | None  # relative gap of the incumbent (None when there is none)
     objective: float | None
@@ -517,6 +517,8 @@ def solve(fm: FleetModel, *, time_limit_s: float = 10.0, mip_gap: float = 1e-4) 
         status = "optimal" if (gap is not None and gap <= 1e-6) else "within-gap"
     elif has:
         status = "time-limit"
+    elif tc in (TC.maxTimeLimit, TC.maxIterations):
+        status = "no-solution-in-time"  # stopped without an incumbent: says nothing about feasibility
     elif tc in (TC.infeasible, TC.infeasibleOrUnbounded):
         status = "infeasible"
     elif tc == TC.unbounded:

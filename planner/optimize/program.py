@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import time
 
-from planner.errors import InfeasibleError
+from planner.errors import NoSolutionInTimeError, PlanCheckError
 from planner.inputs.scenario import Scenario
 from planner.optimize import milp
+from planner.optimize.checks import check_plan
 from planner.optimize.diagnose import diagnose_limits
 from planner.optimize.prepare import Prepared, prepare
 from planner.optimize.results import SolveResult, extract
@@ -23,18 +24,24 @@ def prepare_any(sc: Scenario, **kw) -> Prepared:
 
 
 def solve_prepared(prep: Prepared, *, time_limit_s: float, mip_gap: float) -> SolveResult:
-    """Build and solve the MILP of a prepared scenario; the result, or an InfeasibleError that names the limit."""
+    """Build and solve the MILP of a prepared scenario; the checked result, an InfeasibleError that names the limit,
+    NoSolutionInTimeError when the time limit ends the search empty-handed, PlanCheckError for a bug."""
     t0 = time.perf_counter()
     fm = milp.build(prep.table, prep.spec)
     prep.timings["build_s"] = time.perf_counter() - t0
     st = milp.solve(fm, time_limit_s=time_limit_s, mip_gap=mip_gap)
     if st.status == "infeasible":
         raise diagnose_limits(prep, fm, time_limit_s)
-    if not st.has_solution:
-        raise InfeasibleError(
-            f"the solver found no fleet (status {st.status}, {st.termination}) within {time_limit_s:g} s",
-            field="solver.time_limit_s", hint="raise solver.time_limit_s or loosen solver.mip_gap",
+    if st.status == "no-solution-in-time":
+        raise NoSolutionInTimeError(
+            f"the solver found no fleet within {time_limit_s:g} s ({st.termination}); the scenario may be feasible",
+            field="solver.time_limit_s", hint="raise solver.time_limit_s (or --time-limit) and solve again",
         )
+    if not st.has_solution:
+        raise PlanCheckError(f"the solver ended with status {st.status} ({st.termination}) and no fleet: a bug, "
+                             "please report it with the scenario")
     if prep.objective == "max-throughput" and milp.value(fm, "lam") <= 1e-9:
         raise diagnose_limits(prep, fm, time_limit_s)
-    return extract(prep, fm, st)
+    res = extract(prep, fm, st)
+    check_plan(res.summary, res.pools, prep.spec.rate_min)
+    return res

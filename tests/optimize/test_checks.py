@@ -1,0 +1,71 @@
+"""Every plan is checked before it is printed; a time-out without a fleet is not called infeasible; arrival rates
+a plan cannot be trusted for are refused (issue: bad input gets a clear answer)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from planner.cli import main
+from planner.errors import NoSolutionInTimeError, PlanCheckError
+from planner.inputs.scenario import load_scenario
+from planner.optimize.checks import check_plan, plan_violations
+from planner.optimize.solve import solve_scenario
+from planner.paths import SCENARIOS_DIR
+
+
+def _pools(**over):
+    base = {"role": ["prefill", "decode"], "chip": ["h100-sxm", "h100-sxm"], "instances": [1, 2],
+            "chips_per_instance": [8, 2], "cost_usd_per_hr": [20.0, 10.0], "utilization": [0.8, 0.7],
+            "max_utilization": [0.9, 0.9]}
+    return pd.DataFrame({**base, **over})
+
+
+def test_a_sound_plan_passes_and_each_broken_one_is_named():
+    good = {"num_chips": 12, "cost_usd_per_hr": 30.0, "throughput_rps": 20.0}
+    assert plan_violations(good, _pools(), 20.0) == []
+    assert "integers" in plan_violations(good, _pools(instances=[1.5, 2]), 20.0)[0]
+    assert "integers" in plan_violations(good, _pools(instances=[-1, 2]), 20.0)[0]
+    assert "num_chips" in plan_violations({**good, "num_chips": 13}, _pools(), 20.0)[0]
+    assert "cost_usd_per_hr" in plan_violations({**good, "cost_usd_per_hr": 0.0}, _pools(), 20.0)[0]
+    assert "utilization cap" in plan_violations(good, _pools(utilization=[0.95, 0.7]), 20.0)[0]
+    assert "demand" in plan_violations({**good, "throughput_rps": 10.0}, _pools(), 20.0)[0]
+    assert any("no instance" in v for v in plan_violations({**good, "num_chips": 0, "cost_usd_per_hr": 0.0},
+                                                          _pools(instances=[0, 0]), 20.0))
+    with pytest.raises(PlanCheckError) as exc:
+        check_plan({**good, "throughput_rps": 0.0}, _pools(), 20.0)
+    assert exc.value.exit_code == 3 and "bug" in str(exc.value)
+
+
+def test_every_bundled_plan_passes_its_checks():
+    for name in ("llama70b-chat", "traffic-classes", "speculative-draft-pool", "afd-step3", "budget-throughput"):
+        res = solve_scenario(load_scenario(SCENARIOS_DIR / f"{name}.yaml"))  # solve_prepared checks, raising
+        assert res.summary["status"] in ("optimal", "within-gap", "time-limit")
+
+
+def test_a_time_out_without_a_fleet_is_not_infeasible(tmp_path):
+    sc = load_scenario(SCENARIOS_DIR / "eight-chips.yaml")
+    with pytest.raises(NoSolutionInTimeError) as exc:
+        solve_scenario(sc, time_limit_s=1e-4)
+    assert exc.value.exit_code == 4 and "may be feasible" in str(exc.value)
+    out = tmp_path / "tl.csv"
+    args = ["batch", str(SCENARIOS_DIR / "eight-chips.yaml"), "--out", str(out), "--time-limit", "0.0001",
+            "--workers", "0"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    assert pd.read_csv(out)["status"].tolist() == ["no-solution-in-time"]
+    assert "0 solved now, 1 from earlier runs" in CliRunner().invoke(main, args).output
+    r = CliRunner().invoke(main, [*args, "--retry-errors"])  # a time-out is not a final answer: solved again
+    assert r.exit_code == 0 and "1 solved now, 0 from earlier runs" in r.output
+
+
+@pytest.mark.parametrize("rate", [".inf", "nan", "1e20", "9223372036854775808", "1e-7", "0"])
+def test_arrival_rates_a_plan_cannot_be_trusted_for_are_refused(tmp_path, rate):
+    text = (SCENARIOS_DIR / "llama70b-chat.yaml").read_text()
+    data = yaml.safe_load(text)
+    p = tmp_path / "s.yaml"
+    p.write_text(text.replace(f"arrival_rate_rps: {data['workload']['arrival_rate_rps']}", f"arrival_rate_rps: {rate}"))
+    r = CliRunner().invoke(main, ["solve", str(p)])
+    assert r.exit_code == 2 and "workload.arrival_rate_rps" in r.output and "Traceback" not in r.output
