@@ -22,6 +22,7 @@ from planner.engine.tables import FRAMEWORKS
 from planner.errors import PlannerError
 from planner.inputs.chips import ChipCatalog, load_catalog
 from planner.inputs.models import load_model, preset_for_hf_id
+from planner.inputs.reader import MAX_CSV_BYTES, load_csv, read_text
 from planner.serving.aggregated import simulate_aggregated
 from planner.serving.clients import ClosedLoop, Lengths
 from planner.serving.disaggregated import Pools, simulate_disaggregated
@@ -51,9 +52,8 @@ def kv_dtype(framework: str, weights: str) -> str:
 def is_serving_file(path: str | Path) -> bool:
     """A CSV in the serving format (recognized by its header)."""
     try:
-        with open(path, encoding="utf-8") as f:
-            header = f.readline()
-    except (OSError, UnicodeDecodeError):
+        header = read_text(path, field="points", max_bytes=MAX_CSV_BYTES).split("\n", 1)[0]
+    except PlannerError:
         return False
     cols = {c.strip() for c in header.split(",")}
     return {"silicon_ttft_ms", "silicon_tpot_ms", "mode"} <= cols
@@ -61,7 +61,7 @@ def is_serving_file(path: str | Path) -> bool:
 
 def read_serving(path: str | Path) -> pd.DataFrame:
     """The rows of a serving-format CSV, with the concurrency parsed from `silicon_data_source`."""
-    df = pd.read_csv(path)
+    df = load_csv(path, field="points")
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise PlannerError(f"{path}: serving file lacks columns {missing}", field="points",

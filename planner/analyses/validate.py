@@ -38,6 +38,7 @@ from planner.engine.tables import DTYPE_CODE, FRAMEWORK_CODE, ROLE_CODE, ChipTab
 from planner.errors import PlannerError
 from planner.inputs.chips import ChipCatalog, load_catalog
 from planner.inputs.models import ModelArch, load_model, preset_ids
+from planner.inputs.reader import load_csv
 from planner.optimize.queueing import DEFAULT_QUEUEING, SCV, batch_slot_servers, max_utilization
 from planner.paths import ROOT
 
@@ -76,10 +77,7 @@ class Prediction:
 def read_points(path: str | Path | None = None) -> pd.DataFrame:
     """Read a points file, checking its columns (see validation/README.md)."""
     path = Path(path or POINTS_FILE)
-    try:
-        df = pd.read_csv(path)
-    except FileNotFoundError:
-        raise PlannerError(f"file not found: {path}", field="points") from None
+    df = load_csv(path, field="points")
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise PlannerError(f"{path}: missing columns {missing}", field="points",

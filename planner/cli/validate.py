@@ -27,6 +27,7 @@ from planner.analyses.validate import (
 )
 from planner.errors import PlannerError
 from planner.inputs.chips import load_catalog
+from planner.inputs.reader import load_csv
 
 from .common import catalog_option, echo_json, format_option, print_table
 
@@ -169,7 +170,7 @@ def _measurement_sets(paths: list[str], every: int) -> tuple[dict[str, pd.DataFr
 
 
 def _load_named(path: Path, family: str, every: int) -> pd.DataFrame:
-    df = pd.read_csv(path)
+    df = load_csv(path, field="measurements")
     if family == "allreduce" and "implementation" in df:
         df = df[df["implementation"] == "trtllm_custom"]
     if family == "moe" and "distribution" in df:

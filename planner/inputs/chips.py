@@ -12,10 +12,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from planner.errors import PlannerError, suggest
+from planner.inputs.reader import load_yaml
 from planner.paths import CATALOG_DIR
 
 Dtype = Literal["bf16", "fp8", "fp4"]  # math dtypes: the catalog's peaks are per math dtype
@@ -196,12 +196,7 @@ def _format_validation(err: ValidationError, where: str) -> str:
 
 
 def _read_yaml(path: Path) -> object:
-    try:
-        return yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise PlannerError(f"file not found: {path}", field="catalog") from None
-    except yaml.YAMLError as exc:
-        raise PlannerError(f"{path} is not valid YAML: {exc}", field="catalog") from None
+    return load_yaml(path, field="catalog")
 
 
 def _raw_entries(path: Path) -> list[dict]:

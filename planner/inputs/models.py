@@ -6,7 +6,6 @@ windows. Derived quantities (parameter counts, KV bytes per token) are propertie
 
 from __future__ import annotations
 
-import json
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -17,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from planner.errors import PlannerError, suggest
 from planner.inputs.hf_import import arch_dict_from_hf
+from planner.inputs.reader import load_json, load_yaml
 from planner.paths import MODELS_DIR
 
 
@@ -239,12 +239,9 @@ def load_model(ref: str | Path) -> ModelArch:
         path = path / "config.json"
     if path.suffix in (".json", ".yaml", ".yml") and path.exists():
         if path.suffix == ".json":
-            try:
-                cfg = json.loads(path.read_text())
-            except json.JSONDecodeError as exc:
-                raise PlannerError(f"{path} is not valid JSON: {exc}", field="model") from None
+            cfg = load_json(path, field="model")
             return from_hf_config(cfg, path.parent.name.lower().replace(" ", "-") or "custom")
-        return parse_model(yaml.safe_load(path.read_text()), str(path))
+        return parse_model(load_yaml(path, field="model"), str(path))
     raise PlannerError(
         f"unknown model {ref_s!r} (not a preset id, not an existing config.json)",
         field="model",

@@ -12,12 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from planner.errors import PlannerError, suggest
 from planner.inputs.chips import load_catalog
 from planner.inputs.models import load_model, preset_ids
+from planner.inputs.reader import load_yaml
 
 Mode = Literal["aggregated", "disaggregated", "afd"]
 Objective = Literal["min-cost", "max-throughput"]
@@ -27,6 +27,7 @@ WeightsDtype = Literal["bf16", "fp8", "fp4", "w4a16"]  # w4a16: 4-bit weights, 1
 
 # arrival rates a plan can be trusted for: below the floor the demand sits inside the solver's tolerances (an empty
 # fleet would pass), above the ceiling (a million requests/s, far beyond any deployed service) the counts do
+MAX_SHARED_CLASSES = 6  # classes_share_pools builds one pool family per subset of classes: 57 at 6 (~26 s)
 MIN_RATE_RPS = 1e-4
 MAX_RATE_RPS = 1e6
 
@@ -244,6 +245,10 @@ class Scenario(_Strict):
                 raise ValueError("classes: class names must be unique")
             if self.classes_share_pools and any("+" in n for n in names):
                 raise ValueError("classes: with classes_share_pools, class names may not contain '+'")
+            if self.classes_share_pools and len(names) > MAX_SHARED_CLASSES:
+                raise ValueError(f"classes_share_pools: pools shared by classes are enumerated per subset of classes "
+                                 f"(2^n); at most {MAX_SHARED_CLASSES} classes ({2**MAX_SHARED_CLASSES - MAX_SHARED_CLASSES - 1} "
+                                 f"shared subsets), got {len(names)}: merge similar classes or share fewer")
             if self.objective == "min-cost" and any(c.arrival_rate_rps is None for c in self.classes):
                 raise ValueError("classes: objective min-cost needs arrival_rate_rps on every class")
             if self.objective == "max-throughput" and any(c.arrival_rate_rps is None for c in self.classes):
@@ -354,13 +359,7 @@ def validate_scenario(data: object, where: str = "scenario") -> Scenario:
 def load_scenario(path: str | Path, catalogs: tuple | list = ()) -> Scenario:
     """Read, validate and check a scenario file; a relative model path is taken from the file's folder."""
     p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text())
-    except FileNotFoundError:
-        raise PlannerError(f"file not found: {p}", field="scenario") from None
-    except yaml.YAMLError as exc:
-        raise PlannerError(f"{p} is not valid YAML: {exc}", field="scenario") from None
-    sc = validate_scenario(data, str(p))
+    sc = validate_scenario(load_yaml(p, field="scenario"), str(p))
     if sc.model not in preset_ids() and not Path(sc.model).is_absolute():
         local = p.parent / sc.model
         if local.exists():

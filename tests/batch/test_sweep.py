@@ -127,8 +127,9 @@ def test_dotted_paths():
     ({"base": "base.yaml", "sweep": {"slo.tpot_ms": []}}, "non-empty list"),
     ({"base": "base.yaml", "zip": [{"workload.isl": [1, 2], "workload.osl": [1]}]}, "same length"),
     ({"base": "base.yaml", "sweep": {"slo.tpot_ms": [1]}, "zip": [{"slo.tpot_ms": [2]}]}, "more than once"),
-    ({"base": "missing.yaml", "sweep": {"slo.tpot_ms": [1]}}, "cannot read"),
+    ({"base": "missing.yaml", "sweep": {"slo.tpot_ms": [1]}}, "base: file not found"),
     ({"base": "base.yaml", "sweeps": {}, "sweep": {"a": [1]}}, "unknown section"),
+    ({"base": "base.yaml", "sweep": {f"k{i}": list(range(10)) for i in range(9)}}, "1,000,000,000 scenarios, more than"),
 ])
 def test_malformed_sweeps_raise_clear_errors(tmp_path, base_file, spec, match):
     sw = _write(tmp_path / "sw.yaml", spec)

@@ -69,3 +69,12 @@ def test_arrival_rates_a_plan_cannot_be_trusted_for_are_refused(tmp_path, rate):
     p.write_text(text.replace(f"arrival_rate_rps: {data['workload']['arrival_rate_rps']}", f"arrival_rate_rps: {rate}"))
     r = CliRunner().invoke(main, ["solve", str(p)])
     assert r.exit_code == 2 and "workload.arrival_rate_rps" in r.output and "Traceback" not in r.output
+
+
+def test_shared_pools_are_capped_at_a_stated_number_of_classes(tmp_path):
+    data = yaml.safe_load((SCENARIOS_DIR / "traffic-classes-shared.yaml").read_text())
+    data["classes"] = [{**data["classes"][0], "name": f"c{i}"} for i in range(7)]
+    p = tmp_path / "c7.yaml"
+    p.write_text(yaml.safe_dump(data))
+    r = CliRunner().invoke(main, ["solve", str(p)])
+    assert r.exit_code == 2 and "classes_share_pools" in r.output and "at most 6 classes" in r.output
