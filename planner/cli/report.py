@@ -22,7 +22,7 @@ def report_cmd(scenario_path, out_path, points, margin_pct, catalogs):
     cost/throughput frontiers with plots."""
     # imported here: pyomo and matplotlib cost ~0.7 s, which other commands should not pay
     from planner.analyses.pareto import AXES, pareto
-    from planner.errors import InfeasibleError
+    from planner.errors import PlannerError
     from planner.inputs.scenario import load_scenario
     from planner.optimize.solve import solve_scenario
     from planner.optimize.uncertainty import margin_text
@@ -30,18 +30,27 @@ def report_cmd(scenario_path, out_path, points, margin_pct, catalogs):
 
     sc = load_scenario(scenario_path, catalogs)
     margin = None if margin_pct is None else margin_pct / 100.0
+    click.echo("solving the scenario ...", err=True)
     res = solve_scenario(sc, catalogs=catalogs, margin=margin, alternatives=True)
-    frontiers = {}
-    for sweep, name in (("tpot", "cost vs interactivity"), ("throughput", "cost vs throughput")):
-        try:
-            pr = pareto(sc, sweep=sweep, points=points, catalogs=catalogs, margin=margin)
-        except InfeasibleError as exc:  # a sweep with no feasible point is reported, not fatal
-            click.echo(f"note: {name} frontier skipped: {exc}", err=True)
-            continue
-        x, y = AXES[sweep]
-        frontiers[name] = (pr.points, x, y)
+    frontiers, skipped = {}, []
+    if sc.classes is not None:
+        skipped.append("frontiers: a multi-class scenario has none (sweep one class at a time, its own workload)")
+    else:
+        sweeps = ((("tpot", "cost vs interactivity"), ("throughput", "cost vs throughput"))
+                  if sc.workload.arrival_rate_rps is not None else (("budget", "throughput vs budget"),))
+        for sweep, name in sweeps:
+            click.echo(f"tracing the {name} frontier ({points} points) ...", err=True)
+            try:
+                pr = pareto(sc, sweep=sweep, points=points, catalogs=catalogs, margin=margin)
+            except PlannerError as exc:  # a sweep that does not apply or has no feasible point is reported
+                skipped.append(f"{name} frontier skipped: {str(exc).splitlines()[0]}")
+                continue
+            x, y = AXES[sweep]
+            frontiers[name] = (pr.points, x, y)
+    for note in skipped:
+        click.echo(f"note: {note}", err=True)
     s = res.summary
-    notes = [
+    notes = [*skipped,
         f"Planning margin: {margin_text(s['margin'])} (capacities divided by 1 + the capacity margin, TPOT and TTFT "
         "multiplied by 1 + theirs).",
         f"Queueing: {s.get('queueing', '')}.",

@@ -84,3 +84,16 @@ def test_pareto_plot_and_solve_error_band(tmp_path):
     bands = json.loads(r.output)["error_band"]
     assert bands and all({"role", "chip", "lo", "hi", "n", "basis"} <= set(b) for b in bands)
     assert all(b["lo"] <= b["hi"] for b in bands if b["lo"] is not None)
+
+
+@pytest.mark.parametrize("name, frontiers", [("budget-throughput", 1), ("traffic-classes-shared", 0)])
+def test_report_works_for_budget_and_multi_class_scenarios(tmp_path, name, frontiers):
+    """A max-throughput scenario gets the budget frontier; a multi-class one none, and the page says why."""
+    from planner.paths import SCENARIOS_DIR
+
+    out = tmp_path / "r.html"
+    r = CliRunner().invoke(main, ["report", str(SCENARIOS_DIR / f"{name}.yaml"), "--out", str(out), "--points", "3"])
+    assert r.exit_code == 0, r.output
+    assert f"{frontiers} frontiers" in r.output and "<h2>Cheapest fleet</h2>" in out.read_text()
+    if not frontiers:
+        assert "multi-class scenario has none" in out.read_text()
