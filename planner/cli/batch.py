@@ -19,7 +19,7 @@ from rich.progress import (
 from planner.batch.results_store import read_table
 from planner.batch.runner import BatchRun, ProgressHooks, SolveOptions
 
-from .common import catalog_option, echo_json, format_option, make_console
+from .common import FiniteFloatRange, catalog_option, echo_json, format_option, make_console
 
 
 class RichProgress(ProgressHooks):
@@ -79,11 +79,11 @@ def _print_summary(s, console: Console) -> None:
               help="Local worker processes [default: one per core]; 0 solves in this process.")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Run on an existing Dask cluster (e.g. tcp://host:8786) instead of a local pool.")
-@click.option("--time-limit", "time_limit_s", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--time-limit", "time_limit_s", type=FiniteFloatRange(min=0, min_open=True), default=None,
               help="Solver time limit per scenario, s [default: each scenario's solver.time_limit_s].")
-@click.option("--mip-gap", type=click.FloatRange(0, 1, max_open=True), default=None,
+@click.option("--mip-gap", type=FiniteFloatRange(0, 1, max_open=True), default=None,
               help="Relative MIP gap [default: each scenario's solver.mip_gap].")
-@click.option("--margin", "margin_pct", type=click.FloatRange(0, 500), default=None,
+@click.option("--margin", "margin_pct", type=FiniteFloatRange(0, 500), default=None,
               help="Planning margin in PERCENT for every scenario [default: each scenario's `margin`, else the "
                    "held-out margins per metric and chip family].")
 @click.option("--retry-errors", is_flag=True, help="Solve again the scenarios that ended in an error row or without a fleet in the time limit.")

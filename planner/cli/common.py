@@ -18,6 +18,18 @@ catalog_option = click.option(
 )
 
 
+class FiniteFloatRange(click.FloatRange):
+    """click.FloatRange that also refuses NaN and infinity (which compare false with every bound)."""
+
+    name = "finite float range"
+
+    def convert(self, value, param, ctx):
+        v = super().convert(value, param, ctx)
+        if not math.isfinite(v):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return v
+
+
 def format_option(choices=("table", "json")):
     return click.option("--format", "fmt", type=click.Choice(list(choices)), default=choices[0], show_default=True)
 

@@ -11,7 +11,15 @@ from planner.inputs.chips import load_catalog
 from planner.inputs.models import load_model
 from planner.optimize.uncertainty import band_text
 
-from .common import catalog_option, echo_json, fmt_num, format_option, make_console, print_table
+from .common import (
+    FiniteFloatRange,
+    catalog_option,
+    echo_json,
+    fmt_num,
+    format_option,
+    make_console,
+    print_table,
+)
 
 DTYPE = click.Choice(["bf16", "fp8", "fp4"])
 WEIGHTS = click.Choice(["bf16", "fp8", "fp4", "w4a16"])
@@ -31,9 +39,9 @@ WEIGHTS = click.Choice(["bf16", "fp8", "fp4", "w4a16"])
 @click.option("--osl", default=256, show_default=True, type=click.IntRange(1), help="Output tokens per request.")
 @click.option("--batch", default=1, show_default=True, type=click.IntRange(1), help="Decode sequences in flight.")
 @click.option("--prefill-batch", default=1, show_default=True, type=click.IntRange(1), help="Prompts per prefill forward (TTFT).")
-@click.option("--osl-cv", default=0.0, show_default=True, type=click.FloatRange(0, 10),
+@click.option("--osl-cv", default=0.0, show_default=True, type=FiniteFloatRange(0, 10),
               help="Coefficient of variation of output lengths (0 = fixed; ~1 = long-tailed, reasoning-like).")
-@click.option("--prefix-hit", default=0.0, show_default=True, type=click.FloatRange(0, 0.99), help="Prefix-cache hit rate.")
+@click.option("--prefix-hit", default=0.0, show_default=True, type=FiniteFloatRange(0, 0.99), help="Prefix-cache hit rate.")
 @click.option("--framework", default="trtllm", show_default=True, type=click.Choice(FRAMEWORKS),
               help="Serving framework (its host time per iteration enters every step).")
 @catalog_option

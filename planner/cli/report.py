@@ -6,14 +6,14 @@ from pathlib import Path
 
 import click
 
-from .common import catalog_option
+from .common import FiniteFloatRange, catalog_option
 
 
 @click.command("report")
 @click.argument("scenario_path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default="report.html", show_default=True)
 @click.option("--points", default=12, show_default=True, type=click.IntRange(2, 100), help="Points per frontier.")
-@click.option("--margin", "margin_pct", type=click.FloatRange(0, 500), default=None,
+@click.option("--margin", "margin_pct", type=FiniteFloatRange(0, 500), default=None,
               help="Planning margin in percent for every metric and chip [default: the scenario's, else the "
                    "held-out margins per metric and chip family].")
 @catalog_option

@@ -11,16 +11,24 @@ from rich.console import Console
 
 from planner.optimize.uncertainty import band_text, margin_text
 
-from .common import catalog_option, echo_json, fmt_num, format_option, make_console, print_table
+from .common import (
+    FiniteFloatRange,
+    catalog_option,
+    echo_json,
+    fmt_num,
+    format_option,
+    make_console,
+    print_table,
+)
 
 margin_option = click.option(
-    "--margin", "margin_pct", type=click.FloatRange(0, 500), default=None,
+    "--margin", "margin_pct", type=FiniteFloatRange(0, 500), default=None,
     help="Planning margin in PERCENT for every metric and chip (10 = capacities / 1.10, latencies x 1.10) "
          "[default: the scenario's `margin` (a fraction), else the held-out margins per metric and chip family].",
 )
-time_limit_option = click.option("--time-limit", "time_limit_s", type=click.FloatRange(min=0.01), default=None,
+time_limit_option = click.option("--time-limit", "time_limit_s", type=FiniteFloatRange(min=0.01), default=None,
                                  help="Solver time limit per MILP, seconds [default: scenario solver.time_limit_s].")
-gap_option = click.option("--mip-gap", "mip_gap", type=click.FloatRange(0, 1, max_open=True), default=None,
+gap_option = click.option("--mip-gap", "mip_gap", type=FiniteFloatRange(0, 1, max_open=True), default=None,
                           help="Relative MIP gap at which HiGHS stops [default: scenario solver.mip_gap].")
 
 

@@ -21,7 +21,7 @@ from planner.paths import MODELS_DIR
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class MLA(_Strict):

@@ -1,0 +1,32 @@
+"""Bad input gets exit 2 and a message naming the field, never a traceback: non-finite flags, booleans where
+numbers belong, infinite catalog values."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from planner.cli import main
+from planner.paths import SCENARIOS_DIR
+
+CHAT = SCENARIOS_DIR / "llama70b-chat.yaml"
+
+
+@pytest.mark.parametrize("flag, value", [("--margin", "nan"), ("--time-limit", "inf"), ("--mip-gap", "nan")])
+def test_non_finite_flags_are_refused(flag, value):
+    r = CliRunner().invoke(main, ["solve", str(CHAT), flag, value])
+    assert r.exit_code == 2 and flag in r.output and "not a finite number" in r.output
+
+
+def test_a_boolean_is_not_a_price(tmp_path):
+    p = tmp_path / "s.yaml"
+    p.write_text(CHAT.read_text().replace("price_usd_per_hr: 2.5", "price_usd_per_hr: true", 1))
+    r = CliRunner().invoke(main, ["solve", str(p)])
+    assert r.exit_code == 2 and "chips[0].price_usd_per_hr" in r.output and "valid number" in r.output
+
+
+def test_an_infinite_catalog_value_is_refused(tmp_path):
+    ov = tmp_path / "ov.yaml"
+    ov.write_text("chips:\n  - {id: h100-sxm, price_usd_per_hr: .inf}\n")
+    r = CliRunner().invoke(main, ["solve", str(CHAT), "--catalog", str(ov)])
+    assert r.exit_code == 2 and "price_usd_per_hr" in r.output and "finite" in r.output
