@@ -93,9 +93,12 @@ def _int(v, default: int | None = None) -> int | None:
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return default
     try:
-        return int(float(v))
+        x = float(v)
     except (TypeError, ValueError):
         raise Skip(f"{v!r} is not an integer (parallelism, batch and worker columns are counts)") from None
+    if not np.isfinite(x) or x < 0 or x > 1e7:
+        raise Skip(f"{v!r} is not a count (parallelism, batch and worker columns are whole numbers >= 0)")
+    return int(x)
 
 
 def _dtype(row: pd.Series) -> str:

@@ -89,10 +89,25 @@ def read_points(path: str | Path | None = None) -> pd.DataFrame:
 # ---------------------------------------------------------------- row parsing helpers
 
 
-def _num(v) -> float | None:
+MAX_ROW_NUMBER = 1e12  # larger than any measured throughput, length, batch or count; beyond it the physics overflows
+
+
+def _num(row: pd.Series, column: str, *, positive: bool = True, integer: bool = False) -> float | None:
+    """A row's number in `column` (blank: None); Skip naming the column when it is not a finite number, not
+    positive (where it must be) or not a whole number (counts)."""
+    v = row[column]
     if v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip()):
         return None
-    return float(v)
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        raise Skip(f"{column} = {v!r} is not a number") from None
+    if not math.isfinite(x) or (positive and x <= 0) or (not positive and x < 0) or x > MAX_ROW_NUMBER:
+        raise Skip(f"{column} = {v!r} must be a {'positive' if positive else 'non-negative'} finite number "
+                   f"(at most {MAX_ROW_NUMBER:g})")
+    if integer and x != int(x):
+        raise Skip(f"{column} = {v!r} must be a whole number")
+    return x
 
 
 def parse_sla(notes: str) -> dict[str, float]:
@@ -373,11 +388,15 @@ def setting_from_row(row: pd.Series, catalog: ChipCatalog) -> tuple[Setting, lis
     model = load_model(row["model"])
     chip = catalog[row["chip"]]
     weights = row["weights_dtype"]
+    if weights not in DTYPE_CODE:
+        raise Skip(f"weights_dtype = {weights!r} is not one of {', '.join(DTYPE_CODE)}")
     if not chip.supports(weights):
         raise Skip(f"{chip.id} has no {weights} support in the catalog")
     kv = row["kv_dtype"] if isinstance(row["kv_dtype"], str) and row["kv_dtype"] else default_kv_dtype(weights)
-    spec = _num(row["spec_tokens"]) or 0.0
-    accept = _num(row["spec_acceptance"])
+    if kv not in ("bf16", "fp8", "fp4"):
+        raise Skip(f"kv_dtype = {kv!r} is not one of bf16, fp8, fp4")
+    spec = _num(row, "spec_tokens", positive=False, integer=True) or 0.0
+    accept = _num(row, "spec_acceptance")
     if spec > 0 and accept is None:
         if row["model"] not in MTP_MODELS:
             raise Skip(f"speculative decoding ({spec:g} draft tokens) with unstated acceptance")
@@ -385,7 +404,7 @@ def setting_from_row(row: pd.Series, catalog: ChipCatalog) -> tuple[Setting, lis
         accept = float(tokens_per_step(alpha, spec))
         assumptions.append(f"MTP acceptance not stated: per-token alpha={alpha:g} (DeepSeek-V3 report: 85-90% for the "
                            f"second token) -> {accept:.3g} tokens per step with {spec:g} draft tokens")
-    isl, osl_cv = _num(row["isl"]), 0.0
+    isl, osl_cv = _num(row, "isl"), 0.0
     if isl is None:
         ds = dataset_isl(notes)
         if ds is None:
@@ -396,7 +415,7 @@ def setting_from_row(row: pd.Series, catalog: ChipCatalog) -> tuple[Setting, lis
         if cv is not None and row["phase"] in ("aggregated", "disaggregated"):
             osl_cv = cv[0]
             assumptions.append(f"output cv={osl_cv:g} ({cv[1]})")
-    osl = _num(row["osl"])
+    osl = _num(row, "osl")
     if osl is None:
         if row["phase"] in ("decode", "prefill"):
             osl = 1.0  # decode rows: isl is the KV length during decoding; prefill rows: output irrelevant
@@ -406,13 +425,13 @@ def setting_from_row(row: pd.Series, catalog: ChipCatalog) -> tuple[Setting, lis
                 raise Skip("output length not stated (and no published mean for the dataset)")
             osl = ds[0]
             assumptions.append(f"osl={osl:g} ({ds[1]})")
-    par = {k: (int(_num(row[k])) if _num(row[k]) is not None else None) for k in ("tp", "ep", "pp", "dp")}
+    par = {k: (int(v) if (v := _num(row, k, integer=True)) is not None else None) for k in ("tp", "ep", "pp", "dp")}
     tp_only = model.is_moe and par["tp"] is not None and par["ep"] is None and par["dp"] is None
     if tp_only:
         assumptions.append(f"tp={par['tp']} read as chips per instance (tp x dp), ep/dp searched")
     s = Setting(
-        model=model, chip_id=chip.id, weights=weights, kv=kv, num_chips=_num(row["num_chips"]), par=par,
-        isl=isl, osl=osl, batch=_num(row["batch"]), prefix_hit=_num(row["prefix_hit_rate"]) or 0.0,
+        model=model, chip_id=chip.id, weights=weights, kv=kv, num_chips=_num(row, "num_chips", integer=True), par=par,
+        isl=isl, osl=osl, batch=_num(row, "batch"), prefix_hit=_num(row, "prefix_hit_rate", positive=False) or 0.0,
         spec_tokens=spec, spec_accept=accept or 1.0, sla=parse_sla(notes), tp_is_instance_size=tp_only,
         ttft_percentile=parse_ttft_percentile(notes), osl_cv=osl_cv, framework=parse_framework(notes),
     )
@@ -464,10 +483,15 @@ def predict_points(points: pd.DataFrame, catalog: ChipCatalog | None = None) -> 
     out = []
     for _, row in points.iterrows():
         base = {k: row[k] for k in ("id", "model", "chip", "phase", "metric", "quality")}
-        measured = float(row["value"])
         try:
+            measured = _num(row, "value")
+            if measured is None:
+                raise Skip("value is blank")
             p = predict_row(row, catalog)
+            if not (np.isfinite(p.value) and p.value > 0):
+                raise Skip(f"the prediction {p.value!r} is not a positive number (a bug: please report the row)")
         except Skip as exc:
+            measured = pd.to_numeric(row["value"], errors="coerce")
             out.append({**base, "measured": measured, "predicted": np.nan, "ape": np.nan, "ratio": np.nan,
                         "status": "skipped", "reason": str(exc), "config": "", "assumptions": ""})
             continue

@@ -208,6 +208,10 @@ def _raw_entries(path: Path) -> list[dict]:
             field="catalog",
             hint="see catalogs/chips.yaml for the format",
         )
+    bad = [i for i, e in enumerate(entries) if not isinstance(e["id"], str) or not e["id"].strip()]
+    if bad:
+        raise PlannerError(f"{path}: chip entry {bad[0]} has id {entries[bad[0]]['id']!r}; an id is a name such as "
+                           "'h100-sxm'", field=f"catalog[{bad[0]}].id")
     return entries
 
 

@@ -26,6 +26,7 @@ not the position, so configs whose dense layers are not all leading (e.g. `mlp_o
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -47,13 +48,18 @@ def _missing(key: str, arch: str, why: str = "missing required key") -> PlannerE
 
 
 def _int(cfg: dict, arch: str, *keys: str, default: int | None = None, required: bool = True) -> int | None:
-    """First of `keys` present and not null, as an int; `default` when none is; else PlannerError on keys[0]."""
+    """First of `keys` present and not null, as an int; `default` when none is; else PlannerError on keys[0].
+    Counts are positive; a key whose default is 0 (shared experts, dense-first layers, ...) may be 0."""
+    minimum = 0 if default == 0 else 1
     for key in keys:
         val = cfg.get(key)
         if val is None:
             continue
-        if isinstance(val, bool) or not isinstance(val, (int, float)) or int(val) != val:
+        if (isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val)
+                or int(val) != val):
             raise _missing(key, arch, why=f"expected an integer, got {val!r} for key")
+        if val < minimum:
+            raise _missing(key, arch, why=f"expected an integer of at least {minimum}, got {val!r} for key")
         return int(val)
     if default is not None or not required:
         return default

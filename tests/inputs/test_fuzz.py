@@ -1,0 +1,105 @@
+"""Property-based fuzzing of every input kind (Hypothesis): a damaged scenario, sweep, catalog overlay, model
+config, points or serving table is either accepted or refused with a PlannerError (exit 2 in the CLI), never
+another exception. The budget here is what CI affords; `python scripts/fuzz_inputs.py` runs the CLI end to end on
+thousands of inputs."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from planner.analyses.serving import predict_serving, read_serving
+from planner.analyses.validate import predict_points, read_points
+from planner.batch.sweep import iter_items
+from planner.errors import PlannerError
+from planner.inputs.chips import load_catalog
+from planner.inputs.models import load_model
+from planner.inputs.scenario import check_references, validate_scenario
+from planner.paths import SCENARIOS_DIR
+from tests.mutate import mutate
+
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SEEDS = st.tuples(st.integers(0, 2**32 - 1), st.integers(1, 4))
+CHAT = yaml.safe_load((SCENARIOS_DIR / "llama70b-chat.yaml").read_text())
+CONFIG = {"architectures": ["LlamaForCausalLM"], "hidden_size": 4096, "intermediate_size": 14336,
+          "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 128256,
+          "max_position_embeddings": 131072, "torch_dtype": "bfloat16"}
+
+
+def _refused_or_ok(fn, *args):
+    try:
+        fn(*args)
+    except PlannerError:
+        pass
+
+
+@FUZZ
+@given(SEEDS)
+def test_damaged_scenarios_are_accepted_or_refused(seed):
+    doc = mutate(CHAT, random.Random(seed[0]), seed[1])
+
+    def check(d):
+        sc = validate_scenario(d, "fuzz")
+        check_references(sc)
+    _refused_or_ok(check, doc)
+
+
+@FUZZ
+@given(SEEDS)
+def test_damaged_sweeps_are_accepted_or_refused(tmp_path, seed):
+    base = tmp_path / "base.yaml"
+    base.write_text(yaml.safe_dump(CHAT))
+    doc = mutate({"base": "base.yaml", "sweep": {"slo.tpot_ms": [20, 40], "workload.isl": [512, 2048]}},
+                 random.Random(seed[0]), seed[1])
+    p = tmp_path / "sw.yaml"
+    p.write_text(yaml.safe_dump(doc) if not isinstance(doc, float) else "1.0")
+    _refused_or_ok(lambda: [validate_scenario(it.scenario, "fuzz") for it in iter_items([p]) if it.scenario])
+
+
+@FUZZ
+@given(SEEDS)
+def test_damaged_catalog_overlays_are_accepted_or_refused(tmp_path, seed):
+    doc = mutate({"chips": [{"id": "h100-sxm", "price_usd_per_hr": 1.9},
+                            {"id": "my-chip", "name": "Mine", "vendor": "X", "peak_tflops": {"bf16": 500.0},
+                             "memory": [{"name": "HBM", "capacity_gb": 80.0, "bandwidth_tb_s": 2.0}],
+                             "scaleup_gb_s": 100.0, "price_usd_per_hr": 2.0}]},
+                 random.Random(seed[0]), seed[1])
+    p = tmp_path / f"ov-{seed[0]}-{seed[1]}.yaml"  # a new name per example: catalogs are cached by path
+    p.write_text(yaml.safe_dump(doc) if not isinstance(doc, float) else "nan")
+    _refused_or_ok(load_catalog, (str(p),))
+
+
+@FUZZ
+@given(SEEDS)
+def test_damaged_model_configs_are_accepted_or_refused(tmp_path, seed):
+    doc = mutate(CONFIG, random.Random(seed[0]), seed[1])
+    p = tmp_path / "config.json"
+    p.write_text(json.dumps(doc, allow_nan=True))
+    _refused_or_ok(load_model, str(p))
+
+
+@pytest.mark.parametrize("kind", ["points", "serving"])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=SEEDS)
+def test_damaged_measurement_rows_are_scored_or_skipped(tmp_path, kind, seed):
+    from pathlib import Path
+
+    src = (Path("validation/points.csv") if kind == "points"
+           else Path(__file__).resolve().parents[1] / "fixtures" / "serving" / "serving_small.csv")
+    rng = random.Random(seed[0])
+    lines = src.read_text().splitlines()
+    header, rows = lines[0], lines[1:]
+    row = rng.choice(rows).split(",")
+    for _ in range(seed[1]):  # damage cells of one row
+        row[rng.randrange(len(row))] = rng.choice(["", "nan", "-1", "0", "TP8", "1e308", "inf", "x" * 50, "int8"])
+    p = tmp_path / f"{kind}.csv"
+    p.write_text(header + "\n" + ",".join(row) + "\n")
+    if kind == "points":
+        _refused_or_ok(lambda: predict_points(read_points(p)))
+    else:
+        _refused_or_ok(lambda: predict_serving(read_serving(p)))
