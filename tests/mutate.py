@@ -31,22 +31,27 @@ def _parent(doc, path):
     return doc
 
 
+def _weird(rng: random.Random):
+    """A fresh copy of one of WEIRD_VALUES (never the shared object: a damaged document must stay a tree)."""
+    return copy.deepcopy(rng.choice(WEIRD_VALUES))
+
+
 def mutate(doc, rng: random.Random, n: int = 1):
     """A copy of `doc` with `n` random damages."""
     doc = copy.deepcopy(doc)
     for _ in range(n):
         ps = paths(doc)
         if not ps:
-            return rng.choice(WEIRD_VALUES)
+            return _weird(rng)
         path = rng.choice(ps)
         parent, key = _parent(doc, path), path[-1]
         op = rng.randrange(5)
         if op == 0:  # a value of another kind
-            parent[key] = rng.choice(WEIRD_VALUES)
+            parent[key] = _weird(rng)
         elif op == 1 and isinstance(parent, dict):  # a key deleted
             del parent[key]
         elif op == 2 and isinstance(parent, dict):  # an unknown key
-            parent[f"{key}_x"] = rng.choice(WEIRD_VALUES)
+            parent[f"{key}_x"] = _weird(rng)
         elif op == 3 and isinstance(parent[key], (int, float)) and not isinstance(parent[key], bool):
             parent[key] = parent[key] * rng.choice((-1, 0, 1e12, 1e-12, 3.7))  # a number scaled out of range
         else:  # nested deeper than expected

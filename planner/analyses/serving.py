@@ -77,14 +77,17 @@ class Skip(Exception):
     """The row cannot be predicted; the message says why."""
 
 
-def _positive(row: pd.Series, column: str) -> float:
-    """A row's value that must be a positive number; Skip names the column otherwise."""
+MAX_TOKENS = 1e7  # prompt or answer tokens of one request: beyond any model's context
+
+
+def _positive(row: pd.Series, column: str, maximum: float = 1e12) -> float:
+    """A row's value that must be a positive number (at most `maximum`); Skip names the column otherwise."""
     try:
         v = float(row[column])
     except (TypeError, ValueError):
         raise Skip(f"{column} = {row[column]!r} is not a number") from None
-    if not np.isfinite(v) or v <= 0:
-        raise Skip(f"{column} = {row[column]!r} must be a positive number")
+    if not np.isfinite(v) or v <= 0 or v > maximum:
+        raise Skip(f"{column} = {row[column]!r} must be a positive number (at most {maximum:g})")
     return v
 
 
@@ -143,7 +146,7 @@ def setting_from_row(row: pd.Series, catalog: ChipCatalog) -> ServingSetting:
     """The deployment and load a row describes. A disaggregated row needs both pools' worker counts and batch
     limits, and pools that can hold the stated concurrency (decode workers x batch x attention-DP)."""
     for column in ("isl", "osl", "silicon_ttft_ms", "silicon_tpot_ms"):
-        _positive(row, column)
+        _positive(row, column, MAX_TOKENS if column in ("isl", "osl") else 1e12)
     preset = preset_for_hf_id(str(row["model_path"]))
     if preset is None:
         raise Skip(f"model {row['model_path']} has no preset")
@@ -162,7 +165,7 @@ def setting_from_row(row: pd.Series, catalog: ChipCatalog) -> ServingSetting:
     if str(row["backend"]) not in FRAMEWORKS:
         raise Skip(f"framework {row['backend']} has no fitted host time (known: {', '.join(FRAMEWORKS)})")
     model = load_model(preset)
-    isl, osl = int(_positive(row, "isl")), int(_positive(row, "osl"))
+    isl, osl = int(_positive(row, "isl", MAX_TOKENS)), int(_positive(row, "osl", MAX_TOKENS))
     if str(row["mode"]) != "disagg":  # batch_size is sometimes per GPU or rank: the engine holds every client
         cfg = _engine(row, "", model, chip, weights, conc)
         return ServingSetting(dataclasses.replace(cfg, max_batch=max(cfg.max_batch, conc)), conc, isl, osl)

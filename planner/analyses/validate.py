@@ -89,10 +89,12 @@ def read_points(path: str | Path | None = None) -> pd.DataFrame:
 # ---------------------------------------------------------------- row parsing helpers
 
 
-MAX_ROW_NUMBER = 1e12  # larger than any measured throughput, length, batch or count; beyond it the physics overflows
+MAX_ROW_NUMBER = 1e12  # larger than any measured throughput, batch or count; beyond it the physics overflows
+MAX_TOKENS = 1e7  # prompt or answer tokens of one request: beyond any model's context
 
 
-def _num(row: pd.Series, column: str, *, positive: bool = True, integer: bool = False) -> float | None:
+def _num(row: pd.Series, column: str, *, positive: bool = True, integer: bool = False,
+         maximum: float = MAX_ROW_NUMBER) -> float | None:
     """A row's number in `column` (blank: None); Skip naming the column when it is not a finite number, not
     positive (where it must be) or not a whole number (counts)."""
     v = row[column]
@@ -102,9 +104,9 @@ def _num(row: pd.Series, column: str, *, positive: bool = True, integer: bool = 
         x = float(v)
     except (TypeError, ValueError):
         raise Skip(f"{column} = {v!r} is not a number") from None
-    if not math.isfinite(x) or (positive and x <= 0) or (not positive and x < 0) or x > MAX_ROW_NUMBER:
+    if not math.isfinite(x) or (positive and x <= 0) or (not positive and x < 0) or x > maximum:
         raise Skip(f"{column} = {v!r} must be a {'positive' if positive else 'non-negative'} finite number "
-                   f"(at most {MAX_ROW_NUMBER:g})")
+                   f"(at most {maximum:g})")
     if integer and x != int(x):
         raise Skip(f"{column} = {v!r} must be a whole number")
     return x
@@ -404,7 +406,7 @@ def setting_from_row(row: pd.Series, catalog: ChipCatalog) -> tuple[Setting, lis
         accept = float(tokens_per_step(alpha, spec))
         assumptions.append(f"MTP acceptance not stated: per-token alpha={alpha:g} (DeepSeek-V3 report: 85-90% for the "
                            f"second token) -> {accept:.3g} tokens per step with {spec:g} draft tokens")
-    isl, osl_cv = _num(row, "isl"), 0.0
+    isl, osl_cv = _num(row, "isl", maximum=MAX_TOKENS), 0.0
     if isl is None:
         ds = dataset_isl(notes)
         if ds is None:
@@ -415,7 +417,7 @@ def setting_from_row(row: pd.Series, catalog: ChipCatalog) -> tuple[Setting, lis
         if cv is not None and row["phase"] in ("aggregated", "disaggregated"):
             osl_cv = cv[0]
             assumptions.append(f"output cv={osl_cv:g} ({cv[1]})")
-    osl = _num(row, "osl")
+    osl = _num(row, "osl", maximum=MAX_TOKENS)
     if osl is None:
         if row["phase"] in ("decode", "prefill"):
             osl = 1.0  # decode rows: isl is the KV length during decoding; prefill rows: output irrelevant

@@ -195,7 +195,7 @@ def _kind(v) -> str | None:
     if isinstance(v, bool):
         return "bool"
     if isinstance(v, int):
-        return "int"
+        return "int" if -(2**63) <= v < 2**63 else "str"  # beyond int64: kept as text
     if isinstance(v, float):
         return "float"
     return "str"

@@ -189,6 +189,9 @@ def parse_sweep(doc: dict, path: Path) -> SweepSpec:
     if raw_bases is None:
         raise PlannerError(f"sweep file {src} has no base", field="base",
                            hint="base: a scenario file (relative to the sweep file) or an inline scenario mapping")
+    if isinstance(raw_bases, list) and not raw_bases:
+        raise PlannerError(f"sweep file {src} has an empty base list", field="base",
+                           hint="base: a scenario file, an inline scenario mapping, or a list of them")
     bases = []
     for b in raw_bases if isinstance(raw_bases, list) else [raw_bases]:
         if isinstance(b, str):

@@ -93,6 +93,16 @@ def test_table_keeps_last_record_per_key_and_types_swept_columns(tmp_path, suffi
     assert not list(tmp_path.glob(".r*.tmp-*"))
 
 
+def test_swept_integers_beyond_int64_are_kept_as_text(tmp_path):
+    out = tmp_path / "r.parquet"
+    jp = journal_path(out)
+    with Journal(jp) as j:
+        j.append(_row("a", swept={"slo.tpot_ms": 2**63}))
+        j.append(_row("b", swept={"slo.tpot_ms": 20}))
+    assert write_table(jp, out, keys={"a", "b"}) == 2
+    assert pd.read_parquet(out)["slo.tpot_ms"].tolist() == [str(2**63), "20"]
+
+
 def test_fleet_columns():
     pools = [
         {"role": "prefill", "chip": "h100-sxm", "instances": 2, "chips_per_instance": 4, "tp": 4, "ep": 1, "pp": 1, "dp": 1, "batch": 8},

@@ -130,6 +130,7 @@ def test_dotted_paths():
     ({"base": "missing.yaml", "sweep": {"slo.tpot_ms": [1]}}, "base: file not found"),
     ({"base": "base.yaml", "sweeps": {}, "sweep": {"a": [1]}}, "unknown section"),
     ({"base": "base.yaml", "sweep": {f"k{i}": list(range(10)) for i in range(9)}}, "1,000,000,000 scenarios, more than"),
+    ({"base": [], "sweep": {"slo.tpot_ms": [1]}}, "empty base list"),
 ])
 def test_malformed_sweeps_raise_clear_errors(tmp_path, base_file, spec, match):
     sw = _write(tmp_path / "sw.yaml", spec)
