@@ -113,8 +113,18 @@ def estimate(model: ModelArch, chip: Chip, s: Setting) -> Estimate:
         # measured/predicted performance over comparable validated rows (planner.optimize.uncertainty; docs/validation.md)
         "error_band": {ph: error_band(ph, chip.id, model.id) for ph in ("prefill", "decode")},
     }
-    breakdown = {"prefill": op_breakdown(res, 0), "decode": op_breakdown(res, 1)}
+    breakdown = {ph: _with_rest(op_breakdown(res, i), total)
+                 for i, (ph, total) in enumerate((("prefill", summary["ttft_ms"]), ("decode", summary["tpot_ms"])))}
     return Estimate(summary=summary, phases=df, breakdown=breakdown)
+
+
+def _with_rest(b: pd.DataFrame, total_ms: float) -> pd.DataFrame:
+    """The operator rows plus what the phase's figure (TTFT, TPOT) holds beyond the kernels: the framework's
+    host time per iteration and the pipeline's hand-offs (negative where a long prompt's chunks overlap across
+    pipeline stages), so the rows add up to the figure printed."""
+    rest = float(total_ms) - float(b["time_ms"].sum())
+    return pd.concat([b, pd.DataFrame([{"family": "host, pipeline (hand-offs, chunk overlap)", "time_ms": rest, "bound": "host"}])],
+                     ignore_index=True)
 
 
 def smallest_fitting_tp(model: ModelArch, chip: Chip, s: Setting) -> int | None:

@@ -47,6 +47,9 @@ def _missing(key: str, arch: str, why: str = "missing required key") -> PlannerE
     return PlannerError(f"{why} {key!r} (architecture {arch})", field=f"config.json.{key}", hint=_HINT)
 
 
+MAX_COUNT = 2**31 - 1  # widths, layers, heads, vocabulary: far above any model's, within what the engine computes
+
+
 def _int(cfg: dict, arch: str, *keys: str, default: int | None = None, required: bool = True) -> int | None:
     """First of `keys` present and not null, as an int; `default` when none is; else PlannerError on keys[0].
     Counts are positive; a key whose default is 0 (shared experts, dense-first layers, ...) may be 0."""
@@ -58,8 +61,8 @@ def _int(cfg: dict, arch: str, *keys: str, default: int | None = None, required:
         if (isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val)
                 or int(val) != val):
             raise _missing(key, arch, why=f"expected an integer, got {val!r} for key")
-        if val < minimum:
-            raise _missing(key, arch, why=f"expected an integer of at least {minimum}, got {val!r} for key")
+        if val < minimum or val > MAX_COUNT:
+            raise _missing(key, arch, why=f"expected an integer from {minimum} to {MAX_COUNT:,}, got {val!r} for key")
         return int(val)
     if default is not None or not required:
         return default

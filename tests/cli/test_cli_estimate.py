@@ -76,3 +76,23 @@ def test_estimate_does_not_fit_names_smallest_tp(runner):
     r = runner.invoke(main, ["estimate", "--model", "llama-3.1-70b", "--chip", "h100-sxm"])
     assert r.exit_code == 2
     assert "does not fit" in r.output and "GB" in r.output and "--tp 2" in r.output
+
+
+def test_the_breakdown_adds_up_to_the_figures_printed():
+    """The operator rows plus the host and pipeline row sum to the TTFT and TPOT (issue: 14.1 ms of rows under a
+    TPOT of 19.1 ms)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from planner.cli import main
+
+    r = CliRunner().invoke(main, ["estimate", "--model", "llama-3.1-70b", "--chip", "h100-sxm", "--tp", "4", "--pp", "2",
+                                  "--batch", "16", "--isl", "32768", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    for phase, figure in (("prefill", "ttft_ms"), ("decode", "tpot_ms")):
+        rows = out["breakdown"][phase]
+        assert sum(x["time_ms"] for x in rows) == pytest.approx(out[figure], rel=1e-9)
+    host = out["breakdown"]["decode"][-1]
+    assert host["family"].startswith("host") and host["time_ms"] > 0
