@@ -312,6 +312,15 @@ def _remove_stale_tmp(out: Path) -> None:
                 pass
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(v):
+    """A text cell a spreadsheet would run as a formula (=, +, -, @ first) gets a leading apostrophe (OWASP's
+    CSV-injection rule); other values pass unchanged."""
+    return "'" + v if isinstance(v, str) and v.startswith(FORMULA_START) else v
+
+
 class _TableWriter:
     """Chunked writer of rows to a Parquet (row group per chunk) or CSV file, fsync'd on close."""
 
@@ -323,6 +332,8 @@ class _TableWriter:
         self._header = True
 
     def write(self, rows: list[dict]) -> None:
+        if self.csv:  # text a spreadsheet would run as a formula is quoted
+            rows = [{k: csv_safe(v) for k, v in r.items()} for r in rows]
         table = pa.Table.from_pylist(rows, schema=self.schema)
         if self._pq is not None:
             if rows:

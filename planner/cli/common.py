@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 catalog_option = click.option(
     "--catalog", "catalogs", multiple=True, type=click.Path(dir_okay=False),
@@ -79,7 +80,7 @@ def print_table(df: pd.DataFrame, title: str | None = None, console: Console | N
     for col in df.columns:
         table.add_column(str(col), justify="right" if pd.api.types.is_numeric_dtype(df[col]) else "left")
     for row in df.itertuples(index=False):
-        table.add_row(*[fmt_num(v) for v in row])
+        table.add_row(*[Text(fmt_num(v)) for v in row])  # Text: cells are never read as markup
     console.print(table)
 
 

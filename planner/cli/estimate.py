@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 import pandas as pd
+from rich.markup import escape
 
 from planner.analyses.estimate import Setting, estimate, require_fit
 from planner.engine.tables import FRAMEWORKS
@@ -67,7 +68,7 @@ def estimate_cmd(model_ref, chip_id, tp, ep, pp, dp, weights, kv, isl, osl, osl_
     sm = est.summary
     con = make_console()
     con.print(
-        f"[bold]{sm['model']}[/] on [bold]{sm['chip']}[/] x{sm['chips_per_instance']} "
+        f"[bold]{escape(sm['model'])}[/] on [bold]{escape(sm['chip'])}[/] x{sm['chips_per_instance']} "
         f"(tp={tp} ep={ep} pp={pp} dp={dp}, weights {sm['weights_dtype']}, KV {sm['kv_dtype']}), "
         f"ISL {isl} / OSL {osl}"
     )

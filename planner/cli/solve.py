@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 
 from planner.optimize.uncertainty import band_text, margin_text
 
@@ -76,7 +77,8 @@ def _status_line(status: str, gap) -> str:
 def _print_solve(summary: dict, pools: pd.DataFrame, cons: pd.DataFrame) -> None:
     con = _console()
     s = summary
-    con.print(f"[bold]{s['scenario']}[/]: {s['model']}, objective {s['objective']}, status {_status_line(s['status'], s['mip_gap'])}")
+    con.print(f"[bold]{escape(s['scenario'])}[/]: {escape(s['model'])}, objective {s['objective']}, "
+              f"status {_status_line(s['status'], s['mip_gap'])}")
     slo = s["slo"]
     rows = [
         ("mode", s["mode"]),
@@ -107,11 +109,11 @@ def _print_solve(summary: dict, pools: pd.DataFrame, cons: pd.DataFrame) -> None
     binding = s["binding_constraints"] + s["tight_slos"]
     con.print("binding: " + (", ".join(binding) if binding else "none (the demand drives the cost)"))
     if s.get("why"):
-        con.print(f"why: {s['why']}")
+        con.print(f"why: {escape(str(s['why']))}")
     for note in s.get("notes", []):
-        con.print(f"note: {note}")
+        con.print(f"note: {escape(str(note))}")
     for band in s.get("error_band", []):
-        con.print(f"error band, {band['role']} on {band['chip']}: {band_text(band)}")
+        con.print(escape(f"error band, {band['role']} on {band['chip']}: {band_text(band)}"))
     kv = s["kv_transfer"]
     gb = kv["gb_per_request"]
     gb_text = f"{gb:.3g} GB/request" if not isinstance(gb, dict) else ", ".join(f"{k} {v:.3g}" for k, v in gb.items()) + " GB/request"
@@ -187,7 +189,7 @@ def pareto_cmd(scenario_path, sweep, points, margin_pct, time_limit_s, mip_gap, 
         return
     con = _console()
     s = res.summary
-    con.print(f"[bold]{s['scenario']}[/]: {s['sweep']} sweep, {s['frontier_points']} frontier points of "
+    con.print(f"[bold]{escape(s['scenario'])}[/]: {s['sweep']} sweep, {s['frontier_points']} frontier points of "
               f"{s['points_solved']} solved ({', '.join(f'{k} {v}' for k, v in s['statuses'].items())}), "
               f"margin {margin_text(s['margin'])}, {s['total_s']:.2f} s")
     cols = ["epsilon", "status", s["x"], s["y"], "cost_usd_per_hr", "tpot_ms", "ttft_ms", "num_chips"]
@@ -197,7 +199,7 @@ def pareto_cmd(scenario_path, sweep, points, margin_pct, time_limit_s, mip_gap, 
     view.insert(0, "#", range(1, len(view) + 1))
     print_table(view, title=f"epsilon = {EPSILON_TEXT[s['sweep']]}", console=con)
     for i, (mode, fleet) in enumerate(zip(flat["mode"], flat["fleet"], strict=True), 1):
-        con.print(f"#{i} ({mode}): {fleet}")
+        con.print(escape(f"#{i} ({mode}): {fleet}"))
 
 
 commands = [solve_cmd, pareto_cmd]

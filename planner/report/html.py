@@ -40,7 +40,7 @@ def plot_frontier(points: pd.DataFrame, x: str, y: str, title: str = "", path: s
     ax.set_ylabel(LABELS.get(y, y))
     ax.grid(True, alpha=0.3)
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title.replace("$", r"\$"), fontsize=10)  # user text, not mathtext
     if len(df):
         ax.legend(fontsize=8, title="mode", title_fontsize=8)
     fig.tight_layout()

@@ -259,3 +259,13 @@ def test_table_write_streams_in_chunks(tmp_path, monkeypatch):
         tracemalloc.stop()
     assert n == 6000 and pq.ParquetFile(out).metadata.num_row_groups == 12
     assert peak_mb < 4, f"table write held {peak_mb:.1f} MB"
+
+
+def test_csv_cells_that_start_a_formula_are_quoted(tmp_path):
+    out = tmp_path / "r.csv"
+    jp = journal_path(out)
+    with Journal(jp) as j:
+        j.append(_row("a", swept={"note": '=HYPERLINK("http://x")'}, scenario_name="@SUM(A1)"))
+    write_table(jp, out, keys={"a"})
+    df = pd.read_csv(out)
+    assert df["note"].iloc[0].startswith("'=") and df["scenario_name"].iloc[0] == "'@SUM(A1)"

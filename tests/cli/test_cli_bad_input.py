@@ -30,3 +30,15 @@ def test_an_infinite_catalog_value_is_refused(tmp_path):
     ov.write_text("chips:\n  - {id: h100-sxm, price_usd_per_hr: .inf}\n")
     r = CliRunner().invoke(main, ["solve", str(CHAT), "--catalog", str(ov)])
     assert r.exit_code == 2 and "price_usd_per_hr" in r.output and "finite" in r.output
+
+
+def test_names_are_text_not_markup_or_math(tmp_path):
+    """A scenario name with terminal markup and plot math solves, plots and prints as written."""
+    p = tmp_path / "s.yaml"
+    p.write_text(CHAT.read_text().replace("name: llama70b-chat", 'name: "bad [/] $x^$ [link=http://x]y"', 1))
+    r = CliRunner().invoke(main, ["solve", str(p)])
+    assert r.exit_code == 0, r.output
+    assert "bad [/] $x^$ [link=http://x]y" in r.output
+    r = CliRunner().invoke(main, ["pareto", str(p), "--points", "3", "--plot", str(tmp_path / "p.png")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
