@@ -34,7 +34,7 @@ def explain(prep: Prepared, res: SolveResult, *, time_limit_s: float, mip_gap: f
     key = "cost_usd_per_hr" if prep.objective == "min-cost" else "throughput_rps"
     alts = []
     for label, modes, mask in _variants(prep):
-        if not mask.any():
+        if not mask.any() or modes == (chosen["mode"],):  # the chosen architecture is not its own alternative
             continue
         t = prep.table[mask].reset_index(drop=True)
         roles = set(t["role"].astype(str))
@@ -74,4 +74,8 @@ def explain(prep: Prepared, res: SolveResult, *, time_limit_s: float, mip_gap: f
             word = ("dearer" if a["delta"] > 0 else "cheaper") if key == "cost_usd_per_hr" else ("more" if a["delta"] > 0 else "less")
             parts.append(f"{a['architecture']}: {abs(a['delta']):.4g} {unit} {word} ({rel:+.1%})")
     why = f"chosen: {chosen['architecture']}; alternatives forced: " + "; ".join(parts) if parts else "only one architecture allowed"
+    if chosen["status"] != "optimal":  # a time-limited or within-gap answer may be beaten by an alternative
+        gap = chosen.get("mip_gap")
+        why += (f" (the chosen fleet is not proven optimal: status {chosen['status']}"
+                + (f", gap {gap:.1%}" if gap is not None else "") + "; an alternative can come out cheaper)")
     return alts, why

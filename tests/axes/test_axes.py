@@ -270,6 +270,7 @@ def test_cli_on_axis_examples(name):
     assert out["cost_usd_per_hr"] == pytest.approx(sum(p["cost_usd_per_hr"] for p in out["pools"]))
     alt = [a for a in out["alternatives"] if a["delta"] is not None]
     assert all(a["delta"] >= -1e-6 * out["cost_usd_per_hr"] for a in alt)  # forcing an architecture never helps
+    assert all(a["architecture"] != out["mode"] for a in out["alternatives"])  # the choice is not its own alternative
     if name == "traffic-classes":
         assert {c["class"] for c in out["classes"]} == {"chat", "coding", "agentic"}
         for c in out["classes"]:
