@@ -47,19 +47,20 @@ class Simulated:
             for q in (50, 90, 99):
                 out[f"{col}_p{q}"] = float(np.percentile(v, q)) if len(v) else float("nan")
         for q in (50, 90, 99):
-            out[f"itl_ms_p{q}"] = _weighted_quantile(self.itl_s * 1e3, self.itl_weight, q / 100)
+            out[f"itl_ms_p{q}"] = weighted_quantile(self.itl_s * 1e3, self.itl_weight, q / 100)
         span = (r["end_s"].max() - r["arrival_s"].min()) if len(r) else float("nan")
         out["throughput_rps"] = float(len(r) / span) if span and span > 0 else float("nan")
         out["output_tok_s"] = float(r["osl"].sum() / span) if span and span > 0 else float("nan")
         return out
 
 
-def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    """The q-quantile of values under weights (the smallest value whose cumulative weight reaches q)."""
     if len(values) == 0 or weights.sum() <= 0:
         return float("nan")
     order = np.argsort(values)
     cum = np.cumsum(weights[order])
-    return float(values[order][np.searchsorted(cum, q * cum[-1])])
+    return float(values[order][min(int(np.searchsorted(cum, q * cum[-1])), len(values) - 1)])
 
 
 def request_frame(arrival, first, end, isl, osl, measured, latency_s: float = 0.0) -> pd.DataFrame:

@@ -1,0 +1,78 @@
+"""Simulating a planned fleet (planner.serving.fleet, `planner simulate`): closed forms at light load,
+conservation, determinism, the output keys, and clear refusals for plans it cannot simulate yet."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from planner.cli import main
+from planner.errors import PlannerError
+from planner.inputs.scenario import validate_scenario
+from planner.serving.fleet import simulate_fleet
+from planner.serving.params import SERVING_PARAMS
+from planner.serving.step_times import StepModel
+
+BASE = {"name": "fleet", "model": "llama-3.1-8b", "precision": {"weights": "fp8"},
+        "workload": {"arrival_rate_rps": 0.2, "isl": 1024, "osl": 128}, "slo": {"ttft_ms": 2000, "tpot_ms": 40},
+        "chips": [{"id": "h100-sxm"}], "margin": 0.0}
+
+
+def _pool(role, n, load, batch=16, chip="h100-sxm"):
+    return {"role": role, "chip": chip, "instances": n, "tp": 1, "ep": 1, "pp": 1, "dp": 1, "batch": batch,
+            "load_rps": load, "spec_tokens": 0}
+
+
+def test_a_lightly_loaded_engine_shows_its_own_step_times():
+    """At 0.2 requests/s on one engine nothing queues: TTFT = one prefill iteration + the first-token latency,
+    TPOT = the batch-1 decode step (hand-checked against the step model)."""
+    from planner.serving.fleet import _config
+
+    sc = validate_scenario(BASE)
+    pools = pd.DataFrame([_pool("aggregated", 1, 0.2)])
+    sim = simulate_fleet(sc, pools, requests=300)
+    step = StepModel(_config(sc, pools.iloc[0]), 1024, 128, max_decode=16, max_prefill_tokens=8192)
+    prefill = step.iteration_one_s(0, 1024, 1024) + SERVING_PARAMS.request_s
+    assert sim.summary["ttft_ms_p50"] == pytest.approx(prefill * 1e3, rel=0.02)
+    assert sim.summary["tpot_ms_p50"] == pytest.approx(step.iteration_one_s(1, 1024 + 64, 0.0) * 1e3, rel=0.05)
+    assert sim.summary["slo_attainment"] == 1.0 and sim.summary["goodput_rps"] == pytest.approx(0.2)
+
+
+def test_every_request_is_served_and_the_seed_decides():
+    sc = validate_scenario({**BASE, "workload": {**BASE["workload"], "arrival_rate_rps": 8}})
+    pools = pd.DataFrame([_pool("aggregated", 2, 5.0), _pool("prefill", 1, 3.0, batch=1), _pool("decode", 1, 3.0)])
+    a = simulate_fleet(sc, pools, requests=1000, seed=1)
+    b = simulate_fleet(sc, pools, requests=1000, seed=1)
+    c = simulate_fleet(sc, pools, requests=1000, seed=2)
+    assert a.summary == b.summary and a.summary != c.summary
+    assert a.requests["ttft_ms"].notna().all() and (a.requests["ttft_ms"] > 0).all()
+    assert a.summary["requests"] == a.groups["requests"].sum() == len(a.requests)
+    assert a.groups["rate_rps"].tolist() == [5.0, 3.0] and a.summary["rate_rps"] == 8.0
+
+
+def test_plans_it_cannot_simulate_yet_are_refused():
+    sc = validate_scenario(BASE)
+    with pytest.raises(PlannerError, match="attention"):
+        simulate_fleet(sc, pd.DataFrame([_pool("attention", 1, 1.0), _pool("ffn", 1, 0.0)]))
+    with pytest.raises(PlannerError, match="several prefill or decode pools"):
+        simulate_fleet(sc, pd.DataFrame([_pool("prefill", 1, 1.0), _pool("prefill", 1, 1.0, chip="h200-sxm"),
+                                         _pool("decode", 1, 2.0)]))
+
+
+def test_simulate_cli_solves_or_takes_a_saved_plan(tmp_path):
+    from planner.paths import SCENARIOS_DIR
+
+    scn = SCENARIOS_DIR / "decode-heavy.yaml"
+    r = CliRunner().invoke(main, ["simulate", str(scn), "--format", "json", "--requests", "600"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert {"slo_attainment", "ttft_ms_p90", "tpot_ms_p90", "goodput_rps"} <= set(out)
+    plan = tmp_path / "plan.json"
+    plan.write_text(CliRunner().invoke(main, ["solve", str(scn), "--format", "json"]).output)
+    r2 = CliRunner().invoke(main, ["simulate", str(scn), "--plan", str(plan), "--format", "json", "--requests", "600"])
+    assert r2.exit_code == 0, r2.output
+    assert json.loads(r2.output)["ttft_ms_p90"] == out["ttft_ms_p90"]  # the same pools, the same seed
+    assert "TTFT" in CliRunner().invoke(main, ["simulate", str(scn), "--requests", "300"]).output
