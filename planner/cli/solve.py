@@ -132,9 +132,12 @@ def _print_solve(summary: dict, pools: pd.DataFrame, cons: pd.DataFrame) -> None
 @margin_option
 @time_limit_option
 @gap_option
+@click.option("--verify", is_flag=True,
+              help="Simulate the chosen fleet with the serving model; while it breaks an SLO, plan again under a "
+                   "tighter one (up to 3 times) and report planned and simulated figures side by side.")
 @catalog_option
 @format_option()
-def solve_cmd(scenario_path, objective, margin_pct, time_limit_s, mip_gap, catalogs, fmt):
+def solve_cmd(scenario_path, objective, margin_pct, time_limit_s, mip_gap, verify, catalogs, fmt):
     """Cheapest fleet for the SLO (min-cost) or the most requests/s within the limits (max-throughput).
 
     Exit status 1 when no fleet can meet the scenario; the message names the SLO or limit that binds and
@@ -144,14 +147,34 @@ def solve_cmd(scenario_path, objective, margin_pct, time_limit_s, mip_gap, catal
     from planner.optimize.solve import solve_scenario
 
     sc = load_scenario(scenario_path, catalogs)
-    res = solve_scenario(sc, catalogs=catalogs, time_limit_s=time_limit_s, mip_gap=mip_gap, alternatives=True,
-                         margin=_margin(margin_pct), objective=objective)
+    kw = dict(catalogs=catalogs, time_limit_s=time_limit_s, mip_gap=mip_gap, alternatives=True,
+              margin=_margin(margin_pct), objective=objective)
+    if verify:
+        from planner.optimize.verify import solve_verified
+
+        res = solve_verified(sc, **kw)
+    else:
+        res = solve_scenario(sc, **kw)
     if fmt == "json":
         out = dict(res.summary)
         out["constraints"] = res.constraints.to_dict(orient="records")
         echo_json(out)
         return
     _print_solve(res.summary, res.pools, res.constraints)
+    if verify:
+        _print_verification(res.summary["verification"])
+
+
+def _print_verification(v: dict) -> None:
+    con = _console()
+    if v["rounds"]:
+        print_table(pd.DataFrame(v["rounds"]).assign(planning_slo=lambda d: d["planning_slo"].map(
+            lambda p: f"TTFT {fmt_num(p['ttft_ms'])}, TPOT {fmt_num(p['tpot_ms'])}")),
+            title="verification: planned vs simulated (serving model; TTFT at the SLO's percentile, TPOT median)",
+            console=con)
+    verdict = "holds in simulation" if v["verified"] else "NOT verified"
+    change = (f"; the loop changed the plan (+{fmt_num(v['extra_cost_usd_per_hr'])} $/h)" if v["changed_plan"] else "")
+    con.print(escape(f"verification: the plan {verdict}{change}" + (f"; {v['note']}" if v["note"] else "")))
 
 
 @click.command("pareto")

@@ -7,8 +7,8 @@ traffic, stands for the pool. Aggregated pools are simulated engine by engine (p
 P/D part as one prefill pool and one decode pool with their instance counts (planner.serving.disaggregated).
 Requests are simulated per pool in proportion to its load and pooled for the fleet's percentiles.
 
-Plans this does not simulate yet (several P/D pools, attention/FFN pools, draft pools, traffic classes) raise
-PlannerError saying so.
+Plans this does not simulate yet (several P/D pools, attention/FFN pools, draft pools, speculative decoding,
+prefix caching, traffic classes) raise PlannerError saying so.
 """
 
 from __future__ import annotations
@@ -58,6 +58,9 @@ def simulate_fleet(sc: Scenario, pools: pd.DataFrame, *, requests: int = 4000, a
     if sc.classes is not None:
         raise PlannerError("simulating a multi-class plan is not supported yet", field="classes",
                            hint="simulate one class at a time (its own workload)")
+    if sc.workload.prefix_hit_rate > 0:
+        raise PlannerError("simulating prefix caching is not supported yet (the simulator would prefill every "
+                           "prompt in full)", field="workload.prefix_hit_rate")
     roles = pools["role"].astype(str)
     unsupported = sorted(set(roles) - {"aggregated", "prefill", "decode"})
     if unsupported or (pools.get("spec_tokens", pd.Series(0, index=pools.index)).fillna(0) > 0).any():

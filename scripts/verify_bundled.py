@@ -1,0 +1,63 @@
+"""Every bundled scenario through `planner solve --verify`: simulated TTFT (at the SLO's percentile) and TPOT
+(median) against the SLO before and after the loop, and what the loop cost.
+
+    python scripts/verify_bundled.py
+
+Prints a markdown table (docs/serving.md quotes it).
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from planner.errors import PlannerError  # noqa: E402
+from planner.inputs.scenario import load_scenario  # noqa: E402
+from planner.optimize.verify import solve_verified  # noqa: E402
+
+
+def fmt(v, digits=0) -> str:
+    return "-" if v is None or v != v else f"{v:,.{digits}f}"
+
+
+def main() -> None:
+    warnings.filterwarnings("ignore")
+    rows = []
+    for path in sorted((ROOT / "scenarios").glob("*.yaml")):
+        try:
+            sc = load_scenario(path)
+        except PlannerError:
+            continue  # sweep files
+        try:
+            res = solve_verified(sc)
+        except PlannerError as exc:
+            rows.append({"scenario": path.stem, "result": f"not solved: {str(exc).splitlines()[0][:60]}"})
+            continue
+        v = res.summary["verification"]
+        if not v["rounds"]:
+            rows.append({"scenario": path.stem, "result": v["note"][:90]})
+            continue
+        a, b = v["rounds"][0], v["rounds"][-1]
+        slo = res.summary["slo"]
+        rows.append({
+            "scenario": path.stem, "SLO TTFT / TPOT (ms)": f"{fmt(slo['ttft_ms'])} / {fmt(slo['tpot_ms'])}",
+            "before: simulated TTFT / TPOT": f"{fmt(a['simulated_ttft_ms'])} / {fmt(a['simulated_tpot_ms'], 1)}",
+            "after": f"{fmt(b['simulated_ttft_ms'])} / {fmt(b['simulated_tpot_ms'], 1)}",
+            "$/h before → after": f"{fmt(a['cost_usd_per_hr'], 1)} → {fmt(b['cost_usd_per_hr'], 1)}",
+            "result": ("holds" if v["verified"] else "NOT verified") + (f" ({v['note'][:70]})" if v["note"] else ""),
+        })
+    df = pd.DataFrame(rows).fillna("")
+    cols = list(df.columns)
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "|".join("---" for _ in cols) + "|")
+    for r in df.itertuples(index=False):
+        print("| " + " | ".join(str(x) for x in r) + " |")
+
+
+if __name__ == "__main__":
+    main()

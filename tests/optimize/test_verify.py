@@ -1,0 +1,34 @@
+"""`planner solve --verify`: the chosen fleet simulated; while an SLO breaks, planned again under a tighter SLO."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from planner.cli import main
+from planner.inputs.scenario import load_scenario
+from planner.optimize.verify import solve_verified
+from planner.paths import SCENARIOS_DIR
+
+
+def test_the_loop_tightens_until_the_simulation_holds():
+    """The chat example: the first plan's simulated p90 TTFT breaks the 1 s SLO (it carries the serving model's
+    first-token latencies); planning under the SLO less the excess gives a fleet that holds, at a higher cost."""
+    res = solve_verified(load_scenario(SCENARIOS_DIR / "llama70b-chat.yaml"))
+    v = res.summary["verification"]
+    first, last = v["rounds"][0], v["rounds"][-1]
+    assert not first["meets_slos"] and first["simulated_ttft_ms"] > 1000
+    assert v["verified"] and last["meets_slos"] and last["simulated_ttft_ms"] <= 1000
+    assert last["planning_slo"]["ttft_ms"] < 1000 and res.summary["slo"]["ttft_ms"] == 1000
+    assert v["changed_plan"] and v["extra_cost_usd_per_hr"] > 0
+    assert res.summary["cost_usd_per_hr"] == last["cost_usd_per_hr"]
+
+
+def test_a_plan_that_holds_is_left_alone_and_unsupported_plans_say_so():
+    r = CliRunner().invoke(main, ["solve", str(SCENARIOS_DIR / "decode-heavy.yaml"), "--verify", "--format", "json"])
+    v = json.loads(r.output)["verification"]
+    assert v["verified"] and len(v["rounds"]) == 1 and not v["changed_plan"]
+    r = CliRunner().invoke(main, ["solve", str(SCENARIOS_DIR / "afd-step3.yaml"), "--verify", "--format", "json"])
+    v = json.loads(r.output)["verification"]
+    assert not v["verified"] and v["note"].startswith("not verified") and not v["rounds"]
