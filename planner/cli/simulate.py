@@ -25,12 +25,15 @@ from .common import (
               help="A plan as `planner solve --format json` wrote it (its pools are simulated; default: solve now).")
 @click.option("--requests", default=4000, show_default=True, type=click.IntRange(100, 200_000),
               help="Requests simulated over the fleet (split over the pool groups by their load).")
+@click.option("--duration", "duration_s", type=FiniteFloatRange(1, 86400), default=None,
+              help="Simulated seconds per pool group instead of --requests (an aggregated instance's share of the "
+                   "traffic, the P/D pools' all).")
 @click.option("--arrival-cv", default=1.0, show_default=True, type=FiniteFloatRange(0.1, 10),
               help="Coefficient of variation of the gaps between arrivals (1: Poisson; > 1: bursty).")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**31 - 1))
 @catalog_option
 @format_option()
-def simulate_cmd(scenario_path, plan_path, requests, arrival_cv, seed, catalogs, fmt):
+def simulate_cmd(scenario_path, plan_path, requests, duration_s, arrival_cv, seed, catalogs, fmt):
     """Simulate the planned fleet: does it meet its SLOs under open-loop traffic?"""
     from planner.inputs.reader import load_json
     from planner.inputs.scenario import load_scenario
@@ -52,7 +55,8 @@ def simulate_cmd(scenario_path, plan_path, requests, arrival_cv, seed, catalogs,
     needed = {"role", "chip", "instances", "tp", "ep", "pp", "dp", "batch", "load_rps"}
     if missing := sorted(needed - set(pools.columns)):
         raise PlannerError(f"the plan's pools lack {missing}", field="plan")
-    sim = simulate_fleet(sc, pools, requests=requests, arrival_cv=arrival_cv, seed=seed, catalogs=catalogs)
+    sim = simulate_fleet(sc, pools, requests=requests, arrival_cv=arrival_cv, seed=seed, catalogs=catalogs,
+                         duration_s=duration_s)
     out = {**sim.summary, "planned": {"ttft_ms": planned.get("ttft_ms"), "tpot_ms": planned.get("tpot_ms"),
                                       "cost_usd_per_hr": planned.get("cost_usd_per_hr")},
            "groups": sim.groups.to_dict(orient="records")}

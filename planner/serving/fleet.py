@@ -53,8 +53,11 @@ def _stats(df: pd.DataFrame, ttft_slo: float | None, tpot_slo: float | None) -> 
 
 
 def simulate_fleet(sc: Scenario, pools: pd.DataFrame, *, requests: int = 4000, arrival_cv: float = 1.0,
-                   seed: int = 0, catalogs=()) -> FleetSimulation:
-    """Simulate the plan's pools at the scenario's arrival rate; percentiles, SLO attainment and goodput."""
+                   seed: int = 0, catalogs=(), duration_s: float | None = None) -> FleetSimulation:
+    """Simulate the plan's pools at the scenario's arrival rate; percentiles, SLO attainment and goodput.
+
+    requests: requests simulated over the fleet, split over the pool groups by their load; duration_s instead:
+    each group simulated for that long (an aggregated instance's share of the traffic, the P/D pools' all)."""
     if sc.classes is not None:
         raise PlannerError("simulating a multi-class plan is not supported yet", field="classes",
                            hint="simulate one class at a time (its own workload)")
@@ -82,7 +85,7 @@ def simulate_fleet(sc: Scenario, pools: pd.DataFrame, *, requests: int = 4000, a
         cfg = _config(sc, row, catalogs)
         step = StepModel(cfg, wl.isl, wl.osl, max_decode=cfg.max_batch,
                          max_prefill_tokens=max(cfg.token_budget, wl.isl))
-        k = max(int(round(requests * load / total)), 200)
+        k = max(int(round(load / n * duration_s if duration_s else requests * load / total)), 200)
         sim = simulate_aggregated(step, lengths, OpenLoop(load / n, requests=k, arrival_cv=arrival_cv), seed=seed + i)
         frames.append(sim.requests[sim.requests["measured"]].assign(group=f"aggregated {row['chip']} x{n}"))
         groups.append({"group": f"aggregated {row['chip']} x{n}", "rate_rps": load, "instances": n})
@@ -92,7 +95,7 @@ def simulate_fleet(sc: Scenario, pools: pd.DataFrame, *, requests: int = 4000, a
         pcfg, dcfg = _config(sc, p, catalogs), _config(sc, d, catalogs)
         pstep = StepModel(pcfg, wl.isl, wl.osl, max_decode=1, max_prefill_tokens=max(wl.isl * pcfg.max_batch, wl.isl))
         dstep = StepModel(dcfg, wl.isl, wl.osl, max_decode=dcfg.max_batch, max_prefill_tokens=1)
-        k = max(int(round(requests * load / total)), 200)
+        k = max(int(round(load * duration_s if duration_s else requests * load / total)), 200)
         sim = simulate_disaggregated(Pools(pstep, int(p["instances"]), dstep, int(d["instances"])), lengths,
                                      OpenLoop(load, requests=k, arrival_cv=arrival_cv), seed=seed + 1000)
         name = f"P/D {p['chip']} x{int(p['instances'])} + {d['chip']} x{int(d['instances'])}"

@@ -76,3 +76,10 @@ def test_simulate_cli_solves_or_takes_a_saved_plan(tmp_path):
     assert r2.exit_code == 0, r2.output
     assert json.loads(r2.output)["ttft_ms_p90"] == out["ttft_ms_p90"]  # the same pools, the same seed
     assert "TTFT" in CliRunner().invoke(main, ["simulate", str(scn), "--requests", "300"]).output
+
+
+def test_duration_simulates_each_instance_for_that_long():
+    sc = validate_scenario({**BASE, "workload": {**BASE["workload"], "arrival_rate_rps": 8}})
+    pools = pd.DataFrame([_pool("aggregated", 4, 8.0)])
+    sim = simulate_fleet(sc, pools, duration_s=600)  # one instance at 2 requests/s for 10 minutes
+    assert sim.summary["requests"] == int(0.9 * 1200)  # the first 10% are warm-up
