@@ -127,7 +127,6 @@ class EngineParams(FittedConstants):
         1.75, unit="exponent", bounds=(0.3, 6.0), data="validation/kernels_h100/allreduce.csv", command=KERNEL_FIT,
         meaning="sharpness of that switch: blend weight 1/(1 + (bytes/switch)^sharpness)")
 
-
     def host_s(self, framework):
         """Host time per iteration of the framework(s) (FRAMEWORK_CODE codes; arrays broadcast)."""
         per_code = np.array([getattr(self, f"host_s_{f}") for f in FRAMEWORKS])
