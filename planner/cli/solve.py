@@ -10,6 +10,7 @@ import pandas as pd
 from rich.console import Console
 from rich.markup import escape
 
+from planner.errors import PlannerError
 from planner.optimize.uncertainty import band_text, margin_text
 
 from .common import (
@@ -126,7 +127,20 @@ def _print_solve(summary: dict, pools: pd.DataFrame, cons: pd.DataFrame) -> None
 
 
 @click.command("solve")
-@click.argument("scenario_path", metavar="SCENARIO.yaml", type=click.Path(dir_okay=False))
+@click.argument("scenario_path", metavar="[SCENARIO.yaml]", type=click.Path(dir_okay=False), required=False)
+@click.option("--model", "model_ref", default=None, help="One-line form, no file: preset id or config.json path.")
+@click.option("--chips", default=None, help="One-line form: chips on offer, ID[:PRICE[:COUNT]],... "
+                                            "(e.g. h100-sxm:2.5,h200-sxm).")
+@click.option("--rate", "rate_rps", type=FiniteFloatRange(min=0, min_open=True), default=None,
+              help="One-line form: requests/s to serve.")
+@click.option("--isl", type=click.IntRange(1), default=None, help="One-line form: prompt tokens per request.")
+@click.option("--osl", type=click.IntRange(1), default=None, help="One-line form: output tokens per request.")
+@click.option("--ttft", "ttft_ms", type=FiniteFloatRange(min=0, min_open=True), default=None,
+              help="One-line form: TTFT SLO, ms (p90).")
+@click.option("--tpot", "tpot_ms", type=FiniteFloatRange(min=0, min_open=True), default=None,
+              help="One-line form: TPOT SLO, ms.")
+@click.option("--weights", type=click.Choice(["bf16", "fp8", "fp4", "w4a16"]), default="bf16", show_default=True,
+              help="One-line form: weights dtype.")
 @click.option("--objective", type=click.Choice(["min-cost", "max-throughput"]), default=None,
               help="Override the scenario's objective.")
 @margin_option
@@ -137,16 +151,36 @@ def _print_solve(summary: dict, pools: pd.DataFrame, cons: pd.DataFrame) -> None
                    "tighter one (up to 3 times) and report planned and simulated figures side by side.")
 @catalog_option
 @format_option()
-def solve_cmd(scenario_path, objective, margin_pct, time_limit_s, mip_gap, verify, catalogs, fmt):
+def solve_cmd(scenario_path, model_ref, chips, rate_rps, isl, osl, ttft_ms, tpot_ms, weights, objective, margin_pct,
+              time_limit_s, mip_gap, verify, catalogs, fmt):
     """Cheapest fleet for the SLO (min-cost) or the most requests/s within the limits (max-throughput).
 
-    Exit status 1 when no fleet can meet the scenario; the message names the SLO or limit that binds and
-    the nearest feasible value.
+    From a scenario file, or in one line without one:
+    `planner solve --model llama-3.1-70b --chips h100-sxm:2.5,h200-sxm --rate 20 --isl 2048 --osl 256 --ttft 1000
+    --tpot 30`. Exit status 1 when no fleet can meet the scenario; the message names the SLO or limit that binds
+    and the nearest feasible value.
     """
-    from planner.inputs.scenario import load_scenario
+    from planner.inputs.scenario import load_scenario, scenario_from_flags
     from planner.optimize.solve import solve_scenario
 
-    sc = load_scenario(scenario_path, catalogs)
+    one_line = {"--model": model_ref, "--chips": chips, "--rate": rate_rps, "--isl": isl, "--osl": osl,
+                "--ttft": ttft_ms, "--tpot": tpot_ms}
+    if scenario_path is not None:
+        if given := [k for k, v in one_line.items() if v is not None]:
+            raise PlannerError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for the one-line form; with a "
+                               "scenario file, edit the file",
+                               field="scenario", hint="give either SCENARIO.yaml or --model/--chips/--isl/--osl/...")
+        sc = load_scenario(scenario_path, catalogs)
+    else:
+        if missing := [k for k in ("--model", "--chips", "--isl", "--osl") if one_line[k] is None]:
+            raise PlannerError(f"give a scenario file, or the one-line form with {', '.join(missing)}",
+                               field="scenario", hint="planner solve --model M --chips h100-sxm:2.5 --rate 20 "
+                                                      "--isl 2048 --osl 256 --ttft 1000 --tpot 30")
+        if rate_rps is None and objective != "max-throughput":
+            raise PlannerError("the one-line form needs the requests/s to serve", field="--rate",
+                               hint="e.g. --rate 20 (a budget or chip limit for max-throughput needs a scenario file)")
+        sc = scenario_from_flags(model_ref, chips, rate_rps=rate_rps, isl=isl, osl=osl, ttft_ms=ttft_ms,
+                                 tpot_ms=tpot_ms, weights=weights, catalogs=catalogs)
     kw = dict(catalogs=catalogs, time_limit_s=time_limit_s, mip_gap=mip_gap, alternatives=True,
               margin=_margin(margin_pct), objective=objective)
     if verify:

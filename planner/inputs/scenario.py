@@ -368,6 +368,46 @@ def load_scenario(path: str | Path, catalogs: tuple | list = ()) -> Scenario:
     return sc
 
 
+def parse_chip_offers(text: str) -> list[dict]:
+    """`h100-sxm:2.5,h200-sxm` -> chip offers: an id, optionally `:price` ($ per chip-hour) and `:count` (max)."""
+    offers = []
+    for part in (p.strip() for p in str(text).split(",")):
+        if not part:
+            continue
+        fields = part.split(":")
+        if len(fields) > 3 or not fields[0]:
+            raise PlannerError(f"{part!r} is not ID[:PRICE[:COUNT]]", field="--chips",
+                               hint="e.g. --chips h100-sxm:2.5,h200-sxm:3.5:16")
+        offer: dict = {"id": fields[0]}
+        try:
+            if len(fields) > 1 and fields[1]:
+                offer["price_usd_per_hr"] = float(fields[1])
+            if len(fields) > 2 and fields[2]:
+                offer["max_count"] = int(fields[2])
+        except ValueError:
+            raise PlannerError(f"{part!r}: the price must be a number and the count a whole number", field="--chips",
+                               hint="e.g. --chips h100-sxm:2.5,h200-sxm:3.5:16") from None
+        offers.append(offer)
+    if not offers:
+        raise PlannerError("no chip given", field="--chips", hint="e.g. --chips h100-sxm:2.5,h200-sxm")
+    return offers
+
+
+def scenario_from_flags(model: str, chips: str, *, rate_rps: float | None, isl: int, osl: int,
+                        ttft_ms: float | None, tpot_ms: float | None, weights: str = "bf16", name: str | None = None,
+                        catalogs: tuple | list = ()) -> Scenario:
+    """A scenario from command-line flags (the one-line `planner solve --model ... --chips ...`), validated and
+    checked like a file; errors name the flag's field."""
+    label = Path(model).parent.name if "/" in str(model) else str(model)
+    data = {"name": name or f"{label or 'model'}-cli", "model": model, "precision": {"weights": weights},
+            "workload": {"arrival_rate_rps": rate_rps, "isl": isl, "osl": osl},
+            "slo": {k: v for k, v in (("ttft_ms", ttft_ms), ("tpot_ms", tpot_ms)) if v is not None},
+            "chips": parse_chip_offers(chips)}
+    sc = validate_scenario(data, "command line")
+    check_references(sc, catalogs)
+    return sc
+
+
 def check_references(sc: Scenario, catalogs: tuple | list = ()) -> None:
     """Chip ids must be in the catalog (with overlays); the model must load. PlannerError names the field."""
     cat = load_catalog(tuple(catalogs))

@@ -183,3 +183,33 @@ def test_solve_speculative_with_catalog_overlay(tmp_path):
     out = json.loads(r.output)
     plain = [a for a in out["alternatives"] if a["architecture"].startswith("no speculation")]
     assert plain and plain[0]["cost_usd_per_hr"] is not None
+
+
+def test_one_line_solve_equals_the_same_scenario_from_a_file(tmp_path):
+    """`planner solve --model ... --chips ...` without a file gives the fleet the equivalent YAML gives."""
+    flags = ["--model", "llama-3.1-8b", "--chips", "h100-sxm:2.5,h200-sxm:3.5:4", "--rate", "6", "--isl", "1024",
+             "--osl", "128", "--ttft", "1500", "--tpot", "40", "--weights", "fp8", "--margin", "0", "--format", "json"]
+    one = run("solve", *flags)
+    assert one.exit_code == 0, one.output
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump({
+        "name": "x", "model": "llama-3.1-8b", "precision": {"weights": "fp8"},
+        "workload": {"arrival_rate_rps": 6, "isl": 1024, "osl": 128}, "slo": {"ttft_ms": 1500, "tpot_ms": 40},
+        "chips": [{"id": "h100-sxm", "price_usd_per_hr": 2.5}, {"id": "h200-sxm", "price_usd_per_hr": 3.5,
+                                                                 "max_count": 4}]}))
+    two = run("solve", p, "--margin", "0", "--format", "json")
+    a, b = json.loads(one.output), json.loads(two.output)
+    assert a["cost_usd_per_hr"] == b["cost_usd_per_hr"] and a["num_chips"] == b["num_chips"]
+    assert a["scenario"] == "llama-3.1-8b-cli"
+
+
+@pytest.mark.parametrize("args, field", [
+    (["--model", "llama-3.1-8b", "--chips", "h100-sxm:x", "--rate", "1", "--isl", "10", "--osl", "10"], "--chips"),
+    (["--model", "llama-3.1-8b", "--chips", "h100-sxm", "--isl", "10", "--osl", "10"], "--rate"),
+    (["--model", "llama-3.1-8b"], "scenario"),
+    ([str(SCENARIOS_DIR / "llama70b-chat.yaml"), "--isl", "10"], "scenario"),
+    (["--model", "nope", "--chips", "h100-sxm", "--rate", "1", "--isl", "10", "--osl", "10"], "model"),
+])
+def test_one_line_mistakes_name_the_flag(args, field):
+    r = run("solve", *args)
+    assert r.exit_code == 2 and f"{field}:" in r.output and "Traceback" not in r.output
