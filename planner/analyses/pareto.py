@@ -24,6 +24,7 @@ import pandas as pd
 from planner.errors import InfeasibleError, PlannerError
 from planner.inputs.scenario import Scenario
 from planner.optimize import milp
+from planner.optimize.checks import frontier_warnings
 from planner.optimize.coefficients import CoefficientCache
 from planner.optimize.prepare import Prepared, prepare
 from planner.optimize.results import extract
@@ -186,7 +187,10 @@ def pareto(sc: Scenario, *, sweep: str = "tpot", points: int = 20, catalogs=(), 
     if front.empty:
         raise InfeasibleError(f"no point of the {sweep} sweep is feasible", field="chips",
                               hint="`planner solve` on the scenario says which SLO or limit binds")
+    far, warnings = frontier_warnings(front)
+    front = front.assign(impractical=far)
     summary = {
+        "warnings": warnings,
         "scenario": sc.name, "model": sc.model, "sweep": sweep, "x": x, "y": y, "points_solved": len(all_points),
         "frontier_points": len(front), "margin": prep.margin.summary([c.id for c in sc.chips]), "candidates": int(len(prep.table)),
         "build_s": t1 - t0, "total_s": time.perf_counter() - t0,

@@ -113,6 +113,8 @@ def _print_solve(summary: dict, pools: pd.DataFrame, cons: pd.DataFrame) -> None
         con.print(f"why: {escape(str(s['why']))}")
     for note in s.get("notes", []):
         con.print(f"note: {escape(str(note))}")
+    for warning in s.get("warnings", []):
+        con.print(f"[yellow]warning:[/] {escape(warning)}")
     for band in s.get("error_band", []):
         con.print(escape(f"error band, {band['role']} on {band['chip']}: {band_text(band)}"))
     kv = s["kv_transfer"]
@@ -249,6 +251,8 @@ def pareto_cmd(scenario_path, sweep, points, margin_pct, time_limit_s, mip_gap, 
     con.print(f"[bold]{escape(s['scenario'])}[/]: {s['sweep']} sweep, {s['frontier_points']} frontier points of "
               f"{s['points_solved']} solved ({', '.join(f'{k} {v}' for k, v in s['statuses'].items())}), "
               f"margin {margin_text(s['margin'])}, {s['total_s']:.2f} s")
+    for warning in s.get("warnings", []):
+        con.print(f"[yellow]warning:[/] {escape(warning)}")
     cols = ["epsilon", "status", s["x"], s["y"], "cost_usd_per_hr", "tpot_ms", "ttft_ms", "num_chips"]
     view = flat[list(dict.fromkeys(cols))].rename(columns={
         "epsilon": "eps", "throughput_rps": "rps", "cost_usd_per_hr": "usd_hr", "cost_usd_per_mtok": "usd_mtok",

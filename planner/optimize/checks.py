@@ -45,6 +45,37 @@ def plan_violations(summary: dict, pools: pd.DataFrame, rate_min: float | None) 
     return out
 
 
+EDGE_FRACTION = 0.05  # an SLO within 5% of the best any candidate reaches: the plan runs at the edge
+SCALE_FACTOR = 10.0  # a frontier point with 10x the chips of the smallest point is flagged
+
+
+def plan_warnings(diagnostics: dict, tpot_slo_ms: float | None) -> list[str]:
+    """Plans that are feasible but at the edge of what the offered chips can do (shown, not refused)."""
+    out = []
+    best = [v for k, v in diagnostics.items() if k.startswith("best_tpot_ms_")]
+    if tpot_slo_ms is not None and best:
+        fastest, chip = min(best)
+        if tpot_slo_ms <= fastest * (1 + EDGE_FRACTION):
+            out.append(f"slo.tpot_ms {tpot_slo_ms:g} is within {EDGE_FRACTION:.0%} of the fastest TPOT any candidate "
+                       f"reaches ({fastest:.3g} ms on {chip}, margin included): the plan runs at the edge (small "
+                       "batches, many chips); a slightly looser TPOT can cost far less")
+    return out
+
+
+def frontier_warnings(points: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Frontier points far outside the scale of the others (more than SCALE_FACTOR x the chips of the smallest
+    point): a mask and one line saying where the frontier stops being practical."""
+    chips = points["num_chips"].to_numpy(float) if "num_chips" in points else np.zeros(len(points))
+    ok = np.isfinite(chips) & (chips > 0)
+    if not ok.any():
+        return np.zeros(len(points), bool), []
+    far = ok & (chips > SCALE_FACTOR * chips[ok].min())
+    if not far.any():
+        return far, []
+    return far, [f"{int(far.sum())} frontier point(s) need more than {SCALE_FACTOR:g}x the chips of the smallest "
+                 f"({int(chips[ok].min())}): up to {int(chips[far].max()):,} chips; the frontier is impractical there"]
+
+
 def check_plan(summary: dict, pools: pd.DataFrame, rate_min: float | None) -> None:
     """Raise PlanCheckError listing every violation."""
     bad = plan_violations(summary, pools, rate_min)

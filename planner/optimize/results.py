@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from planner.optimize import milp
+from planner.optimize.checks import plan_warnings
 from planner.optimize.prepare import Prepared
 from planner.optimize.queueing import SCV, wait_quantile_s
 from planner.optimize.uncertainty import error_band
@@ -277,6 +278,7 @@ def extract(prep: Prepared, fm: milp.FleetModel, st: milp.SolveStatus) -> SolveR
         "candidates": prep.pruned.counts,
         "timings_s": {**prep.timings, "solve_s": st.solve_s},
         "notes": list(prep.notes),
+        "warnings": plan_warnings(prep.pruned.diagnostics, sc.slo.tpot_ms),
         "pools": pools.to_dict(orient="records"),
     }
     if classes_out:

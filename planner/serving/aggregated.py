@@ -75,7 +75,7 @@ def request_frame(arrival, first, end, isl, osl, measured, latency_s: float = 0.
 
 
 def simulate_aggregated(step: StepModel, lengths: Lengths, load: ClosedLoop | OpenLoop, seed: int = 0,
-                        max_events: int = 2_000_000) -> Simulated:
+                        max_events: int | None = None) -> Simulated:
     """Serve `load` on one engine; every request is served exactly once."""
     cfg = step.cfg
     rng = np.random.default_rng(seed)
@@ -106,6 +106,7 @@ def simulate_aggregated(step: StepModel, lengths: Lengths, load: ClosedLoop | Op
     budget = cfg.token_budget
     capacity = step.kv_capacity_tokens
     t = 0.0
+    max_events = max_events or max(2_000_000, 40 * n)  # a guard against a scheduler bug, not a limit
     for _ in range(max_events):
         if isinstance(load, OpenLoop):
             while next_arrival < n and pending_arrivals[next_arrival] <= t:

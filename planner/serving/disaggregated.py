@@ -68,7 +68,7 @@ class _Decoder:
 
 
 def simulate_disaggregated(pools: Pools, lengths: Lengths, load: ClosedLoop | OpenLoop, seed: int = 0,
-                           max_events: int = 5_000_000) -> Simulated:
+                           max_events: int | None = None) -> Simulated:
     """Serve `load` on the pools; every request is served exactly once."""
     rng = np.random.default_rng(seed)
     closed = isinstance(load, ClosedLoop)
@@ -151,6 +151,7 @@ def simulate_disaggregated(pools: Pools, lengths: Lengths, load: ClosedLoop | Op
         for i in range(n):
             push(float(arrival[i]), "arrive", -1, i)
     start_prefill(0.0)
+    max_events = max_events or max(2_000_000, 40 * n)  # a guard against a scheduler bug, not a limit
     for _ in range(max_events):
         if not events:
             break

@@ -78,3 +78,22 @@ def test_shared_pools_are_capped_at_a_stated_number_of_classes(tmp_path):
     p.write_text(yaml.safe_dump(data))
     r = CliRunner().invoke(main, ["solve", str(p)])
     assert r.exit_code == 2 and "classes_share_pools" in r.output and "at most 6 classes" in r.output
+
+
+def test_plans_and_frontier_points_at_the_edge_are_flagged():
+    from planner.optimize.checks import frontier_warnings, plan_warnings
+
+    diag = {"best_tpot_ms_decode": (7.0, "b200"), "best_tpot_ms_aggregated": (9.0, "h100-sxm")}
+    assert plan_warnings(diag, 7.2) and "6.98" not in plan_warnings(diag, 7.2)[0]
+    assert "7 ms on b200" in plan_warnings(diag, 7.2)[0]
+    assert plan_warnings(diag, 7.5) == [] and plan_warnings(diag, None) == []
+    far, lines = frontier_warnings(pd.DataFrame({"num_chips": [10, 12, 40, 101, 3592]}))
+    assert far.tolist() == [False, False, False, True, True] and "3,592 chips" in lines[0]
+    assert frontier_warnings(pd.DataFrame({"num_chips": [4, 8]}))[1] == []
+
+
+def test_a_plan_at_the_edge_of_the_chips_says_so(tmp_path):
+    p = tmp_path / "s.yaml"
+    p.write_text((SCENARIOS_DIR / "llama70b-chat.yaml").read_text().replace("tpot_ms: 30", "tpot_ms: 7"))
+    r = CliRunner().invoke(main, ["solve", str(p)])
+    assert r.exit_code == 0 and "warning:" in r.output and "runs at the edge" in r.output
