@@ -105,7 +105,9 @@ def _print_solve(summary: dict, pools: pd.DataFrame, cons: pd.DataFrame) -> None
                         "tpot_ms"]], title="traffic classes (each instance serves one class)", console=con)
     print_table(_pool_view(pools), title="pools: instances x chips each; ttft_ms = p-quantile incl. queueing and KV "
                 "transfer; cap_rps per pool; util/cap = load / capacity and its queueing cap", console=con)
-    view = cons.assign(binds=cons["binding"].map({True: "BINDS", False: ""}))[["constraint", "lhs", "sense", "rhs", "slack", "binds"]]
+    unused = (cons["family"] == "class_sharing") & (cons["lhs"] == 0) & (cons["rhs"] == 0)  # candidates not picked
+    shown = cons[~unused]
+    view = shown.assign(binds=shown["binding"].map({True: "BINDS", False: ""}))[["constraint", "lhs", "sense", "rhs", "slack", "binds"]]
     print_table(view, title="constraints", console=con)
     binding = s["binding_constraints"] + s["tight_slos"]
     con.print("binding: " + (", ".join(binding) if binding else "none (the demand drives the cost)"))

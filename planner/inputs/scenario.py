@@ -418,6 +418,12 @@ def check_references(sc: Scenario, catalogs: tuple | list = ()) -> None:
                 hint=suggest(offer.id, cat.ids()) + " (`planner chips` lists them; --catalog adds your own)",
             )
     load_model(sc.model)
+    if sc.speculative is not None and sc.speculative.draft_model:
+        try:
+            load_model(sc.speculative.draft_model)
+        except PlannerError as exc:  # the message names the draft model's key, not the target's
+            raise PlannerError(str(exc).split(": ", 1)[-1].split("\n  hint:")[0], field="speculative.draft_model",
+                               hint=exc.hint) from None
 
 
 def require_limits(sc: Scenario) -> None:

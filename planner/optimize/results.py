@@ -135,6 +135,23 @@ def _shared_columns(prep: Prepared, fm: milp.FleetModel, x: np.ndarray, util: np
     return out
 
 
+def name_candidate_rows(cons: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """Per-candidate constraint rows (`cand12-share-max`) named by their candidate (`share-max: aggregated
+    h100-sxm tp2 b64`), so no internal index reaches the user."""
+    idx = cons["constraint"].str.extract(r"^cand(\d+)-(.+)$")
+    named = idx[0].notna()
+    if not named.any():
+        return cons
+    rows = table.iloc[idx.loc[named, 0].astype(int).to_numpy()]
+    label = [f"{rest}: {role} {chip} tp{int(tp)} ep{int(ep)} pp{int(pp)} dp{int(dp)} b{int(b)}"
+             for rest, role, chip, tp, ep, pp, dp, b in zip(idx.loc[named, 1], rows["role"].astype(str),
+                                                           rows["chip"].astype(str), rows["tp"], rows["ep"], rows["pp"],
+                                                           rows["dp"], rows["batch"], strict=True)]
+    cons = cons.copy()
+    cons.loc[named, "constraint"] = label
+    return cons
+
+
 def pools_frame(prep: Prepared, fm: milp.FleetModel, x: np.ndarray) -> pd.DataFrame:
     """One row per candidate with instances > 0; load split within a role in proportion to effective capacity."""
     t = fm.table
@@ -207,7 +224,7 @@ def extract(prep: Prepared, fm: milp.FleetModel, st: milp.SolveStatus) -> SolveR
     sc = prep.scenario
     x = milp.counts(fm)
     pools = pools_frame(prep, fm, x)
-    cons = milp.constraint_report(fm)
+    cons = name_candidate_rows(milp.constraint_report(fm), prep.table)
     lam = max(milp.value(fm, "lam"), 0.0)
     tol = 1e-9 * max(lam, 1.0)
     per_class = {}

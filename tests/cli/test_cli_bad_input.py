@@ -42,3 +42,11 @@ def test_names_are_text_not_markup_or_math(tmp_path):
     r = CliRunner().invoke(main, ["pareto", str(p), "--points", "3", "--plot", str(tmp_path / "p.png")])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_an_unknown_draft_model_is_named_as_such(tmp_path):
+    p = tmp_path / "s.yaml"
+    p.write_text((SCENARIOS_DIR / "speculative-draft.yaml").read_text().replace("draft_model: llama-3.2-1b",
+                                                                               "draft_model: nope-1b"))
+    r = CliRunner().invoke(main, ["solve", str(p)])
+    assert r.exit_code == 2 and "speculative.draft_model: unknown model 'nope-1b'" in r.output
