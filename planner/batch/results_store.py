@@ -33,7 +33,7 @@ CHUNK_ROWS = 2048
 # Fixed columns of a result row and their Arrow types; the swept columns go after `source`.
 ID_COLUMNS: dict[str, pa.DataType] = {"scenario_key": pa.string(), "scenario_name": pa.string(), "source": pa.string()}
 RESULT_COLUMNS: dict[str, pa.DataType] = {
-    "status": pa.string(),  # optimal | feasible | infeasible | no-solution-in-time | error
+    "status": pa.string(),  # optimal | within-gap | time-limit | infeasible | no-solution-in-time | error
     "reason": pa.string(),
     "cost_usd_per_hr": pa.float64(),
     "num_chips": pa.int64(),

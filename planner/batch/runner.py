@@ -142,8 +142,8 @@ def result_row(summary: dict, pools) -> dict:
     records = [{k: _plain(v) for k, v in r.items()} for r in records]
     status = str(summary.get("status", "")).lower()
     row = {
-        "status": "optimal" if status == "optimal" else "feasible",
-        "reason": None if status in ("optimal", "feasible") else status,
+        "status": status,  # the solver's word, as `planner solve` prints it: optimal | within-gap | time-limit
+        "reason": None,
         "cost_usd_per_hr": _num(summary.get("cost_usd_per_hr")),
         "num_chips": _num(summary.get("num_chips"), int),
         "throughput_rps": _num(summary.get("throughput_rps")),
@@ -331,7 +331,7 @@ class BatchSummary:
     skipped: int = 0  # already in the journal from an earlier run
     done: int = 0  # solved by this run
     optimal: int = 0  # the status counts cover the whole table (this run and earlier ones)
-    feasible: int = 0
+    feasible: int = 0  # fleets found but not proven optimal (within-gap, time-limit)
     infeasible: int = 0
     no_solution_in_time: int = 0  # the time limit ended the search without a fleet (retried by retry_errors)
     failed: int = 0
@@ -434,7 +434,8 @@ class BatchRun:
                 with _sigint_ignored():  # a second Ctrl-C must not cut the final write short
                     summary.rows_written = write_table(jpath, out, keys, swept_order=swept_order)
         summary.scenarios_per_s = summary.done / summary.elapsed_s if summary.elapsed_s > 0 else 0.0
-        summary.optimal, summary.feasible = counts["optimal"], counts["feasible"]
+        summary.optimal = counts["optimal"]
+        summary.feasible = counts["within-gap"] + counts["time-limit"] + counts["feasible"]  # earlier runs' word
         summary.infeasible, summary.failed = counts["infeasible"], counts["error"]
         summary.no_solution_in_time = counts[NO_SOLUTION_IN_TIME]
         return summary

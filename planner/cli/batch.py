@@ -43,7 +43,8 @@ class RichProgress(ProgressHooks):
 
     def advance(self, row: dict, counts: Counter) -> None:
         if self.bar is not None:
-            tally = " ".join(f"{k} {counts[k]}" for k in ("optimal", "feasible", "infeasible", "no-solution-in-time",
+            tally = " ".join(f"{k} {counts[k]}" for k in ("optimal", "within-gap", "time-limit", "infeasible",
+                                                          "no-solution-in-time",
                                                           "error") if counts[k])
             self.bar.update(self.task, advance=1, tally=tally)
 
@@ -58,7 +59,8 @@ def _print_summary(s, console: Console) -> None:
                  if s.no_solution_in_time else "")
     console.print(
         f"{state}: {s.total} scenarios, {s.done} solved now, {s.skipped} from earlier runs; "
-        f"{s.optimal} optimal, {s.feasible} feasible, {s.infeasible} infeasible, {timed_out}{s.failed} failed"
+        f"{s.optimal} optimal, {s.feasible} found but not proven optimal (within-gap, time-limit), "
+        f"{s.infeasible} infeasible, {timed_out}{s.failed} failed"
     )
     console.print(f"{s.elapsed_s:.1f} s, {s.scenarios_per_s:.2f} scenarios/s on {s.runner}; "
                   f"{s.rows_written} rows -> {s.out} (journal {s.journal})")
