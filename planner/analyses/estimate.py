@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from planner.engine.roofline import Candidates, evaluate, op_breakdown, to_frame
-from planner.engine.tables import DTYPE_CODE, FRAMEWORK_CODE, ROLE_CODE, ChipTable, ModelTable
+from planner.engine.tables import DTYPE_CODE, FRAMEWORK_CODE, GIB, ROLE_CODE, ChipTable, ModelTable
 from planner.errors import PlannerError
 from planner.inputs.chips import Chip
 from planner.inputs.models import ModelArch
@@ -146,7 +146,8 @@ def require_fit(model: ModelArch, chip: Chip, s: Setting, est: Estimate) -> None
     """Raise a PlannerError (exit 2) saying how much memory is needed and the smallest TP that fits."""
     if est.summary["fits"]:
         return
-    need, cap = est.summary["memory_gb_per_chip"], est.summary["memory_capacity_gb"]
+    gib = 1e9 / GIB  # the summary's decimal GB -> the catalog's (binary) GB
+    need, cap = est.summary["memory_gb_per_chip"] * gib, est.summary["memory_capacity_gb"] * gib
     tp = smallest_fitting_tp(model, chip, s)
     hint = (
         f"smallest TP that fits: --tp {tp}" if tp else
@@ -154,8 +155,9 @@ def require_fit(model: ModelArch, chip: Chip, s: Setting, est: Estimate) -> None
     )
     raise PlannerError(
         f"{model.id} does not fit on {chip.id} with tp={s.tp} ep={s.ep} pp={s.pp} dp={s.dp}: needs "
-        f"{need:.1f} GB per chip (weights {est.summary['weights_gb_per_chip']:.1f} GB + KV cache "
-        f"{est.summary['kv_cache_gb_per_chip']:.1f} GB + activations) of {cap:.0f} GB "
+        f"{need:.1f} GiB per chip (weights {est.summary['weights_gb_per_chip'] * gib:.1f} GiB + KV cache "
+        f"{est.summary['kv_cache_gb_per_chip'] * gib:.1f} GiB + activations) of the {cap:.0f} GiB the catalog "
+        f"lists "
         f"({est.summary['fit_reason']})",
         field="memory", hint=hint,
     )

@@ -7,7 +7,7 @@ import pandas as pd
 from rich.markup import escape
 
 from planner.analyses.estimate import Setting, estimate, require_fit
-from planner.engine.tables import FRAMEWORKS
+from planner.engine.tables import FRAMEWORKS, GIB
 from planner.inputs.chips import load_catalog
 from planner.inputs.models import load_model
 from planner.optimize.uncertainty import band_text
@@ -78,13 +78,15 @@ def estimate_cmd(model_ref, chip_id, tp, ep, pp, dp, weights, kv, isl, osl, osl_
         ("tokens/s per user", "tok_s_per_user"),
         ("prefill tokens/s per chip", "prefill_tok_s_per_chip"),
         ("decode tokens/s per chip", "decode_tok_s_per_chip"),
-        (f"memory per chip, GB (of {fmt_num(sm['memory_capacity_gb'])})", "memory_gb_per_chip"),
-        ("  weights, GB", "weights_gb_per_chip"),
-        ("  KV cache at decode batch, GB", "kv_cache_gb_per_chip"),
+        (f"memory per chip, GiB (of the catalog's {fmt_num(sm['memory_capacity_gb'] * 1e9 / GIB)})", "memory_gb_per_chip"),
+        ("  weights, GiB", "weights_gb_per_chip"),
+        ("  KV cache at decode batch, GiB", "kv_cache_gb_per_chip"),
         ("instance cost, $/h", "cost_usd_per_hr"),
         ("instance power, kW", "power_kw"),
     ]
-    print_table(pd.DataFrame({"metric": [k for k, _ in keys], "value": [fmt_num(sm[v]) for _, v in keys]}), console=con)
+    binary = {"memory_gb_per_chip", "weights_gb_per_chip", "kv_cache_gb_per_chip"}  # shown in the catalog's GiB
+    values = [fmt_num(sm[v] * 1e9 / GIB if v in binary else sm[v]) for _, v in keys]
+    print_table(pd.DataFrame({"metric": [k for k, _ in keys], "value": values}), console=con)
     for ph in ("prefill", "decode"):
         con.print(f"error band ({ph}): {band_text(sm['error_band'][ph])}")
     for ph, b in est.breakdown.items():
