@@ -75,7 +75,7 @@ def test_estimate_bad_input_exit_2(runner, args, needle):
 def test_estimate_does_not_fit_names_smallest_tp(runner):
     r = runner.invoke(main, ["estimate", "--model", "llama-3.1-70b", "--chip", "h100-sxm"])
     assert r.exit_code == 2
-    assert "does not fit" in r.output and "GB" in r.output and "--tp 2" in r.output
+    assert "does not fit" in r.output and "of the 80 GiB the catalog lists" in r.output and "--tp 2" in r.output
 
 
 def test_the_breakdown_adds_up_to_the_figures_printed():
