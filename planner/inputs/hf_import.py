@@ -129,7 +129,8 @@ def _sliding_window(cfg: dict, arch: str, model_type: str, num_layers: int) -> d
 
 
 def _moe(cfg: dict, arch: str, model_type: str, num_layers: int) -> tuple[dict | None, int | None]:
-    """The `moe` block (or None) and, where the config's `intermediate_size` is the expert width, that width."""
+    """The `moe` block (or None) and, where the config's `intermediate_size` is the expert width, the dense
+    layers' FFN width (that width, or the one the config names for dense layers)."""
     experts = _int(
         cfg, arch, "n_routed_experts", "num_local_experts", "num_experts", "moe_num_experts", required=False
     )
@@ -140,6 +141,7 @@ def _moe(cfg: dict, arch: str, model_type: str, num_layers: int) -> tuple[dict |
     n_shared, shared_width = 0, 0
     moe_layers: set[int] | None = None  # None: every layer is MoE
     expert_width_is_intermediate = False
+    dense_width = None  # the dense layers' FFN width where a config names it apart (Llama-4: intermediate_size_mlp)
 
     if "moe_intermediate_size" in cfg and cfg["moe_intermediate_size"] is not None:
         width = _int(cfg, arch, "moe_intermediate_size")
@@ -160,6 +162,14 @@ def _moe(cfg: dict, arch: str, model_type: str, num_layers: int) -> tuple[dict |
         step = max(1, _int(cfg, arch, "decoder_sparse_step", default=1))
         mlp_only = _layer_index_set(cfg.get("mlp_only_layers") or [], arch, "mlp_only_layers")
         moe_layers = {i for i in range(num_layers) if i not in mlp_only and (i + 1) % step == 0}
+    elif "interleave_moe_layer_step" in cfg:  # Llama-4: MoE every k-th layer, a shared expert, wider dense layers
+        step = max(1, _int(cfg, arch, "interleave_moe_layer_step", default=1))
+        if cfg.get("moe_layers") is not None:
+            moe_layers = _layer_index_set(cfg["moe_layers"], arch, "moe_layers") & set(range(num_layers))
+        else:
+            moe_layers = set(range(step - 1, num_layers, step))
+        n_shared, shared_width = 1, width  # Llama4TextMoe: one shared expert of the routed experts' width
+        dense_width = _int(cfg, arch, "intermediate_size_mlp", required=False)
     elif "moe_layers_enum" in cfg or "share_expert_dim" in cfg:  # Step3
         shared = _int(cfg, arch, "share_expert_dim", default=0)
         n_shared, shared_width = (1, shared) if shared else (0, 0)
@@ -179,7 +189,7 @@ def _moe(cfg: dict, arch: str, model_type: str, num_layers: int) -> tuple[dict |
         "shared_intermediate_size": shared_width,
         "first_dense_layers": num_layers - n_moe,
     }
-    return block, (width if expert_width_is_intermediate else None)
+    return block, (dense_width or width if expert_width_is_intermediate else None)
 
 
 def arch_dict_from_hf(cfg: dict, model_id: str) -> dict:

@@ -240,7 +240,9 @@ def load_model(ref: str | Path) -> ModelArch:
     if path.suffix in (".json", ".yaml", ".yml") and path.exists():
         if path.suffix == ".json":
             cfg = load_json(path, field="model")
-            return from_hf_config(cfg, path.parent.name.lower().replace(" ", "-") or "custom")
+            # a folder's config.json takes the folder's name; a named file (`org--model_config.json`) its own
+            name = path.parent.name if path.name == "config.json" else re.sub(r"_?config$", "", path.stem)
+            return from_hf_config(cfg, name.lower().replace(" ", "-") or "custom")
         return parse_model(load_yaml(path, field="model"), str(path))
     raise PlannerError(
         f"unknown model {ref_s!r} (not a preset id, not an existing config.json)",

@@ -420,3 +420,30 @@ def test_invalid_json_is_a_planner_error(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(PlannerError):
         load_model(tmp_path)
+
+
+LLAMA4 = {"architectures": ["Llama4ForConditionalGeneration"], "model_type": "llama4",
+          "text_config": {"hidden_size": 5120, "intermediate_size": 8192, "intermediate_size_mlp": 16384,
+                          "num_hidden_layers": 48, "num_local_experts": 128, "num_experts_per_tok": 1,
+                          "interleave_moe_layer_step": 2, "num_attention_heads": 40, "num_key_value_heads": 8,
+                          "head_dim": 128, "vocab_size": 202048, "model_type": "llama4_text"}}
+
+
+def test_llama4_interleaves_moe_layers_with_a_shared_expert_and_wider_dense_layers(tmp_path):
+    """Llama-4 Maverick (its config.json's shapes): MoE on every 2nd layer with 128 routed experts of width 8,192
+    plus one shared expert of that width; the other 24 layers dense with intermediate_size_mlp 16,384. By hand:
+    ~400.7 B parameters (Meta: 400 B), not the 778 B of every layer MoE."""
+    import json
+
+    p = tmp_path / "meta-llama--Llama-4-Maverick-17B-128E-Instruct_config.json"
+    p.write_text(json.dumps(LLAMA4))
+    m = load_model(p)
+    h, v, L = 5120, 202048, 48
+    attn = h * 40 * 128 * 2 + h * 8 * 128 * 2  # q and o, k and v
+    ffn = 3 * h * 8192
+    total = 2 * v * h + L * attn + 24 * 3 * h * 16384 + 24 * (128 * ffn + ffn)
+    assert m.num_moe_layers == 24 and m.num_dense_layers == 24 and m.intermediate_size == 16384
+    assert m.moe.num_shared_experts == 1 and m.moe.shared_intermediate_size == 8192
+    assert m.total_params == pytest.approx(total, rel=0.002)
+    assert 395e9 < m.total_params < 405e9
+    assert m.id == "meta-llama--llama-4-maverick-17b-128e-instruct"  # the file's name, not its folder's
