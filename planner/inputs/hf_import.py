@@ -154,8 +154,12 @@ def _moe(cfg: dict, arch: str, model_type: str, num_layers: int) -> tuple[dict |
         n_shared = _int(cfg, arch, "n_shared_experts", default=0)
         shared_width = width if n_shared else 0
         first_k = _int(cfg, arch, "first_k_dense_replace", default=0)
-        freq = max(1, _int(cfg, arch, "moe_layer_freq", default=1))
-        moe_layers = {i for i in range(num_layers) if i >= first_k and i % freq == 0}
+        if isinstance(cfg.get("moe_layer_freq"), list):  # one flag per layer (1: MoE)
+            flags = cfg["moe_layer_freq"]
+            moe_layers = {i for i, f in enumerate(flags[:num_layers]) if f and i >= first_k}
+        else:
+            freq = max(1, _int(cfg, arch, "moe_layer_freq", default=1))
+            moe_layers = {i for i in range(num_layers) if i >= first_k and i % freq == 0}
     elif model_type in _QWEN_MOE_TYPES or "decoder_sparse_step" in cfg or "mlp_only_layers" in cfg:
         shared = _int(cfg, arch, "shared_expert_intermediate_size", default=0)  # Qwen2-MoE has one
         n_shared, shared_width = (1, shared) if shared else (0, 0)
@@ -192,11 +196,28 @@ def _moe(cfg: dict, arch: str, model_type: str, num_layers: int) -> tuple[dict |
     return block, (dense_width or width if expert_width_is_intermediate else None)
 
 
+def _refuse_unmodelled(cfg: dict) -> None:
+    """Layer kinds the engine does not model yet are refused, never imported as attention (a wrong size)."""
+    pattern = str(cfg.get("hybrid_override_pattern") or "")
+    kinds = cfg.get("layers_block_type") or cfg.get("layer_types") or []
+    kinds = [str(k).lower() for k in kinds] if isinstance(kinds, list) else []
+    if "M" in pattern or any("mamba" in k for k in kinds):
+        raise PlannerError("hybrid Mamba/attention models (state-space layers) are not modelled yet; importing them "
+                           "as attention layers would size them wrongly (2-3x)", field="config.json",
+                           hint="plan a transformer model, or a preset of a similar size, until hybrid layers land")
+    latent = cfg.get("routed_expert_hidden_size") or cfg.get("moe_latent_size")
+    if latent:
+        raise PlannerError(f"latent MoE (experts on a {latent}-wide projection of the hidden state) is not modelled "
+                           "yet; importing the experts at the full hidden width would size them wrongly (~2x)",
+                           field="config.json", hint="plan a preset of a similar size until latent MoE lands")
+
+
 def arch_dict_from_hf(cfg: dict, model_id: str) -> dict:
     """A dict for `ModelArch.model_validate` from a Hugging Face config.json (already parsed)."""
     if not isinstance(cfg, dict):
         raise PlannerError("config.json must hold a JSON object", field="config.json", hint=_HINT)
     cfg = _text_config(cfg)
+    _refuse_unmodelled(cfg)
     archs = cfg.get("architectures") or []
     arch = str(archs[0]) if isinstance(archs, list) and archs else str(cfg.get("model_type") or "unknown")
     model_type = str(cfg.get("model_type") or "").lower()
@@ -224,6 +245,9 @@ def arch_dict_from_hf(cfg: dict, model_id: str) -> dict:
         out["moe"] = moe
     if expert_width_as_intermediate is not None:
         out["intermediate_size"] = expert_width_as_intermediate
+    elif moe and moe["first_dense_layers"] == 0:  # every layer MoE: no dense FFN to size (configs may omit it)
+        out["intermediate_size"] = (_int(cfg, arch, "intermediate_size", "ffn_hidden_size", "n_inner", required=False)
+                                    or moe["expert_intermediate_size"])
     else:
         out["intermediate_size"] = _int(cfg, arch, "intermediate_size", "ffn_hidden_size", "n_inner")
 

@@ -239,7 +239,7 @@ def load_model(ref: str | Path) -> ModelArch:
         path = path / "config.json"
     if path.suffix in (".json", ".yaml", ".yml") and path.exists():
         if path.suffix == ".json":
-            cfg = load_json(path, field="model")
+            cfg = load_json(path, field="model", non_finite=True)
             # a folder's config.json takes the folder's name; a named file (`org--model_config.json`) its own
             name = path.parent.name if path.name == "config.json" else re.sub(r"_?config$", "", path.stem)
             return from_hf_config(cfg, name.lower().replace(" ", "-") or "custom")

@@ -142,12 +142,15 @@ def load_csv(path: str | Path, *, field: str, max_bytes: int = MAX_CSV_BYTES):
         raise PlannerError(f"{p} is not a CSV table: {str(exc).splitlines()[0]}", field=field) from None
 
 
-def load_json(path: str | Path, *, field: str, max_bytes: int = MAX_JSON_BYTES):
-    """A JSON file's value: duplicate keys and NaN/Infinity refused, nesting limited."""
+def load_json(path: str | Path, *, field: str, max_bytes: int = MAX_JSON_BYTES, non_finite: bool = False):
+    """A JSON file's value: duplicate keys refused, nesting limited; NaN and Infinity refused unless `non_finite`
+    (Hugging Face configs write them, e.g. Mamba's `time_step_limit: [0.0, Infinity]`; the importer checks every
+    number it uses)."""
     p = Path(path)
     text = read_text(p, field=field, max_bytes=max_bytes)
     try:
-        return json.loads(text, object_pairs_hook=_pairs_without_duplicates, parse_constant=_no_constant)
+        return json.loads(text, object_pairs_hook=_pairs_without_duplicates,
+                          parse_constant=float if non_finite else _no_constant)
     except RecursionError:
         raise PlannerError(f"{p} is nested too deeply", field=field) from None
     except json.JSONDecodeError as exc:

@@ -447,3 +447,29 @@ def test_llama4_interleaves_moe_layers_with_a_shared_expert_and_wider_dense_laye
     assert m.total_params == pytest.approx(total, rel=0.002)
     assert 395e9 < m.total_params < 405e9
     assert m.id == "meta-llama--llama-4-maverick-17b-128e-instruct"  # the file's name, not its folder's
+
+
+def test_hybrid_mamba_models_are_refused_not_sized_wrongly(tmp_path):
+    """Nemotron-H (Mamba2 + attention + MLP layers) used to import as a transformer 2-3x too big."""
+    import json
+
+    cfg = {"architectures": ["NemotronHForCausalLM"], "hidden_size": 2688, "num_hidden_layers": 6,
+           "num_attention_heads": 32, "num_key_value_heads": 2, "vocab_size": 131072, "intermediate_size": 1856,
+           "hybrid_override_pattern": "MEM*EM", "time_step_limit": [0.0, float("inf")]}
+    p = tmp_path / "nemotron_config.json"
+    p.write_text(json.dumps(cfg))  # Infinity, as Hugging Face writes it
+    with pytest.raises(PlannerError, match="hybrid Mamba/attention models"):
+        load_model(p)
+
+
+def test_latent_moe_is_refused_not_sized_wrongly(tmp_path):
+    import json
+
+    cfg = {"architectures": ["KimiLinearForCausalLM"], "hidden_size": 7168, "num_hidden_layers": 4,
+           "num_attention_heads": 8, "num_key_value_heads": 8, "vocab_size": 1000, "intermediate_size": 100,
+           "moe_intermediate_size": 3072, "num_experts": 896, "num_experts_per_token": 16,
+           "routed_expert_hidden_size": 3584}
+    p = tmp_path / "kimi_config.json"
+    p.write_text(json.dumps(cfg))
+    with pytest.raises(PlannerError, match="latent MoE"):
+        load_model(p)

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from planner.cli import main
 from planner.errors import PlannerError
+from planner.inputs.models import load_model
 from planner.inputs.reader import MAX_ALIASES, MAX_DEPTH, load_json, load_yaml, read_text
 from planner.inputs.scenario import load_scenario
 from planner.paths import SCENARIOS_DIR
@@ -67,6 +68,10 @@ def test_json_constants_and_duplicate_keys_are_refused(tmp_path):
     p.write_text('{"hidden_size": NaN}')
     with pytest.raises(PlannerError, match="NaN is not a number JSON allows"):
         load_json(p, field="model")
+    # model configs may hold them (Mamba's time_step_limit); the importer refuses a non-finite count itself
+    assert load_json(p, field="model", non_finite=True)["hidden_size"] != 0
+    with pytest.raises(PlannerError, match="hidden_size: expected an integer"):
+        load_model(str(p))
     p.write_text('{"hidden_size": 1, "hidden_size": 2}')
     with pytest.raises(PlannerError, match="duplicate key 'hidden_size'"):
         load_json(p, field="model")
