@@ -30,10 +30,13 @@ from .common import (
                    "traffic, the P/D pools' all).")
 @click.option("--arrival-cv", default=1.0, show_default=True, type=FiniteFloatRange(0.1, 10),
               help="Coefficient of variation of the gaps between arrivals (1: Poisson; > 1: bursty).")
+@click.option("--trace", "trace_path", type=click.Path(dir_okay=False), default=None,
+              help="Replay a request trace (Azure LLM inference trace: TIMESTAMP,ContextTokens,GeneratedTokens; or "
+                   "BurstGPT) instead of synthetic arrivals: its own rate, bursts and lengths.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**31 - 1))
 @catalog_option
 @format_option()
-def simulate_cmd(scenario_path, plan_path, requests, duration_s, arrival_cv, seed, catalogs, fmt):
+def simulate_cmd(scenario_path, plan_path, requests, duration_s, arrival_cv, trace_path, seed, catalogs, fmt):
     """Simulate the planned fleet: does it meet its SLOs under open-loop traffic?"""
     from planner.inputs.reader import load_json
     from planner.inputs.scenario import load_scenario
@@ -55,8 +58,13 @@ def simulate_cmd(scenario_path, plan_path, requests, duration_s, arrival_cv, see
     needed = {"role", "chip", "instances", "tp", "ep", "pp", "dp", "batch", "load_rps"}
     if missing := sorted(needed - set(pools.columns)):
         raise PlannerError(f"the plan's pools lack {missing}", field="plan")
+    trace = None
+    if trace_path:
+        from planner.inputs.traces import read_trace
+
+        trace = read_trace(trace_path)
     sim = simulate_fleet(sc, pools, requests=requests, arrival_cv=arrival_cv, seed=seed, catalogs=catalogs,
-                         duration_s=duration_s)
+                         duration_s=duration_s, trace=trace)
     out = {**sim.summary, "planned": {"ttft_ms": planned.get("ttft_ms"), "tpot_ms": planned.get("tpot_ms"),
                                       "cost_usd_per_hr": planned.get("cost_usd_per_hr")},
            "groups": sim.groups.to_dict(orient="records")}

@@ -104,3 +104,25 @@ class OpenLoop:
     def measured(self) -> np.ndarray:
         """Requests scored: all but the first `warmup_fraction`."""
         return np.arange(self.requests) >= int(self.warmup_fraction * self.requests)
+
+
+@dataclass(frozen=True)
+class Replay(OpenLoop):
+    """Recorded requests (a trace) replayed at their own times; the first `warmup_fraction` is not measured."""
+
+    times_s: tuple[float, ...] = ()
+
+    def arrivals(self, rng: np.random.Generator) -> np.ndarray:
+        t = np.asarray(self.times_s, float)
+        return t - t[0] if len(t) else t
+
+
+@dataclass(frozen=True)
+class RecordedLengths:
+    """The prompt and answer tokens of recorded requests, in order (a trace's `isl`, `osl`)."""
+
+    isl_tokens: tuple[int, ...]
+    osl_tokens: tuple[int, ...]
+
+    def draw(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(self.isl_tokens[:n], np.int64), np.asarray(self.osl_tokens[:n], np.int64)

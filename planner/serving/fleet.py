@@ -22,8 +22,9 @@ from planner.errors import PlannerError
 from planner.inputs.chips import load_catalog
 from planner.inputs.models import load_model
 from planner.inputs.scenario import Scenario
+from planner.inputs.traces import trace_rate_rps
 from planner.serving.aggregated import simulate_aggregated, weighted_quantile
-from planner.serving.clients import Lengths, OpenLoop
+from planner.serving.clients import Lengths, OpenLoop, RecordedLengths, Replay
 from planner.serving.disaggregated import Pools, simulate_disaggregated
 from planner.serving.params import active_serving_params
 from planner.serving.step_times import EngineConfig, StepModel
@@ -53,11 +54,15 @@ def _stats(df: pd.DataFrame, ttft_slo: float | None, tpot_slo: float | None) -> 
 
 
 def simulate_fleet(sc: Scenario, pools: pd.DataFrame, *, requests: int = 4000, arrival_cv: float = 1.0,
-                   seed: int = 0, catalogs=(), duration_s: float | None = None) -> FleetSimulation:
+                   seed: int = 0, catalogs=(), duration_s: float | None = None,
+                   trace: pd.DataFrame | None = None) -> FleetSimulation:
     """Simulate the plan's pools at the scenario's arrival rate; percentiles, SLO attainment and goodput.
 
     requests: requests simulated over the fleet, split over the pool groups by their load; duration_s instead:
-    each group simulated for that long (an aggregated instance's share of the traffic, the P/D pools' all)."""
+    each group simulated for that long (an aggregated instance's share of the traffic, the P/D pools' all).
+    trace: recorded requests (planner.inputs.traces: arrival_s, isl, osl) replayed instead of synthetic
+    arrivals: the router sends each to a pool group with the plan's load shares (and an aggregated pool's
+    instance at random), so the fleet sees the trace's own rate, bursts and lengths."""
     if sc.classes is not None:
         raise PlannerError("simulating a multi-class plan is not supported yet", field="classes",
                            hint="simulate one class at a time (its own workload)")
@@ -77,27 +82,47 @@ def simulate_fleet(sc: Scenario, pools: pd.DataFrame, *, requests: int = 4000, a
     total = float(pools.loc[roles.isin(["aggregated", "prefill"]), "load_rps"].sum())
     if not total > 0:
         raise PlannerError("the plan carries no traffic", field="pools")
+    rng = np.random.default_rng(seed)
+    share = pools.loc[roles.isin(["aggregated", "prefill"]), "load_rps"] / total  # the router's split
+    position = {idx: j for j, idx in enumerate(share.index)}  # pools row -> its group in the split
+    group_of = (rng.choice(len(share), size=len(trace), p=share.to_numpy()) if trace is not None else None)
+    isl, osl = (float(trace["isl"].mean()), float(trace["osl"].mean())) if trace is not None else (wl.isl, wl.osl)
+    scale = trace_rate_rps(trace) / total if trace is not None else 1.0  # loads at the trace's rate
+
+    def load_for(row_index, rate: float, n_inst: int, k: int):
+        """The arrivals one simulated engine (or the P/D pools) sees and their lengths."""
+        if trace is None:
+            return OpenLoop(rate, requests=k, arrival_cv=arrival_cv), lengths
+        mine = trace[group_of == position[row_index]]
+        if n_inst > 1:  # one of the pool's instances, picked at random per request
+            mine = mine[rng.random(len(mine)) < 1.0 / n_inst]
+        if len(mine) < 2:
+            raise PlannerError("the trace leaves fewer than 2 requests for one of the plan's engines", field="trace",
+                               hint="use a longer trace")
+        return (Replay(rate, requests=len(mine), times_s=tuple(mine["arrival_s"])),
+                RecordedLengths(tuple(mine["isl"]), tuple(mine["osl"])))
     frames, groups = [], []
-    for i, (_, row) in enumerate(pools[roles == "aggregated"].iterrows()):
-        load, n = float(row["load_rps"]), int(row["instances"])
+    for i, (idx, row) in enumerate(pools[roles == "aggregated"].iterrows()):
+        load, n = float(row["load_rps"]) * scale, int(row["instances"])
         if load <= 0 or n <= 0:
             continue
         cfg = _config(sc, row, catalogs)
-        step = StepModel(cfg, wl.isl, wl.osl, max_decode=cfg.max_batch,
-                         max_prefill_tokens=max(cfg.token_budget, wl.isl))
-        k = max(int(round(load / n * duration_s if duration_s else requests * load / total)), 200)
-        sim = simulate_aggregated(step, lengths, OpenLoop(load / n, requests=k, arrival_cv=arrival_cv), seed=seed + i)
+        step = StepModel(cfg, isl, osl, max_decode=cfg.max_batch, max_prefill_tokens=max(cfg.token_budget, isl))
+        k = max(int(round(load / n * duration_s if duration_s else requests * load / (total * scale))), 200)
+        arrivals, lens = load_for(idx, load / n, n, k)
+        sim = simulate_aggregated(step, lens, arrivals, seed=seed + i)
         frames.append(sim.requests[sim.requests["measured"]].assign(group=f"aggregated {row['chip']} x{n}"))
         groups.append({"group": f"aggregated {row['chip']} x{n}", "rate_rps": load, "instances": n})
     if (roles == "prefill").any():
         p, d = pools[roles == "prefill"].iloc[0], pools[roles == "decode"].iloc[0]
-        load = float(p["load_rps"])
+        load = float(p["load_rps"]) * scale
         pcfg, dcfg = _config(sc, p, catalogs), _config(sc, d, catalogs)
-        pstep = StepModel(pcfg, wl.isl, wl.osl, max_decode=1, max_prefill_tokens=max(wl.isl * pcfg.max_batch, wl.isl))
-        dstep = StepModel(dcfg, wl.isl, wl.osl, max_decode=dcfg.max_batch, max_prefill_tokens=1)
-        k = max(int(round(load * duration_s if duration_s else requests * load / total)), 200)
-        sim = simulate_disaggregated(Pools(pstep, int(p["instances"]), dstep, int(d["instances"])), lengths,
-                                     OpenLoop(load, requests=k, arrival_cv=arrival_cv), seed=seed + 1000)
+        pstep = StepModel(pcfg, isl, osl, max_decode=1, max_prefill_tokens=max(isl * pcfg.max_batch, isl))
+        dstep = StepModel(dcfg, isl, osl, max_decode=dcfg.max_batch, max_prefill_tokens=1)
+        k = max(int(round(load * duration_s if duration_s else requests * load / (total * scale))), 200)
+        arrivals, lens = load_for(pools.index[roles == "prefill"][0], load, 1, k)
+        sim = simulate_disaggregated(Pools(pstep, int(p["instances"]), dstep, int(d["instances"])), lens,
+                                     arrivals, seed=seed + 1000)
         name = f"P/D {p['chip']} x{int(p['instances'])} + {d['chip']} x{int(d['instances'])}"
         frames.append(sim.requests[sim.requests["measured"]].assign(group=name))
         groups.append({"group": name, "rate_rps": load, "instances": int(p["instances"]) + int(d["instances"])})
@@ -112,7 +137,9 @@ def simulate_fleet(sc: Scenario, pools: pd.DataFrame, *, requests: int = 4000, a
     ok = np.isfinite(req["ttft_ms"].to_numpy(float))
     at_pct = weighted_quantile(req["ttft_ms"].to_numpy(float)[ok], w.to_numpy()[ok], slo.ttft_percentile / 100)
     summary = {
-        **fleet, "ttft_ms_at_slo_percentile": at_pct, "rate_rps": total, "goodput_rps": total * fleet["slo_attainment"],
+        **fleet, "ttft_ms_at_slo_percentile": at_pct, "rate_rps": total * scale,
+        "goodput_rps": total * scale * fleet["slo_attainment"], "traffic": "trace" if trace is not None else
+        ("poisson" if arrival_cv == 1 else f"renewal, arrival cv {arrival_cv:g}"),
         "ttft_percentile": slo.ttft_percentile, "slo": {"ttft_ms": slo.ttft_ms, "tpot_ms": slo.tpot_ms},
         "meets_ttft_slo": slo.ttft_ms is None or fleet["ttft_attainment"] >= slo.ttft_percentile / 100,
         "meets_tpot_slo": slo.tpot_ms is None or fleet["tpot_ms_p50"] <= slo.tpot_ms,
