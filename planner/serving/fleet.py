@@ -53,6 +53,23 @@ def _stats(df: pd.DataFrame, ttft_slo: float | None, tpot_slo: float | None) -> 
     return _weighted_stats(df, np.ones(len(df)), ttft_slo, tpot_slo)
 
 
+def _refuse_unsupported(sc: Scenario, pools: pd.DataFrame, roles: pd.Series) -> None:
+    """PlannerError for the plans the serving model does not simulate yet."""
+    if sc.classes is not None:
+        raise PlannerError("simulating a multi-class plan is not supported yet", field="classes",
+                           hint="simulate one class at a time (its own workload)")
+    if sc.workload.prefix_hit_rate > 0:
+        raise PlannerError("simulating prefix caching is not supported yet (the simulator would prefill every "
+                           "prompt in full)", field="workload.prefix_hit_rate")
+    unsupported = sorted(set(roles) - {"aggregated", "prefill", "decode"})
+    if unsupported or (pools.get("spec_tokens", pd.Series(0, index=pools.index)).fillna(0) > 0).any():
+        raise PlannerError(f"simulating {', '.join(unsupported) or 'speculative decoding'} pools is not supported yet",
+                           field="pools", hint="the serving model simulates aggregated and P/D pools without speculation")
+    if (roles == "prefill").sum() > 1 or (roles == "decode").sum() > 1:
+        raise PlannerError("simulating a plan with several prefill or decode pools is not supported yet",
+                           field="pools", hint="restrict the scenario to one chip type to get one pool per role")
+
+
 def simulate_fleet(sc: Scenario, pools: pd.DataFrame, *, requests: int = 4000, arrival_cv: float = 1.0,
                    seed: int = 0, catalogs=(), duration_s: float | None = None,
                    trace: pd.DataFrame | None = None) -> FleetSimulation:
@@ -63,20 +80,8 @@ def simulate_fleet(sc: Scenario, pools: pd.DataFrame, *, requests: int = 4000, a
     trace: recorded requests (planner.inputs.traces: arrival_s, isl, osl) replayed instead of synthetic
     arrivals: the router sends each to a pool group with the plan's load shares (and an aggregated pool's
     instance at random), so the fleet sees the trace's own rate, bursts and lengths."""
-    if sc.classes is not None:
-        raise PlannerError("simulating a multi-class plan is not supported yet", field="classes",
-                           hint="simulate one class at a time (its own workload)")
-    if sc.workload.prefix_hit_rate > 0:
-        raise PlannerError("simulating prefix caching is not supported yet (the simulator would prefill every "
-                           "prompt in full)", field="workload.prefix_hit_rate")
     roles = pools["role"].astype(str)
-    unsupported = sorted(set(roles) - {"aggregated", "prefill", "decode"})
-    if unsupported or (pools.get("spec_tokens", pd.Series(0, index=pools.index)).fillna(0) > 0).any():
-        raise PlannerError(f"simulating {', '.join(unsupported) or 'speculative decoding'} pools is not supported yet",
-                           field="pools", hint="the serving model simulates aggregated and P/D pools without speculation")
-    if (roles == "prefill").sum() > 1 or (roles == "decode").sum() > 1:
-        raise PlannerError("simulating a plan with several prefill or decode pools is not supported yet",
-                           field="pools", hint="restrict the scenario to one chip type to get one pool per role")
+    _refuse_unsupported(sc, pools, roles)
     wl = sc.workload
     lengths = Lengths(wl.isl, wl.osl, osl_cv=wl.output_length_cv)
     total = float(pools.loc[roles.isin(["aggregated", "prefill"]), "load_rps"].sum())
