@@ -27,7 +27,7 @@ from planner.optimize import milp
 from planner.optimize.checks import frontier_warnings
 from planner.optimize.coefficients import CoefficientCache
 from planner.optimize.prepare import Prepared, prepare
-from planner.optimize.results import extract
+from planner.optimize.results import extract, fleet_text
 
 SWEEPS = ("tpot", "throughput", "budget")
 RATE_FLOOR_RPS = 1e-3  # "serves something": well above the solver's feasibility tolerance
@@ -48,15 +48,6 @@ class ParetoResult:
     points: pd.DataFrame  # frontier points, one row each (with `pools`: the fleet as records)
     all_points: pd.DataFrame  # every epsilon solved, including dominated or infeasible ones
     summary: dict
-
-
-def fleet_text(pools: pd.DataFrame) -> str:
-    """`2x prefill h100-sxm tp4 b8 + 3x decode h200-sxm tp8 b128`."""
-    parts = []
-    for r in pools.itertuples(index=False):
-        par = f"tp{r.tp}" + (f" ep{r.ep}" if r.ep > 1 else "") + (f" pp{r.pp}" if r.pp > 1 else "") + (f" dp{r.dp}" if r.dp > 1 else "")
-        parts.append(f"{r.instances}x {r.role} {r.chip} {par} b{r.batch}")
-    return " + ".join(parts)
 
 
 def _row(prep: Prepared, fm: milp.FleetModel, st: milp.SolveStatus, eps: float) -> dict:

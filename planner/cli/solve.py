@@ -150,13 +150,15 @@ def _print_solve(summary: dict, pools: pd.DataFrame, cons: pd.DataFrame) -> None
 @margin_option
 @time_limit_option
 @gap_option
+@click.option("--top", "top_n", default=1, show_default=True, type=click.IntRange(1, 50),
+              help="Also the next best fleets, each with a different set of configurations (N in all).")
 @click.option("--verify", is_flag=True,
               help="Simulate the chosen fleet with the serving model; while it breaks an SLO, plan again under a "
                    "tighter one (up to 3 times) and report planned and simulated figures side by side.")
 @catalog_option
 @format_option()
 def solve_cmd(scenario_path, model_ref, chips, rate_rps, isl, osl, ttft_ms, tpot_ms, weights, objective, margin_pct,
-              time_limit_s, mip_gap, verify, catalogs, fmt):
+              time_limit_s, mip_gap, top_n, verify, catalogs, fmt):
     """Cheapest fleet for the SLO (min-cost) or the most requests/s within the limits (max-throughput).
 
     From a scenario file, or in one line without one:
@@ -186,7 +188,7 @@ def solve_cmd(scenario_path, model_ref, chips, rate_rps, isl, osl, ttft_ms, tpot
         sc = scenario_from_flags(model_ref, chips, rate_rps=rate_rps, isl=isl, osl=osl, ttft_ms=ttft_ms,
                                  tpot_ms=tpot_ms, weights=weights, catalogs=catalogs)
     kw = dict(catalogs=catalogs, time_limit_s=time_limit_s, mip_gap=mip_gap, alternatives=True,
-              margin=_margin(margin_pct), objective=objective)
+              margin=_margin(margin_pct), objective=objective, top=top_n)
     if verify:
         from planner.optimize.verify import solve_verified
 
@@ -199,6 +201,9 @@ def solve_cmd(scenario_path, model_ref, chips, rate_rps, isl, osl, ttft_ms, tpot
         echo_json(out)
         return
     _print_solve(res.summary, res.pools, res.constraints)
+    if res.summary.get("top"):
+        cols = ["rank", "status", "cost_usd_per_hr", "throughput_rps", "num_chips", "architecture", "fleet", "delta"]
+        print_table(pd.DataFrame(res.summary["top"])[cols], title="the best distinct fleets", console=_console())
     if verify:
         _print_verification(res.summary["verification"])
 

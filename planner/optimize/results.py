@@ -135,6 +135,15 @@ def _shared_columns(prep: Prepared, fm: milp.FleetModel, x: np.ndarray, util: np
     return out
 
 
+def fleet_text(pools: pd.DataFrame) -> str:
+    """`2x prefill h100-sxm tp4 b8 + 3x decode h200-sxm tp8 b128`."""
+    parts = []
+    for r in pools.itertuples(index=False):
+        par = f"tp{r.tp}" + (f" ep{r.ep}" if r.ep > 1 else "") + (f" pp{r.pp}" if r.pp > 1 else "") + (f" dp{r.dp}" if r.dp > 1 else "")
+        parts.append(f"{r.instances}x {r.role} {r.chip} {par} b{r.batch}")
+    return " + ".join(parts)
+
+
 def name_candidate_rows(cons: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     """Per-candidate constraint rows (`cand12-share-max`) named by their candidate (`share-max: aggregated
     h100-sxm tp2 b64`), so no internal index reaches the user."""

@@ -36,13 +36,14 @@ __all__ = [
 
 def solve_scenario(sc: Scenario, *, catalogs=(), time_limit_s: float | None = None, mip_gap: float | None = None,
                    margin: float | None = None, cache: CoefficientCache | None = None,
-                   objective: str | None = None, alternatives: bool = False) -> SolveResult:
+                   objective: str | None = None, alternatives: bool = False, top: int = 1) -> SolveResult:
     """Cheapest fleet (min-cost) or highest rate within the limits (max-throughput) for a scenario.
 
     margin: fraction (0.1 = 10%) for every metric and chip, or Margins; None takes the scenario's, else
     uncertainty.planning_margins() (per metric and chip family, from held-out error).
     alternatives: also re-solve with every other architecture forced (summary `alternatives` and `why`;
     `planner solve` sets it; batch sweeps leave it off).
+    top: also the next best fleets with a different set of configurations, up to `top` in all (summary `top`).
     Raises InfeasibleError (exit 1) naming the SLO or limit that binds and the nearest feasible value,
     PlannerError (exit 2) for bad input.
     """
@@ -52,4 +53,8 @@ def solve_scenario(sc: Scenario, *, catalogs=(), time_limit_s: float | None = No
     res = solve_prepared(prep, time_limit_s=tl, mip_gap=gap)
     if alternatives:
         res.summary["alternatives"], res.summary["why"] = explain(prep, res, time_limit_s=tl, mip_gap=gap)
+    if top > 1:
+        from planner.optimize.top import top_fleets
+
+        res.summary["top"] = top_fleets(prep, res, top, time_limit_s=tl, mip_gap=gap)
     return res

@@ -423,3 +423,42 @@ def test_default_margins_are_the_held_out_ones_for_the_offered_chips():
     per_family = [planning_margins().of_family(chip_family(c.id)) for c in sc.chips]
     assert {m: got[m] for m in MARGIN_METRICS} == pytest.approx({m: max(f[m] for f in per_family) for m in MARGIN_METRICS})
     assert "held-out" in got["basis"]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_best_distinct_fleets_match_brute_force(seed):
+    """`--top`: the k-th fleet costs the k-th smallest of the cheapest fleet per set of configurations used
+    (brute force over every count vector, grouped by which candidates it uses)."""
+    from planner.optimize.top import distinct_fleets
+
+    t, spec = _random_instance(np.random.default_rng(seed))
+    spec.budget_usd_per_hr = spec.max_power_kw = spec.max_chips = None  # demand and inventory only
+    rng = _ranges(t, spec)
+    X = np.array(list(itertools.product(*rng)), dtype=float)
+    role = t["role"].to_numpy()
+    eff = t["eff_capacity_rps"].to_numpy()
+    served = np.zeros(len(X))
+    if "aggregated" in spec.modes:
+        served += X[:, role == "aggregated"] @ eff[role == "aggregated"]
+    if "disaggregated" in spec.modes:
+        dis = np.minimum(X[:, role == "prefill"] @ eff[role == "prefill"], X[:, role == "decode"] @ eff[role == "decode"])
+        if spec.kv_gb_per_request > 0:
+            nic = t["nic_gb_s"].to_numpy()
+            for r in ("prefill", "decode"):
+                dis = np.minimum(dis, X[:, role == r] @ nic[role == r] / spec.kv_gb_per_request)
+        served += dis
+    ok = served >= spec.rate_min * (1 - 1e-9)
+    chip = t["chip"].to_numpy()
+    for k, c in spec.inventory.items():
+        ok &= X[:, chip == k] @ t["chips_per_instance"].to_numpy()[chip == k] <= c
+    if not ok.any():
+        return
+    cost = X[ok] @ t["cost_usd_per_hr"].to_numpy()
+    support = ["".join("1" if v else "0" for v in r) for r in (X[ok] > 0)]
+    per_support = pd.Series(cost).groupby(support).min().sort_values().to_numpy()
+    fm = milp.build(t, spec)
+    got = []
+    for _st in distinct_fleets(fm, 4, float(per_support[0]), time_limit_s=30, mip_gap=0.0):
+        got.append(float(milp.counts(fm) @ t["cost_usd_per_hr"].to_numpy()))
+    k = min(4, len(per_support))
+    assert got[:k] == pytest.approx(list(per_support[:k]), rel=1e-6)
