@@ -50,3 +50,10 @@ def test_an_unknown_draft_model_is_named_as_such(tmp_path):
                                                                                "draft_model: nope-1b"))
     r = CliRunner().invoke(main, ["solve", str(p)])
     assert r.exit_code == 2 and "speculative.draft_model: unknown model 'nope-1b'" in r.output
+
+
+def test_a_boolean_is_not_a_catalog_price(tmp_path):
+    ov = tmp_path / "ov.yaml"
+    ov.write_text("chips:\n  - {id: h100-sxm, price_usd_per_hr: true}\n")
+    r = CliRunner().invoke(main, ["solve", str(CHAT), "--catalog", str(ov)])
+    assert r.exit_code == 2 and "catalog[h100-sxm].price_usd_per_hr" in r.output and "valid number" in r.output
