@@ -60,7 +60,6 @@ MAX_INSTANCE_CHIPS = 72
 
 # Models whose published checkpoints carry multi-token-prediction (MTP) heads: rows that use MTP without
 # stating its acceptance are predicted with speculative.DEFAULT_ACCEPTANCE["mtp"] (an assumption, reported).
-MTP_MODELS = ("deepseek-v3", "deepseek-r1")
 
 
 class Skip(Exception):
@@ -400,7 +399,7 @@ def setting_from_row(row: pd.Series, catalog: ChipCatalog) -> tuple[Setting, lis
     spec = _num(row, "spec_tokens", positive=False, integer=True) or 0.0
     accept = _num(row, "spec_acceptance")
     if spec > 0 and accept is None:
-        if row["model"] not in MTP_MODELS:
+        if not model.mtp_layers:
             raise Skip(f"speculative decoding ({spec:g} draft tokens) with unstated acceptance")
         alpha = DEFAULT_ACCEPTANCE["mtp"]
         accept = float(tokens_per_step(alpha, spec))

@@ -237,6 +237,7 @@ def arch_dict_from_hf(cfg: dict, model_id: str) -> dict:
         # LlamaConfig, MixtralConfig, Qwen*, DeepseekV3Config, GptOssConfig all default to untied.
         "tie_embeddings": bool(cfg.get("tie_word_embeddings", False)),
         "attention_bias": bool(cfg.get("attention_bias", False)) or model_type in {"qwen2", "qwen2_moe"},
+        "mtp_layers": _int(cfg, arch, "num_nextn_predict_layers", "mtp_num_hidden_layers", default=0),
         "source": f"Hugging Face config.json ({arch})",
     }
 

@@ -74,6 +74,8 @@ class ModelArch(_Strict):
     moe: MoE | None = None
     sliding_window: SlidingWindow | None = None
     attention_bias: bool = False
+    mtp_layers: int = Field(default=0, ge=0, description="multi-token-prediction modules (usable as a speculative "
+                                                         "draft: speculative.method mtp)")
     source: str = Field(default="", description="where the shapes come from (HF repo / config URL)")
 
     @model_validator(mode="after")

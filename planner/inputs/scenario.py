@@ -417,7 +417,11 @@ def check_references(sc: Scenario, catalogs: tuple | list = ()) -> None:
                 f"unknown chip {offer.id!r}", field=f"chips[{i}].id",
                 hint=suggest(offer.id, cat.ids()) + " (`planner chips` lists them; --catalog adds your own)",
             )
-    load_model(sc.model)
+    model = load_model(sc.model)
+    if sc.speculative is not None and sc.speculative.method == "mtp" and not model.mtp_layers:
+        raise PlannerError(f"{model.id} has no multi-token-prediction (MTP) heads to draft with",
+                           field="speculative.method",
+                           hint="use method: draft with a draft_model, or a model that has MTP (deepseek-v3, deepseek-r1)")
     if sc.speculative is not None and sc.speculative.draft_model:
         try:
             load_model(sc.speculative.draft_model)

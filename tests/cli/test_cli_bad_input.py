@@ -57,3 +57,12 @@ def test_a_boolean_is_not_a_catalog_price(tmp_path):
     ov.write_text("chips:\n  - {id: h100-sxm, price_usd_per_hr: true}\n")
     r = CliRunner().invoke(main, ["solve", str(CHAT), "--catalog", str(ov)])
     assert r.exit_code == 2 and "catalog[h100-sxm].price_usd_per_hr" in r.output and "valid number" in r.output
+
+
+def test_mtp_on_a_model_without_mtp_heads_is_refused(tmp_path):
+    """It used to plan 19% cheaper with draft heads the model does not have."""
+    text = (SCENARIOS_DIR / "speculative-mtp.yaml").read_text()
+    p = tmp_path / "s.yaml"
+    p.write_text(text.replace("model: deepseek-v3", "model: llama-3.1-70b"))
+    r = CliRunner().invoke(main, ["solve", str(p)])
+    assert r.exit_code == 2 and "speculative.method" in r.output and "no multi-token-prediction" in r.output
