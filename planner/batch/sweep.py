@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from planner.errors import PlannerError
-from planner.inputs.reader import load_yaml
+from planner.inputs.reader import load_yaml, path_exists
 
 SWEEP_SECTIONS = ("sweep", "zip")
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -169,7 +169,7 @@ def _resolve_model_path(doc: dict, folder: Path) -> dict:
     model = doc.get("model")
     if isinstance(model, str) and ("/" in model or model.endswith((".json", ".yaml", ".yml"))):
         local = folder / model
-        if not Path(model).is_absolute() and local.exists():
+        if not Path(model).is_absolute() and path_exists(local):
             doc["model"] = str(local.resolve())
     return doc
 

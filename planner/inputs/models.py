@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from planner.errors import PlannerError, suggest
 from planner.inputs.hf_import import arch_dict_from_hf
-from planner.inputs.reader import load_json, load_yaml
+from planner.inputs.reader import load_json, load_yaml, path_exists
 from planner.paths import MODELS_DIR
 
 
@@ -237,9 +237,9 @@ def load_model(ref: str | Path) -> ModelArch:
     if ref_s in preset_ids():
         return _load_preset(ref_s)
     path = Path(ref_s)
-    if path.is_dir():
+    if path_exists(path, directory=True):
         path = path / "config.json"
-    if path.suffix in (".json", ".yaml", ".yml") and path.exists():
+    if path.suffix in (".json", ".yaml", ".yml") and path_exists(path):
         if path.suffix == ".json":
             cfg = load_json(path, field="model", non_finite=True)
             # a folder's config.json takes the folder's name; a named file (`org--model_config.json`) its own

@@ -22,6 +22,16 @@ MAX_DEPTH = 64  # nesting of mappings and lists
 MAX_ALIASES = 256  # YAML alias references (a few anchors are normal; thousands are an expansion bomb)
 
 
+def path_exists(path: str | Path, *, directory: bool = False) -> bool:
+    """Whether a path names an existing file (or folder): False, not an exception, for names the OS refuses
+    (too long, a NUL byte, no permission)."""
+    try:
+        p = Path(path)
+        return p.is_dir() if directory else p.exists()
+    except (OSError, ValueError):
+        return False
+
+
 def read_text(path: str | Path, *, field: str, max_bytes: int) -> str:
     """The text of a regular file of at most `max_bytes`, decoded (UTF-8, UTF-8 with BOM, UTF-16 with BOM)."""
     p = Path(path)

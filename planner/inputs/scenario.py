@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from planner.errors import PlannerError, suggest
 from planner.inputs.chips import load_catalog
 from planner.inputs.models import load_model, preset_ids
-from planner.inputs.reader import load_yaml
+from planner.inputs.reader import load_yaml, path_exists
 
 Mode = Literal["aggregated", "disaggregated", "afd"]
 Objective = Literal["min-cost", "max-throughput"]
@@ -362,7 +362,7 @@ def load_scenario(path: str | Path, catalogs: tuple | list = ()) -> Scenario:
     sc = validate_scenario(load_yaml(p, field="scenario"), str(p))
     if sc.model not in preset_ids() and not Path(sc.model).is_absolute():
         local = p.parent / sc.model
-        if local.exists():
+        if path_exists(local):
             sc = sc.model_copy(update={"model": str(local.resolve())})
     check_references(sc, catalogs)
     return sc

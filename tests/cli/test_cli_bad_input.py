@@ -66,3 +66,12 @@ def test_mtp_on_a_model_without_mtp_heads_is_refused(tmp_path):
     p.write_text(text.replace("model: deepseek-v3", "model: llama-3.1-70b"))
     r = CliRunner().invoke(main, ["solve", str(p)])
     assert r.exit_code == 2 and "speculative.method" in r.output and "no multi-token-prediction" in r.output
+
+
+def test_a_model_name_too_long_for_a_file_name_is_an_unknown_model(tmp_path):
+    p = tmp_path / "s.yaml"
+    p.write_text(CHAT.read_text().replace("model: llama-3.1-70b", "model: " + "x" * 300, 1))
+    r = CliRunner().invoke(main, ["solve", str(p)])
+    assert r.exit_code == 2 and "unknown model" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(main, ["estimate", "--model", "y" * 300, "--chip", "h100-sxm"])
+    assert r.exit_code == 2 and "unknown model" in r.output
