@@ -25,9 +25,9 @@ Dtype = Literal["bf16", "fp8", "fp4"]
 WeightsDtype = Literal["bf16", "fp8", "fp4", "w4a16"]  # w4a16: 4-bit weights, 16-bit math (planner.inputs.chips)
 
 
+MAX_SHARED_CLASSES = 6  # classes_share_pools builds one pool family per subset of classes: 57 at 6 (~26 s)
 # arrival rates a plan can be trusted for: below the floor the demand sits inside the solver's tolerances (an empty
 # fleet would pass), above the ceiling (a million requests/s, far beyond any deployed service) the counts do
-MAX_SHARED_CLASSES = 6  # classes_share_pools builds one pool family per subset of classes: 57 at 6 (~26 s)
 MIN_RATE_RPS = 1e-4
 MAX_RATE_RPS = 1e6
 
