@@ -4,11 +4,12 @@ A plan (the pools `planner solve` returns) carries each pool's instances and its
 renewal process at the scenario's rate (Poisson, or bursty with a coefficient of variation); the router spreads
 them over a pool's instances at random (Poisson thinning), so one instance per pool, fed its share of the
 traffic, stands for the pool. Aggregated pools are simulated engine by engine (planner.serving.aggregated); the
-P/D part as one prefill pool and one decode pool with their instance counts (planner.serving.disaggregated).
+P/D part as its prefill and decode pools with their instance counts (planner.serving.disaggregated): together
+when there is one of each, else each pool at its load (`_pools_apart`).
 Requests are simulated per pool in proportion to its load and pooled for the fleet's percentiles.
 
-Plans this does not simulate yet (several P/D pools, attention/FFN pools, draft pools, speculative decoding,
-prefix caching, traffic classes) raise PlannerError saying so.
+Plans this does not simulate yet (attention/FFN pools, draft pools, speculative decoding, prefix caching,
+traffic classes) raise PlannerError saying so.
 """
 
 from __future__ import annotations
@@ -49,6 +50,12 @@ def _config(sc: Scenario, row: pd.Series, catalogs=()) -> EngineConfig:
                         max_tokens=sc.aggregated.chunk_tokens)
 
 
+def _label(row: pd.Series) -> str:
+    """A pool's configuration in a few words: `h100-sxm tp2 b64` (ep, pp, dp where above 1)."""
+    par = "".join(f" {k}{int(row[k])}" for k in ("ep", "pp", "dp") if int(row[k]) > 1)
+    return f"{row['chip']} tp{int(row['tp'])}{par} b{int(row['batch'])}"
+
+
 def _stats(df: pd.DataFrame, ttft_slo: float | None, tpot_slo: float | None) -> dict:
     return _weighted_stats(df, np.ones(len(df)), ttft_slo, tpot_slo)
 
@@ -65,9 +72,6 @@ def _refuse_unsupported(sc: Scenario, pools: pd.DataFrame, roles: pd.Series) -> 
     if unsupported or (pools.get("spec_tokens", pd.Series(0, index=pools.index)).fillna(0) > 0).any():
         raise PlannerError(f"simulating {', '.join(unsupported) or 'speculative decoding'} pools is not supported yet",
                            field="pools", hint="the serving model simulates aggregated and P/D pools without speculation")
-    if (roles == "prefill").sum() > 1 or (roles == "decode").sum() > 1:
-        raise PlannerError("simulating a plan with several prefill or decode pools is not supported yet",
-                           field="pools", hint="restrict the scenario to one chip type to get one pool per role")
 
 
 def simulate_fleet(sc: Scenario, pools: pd.DataFrame, *, requests: int = 4000, arrival_cv: float = 1.0,
@@ -94,11 +98,16 @@ def simulate_fleet(sc: Scenario, pools: pd.DataFrame, *, requests: int = 4000, a
     isl, osl = (float(trace["isl"].mean()), float(trace["osl"].mean())) if trace is not None else (wl.isl, wl.osl)
     scale = trace_rate_rps(trace) / total if trace is not None else 1.0  # loads at the trace's rate
 
-    def load_for(row_index, rate: float, n_inst: int, k: int):
-        """The arrivals one simulated engine (or the P/D pools) sees and their lengths."""
+    def load_for(row_index, rate: float, n_inst: int, k: int, share: float | None = None):
+        """The arrivals one simulated engine (or the P/D pools) sees and their lengths; `share`: a decode pool's
+        share of all the P/D traffic (the trace's P/D requests thinned to it) instead of a router group's."""
         if trace is None:
             return OpenLoop(rate, requests=k, arrival_cv=arrival_cv), lengths
-        mine = trace[group_of == position[row_index]]
+        if share is not None:
+            pd_rows = np.isin(group_of, [position[i] for i in pools.index[roles == "prefill"]])
+            mine = trace[pd_rows & (rng.random(len(trace)) < share)]
+        else:
+            mine = trace[group_of == position[row_index]]
         if n_inst > 1:  # one of the pool's instances, picked at random per request
             mine = mine[rng.random(len(mine)) < 1.0 / n_inst]
         if len(mine) < 2:
@@ -116,21 +125,29 @@ def simulate_fleet(sc: Scenario, pools: pd.DataFrame, *, requests: int = 4000, a
         k = max(int(round(load / n * duration_s if duration_s else requests * load / (total * scale))), 200)
         arrivals, lens = load_for(idx, load / n, n, k)
         sim = simulate_aggregated(step, lens, arrivals, seed=seed + i)
-        frames.append(sim.requests[sim.requests["measured"]].assign(group=f"aggregated {row['chip']} x{n}"))
-        groups.append({"group": f"aggregated {row['chip']} x{n}", "rate_rps": load, "instances": n})
-    if (roles == "prefill").any():
-        p, d = pools[roles == "prefill"].iloc[0], pools[roles == "decode"].iloc[0]
-        load = float(p["load_rps"]) * scale
-        pcfg, dcfg = _config(sc, p, catalogs), _config(sc, d, catalogs)
-        pstep = StepModel(pcfg, isl, osl, max_decode=1, max_prefill_tokens=max(isl * pcfg.max_batch, isl))
-        dstep = StepModel(dcfg, isl, osl, max_decode=dcfg.max_batch, max_prefill_tokens=1)
-        k = max(int(round(load * duration_s if duration_s else requests * load / (total * scale))), 200)
-        arrivals, lens = load_for(pools.index[roles == "prefill"][0], load, 1, k)
-        sim = simulate_disaggregated(Pools(pstep, int(p["instances"]), dstep, int(d["instances"])), lens,
-                                     arrivals, seed=seed + 1000)
-        name = f"P/D {p['chip']} x{int(p['instances'])} + {d['chip']} x{int(d['instances'])}"
+        name = f"aggregated {n}x {_label(row)}"
         frames.append(sim.requests[sim.requests["measured"]].assign(group=name))
-        groups.append({"group": name, "rate_rps": load, "instances": int(p["instances"]) + int(d["instances"])})
+        groups.append({"group": name, "rate_rps": load, "instances": n})
+    pre, dec = pools[roles == "prefill"], pools[roles == "decode"]
+    if len(pre):
+        lam = float(pre["load_rps"].sum()) * scale
+        k = max(int(round(lam * duration_s if duration_s else requests * lam / (total * scale))), 200)
+        name = "P/D " + " + ".join(f"{int(r['instances'])}x {r['role']} {_label(r)}"
+                                   for _, r in pd.concat([pre, dec]).iterrows())
+        cfgs = {idx: _config(sc, r, catalogs) for idx, r in pd.concat([pre, dec]).iterrows()}
+        steps = {idx: (StepModel(c, isl, osl, max_decode=1, max_prefill_tokens=max(isl * c.max_batch, isl))
+                       if roles[idx] == "prefill" else StepModel(c, isl, osl, max_decode=c.max_batch, max_prefill_tokens=1))
+                 for idx, c in cfgs.items()}
+        if len(pre) == 1 and len(dec) == 1:  # one prefill and one decode pool: simulated together, exactly
+            p, d = pre.index[0], dec.index[0]
+            arrivals, lens = load_for(p, lam, 1, k)
+            sim = simulate_disaggregated(Pools(steps[p], int(pre.loc[p, "instances"]), steps[d],
+                                               int(dec.loc[d, "instances"])), lens, arrivals, seed=seed + 1000)
+            frame = sim.requests[sim.requests["measured"]]
+        else:
+            frame = _pools_apart(pre, dec, steps, scale, k, load_for, rng, seed)
+        frames.append(frame.assign(group=name))
+        groups.append({"group": name, "rate_rps": lam, "instances": int(pre["instances"].sum() + dec["instances"].sum())})
     req = pd.concat(frames, ignore_index=True)
     slo = sc.slo
     groups_df = pd.DataFrame([{**g, **_stats(req[req["group"] == g["group"]], slo.ttft_ms, slo.tpot_ms)}
@@ -152,6 +169,39 @@ def simulate_fleet(sc: Scenario, pools: pd.DataFrame, *, requests: int = 4000, a
         "first_token_latency_ms": {"outside_engine": sp.request_s * 1e3, "disaggregated_handoff": sp.disagg_handoff_s * 1e3},
     }
     return FleetSimulation(req, groups_df, summary)
+
+
+def _pools_apart(pre: pd.DataFrame, dec: pd.DataFrame, steps: dict, scale: float, k: int, load_for,
+                 rng: np.random.Generator, seed: int) -> pd.DataFrame:
+    """Several prefill or decode pools. Requests go to a prefill pool and, independently, to a decode pool with the
+    plan's load shares, so a request's TTFT depends only on its prefill pool (queue, prefill, KV transfer: the first
+    token is out when the KV lands) and its TPOT only on its decode pool. Each prefill pool is simulated at its load
+    with ample decode capacity, each decode pool at its load fed by ample prefill capacity; the fleet's requests
+    pair a TTFT drawn from their prefill pool with a TPOT drawn from their decode pool."""
+    def ample(ref: pd.Series, load: float) -> int:  # instances of the reference pool for `load`, with room to spare
+        return int(np.ceil(float(ref["instances"]) * load / max(float(ref["load_rps"]) * scale, 1e-12))) + 1
+
+    ref_p, ref_d = pre.loc[pre["load_rps"].idxmax()], dec.loc[dec["load_rps"].idxmax()]
+    lam = float(pre["load_rps"].sum()) * scale
+    ttft, tpot = [], []
+    for j, (idx, a) in enumerate(pre.iterrows()):
+        la = float(a["load_rps"]) * scale
+        arrivals, lens = load_for(idx, la, 1, max(int(round(k * la / lam)), 200))
+        sim = simulate_disaggregated(Pools(steps[idx], int(a["instances"]), steps[ref_d.name], ample(ref_d, la)),
+                                     lens, arrivals, seed=seed + 2000 + j)
+        ttft.append((la, sim.requests.loc[sim.requests["measured"], "ttft_ms"].to_numpy()))
+    for j, (idx, b) in enumerate(dec.iterrows()):
+        lb = float(b["load_rps"]) * scale
+        arrivals, lens = load_for(ref_p.name, lb, 1, max(int(round(k * lb / lam)), 200), share=lb / lam)
+        sim = simulate_disaggregated(Pools(steps[ref_p.name], ample(ref_p, lb), steps[idx], int(b["instances"])),
+                                     lens, arrivals, seed=seed + 3000 + j)
+        tpot.append((lb, sim.requests.loc[sim.requests["measured"], "tpot_ms"].to_numpy()))
+
+    def draw(parts):
+        w = np.array([p[0] for p in parts])
+        which = rng.choice(len(parts), size=k, p=w / w.sum())
+        return np.array([rng.choice(parts[i][1]) for i in which])
+    return pd.DataFrame({"ttft_ms": draw(ttft), "tpot_ms": draw(tpot)})
 
 
 def _weighted_stats(df: pd.DataFrame, w: np.ndarray, ttft_slo, tpot_slo) -> dict:

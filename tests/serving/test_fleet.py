@@ -57,9 +57,24 @@ def test_plans_it_cannot_simulate_yet_are_refused():
     sc = validate_scenario(BASE)
     with pytest.raises(PlannerError, match="attention"):
         simulate_fleet(sc, pd.DataFrame([_pool("attention", 1, 1.0), _pool("ffn", 1, 0.0)]))
-    with pytest.raises(PlannerError, match="several prefill or decode pools"):
-        simulate_fleet(sc, pd.DataFrame([_pool("prefill", 1, 1.0), _pool("prefill", 1, 1.0, chip="h200-sxm"),
-                                         _pool("decode", 1, 2.0)]))
+    with pytest.raises(PlannerError, match="prefix caching"):
+        simulate_fleet(validate_scenario({**BASE, "workload": {**BASE["workload"], "prefix_hit_rate": 0.5}}),
+                       pd.DataFrame([_pool("aggregated", 1, 0.2)]))
+
+
+def test_several_prefill_and_decode_pools_are_simulated_apart():
+    """Two identical prefill pools and two identical decode pools, each at half the load, give each request the
+    TTFT and TPOT of one prefill pool and one decode pool at that load (the one-of-each plan at half the rate)."""
+    sc2 = validate_scenario({**BASE, "workload": {**BASE["workload"], "arrival_rate_rps": 4}})
+    sc1 = validate_scenario({**BASE, "workload": {**BASE["workload"], "arrival_rate_rps": 2}})
+    two = pd.DataFrame([_pool("prefill", 1, 2.0, batch=1), _pool("prefill", 1, 2.0, batch=1),
+                        _pool("decode", 1, 2.0), _pool("decode", 1, 2.0)])
+    one = pd.DataFrame([_pool("prefill", 1, 2.0, batch=1), _pool("decode", 1, 2.0)])
+    a = simulate_fleet(sc2, two, requests=3000).summary
+    b = simulate_fleet(sc1, one, requests=3000).summary
+    assert a["rate_rps"] == 4.0 and a["requests"] == 3000
+    assert a["ttft_ms_p50"] == pytest.approx(b["ttft_ms_p50"], rel=0.05)
+    assert a["tpot_ms_p50"] == pytest.approx(b["tpot_ms_p50"], rel=0.05)
 
 
 def test_simulate_cli_solves_or_takes_a_saved_plan(tmp_path):
