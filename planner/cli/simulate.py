@@ -33,10 +33,12 @@ from .common import (
 @click.option("--trace", "trace_path", type=click.Path(dir_okay=False), default=None,
               help="Replay a request trace (Azure LLM inference trace: TIMESTAMP,ContextTokens,GeneratedTokens; or "
                    "BurstGPT) instead of synthetic arrivals: its own rate, bursts and lengths.")
+@click.option("--router", type=click.Choice(["random", "round-robin"]), default="random", show_default=True,
+              help="How an aggregated pool spreads requests over its instances.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**31 - 1))
 @catalog_option
 @format_option()
-def simulate_cmd(scenario_path, plan_path, requests, duration_s, arrival_cv, trace_path, seed, catalogs, fmt):
+def simulate_cmd(scenario_path, plan_path, requests, duration_s, arrival_cv, trace_path, router, seed, catalogs, fmt):
     """Simulate the planned fleet: does it meet its SLOs under open-loop traffic?"""
     from planner.inputs.reader import load_json
     from planner.inputs.scenario import load_scenario
@@ -64,7 +66,7 @@ def simulate_cmd(scenario_path, plan_path, requests, duration_s, arrival_cv, tra
 
         trace = read_trace(trace_path)
     sim = simulate_fleet(sc, pools, requests=requests, arrival_cv=arrival_cv, seed=seed, catalogs=catalogs,
-                         duration_s=duration_s, trace=trace)
+                         duration_s=duration_s, trace=trace, router=router)
     out = {**sim.summary, "planned": {"ttft_ms": planned.get("ttft_ms"), "tpot_ms": planned.get("tpot_ms"),
                                       "cost_usd_per_hr": planned.get("cost_usd_per_hr")},
            "groups": sim.groups.to_dict(orient="records")}

@@ -31,6 +31,7 @@ from planner.serving.params import active_serving_params
 from planner.serving.step_times import EngineConfig, StepModel
 
 PERCENTILES = (50, 90, 99)
+ROUTERS = ("random", "round-robin")
 
 
 @dataclass
@@ -76,14 +77,21 @@ def _refuse_unsupported(sc: Scenario, pools: pd.DataFrame, roles: pd.Series) -> 
 
 def simulate_fleet(sc: Scenario, pools: pd.DataFrame, *, requests: int = 4000, arrival_cv: float = 1.0,
                    seed: int = 0, catalogs=(), duration_s: float | None = None,
-                   trace: pd.DataFrame | None = None) -> FleetSimulation:
+                   trace: pd.DataFrame | None = None, router: str = "random") -> FleetSimulation:
     """Simulate the plan's pools at the scenario's arrival rate; percentiles, SLO attainment and goodput.
 
     requests: requests simulated over the fleet, split over the pool groups by their load; duration_s instead:
     each group simulated for that long (an aggregated instance's share of the traffic, the P/D pools' all).
     trace: recorded requests (planner.inputs.traces: arrival_s, isl, osl) replayed instead of synthetic
     arrivals: the router sends each to a pool group with the plan's load shares (and an aggregated pool's
-    instance at random), so the fleet sees the trace's own rate, bursts and lengths."""
+    instance at random), so the fleet sees the trace's own rate, bursts and lengths.
+    router: how an aggregated pool spreads its requests over its instances. "random": each instance sees the pool's
+    stream thinned at random (a Poisson stream stays Poisson); "round-robin": each instance takes every n-th
+    request, so its gaps are sums of n of the pool's (coefficient of variation / sqrt(n): Erlang-n gaps for a
+    Poisson stream), exactly. P/D prefill pools always share one queue (the first free engine takes the next
+    prompt)."""
+    if router not in ROUTERS:
+        raise PlannerError(f"unknown router {router!r}", field="router", hint=f"one of {', '.join(ROUTERS)}")
     roles = pools["role"].astype(str)
     _refuse_unsupported(sc, pools, roles)
     wl = sc.workload
@@ -101,14 +109,17 @@ def simulate_fleet(sc: Scenario, pools: pd.DataFrame, *, requests: int = 4000, a
     def load_for(row_index, rate: float, n_inst: int, k: int, share: float | None = None):
         """The arrivals one simulated engine (or the P/D pools) sees and their lengths; `share`: a decode pool's
         share of all the P/D traffic (the trace's P/D requests thinned to it) instead of a router group's."""
+        rr = router == "round-robin" and n_inst > 1
         if trace is None:
-            return OpenLoop(rate, requests=k, arrival_cv=arrival_cv), lengths
+            return OpenLoop(rate, requests=k, arrival_cv=arrival_cv / np.sqrt(n_inst) if rr else arrival_cv), lengths
         if share is not None:
             pd_rows = np.isin(group_of, [position[i] for i in pools.index[roles == "prefill"]])
             mine = trace[pd_rows & (rng.random(len(trace)) < share)]
         else:
             mine = trace[group_of == position[row_index]]
-        if n_inst > 1:  # one of the pool's instances, picked at random per request
+        if rr:  # one instance of the pool: every n-th of its requests
+            mine = mine.iloc[int(rng.integers(n_inst))::n_inst]
+        elif n_inst > 1:  # one of the pool's instances, picked at random per request
             mine = mine[rng.random(len(mine)) < 1.0 / n_inst]
         if len(mine) < 2:
             raise PlannerError("the trace leaves fewer than 2 requests for one of the plan's engines", field="trace",
@@ -165,7 +176,7 @@ def simulate_fleet(sc: Scenario, pools: pd.DataFrame, *, requests: int = 4000, a
         "ttft_percentile": slo.ttft_percentile, "slo": {"ttft_ms": slo.ttft_ms, "tpot_ms": slo.tpot_ms},
         "meets_ttft_slo": slo.ttft_ms is None or fleet["ttft_attainment"] >= slo.ttft_percentile / 100,
         "meets_tpot_slo": slo.tpot_ms is None or fleet["tpot_ms_p50"] <= slo.tpot_ms,
-        "arrival_cv": arrival_cv, "seed": seed,
+        "arrival_cv": arrival_cv, "router": router, "seed": seed,
         "first_token_latency_ms": {"outside_engine": sp.request_s * 1e3, "disaggregated_handoff": sp.disagg_handoff_s * 1e3},
     }
     return FleetSimulation(req, groups_df, summary)
