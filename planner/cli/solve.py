@@ -155,10 +155,12 @@ def _print_solve(summary: dict, pools: pd.DataFrame, cons: pd.DataFrame) -> None
 @click.option("--verify", is_flag=True,
               help="Simulate the chosen fleet with the serving model; while it breaks an SLO, plan again under a "
                    "tighter one (up to 3 times) and report planned and simulated figures side by side.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Plans over periods (`demand:`): draw the schedule, chips per pool and the demand, to this PNG.")
 @catalog_option
 @format_option()
 def solve_cmd(scenario_path, model_ref, chips, rate_rps, isl, osl, ttft_ms, tpot_ms, weights, objective, margin_pct,
-              time_limit_s, mip_gap, top_n, verify, catalogs, fmt):
+              time_limit_s, mip_gap, top_n, verify, plot_path, catalogs, fmt):
     """Cheapest fleet for the SLO (min-cost) or the most requests/s within the limits (max-throughput).
 
     From a scenario file, or in one line without one:
@@ -187,6 +189,13 @@ def solve_cmd(scenario_path, model_ref, chips, rate_rps, isl, osl, ttft_ms, tpot
                                hint="e.g. --rate 20 (a budget or chip limit for max-throughput needs a scenario file)")
         sc = scenario_from_flags(model_ref, chips, rate_rps=rate_rps, isl=isl, osl=osl, ttft_ms=ttft_ms,
                                  tpot_ms=tpot_ms, weights=weights, catalogs=catalogs)
+    if sc.plans_periods:
+        _solve_periods(sc, catalogs=catalogs, time_limit_s=time_limit_s, mip_gap=mip_gap, margin=_margin(margin_pct),
+                       objective=objective, top_n=top_n, verify=verify, plot_path=plot_path, fmt=fmt)
+        return
+    if plot_path:
+        raise PlannerError("--plot draws the schedule of a plan over periods", field="--plot",
+                           hint="add a `demand:` block to the scenario, or use `planner pareto --plot`")
     kw = dict(catalogs=catalogs, time_limit_s=time_limit_s, mip_gap=mip_gap, alternatives=True,
               margin=_margin(margin_pct), objective=objective, top=top_n)
     if verify:
@@ -206,6 +215,30 @@ def solve_cmd(scenario_path, model_ref, chips, rate_rps, isl, osl, ttft_ms, tpot
         print_table(pd.DataFrame(res.summary["top"])[cols], title="the best distinct fleets", console=_console())
     if verify:
         _print_verification(res.summary["verification"])
+
+
+def _solve_periods(sc, *, catalogs, time_limit_s, mip_gap, margin, objective, top_n, verify, plot_path, fmt) -> None:
+    """`planner solve` on a scenario with demand over time or several models: the schedule."""
+    from planner.optimize.schedule import plan_periods
+
+    if objective == "max-throughput":
+        raise PlannerError("plans over periods are planned at least cost", field="--objective",
+                           hint="leave out --objective max-throughput")
+    if top_n > 1 or verify:
+        raise PlannerError(f"{'--top' if top_n > 1 else '--verify'} is for plans of one period", field="--top"
+                           if top_n > 1 else "--verify", hint="`planner simulate` simulates a schedule period by period")
+    plan = plan_periods(sc, catalogs=catalogs, time_limit_s=time_limit_s, mip_gap=mip_gap, margin=margin)
+    if fmt == "json":
+        echo_json(plan.summary)
+    else:
+        from .schedule import print_schedule
+
+        print_schedule(plan.summary)
+    if plot_path:
+        from planner.report.schedule_plot import plot_schedule  # matplotlib only when asked for
+
+        plot_schedule(plan.schedule, plan.summary, plot_path)
+        click.echo(f"wrote {plot_path}", err=True)
 
 
 def _print_verification(v: dict) -> None:

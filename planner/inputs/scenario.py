@@ -30,6 +30,8 @@ MAX_SHARED_CLASSES = 6  # classes_share_pools builds one pool family per subset 
 # fleet would pass), above the ceiling (a million requests/s, far beyond any deployed service) the counts do
 MIN_RATE_RPS = 1e-4
 MAX_RATE_RPS = 1e6
+MAX_PERIODS = 24 * 31  # hourly for a month
+MAX_MODELS = 16
 
 
 class _Strict(BaseModel):
@@ -151,11 +153,91 @@ class Deploy(_Strict):
 
 
 class ChipOffer(_Strict):
-    """A chip type on offer; price overrides the catalog's, max_count caps the chips of this type."""
+    """A chip type on offer; price overrides the catalog's, max_count caps the chips of this type. The other
+    prices and counts matter to plans over periods (`demand:`) and need the matching `pricing:` block."""
 
     id: str
-    price_usd_per_hr: float | None = Field(default=None, gt=0, description="per chip-hour; default: catalog")
-    max_count: int | None = Field(default=None, ge=0, description="chips of this type available")
+    price_usd_per_hr: float | None = Field(default=None, gt=0, description="on-demand, per chip-hour; default: catalog")
+    max_count: int | None = Field(default=None, ge=0, description="chips of this type available (all pricing models)")
+    reserved_price_usd_per_hr: float | None = Field(
+        default=None, gt=0, description="reserved, per chip-hour; default: on-demand x (1 - pricing.reserved.discount)")
+    spot_price_usd_per_hr: float | None = Field(
+        default=None, gt=0, description="spot, per chip-hour; default: on-demand x (1 - pricing.spot.discount)")
+    spot_max_count: int | None = Field(default=None, ge=0,
+                                       description="spot chips available per period; default pricing.spot.max_count")
+    owned_count: int | None = Field(default=None, ge=0, description="chips of this type you own (or may buy)")
+    capex_usd: float | None = Field(default=None, ge=0,
+                                    description="purchase price per owned chip (0 or unset: already paid, power only)")
+
+
+class Demand(_Strict):
+    """Demand over time (plans over periods): a rate per period, or a request trace binned into periods."""
+
+    period_hours: float = Field(default=1.0, gt=0, le=744, description="length of one period (hours)")
+    profile: list[float] | dict[str, list[float]] | None = Field(
+        default=None, description="requests/s per period; a mapping class -> list with `classes`")
+    trace: str | None = Field(default=None, min_length=1,
+                              description="Azure (TIMESTAMP,ContextTokens,GeneratedTokens) or BurstGPT trace file")
+    window_s: float = Field(default=60.0, ge=1, le=3600, description="trace: short window the rate is counted in")
+    percentile: float = Field(default=95.0, gt=0, le=100,
+                              description="trace: each period's rate is this percentile of its windows' rates")
+    scale: float = Field(default=1.0, gt=0, le=1e6, description="trace: rates multiplied by this (growth)")
+    max_starts_per_period: int | None = Field(default=None, ge=0,
+                                              description="instances that may start per period, over the fleet")
+    min_hold_periods: int = Field(default=1, ge=1, le=168, description="an instance started runs this many periods")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Demand:
+        if (self.profile is None) == (self.trace is None):
+            raise ValueError("demand: give either `profile` (requests/s per period) or `trace` (a trace file)")
+        lists = self.profile.values() if isinstance(self.profile, dict) else [self.profile or []]
+        if self.profile is not None:
+            lengths = {len(v) for v in lists}
+            if not lengths or 0 in lengths:
+                raise ValueError("demand.profile: at least one period")
+            if len(lengths) > 1:
+                raise ValueError(f"demand.profile: every class needs the same number of periods, got {sorted(lengths)}")
+            if max(lengths) > MAX_PERIODS:
+                raise ValueError(f"demand.profile: at most {MAX_PERIODS} periods")
+            for v in lists:
+                if any(not (r == 0 or MIN_RATE_RPS <= r <= MAX_RATE_RPS) for r in v):
+                    raise ValueError(f"demand.profile: rates are 0 or between {MIN_RATE_RPS:g} and {MAX_RATE_RPS:g} rps")
+            if not any(r > 0 for v in lists for r in v):
+                raise ValueError("demand.profile: every rate is 0; nothing to plan")
+        return self
+
+
+class ReservedPricing(_Strict):
+    """Reserved (committed) chips: paid for every hour of the term, whether used or not."""
+
+    discount: float = Field(default=0.35, ge=0, lt=1, description="off on-demand (1-year terms: 20-55%)")
+    term_months: int = Field(default=12, ge=1, le=60, description="commitment term, for the committed total")
+
+
+class SpotPricing(_Strict):
+    """Spot (preemptible) chips: cheaper, limited, and reclaimed at times."""
+
+    discount: float = Field(default=0.5, gt=0, lt=1, description="off on-demand (50-90% quoted)")
+    preemption_headroom: float = Field(default=0.2, ge=0, lt=1,
+                                       description="fraction of spot chips that may be reclaimed at once: "
+                                                   "they are bought but not counted on")
+    max_count: int | None = Field(default=None, ge=0, description="spot chips per type per period, unless the chip says")
+
+
+class OwnedPricing(_Strict):
+    """Owned hardware: capex amortized over its lifetime (paid every hour) plus energy for the hours used."""
+
+    lifetime_years: float = Field(default=5.0, gt=0, le=15)
+    pue: float = Field(default=1.3, ge=1, le=3, description="power usage effectiveness of the data centre")
+    usd_per_kwh: float = Field(default=0.10, ge=0, le=2, description="electricity price")
+
+
+class Pricing(_Strict):
+    """Pricing models beside on-demand, for plans over periods (`demand:` or `models:`)."""
+
+    reserved: ReservedPricing | None = None
+    spot: SpotPricing | None = None
+    owned: OwnedPricing = Field(default_factory=OwnedPricing)
 
 
 class KVTransfer(_Strict):
@@ -191,10 +273,27 @@ class Solver(_Strict):
     mip_gap: float = Field(default=1e-4, ge=0, lt=1, description="relative MIP gap at which HiGHS stops")
 
 
+class ModelEntry(_Strict):
+    """One of several models served by one fleet (`models:`): its own precision, traffic, SLO and demand."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=40, description="lowercase id, e.g. chat-70b")
+    model: str = Field(min_length=1, description="preset id or path to a HF config.json")
+    precision: Precision = Field(default_factory=Precision)
+    workload: Workload | None = None
+    classes: list[TrafficClass] | None = Field(default=None, min_length=1)
+    slo: SLO | None = Field(default=None, description="default: the scenario's slo")
+    demand: Demand | None = Field(default=None, description="default: the workload's rate in every period")
+    speculative: Speculative | None = None
+
+
 class Scenario(_Strict):
     name: str = Field(min_length=1)
     description: str = ""
-    model: str = Field(min_length=1, description="preset id or path to a HF config.json")
+    model: str | None = Field(default=None, min_length=1, description="preset id or path to a HF config.json")
+    models: list[ModelEntry] | None = Field(default=None, min_length=1, max_length=MAX_MODELS,
+                                            description="several models on one fleet (instead of `model`)")
+    demand: Demand | None = Field(default=None, description="demand over time: plan every period (cost per day)")
+    pricing: Pricing = Field(default_factory=Pricing)
     precision: Precision = Field(default_factory=Precision)
     workload: Workload | None = None
     classes: list[TrafficClass] | None = Field(default=None, min_length=1, description="several traffic classes")
@@ -233,6 +332,12 @@ class Scenario(_Strict):
 
     @model_validator(mode="after")
     def _needs_rate(self) -> Scenario:
+        if self.models is not None:
+            return self._check_models()
+        if self.model is None:
+            raise ValueError("model: is required (a preset id or a config.json path; or `models`, a list of models)")
+        if self.demand is not None and self.objective != "min-cost":
+            raise ValueError("demand: plans over periods are planned at least cost (objective: min-cost)")
         if self.workload is None and self.classes is None:
             raise ValueError("workload: is required (or `classes`, a list of traffic classes)")
         if self.workload is not None and self.classes is not None:
@@ -249,14 +354,53 @@ class Scenario(_Strict):
                 raise ValueError(f"classes_share_pools: pools shared by classes are enumerated per subset of classes "
                                  f"(2^n); at most {MAX_SHARED_CLASSES} classes ({2**MAX_SHARED_CLASSES - MAX_SHARED_CLASSES - 1} "
                                  f"shared subsets), got {len(names)}: merge similar classes or share fewer")
-            if self.objective == "min-cost" and any(c.arrival_rate_rps is None for c in self.classes):
+            if self.objective == "min-cost" and self.demand is None and any(c.arrival_rate_rps is None for c in self.classes):
                 raise ValueError("classes: objective min-cost needs arrival_rate_rps on every class")
             if self.objective == "max-throughput" and any(c.arrival_rate_rps is None for c in self.classes):
                 raise ValueError("classes: max-throughput scales the class mix; give arrival_rate_rps on every class")
             return self
-        if self.objective == "min-cost" and self.workload.arrival_rate_rps is None:
+        if self.objective == "min-cost" and self.demand is None and self.workload.arrival_rate_rps is None:
             raise ValueError("workload.arrival_rate_rps: objective min-cost needs the requests/s to serve")
         return self
+
+    def _check_models(self) -> Scenario:
+        if self.model is not None or self.workload is not None or self.classes is not None or self.demand is not None:
+            raise ValueError("models: give the model, workload, classes and demand of each model inside `models`, "
+                             "not at the top level")
+        if self.objective != "min-cost":
+            raise ValueError("models: several models are planned at least cost (objective: min-cost)")
+        names = [e.name for e in self.models]
+        if len(set(names)) != len(names):
+            raise ValueError("models: model names must be unique")
+        for e in self.models:
+            if (e.workload is None) == (e.classes is None):
+                raise ValueError(f"models: model {e.name} needs either `workload` or `classes`")
+            if e.demand is None and any(w.arrival_rate_rps is None for w in self._entry_workloads(e)):
+                raise ValueError(f"models: model {e.name} needs a `demand` or arrival_rate_rps on its traffic")
+        return self
+
+    @staticmethod
+    def _entry_workloads(e: ModelEntry) -> list:
+        return [e.workload] if e.workload is not None else list(e.classes or [])
+
+    @property
+    def plans_periods(self) -> bool:
+        """Demand over time or several models: the multi-period program (planner.optimize.periods)."""
+        return self.demand is not None or self.models is not None
+
+    def model_scenarios(self) -> list[tuple[str, Scenario]]:
+        """(model name, single-model scenario) per model of `models`; [(model id, self)] for one model. Each keeps
+        the fleet's chips, limits and pricing; its demand is its own."""
+        if self.models is None:
+            return [(str(self.model), self)]
+        out = []
+        for e in self.models:
+            out.append((e.name, self.model_copy(update={
+                "name": f"{self.name}/{e.name}", "model": e.model, "models": None, "precision": e.precision,
+                "workload": e.workload, "classes": e.classes, "slo": e.slo if e.slo is not None else self.slo,
+                "demand": e.demand, "speculative": e.speculative,
+                "classes_share_pools": self.classes_share_pools and e.classes is not None})))
+        return out
 
     def class_scenarios(self) -> list[tuple[str, Scenario]]:
         """(class name, single-class scenario) per traffic class; one ('default', self) without `classes`."""
@@ -360,12 +504,29 @@ def load_scenario(path: str | Path, catalogs: tuple | list = ()) -> Scenario:
     """Read, validate and check a scenario file; a relative model path is taken from the file's folder."""
     p = Path(path)
     sc = validate_scenario(load_yaml(p, field="scenario"), str(p))
-    if sc.model not in preset_ids() and not Path(sc.model).is_absolute():
-        local = p.parent / sc.model
-        if path_exists(local):
-            sc = sc.model_copy(update={"model": str(local.resolve())})
+    if sc.models is not None:
+        sc = sc.model_copy(update={"models": [e.model_copy(update={"model": _local(p, e.model),
+                                                                   "demand": _local_trace(p, e.demand)})
+                                              for e in sc.models]})
+    else:
+        sc = sc.model_copy(update={"model": _local(p, str(sc.model)), "demand": _local_trace(p, sc.demand)})
     check_references(sc, catalogs)
     return sc
+
+
+def _local(scenario_path: Path, ref: str) -> str:
+    """A model reference: a preset id, or a path taken from the scenario file's folder when it exists there."""
+    if ref in preset_ids() or Path(ref).is_absolute():
+        return ref
+    local = scenario_path.parent / ref
+    return str(local.resolve()) if path_exists(local) else ref
+
+
+def _local_trace(scenario_path: Path, demand: Demand | None) -> Demand | None:
+    """A demand whose relative trace path is taken from the scenario file's folder."""
+    if demand is None or demand.trace is None or Path(demand.trace).is_absolute():
+        return demand
+    return demand.model_copy(update={"trace": str((scenario_path.parent / demand.trace).resolve())})
 
 
 def parse_chip_offers(text: str) -> list[dict]:
@@ -417,7 +578,17 @@ def check_references(sc: Scenario, catalogs: tuple | list = ()) -> None:
                 f"unknown chip {offer.id!r}", field=f"chips[{i}].id",
                 hint=suggest(offer.id, cat.ids()) + " (`planner chips` lists them; --catalog adds your own)",
             )
-    model = load_model(sc.model)
+    if sc.models is not None:
+        for j, (name, msc) in enumerate(sc.model_scenarios()):
+            try:
+                check_references(msc, catalogs)
+            except PlannerError as exc:
+                line = str(exc).split("\n")[0]
+                line = line[len(f"{exc.field}: "):] if exc.field and line.startswith(f"{exc.field}: ") else line
+                raise PlannerError(f"model {name}: {line}", field=f"models[{j}].{exc.field or 'model'}",
+                                   hint=exc.hint) from None
+        return
+    model = load_model(str(sc.model))
     if sc.speculative is not None and sc.speculative.method == "mtp" and not model.mtp_layers:
         raise PlannerError(f"{model.id} has no multi-token-prediction (MTP) heads to draft with",
                            field="speculative.method",

@@ -435,8 +435,18 @@ def _upper_bounds(t: pd.DataFrame, spec: MilpSpec) -> list[float | None]:
 
 def build(table: pd.DataFrame, spec: MilpSpec) -> FleetModel:
     """The program for a pruned candidate table (see module docstring)."""
+    fm = build_block(pyo.ConcreteModel(name="fleet"), table, spec)
+    add_objectives(fm)
+    set_objective(fm, spec.objective)
+    return fm
+
+
+def build_block(m, table: pd.DataFrame, spec: MilpSpec, *, fleet_rows: bool = True) -> FleetModel:
+    """Variables and constraint families of one fleet into `m` (a model, or a Block of a larger program such as
+    one period of planner.optimize.periods), without objectives. fleet_rows False leaves out the inventory, chip,
+    power and budget rows, for a caller that writes them over several blocks; inventory and max_chips still
+    bound the instance counts."""
     t = table.reset_index(drop=True)
-    m = pyo.ConcreteModel(name="fleet")
     fm = FleetModel(m=m, table=t, spec=spec)
     ub = _upper_bounds(t, spec)
     m.x_ub = ub
@@ -464,13 +474,13 @@ def build(table: pd.DataFrame, spec: MilpSpec) -> FleetModel:
             add_aggregated(fm, cls)
         if "afd" in spec.modes:
             add_afd_matching(fm, cls)
-    add_inventory(fm)
-    add_power(fm)
-    add_budget(fm)
-    add_objectives(fm)
+    if fleet_rows:
+        add_inventory(fm)
+        add_power(fm)
+        add_budget(fm)
     for p in PARAMS:
-        set_param(fm, p, getattr(spec, p))
-    set_objective(fm, spec.objective)
+        if m.component(PARAM_CONSTRAINT[p]) is not None:
+            set_param(fm, p, getattr(spec, p))
     return fm
 
 
