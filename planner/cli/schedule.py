@@ -36,9 +36,9 @@ def print_schedule(summary: dict) -> None:
         ("owned chips", ", ".join(f"{r['count']} {r['chip']}" for r in s["owned"]) or "none"),
         ("reserved commitment over the term, $", s["reserved_commitment_usd"] if s["reserved"] else None),
         ("peak chips", s["peak_chips"]),
-        ("static fleet for the peak, $/day", sav.get("static_peak_usd_per_day")),
+        (f"static fleet for the peak, $/day ({sav.get('static_peak_status', '-')})", sav.get("static_peak_usd_per_day")),
         ("  saved", _pct(sav.get("vs_static_peak"))),
-        ("all on-demand, $/day", sav.get("all_on_demand_usd_per_day")),
+        (f"all on-demand, $/day ({sav.get('all_on_demand_status', '-')})", sav.get("all_on_demand_usd_per_day")),
         ("  saved", _pct(sav.get("vs_all_on_demand"))),
     ]
     print_table(pd.DataFrame({"metric": [r[0] for r in rows], "value": [fmt_num(r[1]) for r in rows]}), console=con)

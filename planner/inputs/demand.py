@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -97,7 +98,7 @@ def demand_table(demand: Demand | None, class_rates: dict[str, float | None], *,
         raise PlannerError(f"{demand.trace}: no period with a measurable rate", field=f"{field}.trace")
     rates = pd.DataFrame({c: total * w for c, w in _mix(class_rates, f"{field}.trace").items()})
     span_h = float(trace["arrival_s"].iloc[-1]) / 3600.0
-    source = (f"trace {demand.trace}: {len(trace):,} requests over {span_h:.3g} h, p{demand.percentile:g} of "
+    source = (f"trace {Path(str(demand.trace)).name}: {len(trace):,} requests over {span_h:.3g} h, p{demand.percentile:g} of "
               f"{demand.window_s:g} s windows" + (f" x {demand.scale:g}" if demand.scale != 1 else ""))
     lengths = {"isl": float(trace["isl"].mean()), "osl": float(trace["osl"].mean())}
     return DemandTable(rates, demand.period_hours, source, lengths)

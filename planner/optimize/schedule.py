@@ -14,6 +14,7 @@ instance would spend on a request's prompt and answer alone (isl / prefill token
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -217,6 +218,8 @@ def solve_schedule(units, prices, hours, limits, tl: float, gap: float) -> perio
         cost, st = dec.solve(reserved, owned, load=True)
     if st.status == "infeasible" or (not st.has_solution and not periods.coupled(pm)):
         _raise_unsolved(st, units, pm.prices, limits, tl)
+    if st.has_solution and limits.min_hold_periods > 1:
+        hold_repair(pm, limits.min_hold_periods)
     if periods.coupled(pm):
         left = max(tl - (time.perf_counter() - t0), 0.2 * tl)
         joint = periods.solve(pm, time_limit_s=left, mip_gap=gap, warm_start=st.has_solution)
@@ -231,6 +234,31 @@ def solve_schedule(units, prices, hours, limits, tl: float, gap: float) -> perio
         st = milp.SolveStatus(st.status, st.termination, st.mip_gap, obj, None, time.perf_counter() - t0)
     pm.status = st
     return pm
+
+
+def hold_repair(pm: periods.PeriodsModel, hold: int) -> None:
+    """Make a schedule keep every instance it starts for `hold` periods (a start for the joint program): each
+    count becomes the largest of the last `hold` periods' counts (cyclic); the added chips are rented on demand."""
+    T = pm.periods
+    for j in range(len(pm.units)):
+        x = np.array([milp.counts(pm.blocks[(j, p)]) for p in range(T)])  # periods x candidates
+        kept = np.max([np.roll(x, q, axis=0) for q in range(min(hold, T))], axis=0)
+        for p in range(T):
+            for i in np.flatnonzero(kept[p] != x[p]):
+                pm.blocks[(j, p)].m.x[int(i)].set_value(int(kept[p, i]), skip_validation=True)
+        starts = getattr(pm.m, f"start_u{j}", None)
+        if starts is not None:
+            for p in range(T):
+                for i, a in enumerate(np.maximum(kept[p] - kept[(p - 1) % T], 0)):
+                    starts[i, p].set_value(float(a), skip_validation=True)
+    for k in pm.chips:
+        for p in range(T):
+            used = float(pyo.value(periods.chip_usage(pm, k, p)))
+            have = sum(float(pyo.value(v[k, p])) for v in (pm.m.r, pm.m.o, pm.m.d)) + \
+                (1 - float(pm.prices.at[k, "preemption_headroom"])) * float(pyo.value(pm.m.s[k, p]))
+            if used > have + 1e-9:
+                pm.m.d[k, p].set_value(int(round(float(pyo.value(pm.m.d[k, p])))) + int(np.ceil(used - have - 1e-9)),
+                                       skip_validation=True)
 
 
 def _raise_unsolved(st, units, prices, limits, tl) -> None:
@@ -386,10 +414,11 @@ def plan_periods(sc: Scenario, *, catalogs=(), time_limit_s: float | None = None
     owned = [{"chip": r.chip, "count": int(r.owned)} for r in com.itertuples() if r.owned > 0]
     savings = None
     if compare:
-        loose = periods.Limits(budget_usd_per_hr=None, max_chips=sc.max_chips, max_power_kw=sc.max_power_kw)
-        static = _cost_or_none(_flat_peak(units), prices, hours, loose, tl, gap)
-        on_demand = _cost_or_none(units, on_demand_only(prices), hours, loose, tl, gap)
+        loose = dataclasses.replace(limits, budget_usd_per_hr=None)  # what the budget rules out is what they cost
+        static, static_status = _cost_or_none(_flat_peak(units), prices, hours, loose, tl / 2, gap)
+        on_demand, on_demand_status = _cost_or_none(units, on_demand_only(prices), hours, loose, tl / 2, gap)
         savings = {"static_peak_usd_per_day": static, "all_on_demand_usd_per_day": on_demand,
+                   "static_peak_status": static_status, "all_on_demand_status": on_demand_status,
                    "vs_static_peak": None if static is None else 1 - per_day / static,
                    "vs_all_on_demand": None if on_demand is None else 1 - per_day / on_demand}
     term = sc.pricing.reserved.term_months if sc.pricing.reserved else None
@@ -415,8 +444,10 @@ def plan_periods(sc: Scenario, *, catalogs=(), time_limit_s: float | None = None
         "periods": rows,
         "margin": units[0].prep.margin.summary([c.id for c in sc.chips]),
         "notes": [f"{u.name}: {n}" if sc.models else n for u in units for n in u.prep.notes]
-        + [f"{u.name}: trace lengths isl {u.demand.trace_lengths['isl']:.0f}, osl {u.demand.trace_lengths['osl']:.0f} "
-           f"(the plan uses the scenario's isl/osl)" for u in units if u.demand.trace_lengths],
+        + [f"{u.name}: the trace's mean lengths (isl {u.demand.trace_lengths['isl']:.0f}, osl "
+           f"{u.demand.trace_lengths['osl']:.0f}) differ from the plan's (isl {w.isl}, osl {w.osl}) by more than 10%"
+           for u in units if u.demand.trace_lengths for w in [_mean_lengths(u)]
+           if abs(u.demand.trace_lengths["isl"] / w.isl - 1) > 0.1 or abs(u.demand.trace_lengths["osl"] / w.osl - 1) > 0.1],
         "timings_s": {"prepare_s": t1 - t0, "solve_s": t2 - t1, "total_s": time.perf_counter() - t0},
         "approximations": ["chips of one type are counted per pricing model, so one instance may mix reserved and "
                            "on-demand chips", "periods are cyclic (the first follows the last)",
@@ -426,11 +457,20 @@ def plan_periods(sc: Scenario, *, catalogs=(), time_limit_s: float | None = None
     return PeriodPlan(summary, sched, tiers, demand)
 
 
-def _cost_or_none(units, prices, hours, limits, tl, gap) -> float | None:
+def _mean_lengths(u: periods.Unit):
+    """The first traffic class's workload (a trace has one mix of lengths)."""
+    return next(iter(u.prep.classes().values())).workload
+
+
+def _cost_or_none(units, prices, hours, limits, tl, gap) -> tuple[float | None, str]:
+    """Cost per day of a comparison schedule and its status (None, "infeasible" or "no-solution-in-time")."""
     try:
-        return _cost_per_day(solve_schedule(units, prices, hours, limits, tl, gap))
-    except (InfeasibleError, NoSolutionInTimeError):
-        return None
+        pm = solve_schedule(units, prices, hours, limits, tl, gap)
+        return _cost_per_day(pm), pm.status.status
+    except InfeasibleError:
+        return None, "infeasible"
+    except NoSolutionInTimeError:
+        return None, "no-solution-in-time"
 
 
 def check_schedule(summary: dict, sched: pd.DataFrame, units: list[periods.Unit]) -> None:
