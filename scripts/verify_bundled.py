@@ -33,6 +33,8 @@ def main() -> None:
             sc = load_scenario(path)
         except PlannerError:
             continue  # sweep files
+        if sc.plans_periods:
+            continue  # plans over periods: simulated period by period, not by this loop
         try:
             res = solve_verified(sc)
         except PlannerError as exc:

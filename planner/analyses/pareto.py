@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from planner.errors import InfeasibleError, PlannerError
-from planner.inputs.scenario import Scenario
+from planner.inputs.scenario import Scenario, require_one_period
 from planner.optimize import milp
 from planner.optimize.checks import frontier_warnings
 from planner.optimize.coefficients import CoefficientCache
@@ -149,6 +149,7 @@ def pareto(sc: Scenario, *, sweep: str = "tpot", points: int = 20, catalogs=(), 
            cache: CoefficientCache | None = None, time_limit_s: float | None = None,
            mip_gap: float | None = None) -> ParetoResult:
     """Frontier of `sweep` with `points` epsilon values, on one model built once."""
+    require_one_period(sc)
     if sc.classes is not None:
         raise PlannerError("pareto sweeps take one traffic class; solve a multi-class scenario with `planner solve`",
                            field="classes", hint="sweep one class at a time (its own workload:)")

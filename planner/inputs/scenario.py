@@ -601,6 +601,16 @@ def check_references(sc: Scenario, catalogs: tuple | list = ()) -> None:
                                hint=exc.hint) from None
 
 
+def require_one_period(sc: Scenario) -> None:
+    """Commands that plan one period with one model refuse demand over time and several models, by name."""
+    if sc.plans_periods:
+        raise PlannerError("this scenario has demand over time or several models: it is planned over periods, by "
+                           "`planner solve` (planner.optimize.schedule.plan_periods)",
+                           field="demand" if sc.demand is not None else "models",
+                           hint="run `planner solve SCENARIO.yaml`, or plan one period with a single model and a "
+                                "workload.arrival_rate_rps")
+
+
 def require_limits(sc: Scenario) -> None:
     """max-throughput needs something that bounds the fleet."""
     if not sc.has_limits:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from planner.errors import InfeasibleError, PlannerError
 from planner.inputs.chips import load_catalog
-from planner.inputs.scenario import Scenario, check_references, require_limits
+from planner.inputs.scenario import Scenario, check_references, require_limits, require_one_period
 from planner.optimize import milp
 from planner.optimize.axis_rows import afd_table, draft_table
 from planner.optimize.coefficients import CoefficientCache, scenario_coefficients
@@ -128,6 +128,7 @@ def _dtype_notes(sc: Scenario, catalogs) -> list[str]:
 def checked_objective_and_margin(sc: Scenario, catalogs, margin: float | Margins | None,
                                  objective: str | None) -> tuple[str, Margins]:
     """The objective and planning margin in force, after the checks every preparation starts with."""
+    require_one_period(sc)
     objective = objective or sc.objective
     if objective == "max-throughput":
         require_limits(sc)
