@@ -55,3 +55,22 @@ def print_schedule(summary: dict) -> None:
     for note in s.get("notes", []):
         con.print(f"note: {escape(str(note))}")
     con.print("[dim]" + escape("approximations: " + "; ".join(s["approximations"])) + "[/]")
+    if s.get("verification"):
+        print_verification(s["verification"])
+
+
+def print_verification(v: dict) -> None:
+    con = make_console()
+    if v["periods"]:
+        df = pd.DataFrame(v["periods"])
+        cols = ["period", "model", "rate_rps", "planned_ttft_ms", "ttft_ms", "planned_tpot_ms", "tpot_ms_p50",
+                "slo_attainment"]
+        print_table(df[cols].rename(columns={"ttft_ms": "sim_ttft_ms", "tpot_ms_p50": "sim_tpot_ms"}),
+                    title="verification: planned vs simulated per period (TTFT at the SLO's percentile, TPOT median)",
+                    console=con)
+    verdict = ("holds in simulation in every period" if v["holds"] else
+               f"NOT verified: periods {', '.join(map(str, v['failing_periods']))} break an SLO in simulation"
+               if v["failing_periods"] else "NOT verified: nothing simulated")
+    con.print(escape(f"verification: the schedule {verdict} ({v['method']})"))
+    for note in v["notes"]:
+        con.print(f"note: {escape(note)}")

@@ -224,10 +224,14 @@ def _solve_periods(sc, *, catalogs, time_limit_s, mip_gap, margin, objective, to
     if objective == "max-throughput":
         raise PlannerError("plans over periods are planned at least cost", field="--objective",
                            hint="leave out --objective max-throughput")
-    if top_n > 1 or verify:
-        raise PlannerError(f"{'--top' if top_n > 1 else '--verify'} is for plans of one period", field="--top"
-                           if top_n > 1 else "--verify", hint="`planner simulate` simulates a schedule period by period")
+    if top_n > 1:
+        raise PlannerError("--top is for plans of one period", field="--top", hint="leave out --top")
     plan = plan_periods(sc, catalogs=catalogs, time_limit_s=time_limit_s, mip_gap=mip_gap, margin=margin)
+    if verify:
+        from planner.optimize.verify_periods import verify_schedule
+
+        click.echo("simulating every period ...", err=True)
+        plan.summary["verification"] = verify_schedule(sc, plan, catalogs=catalogs)
     if fmt == "json":
         echo_json(plan.summary)
     else:

@@ -305,6 +305,8 @@ class Scenario(_Strict):
     budget_usd_per_hr: float | None = Field(default=None, gt=0)
     max_chips: int | None = Field(default=None, ge=1)
     max_power_kw: float | None = Field(default=None, gt=0)
+    failure_headroom_instances: int = Field(default=0, ge=0, le=8, description="N+k: every pool keeps this many "
+                                            "instances beyond its load, so it meets the SLO with k instances lost")
     margin: float | None = Field(default=None, ge=0, le=5, description="fraction, for every metric and chip; default: the held-out margins per metric and chip family (uncertainty.planning_margins)")
     kv_transfer: KVTransfer = Field(default_factory=KVTransfer)
     speculative: Speculative | None = None

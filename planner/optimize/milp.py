@@ -28,6 +28,8 @@ follow `{pool}-{kind}-{bound}`; with several traffic classes every per-class row
     add_budget        fleet-budget-max     sum c_i x_i <= budget_usd_per_hr      (epsilon: budget)
     add_kv_transfer   prefill-kv_nic-min   sum_P b_i x_i >= kv_gb_per_request (lam_dis + lam_afd)
                       decode-kv_nic-min    sum_D b_i x_i >= kv_gb_per_request lam_dis
+    add_failure_headroom cand{i}-spare-min  x_i >= k z_i, z_i binary   (N+k: the capacity rows above count
+                      cand{i}-used-max   x_i <= M z_i            x_i - k z_i, the instances left after k fail)
 
 Objectives: `cost` (min sum c_i x_i + a tie-break on chips) and `throughput` (max lam - a tie-break on
 cost); one is active. Bounds that sweeps change are mutable Params; the model is built once and the
@@ -56,7 +58,7 @@ PARAM_CONSTRAINT = {
     "max_power_kw": "fleet-power-max",
 }
 FAMILIES = ("demand", "class_demand", "class_sharing", "rate_matching", "aggregated", "afd_matching", "draft_matching", "inventory",
-            "power", "budget", "kv_transfer")
+            "power", "budget", "kv_transfer", "failure_headroom")
 PATHS = {"aggregated": "lam_agg", "disaggregated": "lam_dis", "afd": "lam_afd"}
 
 
@@ -73,6 +75,7 @@ class MilpSpec:
     kv_gb_per_request: float | dict[str, float] = 0.0  # per class when `classes` is set
     objective: str = "min-cost"  # or "max-throughput"
     classes: dict[str, float] | None = None  # traffic class -> share of lam (table column `class`); None = one class
+    spare_instances: int = 0  # failure headroom N+k: every pool in use keeps k instances beyond what it serves
 
     def class_names(self) -> list[str | None]:
         return [None] if not self.classes else list(self.classes)
@@ -120,6 +123,15 @@ def _lin(coefs, xs) -> LinearExpression:
 
 def _vars(m, idx) -> list:
     return [m.x[int(i)] for i in idx]
+
+
+def _serving(fm, coefs, idx):
+    """sum_i coef_i x_i over rows idx; with failure headroom (N+k), over the serving instances x_i - k z_i."""
+    lhs = _lin(coefs, _vars(fm.m, idx))
+    k = fm.spec.spare_instances
+    if k and len(idx):
+        lhs = lhs - _lin([k * float(c) for c in coefs], [fm.m.z[int(i)] for i in idx])
+    return lhs
 
 
 @dataclass
@@ -232,9 +244,9 @@ def add_class_demand(fm: FleetModel) -> None:
 def add_class_sharing(fm: FleetModel) -> None:
     """Pools shared by traffic classes (`classes_share_pools`): instance i spends the fraction y_ic / e_ic of
     its time on class c; the fractions of its classes fit in its x_i instances. Exact for time-sharing."""
-    m = fm.m
     for i, loads in fm.shared.items():
-        _add(fm, f"cand{i}-share-max", "class_sharing", sum(v / e for v, e in loads.values()), "<=", m.x[i])
+        _add(fm, f"cand{i}-share-max", "class_sharing", sum(v / e for v, e in loads.values()), "<=",
+             _serving(fm, [1.0], [i]))
 
 
 def draft_level_col(t: pd.DataFrame) -> np.ndarray:
@@ -282,8 +294,8 @@ def add_rate_matching(fm: FleetModel, cls: str | None = None) -> None:
             groups = fm.draft_groups.get(cls, {})
             idx = idx[lev[idx] == ""]
             if groups:
-                lhs = _lin(eff[idx], _vars(m, idx)) + sum(g[0] for g in groups.values())
-        lhs = _plus(lhs if lhs is not None else _lin(eff[idx], _vars(m, idx)), _shared_term(fm, role, cls))
+                lhs = _serving(fm, eff[idx], idx) + sum(g[0] for g in groups.values())
+        lhs = _plus(lhs if lhs is not None else _serving(fm, eff[idx], idx), _shared_term(fm, role, cls))
         _add(fm, f"{_pre(cls)}{role}-rate-min", "rate_matching", lhs, ">=", need[role], _step(eff[idx]))
 
 
@@ -293,7 +305,7 @@ def add_aggregated(fm: FleetModel, cls: str | None = None) -> None:
     idx = _role_idx(t, "aggregated", cls)
     eff = t["eff_capacity_rps"].to_numpy()[idx]
     _add(fm, f"{_pre(cls)}aggregated-rate-min", "aggregated",
-         _plus(_lin(eff, _vars(m, idx)), _shared_term(fm, "aggregated", cls)), ">=",
+         _plus(_serving(fm, eff, idx), _shared_term(fm, "aggregated", cls)), ">=",
          path_var(m, "aggregated", cls), _step(eff))
 
 
@@ -305,7 +317,7 @@ def add_afd_matching(fm: FleetModel, cls: str | None = None) -> None:
     m, t = fm.m, fm.table
     eff = t["eff_capacity_rps"].to_numpy()
     att = _role_idx(t, "attention", cls)
-    _add(fm, f"{_pre(cls)}attention-rate-min", "afd_matching", _lin(eff[att], _vars(m, att)), ">=",
+    _add(fm, f"{_pre(cls)}attention-rate-min", "afd_matching", _serving(fm, eff[att], att), ">=",
          path_var(m, "afd", cls), _step(eff[att]))
     ffn = _role_idx(t, "ffn", cls)
     tok = t["ffn_tokens"].to_numpy() if "ffn_tokens" in t else np.zeros(len(t))
@@ -313,8 +325,8 @@ def add_afd_matching(fm: FleetModel, cls: str | None = None) -> None:
     for level in sorted(set(lev[att]) | set(lev[ffn])):
         a = att[lev[att] == level]
         f = ffn[lev[ffn] == level]
-        _add(fm, f"{_pre(cls)}{level}-ffn-tokens-min", "afd_matching", _lin(tok[f], _vars(m, f)), ">=",
-             _lin(tok[a], _vars(m, a)), _step(tok[f]))
+        _add(fm, f"{_pre(cls)}{level}-ffn-tokens-min", "afd_matching", _serving(fm, tok[f], f), ">=",
+             _serving(fm, tok[a], a), _step(tok[f]))
 
 
 def add_draft_matching(fm: FleetModel, cls: str | None = None) -> None:
@@ -322,19 +334,32 @@ def add_draft_matching(fm: FleetModel, cls: str | None = None) -> None:
     effective capacity, and at every draft latency level the draft instances' token supply S_i (draft
     tokens/s) covers the draft tokens the groups of that level ask for: d_g (= gamma x OSL / tokens per
     step) x lam_g. Linear; the M:N pairing of draft and target instances is fractional, as for AFD."""
-    m, t = fm.m, fm.table
+    t = fm.table
     eff = t["eff_capacity_rps"].to_numpy()
     groups = fm.draft_groups.get(cls, {})
     for g, (v, idx, _d, _lev) in groups.items():
-        _add(fm, f"{_pre(cls)}{g}-spec-rate-min", "draft_matching", _lin(eff[idx], _vars(m, idx)), ">=", v, _step(eff[idx]))
+        _add(fm, f"{_pre(cls)}{g}-spec-rate-min", "draft_matching", _serving(fm, eff[idx], idx), ">=", v, _step(eff[idx]))
     lev = draft_level_col(t)
     drafts = _role_idx(t, "draft", cls)
     sup = t["draft_tokens_s"].to_numpy() if "draft_tokens_s" in t else np.zeros(len(t))
     for level in sorted({g[3] for g in groups.values()} | set(lev[drafts])):
         d = drafts[lev[drafts] == level]
         need = _sum(*[gd * v for v, _i, gd, gl in groups.values() if gl == level])
-        _add(fm, f"{_pre(cls)}{level}-draft-tokens-min", "draft_matching", _lin(sup[d], _vars(m, d)), ">=", need,
+        _add(fm, f"{_pre(cls)}{level}-draft-tokens-min", "draft_matching", _serving(fm, sup[d], d), ">=", need,
              _step(sup[d]))
+
+
+SPARE_BIG_M = 10_000  # instances of one configuration, at most, where no inventory or chip cap bounds them
+
+
+def add_failure_headroom(fm: FleetModel) -> None:
+    """N+k: z_i = 1 for every configuration in use, which then keeps k spare instances (x_i >= k z_i) that the
+    capacity rows do not count (they see x_i - k z_i): each pool still serves its load with k instances lost."""
+    m, k = fm.m, fm.spec.spare_instances
+    for i in range(len(fm.table)):
+        ub = m.x_ub[i] if m.x_ub[i] is not None else SPARE_BIG_M
+        _add(fm, f"cand{i}-spare-min", "failure_headroom", m.x[i], ">=", k * m.z[i])
+        _add(fm, f"cand{i}-used-max", "failure_headroom", m.x[i], "<=", ub * m.z[i])
 
 
 def add_inventory(fm: FleetModel) -> None:
@@ -372,7 +397,7 @@ def add_kv_transfer(fm: FleetModel, cls: str | None = None) -> None:
         if role == "decode" and dis is None:
             continue
         idx = _role_idx(t, role, cls)
-        lhs = _plus(_lin(nic[idx], _vars(m, idx)), _shared_term(fm, role, cls, "nic_gb_s"))
+        lhs = _plus(_serving(fm, nic[idx], idx), _shared_term(fm, role, cls, "nic_gb_s"))
         _add(fm, f"{_pre(cls)}{role}-kv_nic-min", "kv_transfer", lhs, ">=", kv * rate,
              _step(nic[idx]))
 
@@ -452,6 +477,8 @@ def build_block(m, table: pd.DataFrame, spec: MilpSpec, *, fleet_rows: bool = Tr
     m.x_ub = ub
     m.x = pyo.Var(range(len(t)), domain=pyo.NonNegativeIntegers, bounds=lambda _m, i: (0, ub[i]))
     m.lam = pyo.Var(domain=pyo.NonNegativeReals)
+    if spec.spare_instances:
+        m.z = pyo.Var(range(len(t)), domain=pyo.Binary)
     for cls in spec.class_names():
         for mode, name in PATHS.items():
             if mode in spec.modes:
@@ -460,6 +487,8 @@ def build_block(m, table: pd.DataFrame, spec: MilpSpec, *, fleet_rows: bool = Tr
         m.add_component(p, pyo.Param(mutable=True, initialize=0.0, within=pyo.Reals))
 
     add_demand(fm)
+    if spec.spare_instances:
+        add_failure_headroom(fm)
     if spec.classes:
         add_class_demand(fm)
         _add_shared_loads(fm)

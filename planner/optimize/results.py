@@ -106,7 +106,8 @@ def _loads(fm: milp.FleetModel, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return load, ffn_use
 
 
-def _shared_columns(prep: Prepared, fm: milp.FleetModel, x: np.ndarray, util: np.ndarray, ttft: np.ndarray) -> dict:
+def _shared_columns(prep: Prepared, fm: milp.FleetModel, x: np.ndarray, util: np.ndarray, ttft: np.ndarray,
+                    serving: np.ndarray) -> dict:
     """Pools shared by traffic classes: utilization = the share of time busy (sum_c y_ic / capacity_ic / x_i),
     per class c the load, TTFT (that class's service, KV transfer and wait at the pool's utilization), TPOT
     and cost (the pool's cost in proportion to the time it spends on c); the generic TTFT is the worst."""
@@ -119,7 +120,7 @@ def _shared_columns(prep: Prepared, fm: milp.FleetModel, x: np.ndarray, util: np
         if x[i] <= 0:
             continue
         busy = {c: float(v.value or 0.0) / float(t[f"capacity_rps__{c}"].iloc[i]) for c, (v, _e) in loads.items()}
-        util[i] = sum(busy.values()) / x[i]
+        util[i] = sum(busy.values()) / max(serving[i], 1)
         worst = -np.inf
         for c, (v, _e) in loads.items():
             out[f"load_rps__{c}"][i] = float(v.value or 0.0)
@@ -162,12 +163,14 @@ def name_candidate_rows(cons: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame
 
 
 def pools_frame(prep: Prepared, fm: milp.FleetModel, x: np.ndarray) -> pd.DataFrame:
-    """One row per candidate with instances > 0; load split within a role in proportion to effective capacity."""
+    """One row per candidate with instances > 0; load split within a role in proportion to effective capacity.
+    With failure headroom (N+k) loads, capacities, utilizations and TTFT are those of a pool with k instances lost."""
     t = fm.table
     used = x > 0
     role = t["role"].astype(str).to_numpy()
-    load, ffn_use = _loads(fm, x)
-    cap_pool = t["capacity_rps"].to_numpy() * x
+    serving = np.maximum(x - fm.spec.spare_instances * used, 0)  # N+k: loads and latencies with k instances lost
+    load, ffn_use = _loads(fm, serving)
+    cap_pool = t["capacity_rps"].to_numpy() * serving
     with np.errstate(divide="ignore", invalid="ignore"):
         util = np.where(cap_pool > 0, load / cap_pool, 0.0)
     util = np.where(np.isin(role, ("ffn", "draft")), ffn_use, util)
@@ -178,7 +181,7 @@ def pools_frame(prep: Prepared, fm: milp.FleetModel, x: np.ndarray) -> pd.DataFr
     ttft = np.where(np.isin(role, ("prefill", "aggregated")),
                     t["ttft_ms"].to_numpy() + t["kv_transfer_ms"].to_numpy() + wait * 1e3, np.nan)
     n = len(t)
-    shared_cols = _shared_columns(prep, fm, x, util, ttft) if fm.shared else {}
+    shared_cols = _shared_columns(prep, fm, x, util, ttft, serving) if fm.shared else {}
 
     def col(name, default):
         return t[name].to_numpy() if name in t else np.full(n, default)
@@ -303,7 +306,9 @@ def extract(prep: Prepared, fm: milp.FleetModel, st: milp.SolveStatus) -> SolveR
         "kv_transfer": {"gb_per_request": kv_gb, "overlapped": prep.settings.kv_overlap},
         "candidates": prep.pruned.counts,
         "timings_s": {**prep.timings, "solve_s": st.solve_s},
-        "notes": list(prep.notes),
+        "notes": list(prep.notes) + ([f"failure headroom N+{prep.spec.spare_instances}: every pool keeps "
+                                      f"{prep.spec.spare_instances} spare instance(s); capacities, utilizations and TTFT "
+                                      "are those with them lost"] if prep.spec.spare_instances else []),
         "warnings": plan_warnings(prep.pruned.diagnostics, sc.slo.tpot_ms),
         "pools": pools.to_dict(orient="records"),
     }

@@ -32,6 +32,7 @@ from planner.optimize.program import prepare_any
 from planner.optimize.results import POOL_COLUMNS, pools_frame
 
 DAYS_PER_MONTH = 365.25 / 12
+PERIOD_GAP = 1e-4  # one period alone is small: solved this close to its optimum (bounds that add up over periods)
 INPUT_SHARE = {"prefill": 1.0, "decode": 0.0, "draft": 0.0, "attention": 0.0, "ffn": 0.0}
 
 
@@ -108,12 +109,15 @@ def _usage(pm: periods.PeriodsModel) -> pd.DataFrame:
 def break_even_commitments(usage: pd.DataFrame, prices: pd.DataFrame, hours: np.ndarray) -> tuple[dict, dict]:
     """Reserved and owned chips per type by the break-even rule on a schedule without commitments: the L-th chip
     of a type, in use for h(L) of the H hours, is owned when capex/h x H + energy x h(L) is the cheapest way to
-    have it, reserved when reserved x H < on-demand x h(L), else rented by the hour."""
+    have it, reserved when reserved x H < rent x h(L) (rent: on-demand, or spot per chip counted on, if cheaper),
+    else rented by the hour."""
     H = float(hours.sum())
     reserved, owned = {}, {}
     for k, u in usage.iterrows():
         pr = prices.loc[k]
         c_od, c_r = float(pr["on_demand_usd_per_hr"]), pr["reserved_usd_per_hr"]
+        if pd.notna(pr["spot_usd_per_hr"]) and pr["spot_max_count"] > 0:  # renting: the cheaper of on-demand and spot
+            c_od = min(c_od, float(pr["spot_usd_per_hr"]) / (1 - float(pr["preemption_headroom"])))
         fixed, energy, slots = float(pr["owned_fixed_usd_per_hr"]), float(pr["owned_energy_usd_per_hr"]), int(pr["owned_max_count"])
         for level in range(1, int(round(u.max())) + 1):
             h = float(hours[u.to_numpy() >= level - 1e-6].sum())
@@ -133,7 +137,7 @@ class _Decomposed:
     owned chips is the sum of the periods' optima with those counts fixed (periods share nothing else)."""
 
     def __init__(self, pm: periods.PeriodsModel, tl: float, gap: float):
-        self.pm, self.tl, self.gap = pm, tl, gap
+        self.pm, self.tl, self.gap = pm, tl, min(gap, PERIOD_GAP)
         self.ones = [periods.single_period(pm, p) for p in range(pm.periods)]
         self.cache: dict = {}
 
@@ -142,7 +146,7 @@ class _Decomposed:
         key = (tuple(sorted(reserved.items())), tuple(sorted(owned.items())))
         if key in self.cache and not load:
             return self.cache[key]
-        total, worst = 0.0, None
+        total, worst, self.bound = 0.0, None, 0.0
         order = ["optimal", "within-gap", "time-limit"]
         for p, one in enumerate(self.ones):
             periods.fix_commitments(one, reserved, owned)
@@ -151,6 +155,7 @@ class _Decomposed:
                 self.cache[key] = (np.inf, st)
                 return self.cache[key]
             total += float(pyo.value(one.m.cost))
+            self.bound += st.bound if st.bound is not None and np.isfinite(st.bound) else -np.inf
             worst = st if worst is None or order.index(st.status) > order.index(worst.status) else worst
             if load:
                 periods.copy_period(one, self.pm, p)
@@ -162,15 +167,17 @@ class _Decomposed:
         return self.cache[key]
 
 
-def _local_search(dec: _Decomposed, reserved: dict, owned: dict, deadline: float) -> tuple[dict, dict]:
-    """Coordinate descent on the reserved and owned counts (steps 4, 2, 1 chips) while it lowers the cost."""
+def _local_search(dec: _Decomposed, reserved: dict, owned: dict, deadline: float, done=lambda cost: False
+                  ) -> tuple[dict, dict]:
+    """Coordinate descent on the reserved and owned counts (steps 4, 2, 1 chips) while it lowers the cost, until
+    the deadline or `done(cost)`."""
     pr = dec.pm.prices
     coords = [("R", k) for k in dec.pm.chips if pd.notna(pr.at[k, "reserved_usd_per_hr"])]
     coords += [("O", k) for k in dec.pm.chips if pr.at[k, "owned_max_count"] > 0 and pr.at[k, "owned_fixed_usd_per_hr"] > 0]
     best = dec.solve(reserved, owned)[0]
     for step in (4, 2, 1):
         improved = True
-        while improved and time.perf_counter() < deadline:
+        while improved and time.perf_counter() < deadline and not done(best):
             improved = False
             for kind, k in coords:
                 for delta in (step, -step):
@@ -187,12 +194,33 @@ def _local_search(dec: _Decomposed, reserved: dict, owned: dict, deadline: float
     return reserved, owned
 
 
+def split_bound(pm: periods.PeriodsModel, tl: float, gap: float) -> float:
+    """A lower bound on the cost of every schedule: each period at its least cost if reserved and owned chips could
+    be had by the hour (at their hourly prices, without the owned count), spot and on-demand as they are. A chip
+    committed for the horizon costs at least that in every period, so the sum bounds the optimum; budget and
+    change limits, left out, only raise it."""
+    pr = pm.prices.copy()
+    hourly = pr["on_demand_usd_per_hr"].astype(float)
+    hourly = np.fmin(hourly, pr["reserved_usd_per_hr"].astype(float))
+    owned = pr["owned_max_count"] > 0
+    hourly = np.where(owned, np.fmin(hourly, pr["owned_fixed_usd_per_hr"] + pr["owned_energy_usd_per_hr"]), hourly)
+    pr = pr.assign(on_demand_usd_per_hr=hourly, reserved_usd_per_hr=np.nan, owned_max_count=0.0)
+    lim = periods.Limits(max_chips=pm.limits.max_chips, max_power_kw=pm.limits.max_power_kw)
+    relaxed = _Decomposed(periods.build(pm.units, pr, pm.hours, lim), tl, gap)
+    cost, st = relaxed.solve({}, {})
+    return relaxed.bound if st.has_solution else -np.inf
+
+
+def _gap(cost: float, bound: float) -> float:
+    return max(cost - bound, 0.0) / max(abs(cost), 1e-9)
+
+
 def solve_schedule(units, prices, hours, limits, tl: float, gap: float) -> periods.PeriodsModel:
     """The cheapest schedule (see the module docstring). Periods share only the reserved and owned counts unless
-    a horizon budget or change limits tie them: each count choice is priced by solving the periods apart; the
-    counts start at the break-even rule and move by coordinate descent (half the time limit); where counts are
-    to be chosen or the periods are tied, one program over all periods then starts from that schedule and
-    either improves it or bounds how far it may be from the best (the reported gap)."""
+    a horizon budget or change limits tie them. Each choice of counts is priced by solving the periods apart
+    (exact for those counts); the counts start from the break-even rule and move by coordinate descent. The
+    lower bound `split_bound` and, where the periods are tied or the gap is still open, one program over all
+    periods (started from that schedule) prove how far the schedule may be from the best: the reported gap."""
     t0 = time.perf_counter()
     if limits.max_starts_per_period is None and limits.min_hold_periods <= 1:
         merged, merged_hours, index = periods.distinct_periods(units, hours)
@@ -208,31 +236,38 @@ def solve_schedule(units, prices, hours, limits, tl: float, gap: float) -> perio
     free_owned = {k: int(pm.prices.at[k, "owned_max_count"]) for k in pm.chips
                   if pm.prices.at[k, "owned_fixed_usd_per_hr"] == 0}
     cost, st = dec.solve({}, free_owned, load=True)
+    if st.status == "infeasible" or (not st.has_solution and not periods.coupled(pm)):
+        _raise_unsolved(st, units, pm.prices, limits, tl)
+    if not periods.coupled(pm):  # the periods apart are the whole program
+        pm.status = milp.SolveStatus(st.status, st.termination, _gap(cost, dec.bound), cost, dec.bound,
+                                     time.perf_counter() - t0)
+        return pm
+    tied = limits.budget_usd_per_hr is not None or limits.max_starts_per_period is not None \
+        or limits.min_hold_periods > 1  # the periods apart may break these: the joint program decides
+    bound = split_bound(pm, tl, gap) if st.has_solution else -np.inf
     reserved, owned = {}, free_owned
-    if st.has_solution and periods.coupled(pm):
+    if st.has_solution and _gap(cost, bound) > gap:
         r0, o0 = break_even_commitments(_usage(pm), pm.prices, pm.hours)
         r0, o0 = r0, {**o0, **free_owned}
         if dec.solve(r0, o0)[0] < cost:
             reserved, owned = r0, o0
-        reserved, owned = _local_search(dec, reserved, owned, t0 + 0.5 * tl)
+        reserved, owned = _local_search(dec, reserved, owned, t0 + 0.5 * tl, lambda c: _gap(c, bound) <= gap)
         cost, st = dec.solve(reserved, owned, load=True)
-    if st.status == "infeasible" or (not st.has_solution and not periods.coupled(pm)):
-        _raise_unsolved(st, units, pm.prices, limits, tl)
     if st.has_solution and limits.min_hold_periods > 1:
         hold_repair(pm, limits.min_hold_periods)
-    if periods.coupled(pm):
+    if tied or _gap(cost, bound) > gap or not st.has_solution:
         left = max(tl - (time.perf_counter() - t0), 0.2 * tl)
         joint = periods.solve(pm, time_limit_s=left, mip_gap=gap, warm_start=st.has_solution)
-        if joint.has_solution or not st.has_solution:
-            st = joint
-        else:  # the joint program found nothing better in time: the decomposed schedule stands, unproven
-            st = milp.SolveStatus("time-limit", joint.termination, None, None, joint.bound, joint.solve_s)
-        if not st.has_solution:
-            _raise_unsolved(st, units, pm.prices, limits, tl)
-    else:
-        obj = float(pyo.value(pm.m.cost))
-        st = milp.SolveStatus(st.status, st.termination, st.mip_gap, obj, None, time.perf_counter() - t0)
-    pm.status = st
+        if not joint.has_solution and (tied or not st.has_solution):
+            _raise_unsolved(joint, units, pm.prices, limits, tl)
+        if joint.has_solution:
+            cost = float(pyo.value(pm.m.cost))
+        if joint.bound is not None and np.isfinite(joint.bound):
+            bound = max(bound, joint.bound)
+        st = joint if joint.has_solution else st
+    g = _gap(cost, bound)
+    status = "optimal" if g <= 1e-6 else ("within-gap" if g <= gap + 1e-12 else "time-limit")
+    pm.status = milp.SolveStatus(status, st.termination, g, cost, bound, time.perf_counter() - t0)
     return pm
 
 

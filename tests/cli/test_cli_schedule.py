@@ -47,11 +47,20 @@ def test_schedule_json(tmp_path):
 
 def test_refusals(tmp_path):
     path = _diurnal(tmp_path)
-    for args, field in ((["--top", "3"], "--top"), (["--verify"], "--verify"),
-                        (["--objective", "max-throughput"], "--objective")):
+    for args, field in ((["--top", "3"], "--top"), (["--objective", "max-throughput"], "--objective")):
         r = run("solve", path, *args)
         assert r.exit_code == 2 and field in r.output, r.output
     r = run("solve", SCENARIOS_DIR / "llama70b-chat.yaml", "--plot", tmp_path / "x.png")
     assert r.exit_code == 2 and "--plot" in r.output
     r = run("solve", _diurnal(tmp_path, chips=[{"id": "h100-sxm", "max_count": 4}]))
     assert r.exit_code == 1 and "peak demand" in r.output
+
+
+def test_verify_simulates_every_period(tmp_path):
+    r = run("solve", _diurnal(tmp_path), "--verify", "--format", "json")
+    assert r.exit_code == 0, r.output
+    v = json.loads(r.output[r.output.index("{"):])["verification"]
+    assert v["simulated_periods"] == 6 and len(v["periods"]) == 6
+    for p in v["periods"]:
+        assert 0 <= p["slo_attainment"] <= 1 and p["ttft_ms"] > 0 and p["tpot_ms_p50"] > 0
+    assert v["holds"] == (not v["failing_periods"])

@@ -215,3 +215,27 @@ def test_identical_periods_are_merged_exactly():
     assert list(hours) == [3.0, 2.0] and list(index) == [0, 1, 0, 1, 0]
     pm = solve_schedule([synth_unit("m", rates, rows)], synth_prices(chips), np.ones(5), periods.Limits(), 30.0, GAP)
     assert horizon_cost(pm) == pytest.approx(brute_force(rows, rates, [1.0] * 5, chips, xmax=5, rmax=8), rel=1e-9)
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_failure_headroom_matches_brute_force(k):
+    """N+k: each configuration in use keeps k spare instances; the cheapest such fleet, by enumeration."""
+    rows = [("a", 1, 1.0), ("a", 2, 2.3), ("b", 1, 1.6)]
+    prices = {"a": 2.0, "b": 2.9}
+    rng = np.random.default_rng(k)
+    for rate in rng.uniform(0.5, 7.0, size=4):
+        unit = synth_unit("m", [float(rate)], rows)
+        unit.prep.spec.spare_instances = k
+        pm = solve_schedule([unit], synth_prices({c: {"od": v} for c, v in prices.items()}), np.ones(1),
+                            periods.Limits(), 30.0, GAP)
+        best = math.inf
+        for x in itertools.product(range(12), repeat=3):
+            if any(0 < xi < k for xi in x):
+                continue
+            serving = sum(e * (xi - k) for (_c, _n, e), xi in zip(rows, x, strict=True) if xi > 0)
+            if serving >= rate - 1e-9:
+                best = min(best, sum(prices[c] * n * xi for (c, n, _e), xi in zip(rows, x, strict=True)))
+        assert horizon_cost(pm) == pytest.approx(best, rel=1e-9)
+        x = counts(pm)[0]
+        for i in np.flatnonzero(x):  # any pool may lose k instances and the fleet still carries the rate
+            assert sum(e * xi for (_c, _n, e), xi in zip(rows, x, strict=True)) - k * rows[i][2] >= rate - 1e-9
