@@ -106,29 +106,46 @@ def _usage(pm: periods.PeriodsModel) -> pd.DataFrame:
                          for p in range(pm.periods)})
 
 
-def break_even_commitments(usage: pd.DataFrame, prices: pd.DataFrame, hours: np.ndarray) -> tuple[dict, dict]:
-    """Reserved and owned chips per type by the break-even rule on a schedule without commitments: the L-th chip
-    of a type, in use for h(L) of the H hours, is owned when capex/h x H + energy x h(L) is the cheapest way to
-    have it, reserved when reserved x H < rent x h(L) (rent: on-demand, or spot per chip counted on, if cheaper),
-    else rented by the hour."""
+def rent_cost(excess: np.ndarray, pr: pd.Series) -> np.ndarray:
+    """$/h of renting `excess` chips (per period) the cheapest way: whole on-demand chips and up to the spot count
+    of whole spot chips, spot counted at 1 - preemption headroom."""
+    excess = np.maximum(np.asarray(excess, float), 0.0)
+    c_od = float(pr["on_demand_usd_per_hr"])
+    best = c_od * np.ceil(excess - 1e-9)
+    if pd.notna(pr["spot_usd_per_hr"]) and pr["spot_max_count"] > 0:
+        keep = 1.0 - float(pr["preemption_headroom"])
+        spot = np.arange(int(pr["spot_max_count"]) + 1, dtype=float)[:, None]
+        d = np.maximum(np.ceil(excess[None, :] - keep * spot - 1e-9), 0.0)
+        best = np.min(c_od * d + float(pr["spot_usd_per_hr"]) * spot, axis=0)
+    return best
+
+
+def best_commitments(usage: pd.DataFrame, prices: pd.DataFrame, hours: np.ndarray) -> tuple[dict, dict]:
+    """Reserved and owned chips per type that make a given schedule cheapest: per chip type, every reserved count
+    R and owned count O up to its peak use, priced exactly (committed chips for the horizon; owned chips' energy
+    for the hours they run; the rest rented by `rent_cost`)."""
     H = float(hours.sum())
     reserved, owned = {}, {}
     for k, u in usage.iterrows():
         pr = prices.loc[k]
-        c_od, c_r = float(pr["on_demand_usd_per_hr"]), pr["reserved_usd_per_hr"]
-        if pd.notna(pr["spot_usd_per_hr"]) and pr["spot_max_count"] > 0:  # renting: the cheaper of on-demand and spot
-            c_od = min(c_od, float(pr["spot_usd_per_hr"]) / (1 - float(pr["preemption_headroom"])))
-        fixed, energy, slots = float(pr["owned_fixed_usd_per_hr"]), float(pr["owned_energy_usd_per_hr"]), int(pr["owned_max_count"])
-        for level in range(1, int(round(u.max())) + 1):
-            h = float(hours[u.to_numpy() >= level - 1e-6].sum())
-            rent = c_od * h
-            own = fixed * H + energy * h if owned.get(k, 0) < slots else np.inf
-            res = float(c_r) * H if pd.notna(c_r) else np.inf
-            best = min(rent, own, res)
-            if best == rent:
-                break
-            target = owned if best == own else reserved
-            target[k] = target.get(k, 0) + 1
+        use = np.round(u.to_numpy(float))
+        peak = int(use.max()) if len(use) else 0
+        r_max = peak if pd.notna(pr["reserved_usd_per_hr"]) else 0
+        o_max = min(peak, int(pr["owned_max_count"]))
+        c_r = float(pr["reserved_usd_per_hr"]) if r_max else 0.0
+        best = (np.inf, 0, 0)
+        for o in range(o_max + 1):
+            for r in range(r_max + 1 - o if r_max else 1):
+                run_owned = np.minimum(np.maximum(use - r, 0.0), o)
+                cost = (H * (c_r * r + float(pr["owned_fixed_usd_per_hr"]) * o)
+                        + float((hours * (float(pr["owned_energy_usd_per_hr"]) * run_owned
+                                          + rent_cost(use - r - run_owned, pr))).sum()))
+                if cost < best[0] - 1e-9:
+                    best = (cost, r, o)
+        if best[1]:
+            reserved[k] = best[1]
+        if best[2]:
+            owned[k] = best[2]
     return reserved, owned
 
 
@@ -146,7 +163,7 @@ class _Decomposed:
         key = (tuple(sorted(reserved.items())), tuple(sorted(owned.items())))
         if key in self.cache and not load:
             return self.cache[key]
-        total, worst, self.bound = 0.0, None, 0.0
+        total, worst, self.bounds = 0.0, None, []
         order = ["optimal", "within-gap", "time-limit"]
         for p, one in enumerate(self.ones):
             periods.fix_commitments(one, reserved, owned)
@@ -155,7 +172,7 @@ class _Decomposed:
                 self.cache[key] = (np.inf, st)
                 return self.cache[key]
             total += float(pyo.value(one.m.cost))
-            self.bound += st.bound if st.bound is not None and np.isfinite(st.bound) else -np.inf
+            self.bounds.append(st.bound if st.bound is not None and np.isfinite(st.bound) else -np.inf)
             worst = st if worst is None or order.index(st.status) > order.index(worst.status) else worst
             if load:
                 periods.copy_period(one, self.pm, p)
@@ -166,14 +183,21 @@ class _Decomposed:
         self.cache[key] = (total, worst)
         return self.cache[key]
 
+    @property
+    def bound(self) -> float:
+        """The sum of the periods' bounds of the last `solve` that ran."""
+        return float(sum(self.bounds))
+
 
 def _local_search(dec: _Decomposed, reserved: dict, owned: dict, deadline: float, done=lambda cost: False
                   ) -> tuple[dict, dict]:
     """Coordinate descent on the reserved and owned counts (steps 4, 2, 1 chips) while it lowers the cost, until
     the deadline or `done(cost)`."""
     pr = dec.pm.prices
-    coords = [("R", k) for k in dec.pm.chips if pd.notna(pr.at[k, "reserved_usd_per_hr"])]
-    coords += [("O", k) for k in dec.pm.chips if pr.at[k, "owned_max_count"] > 0 and pr.at[k, "owned_fixed_usd_per_hr"] > 0]
+    peak = _usage(dec.pm).max(axis=1)  # the chips the schedule uses most are tried first
+    chips = sorted(dec.pm.chips, key=lambda k: -float(peak.get(k, 0.0)))
+    coords = [("R", k) for k in chips if pd.notna(pr.at[k, "reserved_usd_per_hr"])]
+    coords += [("O", k) for k in chips if pr.at[k, "owned_max_count"] > 0 and pr.at[k, "owned_fixed_usd_per_hr"] > 0]
     best = dec.solve(reserved, owned)[0]
     for step in (4, 2, 1):
         improved = True
@@ -208,7 +232,9 @@ def split_bound(pm: periods.PeriodsModel, tl: float, gap: float) -> float:
     lim = periods.Limits(max_chips=pm.limits.max_chips, max_power_kw=pm.limits.max_power_kw)
     relaxed = _Decomposed(periods.build(pm.units, pr, pm.hours, lim), tl, gap)
     cost, st = relaxed.solve({}, {})
-    return relaxed.bound if st.has_solution else -np.inf
+    if not st.has_solution:
+        return -np.inf
+    return relaxed.bound
 
 
 def _gap(cost: float, bound: float) -> float:
@@ -247,14 +273,19 @@ def solve_schedule(units, prices, hours, limits, tl: float, gap: float) -> perio
     bound = split_bound(pm, tl, gap) if st.has_solution else -np.inf
     reserved, owned = {}, free_owned
     if st.has_solution and _gap(cost, bound) > gap:
-        r0, o0 = break_even_commitments(_usage(pm), pm.prices, pm.hours)
-        r0, o0 = r0, {**o0, **free_owned}
-        if dec.solve(r0, o0)[0] < cost:
-            reserved, owned = r0, o0
+        for _ in range(3):  # the counts that suit the schedule, then the schedule that suits the counts
+            r0, o0 = best_commitments(_usage(pm), pm.prices, pm.hours)
+            o0 = {**o0, **free_owned}
+            c0 = dec.solve(r0, o0, load=True)[0]
+            if c0 >= cost * (1 - 1e-9):
+                break
+            cost, reserved, owned = c0, r0, o0
         reserved, owned = _local_search(dec, reserved, owned, t0 + 0.5 * tl, lambda c: _gap(c, bound) <= gap)
         cost, st = dec.solve(reserved, owned, load=True)
     if st.has_solution and limits.min_hold_periods > 1:
         hold_repair(pm, limits.min_hold_periods)
+    if st.has_solution and tied:
+        restricted_start(pm, max(0.4 * (tl - (time.perf_counter() - t0)), 0.1 * tl), gap)
     if tied or _gap(cost, bound) > gap or not st.has_solution:
         left = max(tl - (time.perf_counter() - t0), 0.2 * tl)
         joint = periods.solve(pm, time_limit_s=left, mip_gap=gap, warm_start=st.has_solution)
@@ -269,6 +300,21 @@ def solve_schedule(units, prices, hours, limits, tl: float, gap: float) -> perio
     status = "optimal" if g <= 1e-6 else ("within-gap" if g <= gap + 1e-12 else "time-limit")
     pm.status = milp.SolveStatus(status, st.termination, g, cost, bound, time.perf_counter() - t0)
     return pm
+
+
+def restricted_start(pm: periods.PeriodsModel, tl: float, gap: float) -> None:
+    """A start for the joint program where the periods apart break a tie (change limits, budget): the joint program
+    over only the configurations the loaded schedule uses (small, quick), its solution loaded when it has one."""
+    saved = []
+    for (j, _p), fm in pm.blocks.items():
+        used = set().union(*[np.flatnonzero(milp.counts(b)) for (jj, _q), b in pm.blocks.items() if jj == j])
+        for i in range(len(fm.table)):
+            if i not in used:
+                saved.append((fm.m.x[i], fm.m.x[i].ub))
+                fm.m.x[i].setub(0)
+    periods.solve(pm, time_limit_s=tl, mip_gap=gap, warm_start=True)
+    for var, ub in saved:
+        var.setub(ub)
 
 
 def hold_repair(pm: periods.PeriodsModel, hold: int) -> None:
