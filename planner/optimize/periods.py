@@ -4,7 +4,7 @@ Every (model u, period p) is one block: the single-period program of planner.opt
 rate matching and SLO-filtered candidates, demand = that period's rate and class mix), built without its fleet
 rows. The blocks share chips through these families (one function each; docs/milp.md has the math):
 
-    add_chip_supply   {chip}-p{p}-supply        r_kp + o_kp + d_kp + (1 - h_k) s_kp >= u_kp
+    add_chip_supply   {chip}-p{p}-supply-min     r_kp + o_kp + d_kp + (1 - h_k) s_kp >= u_kp
                       {chip}-p{p}-reserved-max  r_kp <= R_k          (R_k integer: reserved for the whole horizon)
                       {chip}-p{p}-owned-max     o_kp <= O_k          (O_k integer <= owned_count)
                       {chip}-p{p}-spot-max      s_kp <= spot_max_count_k
@@ -130,7 +130,7 @@ def add_chip_supply(pm: PeriodsModel) -> None:
         keep = 1.0 - float(pr.at[k, "preemption_headroom"])
         cap = float(pr.at[k, "spot_max_count"]) if pr["spot_usd_per_hr"].notna()[k] else 0.0
         for p in periods:
-            milp._add(pm, f"{k}-p{p}-supply", "chip_supply", m.r[k, p] + m.o[k, p] + m.d[k, p] + keep * m.s[k, p],
+            milp._add(pm, f"{k}-p{p}-supply-min", "chip_supply", m.r[k, p] + m.o[k, p] + m.d[k, p] + keep * m.s[k, p],
                       ">=", chip_usage(pm, k, p))
             milp._add(pm, f"{k}-p{p}-reserved-max", "chip_supply", m.r[k, p], "<=", m.R[k])
             milp._add(pm, f"{k}-p{p}-owned-max", "chip_supply", m.o[k, p], "<=", m.O[k])

@@ -410,9 +410,41 @@ def test_docs_name_every_constraint_family_in_code():
             built.add(n)
         for fam in {r.family for r in fm.constraints.values()}:
             assert f"add_{fam}" in in_code
+    spare = milp.build(t, dataclasses.replace(spec, spare_instances=1))  # N+k rows
+    built |= {re.sub(r"^cand\d+-", "{cand}-", n).replace("{cand}-", "cand{i}-") for n in spare.constraints
+              if n.startswith("cand")}
+    built |= _period_row_names(t, spec)
     # per-class copies of documented rows (`chat-prefill-rate-min`) are documented once, unprefixed
     built = {n[len("{class}-"):] if n.startswith("{class}-") and n[len("{class}-"):] in built | names else n for n in built}
     assert names == built, names ^ built
+
+
+def _period_row_names(t: pd.DataFrame, spec) -> set[str]:
+    """The constraint names of a plan over periods (planner.optimize.periods) with every limit set, generalized."""
+    from types import SimpleNamespace
+
+    from planner.inputs.demand import DemandTable
+    from planner.optimize import periods
+    from planner.optimize.pricing import PRICE_COLUMNS
+
+    agg = t[t["role"] == "aggregated"].reset_index(drop=True)
+    prep = SimpleNamespace(table=agg, spec=dataclasses.replace(spec, modes=("aggregated",), inventory={}))
+    unit = periods.Unit("m", prep, DemandTable(pd.DataFrame({"default": [1.0, 2.0]}), 1.0, "test"))
+    prices = pd.DataFrame([{"chip": c, "on_demand_usd_per_hr": 2.0, "reserved_usd_per_hr": 1.0, "spot_usd_per_hr": 1.0,
+                            "spot_max_count": 4.0, "preemption_headroom": 0.2, "owned_max_count": 2.0,
+                            "owned_fixed_usd_per_hr": 0.5, "owned_energy_usd_per_hr": 0.1, "max_count": 50.0,
+                            "power_kw": 0.7} for c in sorted(set(agg["chip"].astype(str)))],
+                          columns=PRICE_COLUMNS).set_index("chip", drop=False)
+    limits = periods.Limits(budget_usd_per_hr=100.0, max_chips=40, max_power_kw=100.0, max_starts_per_period=3,
+                            min_hold_periods=2)
+    pm = periods.build([unit], prices, np.ones(2), limits)
+    out = set()
+    for n in pm.constraints:
+        n = re.sub(r"^[a-z0-9]+-p\d+-", "{chip}-p{p}-", n) if not n.startswith(("p", "u")) else n
+        n = re.sub(r"^p\d+-", "p{p}-", n)
+        n = re.sub(r"^u\d+-cand\d+-p\d+-", "u{j}-cand{i}-p{p}-", n)
+        out.add(n)
+    return {n for n in out if not n.startswith("u{j}")}
 
 
 def test_default_margins_are_the_held_out_ones_for_the_offered_chips():
