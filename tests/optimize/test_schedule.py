@@ -68,3 +68,21 @@ def test_trace_demand_is_binned_into_periods():
     assert s["periods_count"] == 12 and s["period_hours"] == pytest.approx(1 / 12)
     assert "8,819 requests" in s["demand_source"]["llama-3.1-70b"]
     assert max(p["rate_rps"] for p in s["periods"]) > 10 * 2.57  # p95 of minutes above 10x the hour's mean
+
+
+def test_traffic_classes_with_a_profile_each():
+    sc = load_scenario("scenarios/traffic-classes.yaml")
+    data = sc.model_dump(exclude_none=True)
+    data["demand"] = {"profile": {"chat": [12.0, 4.0], "coding": [2.0, 6.0], "agentic": [1.0, 1.0]}, "period_hours": 12}
+    for c in data["classes"]:
+        c.pop("arrival_rate_rps")
+    s = plan_periods(validate_scenario(data)).summary
+    assert [p["rate_rps"] for p in s["periods"]] == [15.0, 11.0]
+    for p in s["periods"]:
+        assert {q["class"] for q in p["pools"]} == {"chat", "coding", "agentic"}
+    # each period alone, as a static multi-class plan, costs what the schedule pays in it (on-demand only)
+    for p, rates in enumerate(({"chat": 12.0, "coding": 2.0, "agentic": 1.0}, {"chat": 4.0, "coding": 6.0, "agentic": 1.0})):
+        static = dict(sc.model_dump(exclude_none=True))
+        static["classes"] = [{**c, "arrival_rate_rps": rates[c["name"]]} for c in static["classes"]]
+        assert s["periods"][p]["cost_usd_per_hr"] == pytest.approx(
+            solve_scenario(validate_scenario(static)).summary["cost_usd_per_hr"], rel=1e-6)
