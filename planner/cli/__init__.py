@@ -15,7 +15,7 @@ import click
 from planner.errors import PlannerError
 
 # Each module defines `commands`: a list of click commands. Listed modules that are not there yet are skipped.
-COMMAND_MODULES = ("catalog_cmds", "estimate", "solve", "simulate", "validate", "batch", "report")
+COMMAND_MODULES = ("catalog_cmds", "estimate", "solve", "simulate", "validate", "batch", "report", "ui")
 
 
 class PlannerGroup(click.Group):
