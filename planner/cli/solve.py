@@ -239,7 +239,7 @@ def _solve_periods(sc, *, catalogs, time_limit_s, mip_gap, margin, objective, to
 
         print_schedule(plan.summary)
     if plot_path:
-        from planner.report.schedule_plot import plot_schedule  # matplotlib only when asked for
+        from planner.report.png import plot_schedule  # matplotlib only when asked for
 
         plot_schedule(plan.schedule, plan.summary, plot_path)
         click.echo(f"wrote {plot_path}", err=True)
@@ -279,7 +279,7 @@ def pareto_cmd(scenario_path, sweep, points, margin_pct, time_limit_s, mip_gap, 
     res = pareto(sc, sweep=sweep, points=points, catalogs=catalogs, margin=_margin(margin_pct),
                  time_limit_s=time_limit_s, mip_gap=mip_gap)
     if plot_path:
-        from planner.report.html import plot_frontier  # matplotlib only when asked for
+        from planner.report.png import plot_frontier  # matplotlib only when asked for
 
         plot_frontier(res.points, res.summary["x"], res.summary["y"], title=f"{sc.name}: {sweep} sweep", path=plot_path)
         click.echo(f"wrote {plot_path}", err=True)

@@ -145,7 +145,7 @@ def _callbacks(app: dash.Dash) -> None:
         try:
             sc = compute.scenario_from_form(_form_dict(*form))
             if sc.plans_periods:
-                summary, fig = compute.explore_periods(sc)
+                summary, fig, _schedule = compute.explore_periods(sc)
                 return _periods_view(summary, fig), _status(summary), json.dumps(summary, default=str)
             ex = compute.explore(sc)
         except PlannerError as exc:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import yaml
@@ -24,26 +22,19 @@ from planner.inputs.scenario import Scenario, validate_scenario
 from planner.optimize.schedule import plan_periods
 from planner.optimize.solve import solve_scenario
 from planner.optimize.uncertainty import band_text
+from planner.report.figures import (
+    ARCHITECTURES,
+    Exploration,
+    budget_figure,
+    frontier_figures,
+    latency_figure,
+    schedule_figure,
+    single_chip_figure,
+)
 from planner.serving.fleet import simulate_fleet
 
-ARCHITECTURES = {"aggregated": "aggregated", "disaggregated": "P/D disaggregated", "afd": "P/D + AFD decode"}
-COLORS = {"aggregated": "#1f77b4", "disaggregated": "#ff7f0e", "afd": "#2ca02c"}
 FRONTIER_POINTS = 10
-
-
-@dataclass
-class Exploration:
-    """One Solve click: the scenario, the plan and every view of it (figures are plotly Figure objects)."""
-
-    scenario: Scenario
-    summary: dict
-    fleet: pd.DataFrame
-    alternatives: pd.DataFrame
-    single_chip: pd.DataFrame
-    error_bands: pd.DataFrame
-    figures: dict = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    timings_s: dict = field(default_factory=dict)
+__all__ = ["ARCHITECTURES", "Exploration", "explore", "explore_periods", "scenario_from_form", "scenario_yaml"]
 
 
 def scenario_from_form(form: dict) -> Scenario:
@@ -108,53 +99,27 @@ def fleet_frame(pools: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def _frontiers(sc: Scenario) -> dict[str, pd.DataFrame]:
-    """A TPOT-swept frontier per allowed architecture (that architecture alone)."""
-    out = {}
+def _frontiers(sc: Scenario, points: int, **kw) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """A TPOT-swept frontier per allowed architecture (that architecture alone), and notes on those left out."""
+    out, notes = {}, []
     for mode in sc.modes:
         try:
-            res = pareto(sc.model_copy(update={"modes": [mode]}), sweep="tpot", points=FRONTIER_POINTS)
-        except PlannerError:
+            res = pareto(sc.model_copy(update={"modes": [mode]}), sweep="tpot", points=points, **kw)
+        except PlannerError as exc:
+            notes.append(f"{ARCHITECTURES[mode]} frontier: {str(exc).splitlines()[0]}")
             continue
         pts = res.points[res.points["status"].isin(["optimal", "within-gap", "time-limit"])]
         if len(pts):
             out[mode] = pts
-    return out
+    return out, notes
 
 
-def frontier_figures(frontiers: dict[str, pd.DataFrame], chosen: dict) -> tuple[go.Figure, go.Figure]:
-    """Cost per million output tokens, and output tokens/s per chip, against tokens/s per user: one curve per
-    architecture, the chosen plan a star."""
-    figs = []
-    for y, title in (("cost_usd_per_mtok", "$ per million output tokens"),
-                     ("tok_s_per_chip", "output tokens/s per chip")):
-        fig = go.Figure()
-        for mode, pts in frontiers.items():
-            pts = pts.sort_values("tok_s_per_user")
-            fig.add_trace(go.Scatter(x=pts["tok_s_per_user"], y=pts[y], mode="lines+markers", name=ARCHITECTURES[mode],
-                                     line={"color": COLORS[mode]}, text=pts["fleet"], hovertemplate="%{text}"))
-        cy = chosen["cost_usd_per_mtok"] if y == "cost_usd_per_mtok" else (
-            chosen["output_tok_s"] / chosen["num_chips"] if chosen["num_chips"] else None)
-        if chosen.get("tok_s_per_user") and cy is not None:
-            fig.add_trace(go.Scatter(x=[chosen["tok_s_per_user"]], y=[cy], mode="markers", name="chosen plan",
-                                     marker={"symbol": "star", "size": 16, "color": "crimson"}))
-        fig.update_layout(title=title + " vs tokens/s per user", xaxis_title="tokens/s per user (1 / TPOT)",
-                          yaxis_title=title, height=380, margin={"l": 60, "r": 20, "t": 50, "b": 50},
-                          legend={"orientation": "h", "y": -0.25})
-        if y == "cost_usd_per_mtok" and any(len(p) for p in frontiers.values()):
-            ys = pd.concat([p[y] for p in frontiers.values()])
-            if ys.min() > 0 and ys.max() / ys.min() > 20:
-                fig.update_yaxes(type="log")
-        figs.append(fig)
-    return figs[0], figs[1]
-
-
-def single_chip_costs(sc: Scenario, hetero_cost: float) -> pd.DataFrame:
+def single_chip_costs(sc: Scenario, hetero_cost: float, **kw) -> pd.DataFrame:
     """The cheapest fleet on each offered chip type alone, beside the heterogeneous plan."""
     rows = []
     for offer in sc.chips:
         try:
-            r = solve_scenario(sc.model_copy(update={"chips": [offer]}))
+            r = solve_scenario(sc.model_copy(update={"chips": [offer]}), **kw)
             rows.append({"chips": offer.id, "cost_usd_per_hr": r.summary["cost_usd_per_hr"],
                          "num_chips": r.summary["num_chips"], "architecture": r.summary["architecture"]})
         except PlannerError as exc:
@@ -165,58 +130,48 @@ def single_chip_costs(sc: Scenario, hetero_cost: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def single_chip_figure(df: pd.DataFrame) -> go.Figure:
-    ok = df.dropna(subset=["cost_usd_per_hr"])
-    colors = ["crimson" if c.startswith("heterogeneous") else "#888" for c in ok["chips"]]
-    fig = go.Figure(go.Bar(x=ok["chips"], y=ok["cost_usd_per_hr"], marker_color=colors,
-                           text=[f"${v:,.1f}/h" for v in ok["cost_usd_per_hr"]], textposition="outside"))
-    fig.update_layout(title="cheapest fleet: each chip type alone vs heterogeneous", yaxis_title="$/h", height=340,
-                      margin={"l": 60, "r": 20, "t": 50, "b": 80})
-    return fig
-
-
-def latency_figure(sim: pd.DataFrame, slo: dict) -> go.Figure:
-    """Simulated TTFT and TPOT distributions with the SLOs."""
-    from plotly.subplots import make_subplots
-
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("TTFT, ms", "TPOT, ms"))
-    for col, (name, key) in enumerate((("ttft_ms", "ttft_ms"), ("tpot_ms", "tpot_ms")), start=1):
-        v = sim[name].to_numpy(float)
-        v = v[np.isfinite(v)]
-        fig.add_trace(go.Histogram(x=v, nbinsx=40, name=name, marker_color="#1f77b4", showlegend=False), row=1, col=col)
-        if slo.get(key):
-            fig.add_vline(x=slo[key], line_color="crimson", line_dash="dash", row=1, col=col)
-    fig.update_layout(title="simulated latencies of the plan (serving model, Poisson arrivals; dashed: SLO)",
-                      height=340, margin={"l": 50, "r": 20, "t": 70, "b": 40})
-    return fig
-
-
-def explore(sc: Scenario, *, simulate_requests: int = 2000, progress=None) -> Exploration:
-    """Everything one Solve click shows (see the module docstring). progress(text): called before each step."""
+def explore(sc: Scenario, *, catalogs=(), margin=None, points: int = FRONTIER_POINTS, simulate_requests: int = 2000,
+            progress=None) -> Exploration:
+    """Everything one Solve click shows (see the module docstring). progress(text): called before each step.
+    A max-throughput scenario gets the budget frontier instead of one per architecture; a multi-class one no
+    frontier and no simulation (each says why in `notes`)."""
     say = progress or (lambda _t: None)
+    kw = {"catalogs": catalogs, "margin": margin}
     t0 = time.perf_counter()
     say("solving the cheapest fleet ...")
-    res = solve_scenario(sc, alternatives=True)
+    res = solve_scenario(sc, alternatives=True, **kw)
     s = res.summary
     timings = {"solve_s": time.perf_counter() - t0}
     alts = pd.DataFrame(s.get("alternatives") or [], columns=["architecture", "status", "cost_usd_per_hr", "delta"])
-    say("tracing a frontier per architecture ...")
+    notes: list[str] = []
+    figures: dict = {}
     t1 = time.perf_counter()
-    frontiers = _frontiers(sc)
-    cost_fig, chip_fig = frontier_figures(frontiers, s)
+    if sc.classes is not None:
+        notes.append("frontiers: a multi-class scenario has none (sweep one class at a time, its own workload)")
+    elif s["objective"] == "max-throughput":
+        say(f"tracing the throughput vs budget frontier ({points} points) ...")
+        try:
+            front = pareto(sc, sweep="budget", points=points, **kw).points
+            figures["frontier_budget"] = budget_figure(front, s)
+        except PlannerError as exc:
+            notes.append("budget frontier: " + str(exc).splitlines()[0])
+    else:
+        say(f"tracing a frontier per architecture ({points} points each) ...")
+        frontiers, skipped = _frontiers(sc, points, **kw)
+        notes += skipped
+        figures["frontier_cost"], figures["frontier_chip"] = frontier_figures(frontiers, s)
     timings["frontiers_s"] = time.perf_counter() - t1
-    say("solving each chip type alone ...")
     t2 = time.perf_counter()
-    single = single_chip_costs(sc, s["cost_usd_per_hr"]) if len(sc.chips) > 1 else pd.DataFrame()
-    timings["single_chip_s"] = time.perf_counter() - t2
-    notes = []
-    figures = {"frontier_cost": cost_fig, "frontier_chip": chip_fig}
-    if len(single):
+    single = pd.DataFrame()
+    if len(sc.chips) > 1 and s["objective"] == "min-cost":
+        say("solving each chip type alone ...")
+        single = single_chip_costs(sc, s["cost_usd_per_hr"], **kw)
         figures["single_chip"] = single_chip_figure(single)
-    say("simulating the plan ...")
+    timings["single_chip_s"] = time.perf_counter() - t2
     t3 = time.perf_counter()
     try:
-        sim = simulate_fleet(sc, res.pools, requests=simulate_requests)
+        say("simulating the plan ...")
+        sim = simulate_fleet(sc, res.pools, requests=simulate_requests, catalogs=catalogs)
         figures["latency"] = latency_figure(sim.requests, s["slo"])
         ss = sim.summary
         notes.append(f"simulated: TTFT p{s['ttft_percentile']:g} {ss['ttft_ms_at_slo_percentile']:,.0f} ms, TPOT median "
@@ -225,32 +180,14 @@ def explore(sc: Scenario, *, simulate_requests: int = 2000, progress=None) -> Ex
         notes.append("not simulated: " + str(exc).splitlines()[0])
     timings["simulate_s"] = time.perf_counter() - t3
     bands = pd.DataFrame([{"role": b["role"], "chip": b["chip"], "band": band_text(b)} for b in s["error_band"]])
-    return Exploration(sc, s, fleet_frame(res.pools), alts, single, bands, figures, notes, timings)
+    return Exploration(sc, s, fleet_frame(res.pools), alts, single, bands, figures, notes, timings,
+                       res.constraints)
 
 
-def explore_periods(sc: Scenario) -> tuple[dict, go.Figure]:
-    """A plan over periods (demand profile): its summary and its schedule as a stacked chart with the demand."""
-    plan = plan_periods(sc)
-    s = plan.summary
-    sched = plan.schedule
-    fig = go.Figure()
-    start = [p["start_h"] for p in s["periods"]]
-    if len(sched):
-        lab = sched["role"] + " " + sched["chip"] + " tp" + sched["tp"].astype(str)
-        grid = (sched.assign(chips=sched["instances"] * sched["chips_per_instance"], pool=lab)
-                .pivot_table(index="period", columns="pool", values="chips", aggfunc="sum", fill_value=0)
-                .reindex(range(len(start)), fill_value=0))
-        for col in grid.columns:
-            fig.add_trace(go.Bar(x=start, y=grid[col], name=str(col), offset=0, width=[p["hours"] for p in s["periods"]]))
-    rate = [p["rate_rps"] for p in s["periods"]]
-    end = s["periods"][-1]["start_h"] + s["periods"][-1]["hours"]
-    fig.add_trace(go.Scatter(x=[*start, end], y=[*rate, rate[-1]], name="demand, requests/s", yaxis="y2",
-                             line={"color": "crimson", "shape": "hv"}))
-    fig.update_layout(barmode="stack", title=f"schedule: ${s['cost_usd_per_day']:,.0f} per day", height=400,
-                      xaxis_title="hour", yaxis_title="chips in use", xaxis={"range": [0, end]},
-                      yaxis2={"title": "requests/s", "overlaying": "y", "side": "right", "range": [0, max(rate) * 1.15]},
-                      legend={"orientation": "h", "y": -0.25}, margin={"l": 60, "r": 60, "t": 50, "b": 60})
-    return s, fig
+def explore_periods(sc: Scenario, *, catalogs=(), margin=None) -> tuple[dict, go.Figure, pd.DataFrame]:
+    """A plan over periods (demand profile): its summary, its schedule figure and the schedule."""
+    plan = plan_periods(sc, catalogs=catalogs, margin=margin)
+    return plan.summary, schedule_figure(plan.summary, plan.schedule), plan.schedule
 
 
 def money(v) -> str:

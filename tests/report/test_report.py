@@ -1,8 +1,8 @@
-"""`planner report` end to end on a small scenario: an HTML page with the fleet, constraints and plots."""
+"""`planner report` end to end: one self-contained HTML page, the answer first, compact tables without raw dumps,
+the UI's plots with plotly.js inlined (no external request), multi-class, max-throughput and plans over periods."""
 
 from __future__ import annotations
 
-import base64
 import re
 
 import pandas as pd
@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from planner.cli import main
-from planner.report.html import plot_frontier
+from planner.paths import SCENARIOS_DIR
+from planner.report.png import plot_frontier
 
 SCENARIO = """
 name: small-report
@@ -22,45 +23,62 @@ chips: [{id: h100-sxm, max_count: 16}, {id: l40s, max_count: 16}]
 """
 
 
-@pytest.fixture(scope="module")
-def report_page(tmp_path_factory) -> str:
-    """`planner report` run once on the small scenario; the tests below read the page it wrote."""
-    d = tmp_path_factory.mktemp("report")
-    scn, out = d / "s.yaml", d / "r.html"
-    scn.write_text(SCENARIO)
-    r = CliRunner().invoke(main, ["report", str(scn), "--out", str(out), "--points", "4"])
+def _report(path, out, *extra):
+    r = CliRunner().invoke(main, ["report", str(path), "--out", str(out), "--points", "4", *extra])
     assert r.exit_code == 0, r.output
-    return out.read_text()
+    return r.output, out.read_text()
 
 
-def test_report_writes_self_contained_html(report_page):
-    page = report_page
-    assert "<h2>Cheapest fleet</h2>" in page and "Pools" in page and "margin" in page.lower()
-    pngs = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page)
-    assert pngs, "frontier plots are embedded"
-    assert base64.b64decode(pngs[0])[:8] == b"\x89PNG\r\n\x1a\n"
+@pytest.fixture(scope="module")
+def report_page(tmp_path_factory):
+    d = tmp_path_factory.mktemp("report")
+    scn = d / "s.yaml"
+    scn.write_text(SCENARIO)
+    return _report(scn, d / "r.html")
 
 
-def test_report_explains_architecture_and_classes(tmp_path):
-    """The report carries `architecture`, `why`, the forced alternatives, and the per-class summary."""
-    from planner.report.html import render_html
-
-    pools = pd.DataFrame({"role": ["aggregated"], "instances": [1]})
-    summary = {"status": "optimal", "mode": "mixed", "architecture": "aggregated + P/D disaggregated",
-               "why": "chosen: aggregated + P/D disaggregated; alternatives forced: aggregated: 3 $/h dearer (+5.0%)",
-               "alternatives": [{"architecture": "aggregated", "status": "optimal", "cost_usd_per_hr": 63.0, "delta": 3.0}],
-               "classes": [{"class": "chat", "arrival_rate_rps": 5.0, "throughput_rps": 5.0, "isl": 1024, "osl": 128,
-                            "architecture": "aggregated", "cost_usd_per_hr": 60.0, "num_chips": 8, "ttft_ms": 900.0,
-                            "tpot_ms": 30.0}]}
-    page = render_html("t", summary, pools, None, {}, [])
-    assert "<h3>Why this architecture</h3>" in page and "alternatives forced" in page
-    assert "<h3>Alternatives (each forced, same limits)</h3>" in page and "63" in page
-    assert "<h3>Traffic classes</h3>" in page and "chat" in page
+def _text(page: str) -> str:
+    """The page's visible text, roughly: scripts and tags removed."""
+    return re.sub(r"<[^>]+>", " ", re.sub(r"<script.*?</script>", "", page, flags=re.S))
 
 
-def test_report_cli_runs_alternatives(report_page):
-    page = report_page
-    assert "architecture" in page and "<h3>Why this architecture</h3>" in page
+def test_report_leads_with_the_answer(report_page):
+    output, page = report_page
+    text = _text(page)
+    assert re.search(r"The cheapest fleet for 5 requests/s: \$[\d.,]+/h on \d+ chips", text)
+    assert text.index("The cheapest fleet") < text.index("Pools") < text.index("Frontiers") < text.index("How sure")
+    for step in ("solving the cheapest fleet", "tracing a frontier per architecture", "simulating the plan"):
+        assert step in output  # progress in the terminal
+
+
+def test_report_has_no_raw_dumps_or_external_assets(report_page):
+    _output, page = report_page
+    text = _text(page)
+    assert "nan" not in text.split() and "None" not in text.split() and "{'" not in text
+    for table in re.findall(r"<table>.*?</table>", page, flags=re.S):
+        header = re.search(r"<tr>(.*?)</tr>", table, flags=re.S).group(1)
+        assert header.count("<th") <= 9, header  # tables only as wide as a page
+    assert not re.search(r"<(script|link|img)[^>]+(src|href)=['\"]https?://", page)  # tests/ui opens it in Chromium
+    assert page.count("plotly.js v") >= 1 and len(re.findall(r"Plotly\.newPlot", page)) >= 4
+
+
+def test_report_marks_the_chosen_plan_on_a_curve_per_architecture(report_page):
+    _output, page = report_page
+    assert page.count('"name":"chosen plan"') == 2
+    assert '"name":"aggregated"' in page and '"name":"P\\u002fD disaggregated"' in page
+
+
+@pytest.mark.parametrize("name, kind", [("budget-throughput", "budget"), ("traffic-classes-shared", "classes"),
+                                        ("diurnal-chat", "periods")])
+def test_report_works_for_other_scenarios(tmp_path, name, kind):
+    output, page = _report(SCENARIOS_DIR / f"{name}.yaml", tmp_path / "r.html")
+    text = _text(page)
+    if kind == "budget":
+        assert "The most traffic within budget_usd_per_hr=100" in text and '"name":"chosen plan"' in page
+    if kind == "classes":
+        assert "Traffic classes" in text and "multi-class scenario has none" in text
+    if kind == "periods":
+        assert "per day" in text and "Periods" in text and "reserved chips" in text
 
 
 def test_plot_frontier_png(tmp_path):
@@ -84,16 +102,3 @@ def test_pareto_plot_and_solve_error_band(tmp_path):
     bands = json.loads(r.output)["error_band"]
     assert bands and all({"role", "chip", "lo", "hi", "n", "basis"} <= set(b) for b in bands)
     assert all(b["lo"] <= b["hi"] for b in bands if b["lo"] is not None)
-
-
-@pytest.mark.parametrize("name, frontiers", [("budget-throughput", 1), ("traffic-classes-shared", 0)])
-def test_report_works_for_budget_and_multi_class_scenarios(tmp_path, name, frontiers):
-    """A max-throughput scenario gets the budget frontier; a multi-class one none, and the page says why."""
-    from planner.paths import SCENARIOS_DIR
-
-    out = tmp_path / "r.html"
-    r = CliRunner().invoke(main, ["report", str(SCENARIOS_DIR / f"{name}.yaml"), "--out", str(out), "--points", "3"])
-    assert r.exit_code == 0, r.output
-    assert f"{frontiers} frontiers" in r.output and "<h2>Cheapest fleet</h2>" in out.read_text()
-    if not frontiers:
-        assert "multi-class scenario has none" in out.read_text()

@@ -106,3 +106,24 @@ def test_a_demand_profile_plans_the_day(server, browser, tmp_path):
     assert any(chip in reserved for chip in ("h100-sxm", "h200-sxm", "b200")), summary
     page.screenshot(path=str(_shots(tmp_path) / "ui-day.png"), full_page=True)
     page.close()
+
+
+def test_report_renders_offline_in_the_browser(browser, tmp_path):
+    """`planner report`'s page in Chromium: its plots draw, and it asks for nothing beyond the file."""
+    from click.testing import CliRunner
+
+    from planner.cli import main
+    from planner.paths import SCENARIOS_DIR
+
+    out = tmp_path / "report.html"
+    r = CliRunner().invoke(main, ["report", str(SCENARIOS_DIR / "llama70b-chat.yaml"), "--out", str(out), "--points", "5"])
+    assert r.exit_code == 0, r.output
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    requests = []
+    page.on("request", lambda q: requests.append(q.url))
+    page.goto(out.as_uri())
+    page.wait_for_selector(".js-plotly-plot .scatterlayer .trace")
+    assert page.locator(".js-plotly-plot").count() == 4
+    assert all(u.startswith("file://") or u.startswith("data:") for u in requests), requests[:3]
+    page.screenshot(path=str(_shots(tmp_path) / "report.png"), full_page=True)
+    page.close()

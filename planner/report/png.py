@@ -1,5 +1,5 @@
-"""The schedule of a plan over periods as a picture: chips per pool (stacked) over the periods, the demand on a
-second axis, and the reserved and owned base as a line."""
+"""Plots as PNG files (matplotlib, headless): `planner pareto --plot` (a frontier) and `planner solve --plot` (the
+schedule of a plan over periods: chips per pool over the periods, the demand overlaid, the committed base)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,41 @@ matplotlib.use("Agg")  # headless: CI and servers have no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+
+LABELS = {
+    "tok_s_per_user": "tokens/s per user (1/TPOT)",
+    "cost_usd_per_mtok": "$ per million output tokens",
+    "cost_usd_per_hr": "fleet cost, $/h",
+    "throughput_rps": "throughput, requests/s",
+    "budget_usd_per_hr": "budget, $/h",
+}
+
+
+def plot_frontier(points: pd.DataFrame, x: str, y: str, title: str = "", path: str | Path | None = None) -> bytes:
+    """Draw a frontier (one marker per point, labelled by its mode) and return PNG bytes; write `path` if given."""
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    df = points.dropna(subset=[x, y]).sort_values(x)
+    ax.plot(df[x], df[y], "-", color="#888", lw=1, zorder=1)
+    modes = df["mode"] if "mode" in df else pd.Series(["fleet"] * len(df), index=df.index)
+    for mode, part in df.groupby(modes, sort=True):
+        ax.scatter(part[x], part[y], label=str(mode), zorder=2, s=28)
+    if len(df) and df[y].min() > 0 and df[y].max() / df[y].min() > 20:
+        ax.set_yscale("log")  # frontiers span orders of magnitude near the fastest TPOT
+    ax.set_xlabel(LABELS.get(x, x))
+    ax.set_ylabel(LABELS.get(y, y))
+    ax.grid(True, alpha=0.3)
+    if title:
+        ax.set_title(title.replace("$", r"\$"), fontsize=10)  # user text, not mathtext
+    if len(df):
+        ax.legend(fontsize=8, title="mode", title_fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    png = buf.getvalue()
+    if path is not None:
+        Path(path).write_bytes(png)
+    return png
 
 
 def pool_label(r) -> str:
