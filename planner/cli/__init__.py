@@ -7,18 +7,30 @@ Errors the user can fix (PlannerError) print one clear message and exit non-zero
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
 
 import click
 
 from planner.errors import PlannerError
 
-# Each module defines `commands`: a list of click commands. Listed modules that are not there yet are skipped.
-COMMAND_MODULES = ("catalog_cmds", "estimate", "solve", "simulate", "validate", "batch", "report", "ui")
+# Each module defines `commands`: a list of click commands. A command's module is imported when the command runs
+# (click's lazy-loading pattern): `planner solve` does not pay for the validation, batch or UI modules' imports.
+COMMANDS = {"chips": "catalog_cmds", "models": "catalog_cmds", "estimate": "estimate", "solve": "solve",
+            "pareto": "solve", "simulate": "simulate", "validate": "validate", "calibrate": "validate",
+            "batch": "batch", "report": "report", "ui": "ui"}
+COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 
 
 class PlannerGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        module = COMMANDS.get(name)
+        if module is None:
+            return None
+        return next(c for c in importlib.import_module(f"{__name__}.{module}").commands if c.name == name)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -31,9 +43,3 @@ class PlannerGroup(click.Group):
 @click.version_option(package_name="planner")
 def main():
     """Capacity planner for disaggregated LLM inference fleets: roofline engine + MILP (HiGHS)."""
-
-
-for _name in COMMAND_MODULES:
-    if importlib.util.find_spec(f"{__name__}.{_name}") is not None:
-        for _cmd in importlib.import_module(f"{__name__}.{_name}").commands:
-            main.add_command(_cmd)

@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from planner.errors import PlannerError, suggest
-from planner.inputs.reader import load_yaml
+from planner.inputs.reader import load_bundled_yaml, load_yaml
 from planner.paths import CATALOG_DIR
 
 Dtype = Literal["bf16", "fp8", "fp4"]  # math dtypes: the catalog's peaks are per math dtype
@@ -196,7 +196,7 @@ def _format_validation(err: ValidationError, where: str) -> str:
 
 
 def _read_yaml(path: Path) -> object:
-    return load_yaml(path, field="catalog")
+    return load_bundled_yaml(path) if path == CATALOG_DIR / "chips.yaml" else load_yaml(path, field="catalog")
 
 
 def _raw_entries(path: Path) -> list[dict]:

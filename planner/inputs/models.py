@@ -11,12 +11,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from planner.errors import PlannerError, suggest
 from planner.inputs.hf_import import arch_dict_from_hf
-from planner.inputs.reader import load_json, load_yaml, path_exists
+from planner.inputs.reader import load_bundled_yaml, load_json, load_yaml, path_exists
 from planner.paths import MODELS_DIR
 
 
@@ -184,7 +183,7 @@ def preset_ids() -> tuple[str, ...]:
 @lru_cache(maxsize=64)
 def _load_preset(model_id: str) -> ModelArch:
     path = MODELS_DIR / f"{model_id}.yaml"
-    return parse_model(yaml.safe_load(path.read_text()), f"models/{model_id}.yaml")
+    return parse_model(load_bundled_yaml(path), f"models/{model_id}.yaml")
 
 
 # Hugging Face repositories whose text model has a preset's architecture though the preset's `source` names another

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import pyomo.environ as pyo
+import pyomo.core as pyo  # not pyomo.environ: its plugin registry costs 0.1 s and HiGHS comes through appsi
 from pyomo.core.expr.numeric_expr import LinearExpression
 
 # Tie-breaks must never change the primary optimum: chips are worth TIE_CHIPS x the cheapest chip-hour.

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from planner.errors import InfeasibleError, NoSolutionInTimeError, PlanCheckError, PlannerError
 from planner.inputs.demand import DemandTable, demand_table

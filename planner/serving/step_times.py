@@ -19,7 +19,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.interpolate import RegularGridInterpolator
 
 from planner.engine.roofline import MEMORY_RESERVE_FRACTION, Candidates, evaluate, kv_elems_per_chip
 from planner.engine.tables import DTYPE_BYTES, DTYPE_CODE, FRAMEWORK_CODE, ROLE_CODE, ChipTable, ModelTable
@@ -101,6 +100,8 @@ class StepModel:
         self.kv_capacity_tokens = self._kv_capacity(res, D.ravel(), P.ravel(), mt, ct)
         step = np.where(D.ravel() + P.ravel() > 0, res.step_s, 0.0).reshape(D.shape)
         self._axes = (np.log1p(d), ctx, np.log1p(p))
+        from scipy.interpolate import RegularGridInterpolator  # 0.3 s to import: only when a simulation runs
+
         self._interp = RegularGridInterpolator(self._axes, step, bounds_error=False, fill_value=None)
         self._axes_list = [a.tolist() for a in self._axes]
         self._table = step

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
-import pyomo.environ as pyo
+import pyomo.core as pyo
 import pytest
 
 from planner.inputs.demand import DemandTable
