@@ -97,3 +97,15 @@ def test_points_files_in_other_encodings_get_a_clear_answer(tmp_path):
     p.write_bytes(Path("validation/points.csv").read_bytes().replace(b"quote", b"quot\xe9"))
     r = CliRunner().invoke(main, ["validate", str(p)])
     assert r.exit_code == 2 and "UTF-8" in r.output and "Traceback" not in r.output
+
+
+def test_bundled_files_read_alike_with_libyaml_and_the_guarded_loader():
+    """The chip catalog and the model presets are parsed with libyaml's C loader for speed; the guarded loader
+    (duplicate keys, nesting and alias limits) reads them the same."""
+    from planner.inputs.reader import load_bundled_yaml, load_yaml
+    from planner.paths import CATALOG_DIR, MODELS_DIR
+
+    files = [CATALOG_DIR / "chips.yaml", *sorted(MODELS_DIR.glob("*.yaml"))]
+    assert len(files) > 10
+    for path in files:
+        assert load_bundled_yaml(path) == load_yaml(path, field="bundled"), path
