@@ -145,11 +145,13 @@ class AFDOptions(_Strict):
 
 
 class Deploy(_Strict):
-    """How the fleet is deployed: the serving framework every instance runs."""
+    """How the fleet is deployed: the serving framework every instance runs, and how simple the fleet must be."""
 
     framework: Literal["trtllm", "vllm", "sglang"] = Field(
         default="trtllm", description="serving framework: its host time per iteration enters every step "
                                       "(TensorRT-LLM, vLLM or SGLang)")
+    max_pools_per_role: int | None = Field(default=None, ge=1, le=64,
+                                           description="at most this many distinct configurations per role")
 
 
 class ChipOffer(_Strict):

@@ -28,8 +28,10 @@ follow `{pool}-{kind}-{bound}`; with several traffic classes every per-class row
     add_budget        fleet-budget-max     sum c_i x_i <= budget_usd_per_hr      (epsilon: budget)
     add_kv_transfer   prefill-kv_nic-min   sum_P b_i x_i >= kv_gb_per_request (lam_dis + lam_afd)
                       decode-kv_nic-min    sum_D b_i x_i >= kv_gb_per_request lam_dis
-    add_failure_headroom cand{i}-spare-min  x_i >= k z_i, z_i binary   (N+k: the capacity rows above count
-                      cand{i}-used-max   x_i <= M z_i            x_i - k z_i, the instances left after k fail)
+    add_configurations_used cand{i}-used-max  x_i <= M z_i, z_i binary (a configuration in use; for the two below)
+    add_failure_headroom cand{i}-spare-min  x_i >= k z_i        (N+k: the capacity rows above count x_i - k z_i,
+                                                                 the instances left after k fail)
+    add_pool_limit    {role}-pools-max     sum_{i in role} z_i <= max_pools   (simpler fleets)
 
 Objectives: `cost` (min sum c_i x_i + a tie-break on chips) and `throughput` (max lam - a tie-break on
 cost); one is active. Bounds that sweeps change are mutable Params; the model is built once and the
@@ -58,7 +60,7 @@ PARAM_CONSTRAINT = {
     "max_power_kw": "fleet-power-max",
 }
 FAMILIES = ("demand", "class_demand", "class_sharing", "rate_matching", "aggregated", "afd_matching", "draft_matching", "inventory",
-            "power", "budget", "kv_transfer", "failure_headroom")
+            "power", "budget", "kv_transfer", "configurations_used", "failure_headroom", "pool_limit")
 PATHS = {"aggregated": "lam_agg", "disaggregated": "lam_dis", "afd": "lam_afd"}
 
 
@@ -76,6 +78,11 @@ class MilpSpec:
     objective: str = "min-cost"  # or "max-throughput"
     classes: dict[str, float] | None = None  # traffic class -> share of lam (table column `class`); None = one class
     spare_instances: int = 0  # failure headroom N+k: every pool in use keeps k instances beyond what it serves
+    max_pools: int | None = None  # at most this many distinct configurations per role
+
+    @property
+    def counts_configurations(self) -> bool:
+        return bool(self.spare_instances) or self.max_pools is not None
 
     def class_names(self) -> list[str | None]:
         return [None] if not self.classes else list(self.classes)
@@ -350,16 +357,32 @@ def add_draft_matching(fm: FleetModel, cls: str | None = None) -> None:
 
 
 SPARE_BIG_M = 10_000  # instances of one configuration, at most, where no inventory or chip cap bounds them
+ROLE_NAMES = ("prefill", "decode", "aggregated", "attention", "ffn", "draft")
+
+
+def add_configurations_used(fm: FleetModel) -> None:
+    """z_i = 1 for every configuration in use (x_i <= M z_i), for the families that count configurations."""
+    m = fm.m
+    for i in range(len(fm.table)):
+        ub = m.x_ub[i] if m.x_ub[i] is not None else SPARE_BIG_M
+        _add(fm, f"cand{i}-used-max", "configurations_used", m.x[i], "<=", ub * m.z[i])
 
 
 def add_failure_headroom(fm: FleetModel) -> None:
-    """N+k: z_i = 1 for every configuration in use, which then keeps k spare instances (x_i >= k z_i) that the
-    capacity rows do not count (they see x_i - k z_i): each pool still serves its load with k instances lost."""
+    """N+k: every configuration in use keeps k spare instances (x_i >= k z_i) that the capacity rows do not count
+    (they see x_i - k z_i): each pool still serves its load with k instances lost."""
     m, k = fm.m, fm.spec.spare_instances
     for i in range(len(fm.table)):
-        ub = m.x_ub[i] if m.x_ub[i] is not None else SPARE_BIG_M
         _add(fm, f"cand{i}-spare-min", "failure_headroom", m.x[i], ">=", k * m.z[i])
-        _add(fm, f"cand{i}-used-max", "failure_headroom", m.x[i], "<=", ub * m.z[i])
+
+
+def add_pool_limit(fm: FleetModel) -> None:
+    """Simpler fleets: at most `max_pools` distinct configurations per role (over every traffic class)."""
+    role = fm.table["role"].astype(str).to_numpy()
+    for r in ROLE_NAMES:
+        idx = np.flatnonzero(role == r)
+        if len(idx):
+            _add(fm, f"{r}-pools-max", "pool_limit", sum(fm.m.z[int(i)] for i in idx), "<=", float(fm.spec.max_pools), 1.0)
 
 
 def add_inventory(fm: FleetModel) -> None:
@@ -477,7 +500,7 @@ def build_block(m, table: pd.DataFrame, spec: MilpSpec, *, fleet_rows: bool = Tr
     m.x_ub = ub
     m.x = pyo.Var(range(len(t)), domain=pyo.NonNegativeIntegers, bounds=lambda _m, i: (0, ub[i]))
     m.lam = pyo.Var(domain=pyo.NonNegativeReals)
-    if spec.spare_instances:
+    if spec.counts_configurations:
         m.z = pyo.Var(range(len(t)), domain=pyo.Binary)
     for cls in spec.class_names():
         for mode, name in PATHS.items():
@@ -487,8 +510,12 @@ def build_block(m, table: pd.DataFrame, spec: MilpSpec, *, fleet_rows: bool = Tr
         m.add_component(p, pyo.Param(mutable=True, initialize=0.0, within=pyo.Reals))
 
     add_demand(fm)
+    if spec.counts_configurations:
+        add_configurations_used(fm)
     if spec.spare_instances:
         add_failure_headroom(fm)
+    if spec.max_pools is not None:
+        add_pool_limit(fm)
     if spec.classes:
         add_class_demand(fm)
         _add_shared_loads(fm)

@@ -174,7 +174,8 @@ def prepare(sc: Scenario, *, catalogs=(), margin: float | Margins | None = None,
         modes=modes, rate_min=sc.workload.arrival_rate_rps if objective == "min-cost" else None,
         budget_usd_per_hr=sc.budget_usd_per_hr, max_chips=sc.max_chips, max_power_kw=sc.max_power_kw,
         inventory={c.id: c.max_count for c in sc.chips if c.max_count is not None},
-        spare_instances=sc.failure_headroom_instances, kv_gb_per_request=kv_bytes / 1e9, objective=objective,
+        spare_instances=sc.failure_headroom_instances, max_pools=sc.deploy.max_pools_per_role,
+        kv_gb_per_request=kv_bytes / 1e9, objective=objective,
     )
     notes += [f"mode {mo} left out: no candidate meets the SLO" for mo in sc.modes if mo not in modes]
     return Prepared(sc, objective, m, settings, p, spec, modes, {"coefficients_s": t1 - t0, "prune_s": t2 - t1}, notes,

@@ -231,6 +231,21 @@ def pool_error_bands(pools: pd.DataFrame, model_id: str) -> list[dict]:
     return out
 
 
+def deployment_notes(pools: pd.DataFrame) -> list[str]:
+    """What a deployment of the plan relies on: pipeline parallelism, and how a P/D fleet scales (replica units)."""
+    out = []
+    pp = pools[pools["pp"] > 1]
+    if len(pp):
+        out.append("relies on pipeline parallelism: " + ", ".join(
+            f"{r.role} {r.chip} pp{r.pp}" for r in pp[["role", "chip", "pp"]].drop_duplicates().itertuples()))
+    pre, dec = pools[pools["role"] == "prefill"], pools[pools["role"] == "decode"]
+    if len(pre) == 1 and len(dec) == 1:
+        a, b = int(pre["instances"].iloc[0]), int(dec["instances"].iloc[0])
+        g = math.gcd(a, b)
+        out.append(f"replica unit: {a // g} prefill + {b // g} decode instance(s), {g} replica(s)")
+    return out
+
+
 def extract(prep: Prepared, fm: milp.FleetModel, st: milp.SolveStatus) -> SolveResult:
     """Summary dict (JSON keys), pools and constraint report of the loaded solution."""
     sc = prep.scenario
@@ -308,7 +323,7 @@ def extract(prep: Prepared, fm: milp.FleetModel, st: milp.SolveStatus) -> SolveR
         "timings_s": {**prep.timings, "solve_s": st.solve_s},
         "notes": list(prep.notes) + ([f"failure headroom N+{prep.spec.spare_instances}: every pool keeps "
                                       f"{prep.spec.spare_instances} spare instance(s); capacities, utilizations and TTFT "
-                                      "are those with them lost"] if prep.spec.spare_instances else []),
+                                      "are those with them lost"] if prep.spec.spare_instances else []) + deployment_notes(pools),
         "warnings": plan_warnings(prep.pruned.diagnostics, sc.slo.tpot_ms),
         "pools": pools.to_dict(orient="records"),
     }

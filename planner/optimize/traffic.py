@@ -77,7 +77,8 @@ def prepare_classes(sc: Scenario, *, catalogs=(), margin=None, cache=None, objec
         modes=modes, rate_min=total if objective == "min-cost" else None, budget_usd_per_hr=sc.budget_usd_per_hr,
         max_chips=sc.max_chips, max_power_kw=sc.max_power_kw,
         inventory={c.id: c.max_count for c in sc.chips if c.max_count is not None},
-        spare_instances=sc.failure_headroom_instances, kv_gb_per_request={n: p.spec.kv_gb(None) for n, p in preps.items()}, objective=objective,
+        spare_instances=sc.failure_headroom_instances, max_pools=sc.deploy.max_pools_per_role,
+        kv_gb_per_request={n: p.spec.kv_gb(None) for n, p in preps.items()}, objective=objective,
         classes={n: r / total for n, r in rates.items()},
     )
     counts = {f"{n}:{stage}": v for n, p in preps.items() for stage, v in p.pruned.counts.items()}

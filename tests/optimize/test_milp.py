@@ -410,9 +410,9 @@ def test_docs_name_every_constraint_family_in_code():
             built.add(n)
         for fam in {r.family for r in fm.constraints.values()}:
             assert f"add_{fam}" in in_code
-    spare = milp.build(t, dataclasses.replace(spec, spare_instances=1))  # N+k rows
-    built |= {re.sub(r"^cand\d+-", "{cand}-", n).replace("{cand}-", "cand{i}-") for n in spare.constraints
-              if n.startswith("cand")}
+    spare = milp.build(t, dataclasses.replace(spec, spare_instances=1, max_pools=2))  # N+k and pool-limit rows
+    built |= {re.sub(r"^cand\d+-", "cand{i}-", n) for n in spare.constraints
+              if n.startswith("cand") or n.endswith("-pools-max")}
     built |= _period_row_names(t, spec)
     # per-class copies of documented rows (`chat-prefill-rate-min`) are documented once, unprefixed
     built = {n[len("{class}-"):] if n.startswith("{class}-") and n[len("{class}-"):] in built | names else n for n in built}

@@ -239,3 +239,17 @@ def test_failure_headroom_matches_brute_force(k):
         x = counts(pm)[0]
         for i in np.flatnonzero(x):  # any pool may lose k instances and the fleet still carries the rate
             assert sum(e * xi for (_c, _n, e), xi in zip(rows, x, strict=True)) - k * rows[i][2] >= rate - 1e-9
+
+
+def test_max_pools_matches_brute_force():
+    """At most one configuration per role: the cheapest such fleet, by enumeration."""
+    rows = [("a", 1, 1.0), ("a", 2, 2.3), ("b", 1, 1.6)]
+    prices = {"a": 2.0, "b": 2.9}
+    for rate in (2.1, 3.3, 4.05, 5.9):
+        unit = synth_unit("m", [rate], rows)
+        unit.prep.spec.max_pools = 1
+        pm = solve_schedule([unit], synth_prices({c: {"od": v} for c, v in prices.items()}), np.ones(1),
+                            periods.Limits(), 30.0, GAP)
+        best = min(prices[c] * n * math.ceil(rate / e - 1e-9) for c, n, e in rows)
+        assert horizon_cost(pm) == pytest.approx(best, rel=1e-9)
+        assert (counts(pm)[0] > 0).sum() == 1
