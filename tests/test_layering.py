@@ -1,8 +1,8 @@
 """The package's imports flow one way, down the pipeline, and never in a loop.
 
 Layers, lowest first: the root helpers (`planner.errors`, `planner.paths`) → inputs → engine → axes →
-serving → optimize → analyses | batch | report → ui → cli. A module may import its own folder and any lower layer; the
-three folders of the analyses layer do not import each other. Imports inside functions count too (a lazy
+serving → optimize → analyses | batch | report | export → ui → cli. A module may import its own folder and any lower layer; the
+folders of the analyses layer do not import each other. Imports inside functions count too (a lazy
 import must not hide a loop or an upward edge).
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "planner"
-LAYERS = {"": 0, "inputs": 1, "engine": 2, "axes": 3, "serving": 4, "optimize": 5, "analyses": 6, "batch": 6, "report": 6,
+LAYERS = {"": 0, "inputs": 1, "engine": 2, "axes": 3, "serving": 4, "optimize": 5, "analyses": 6, "batch": 6, "report": 6, "export": 6,
           "ui": 7, "cli": 8}
 
 

@@ -17,7 +17,7 @@ from planner.errors import PlannerError
 # (click's lazy-loading pattern): `planner solve` does not pay for the validation, batch or UI modules' imports.
 COMMANDS = {"chips": "catalog_cmds", "models": "catalog_cmds", "estimate": "estimate", "solve": "solve",
             "pareto": "solve", "simulate": "simulate", "validate": "validate", "calibrate": "validate",
-            "batch": "batch", "report": "report", "ui": "ui"}
+            "batch": "batch", "report": "report", "ui": "ui", "export": "export"}
 COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 
 

@@ -215,6 +215,16 @@ def _presets_by_hf_name() -> dict[str, str]:
     return out
 
 
+def hf_repo(ref: str) -> str:
+    """What a serving framework loads for a model reference: a preset's Hugging Face repository (from its source),
+    a config.json's folder, else the reference itself."""
+    if ref in preset_ids():
+        m = re.search(r"huggingface\.co/([^/]+/[^/]+)", _load_preset(ref).source)
+        return m.group(1) if m else ref
+    p = Path(ref)
+    return str(p.parent if p.name.endswith(".json") else p)
+
+
 def preset_for_hf_id(repo: str) -> str | None:
     """The preset with the architecture of Hugging Face repository `repo` (`meta-llama/Llama-3.1-8B-Instruct`,
     `nvidia/DeepSeek-R1-NVFP4`): matched on the preset's source repository, ignoring the publisher and variant

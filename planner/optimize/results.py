@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from planner.inputs.models import hf_repo
 from planner.optimize import milp
 from planner.optimize.checks import plan_warnings
 from planner.optimize.prepare import Prepared
@@ -329,4 +330,20 @@ def extract(prep: Prepared, fm: milp.FleetModel, st: milp.SolveStatus) -> SolveR
     }
     if classes_out:
         summary["classes"] = classes_out
+    summary["deployment"] = deployment(prep)
     return SolveResult(summary=summary, pools=pools, constraints=cons)
+
+
+def deployment(prep: Prepared) -> dict:
+    """What an export (planner/export) needs beyond the pools: the model to load, precisions, lengths per class,
+    the framework and speculative decoding."""
+    sc = prep.scenario
+    spec = sc.speculative
+    return {
+        "model": sc.model, "hf_repo": hf_repo(sc.model), "weights": sc.precision.weights, "kv_cache": sc.kv_dtype,
+        "framework": sc.deploy.framework, "chunk_tokens": sc.aggregated.chunk_tokens,
+        "lengths": {name or "default": {"isl": c.workload.isl, "osl": c.workload.osl} for name, c in prep.classes().items()},
+        "speculative": None if spec is None else {
+            "method": spec.method, "draft_model": spec.draft_model,
+            "draft_hf_repo": hf_repo(spec.draft_model) if spec.draft_model else None},
+    }

@@ -19,6 +19,8 @@ import dash_ag_grid as dag
 from dash import Input, Output, State, dcc, html
 
 from planner.errors import PlannerError
+from planner.export.launch import LAUNCHERS
+from planner.export.write import launch_script
 from planner.inputs.chips import load_catalog
 from planner.inputs.models import preset_ids
 from planner.optimize.uncertainty import margin_text
@@ -72,7 +74,11 @@ def _form() -> html.Div:
         html.Div([html.Button("Download scenario", id="dl-scenario-btn"),
                   html.Button("Download plan (JSON)", id="dl-plan-btn", style={"marginLeft": "6px"})],
                  style={"marginTop": "8px"}),
-        dcc.Download(id="dl-scenario"), dcc.Download(id="dl-plan"),
+        html.Div([html.Button("Export: vLLM launch.sh", id="dl-vllm-btn"),
+                  html.Button("Export: SGLang launch.sh", id="dl-sglang-btn", style={"marginLeft": "6px"})],
+                 style={"marginTop": "6px"}),
+        html.Div(id="export-status", style={"fontSize": 12, "color": "crimson"}),
+        dcc.Download(id="dl-scenario"), dcc.Download(id="dl-plan"), dcc.Download(id="dl-launch"),
         dcc.Store(id="uploaded-path"), dcc.Store(id="plan-store"),
     ], style={"width": "330px", "flexShrink": 0, "paddingRight": "16px"})
 
@@ -167,6 +173,21 @@ def _callbacks(app: dash.Dash) -> None:
         if not plan:
             return dash.no_update
         return {"content": plan, "filename": "plan.json"}
+
+    @app.callback(Output("dl-launch", "data"), Output("export-status", "children"), Input("dl-vllm-btn", "n_clicks"),
+                  Input("dl-sglang-btn", "n_clicks"), State("plan-store", "data"), prevent_initial_call=True)
+    def download_launch(_a, _b, plan):
+        target = "vllm" if dash.ctx.triggered_id == "dl-vllm-btn" else "sglang"
+        if not plan:
+            return dash.no_update, "solve first"
+        summary = json.loads(plan)
+        if "deployment" not in summary:
+            return dash.no_update, "plans over periods have no single deployment to export"
+        try:
+            script = launch_script(LAUNCHERS[target](summary))
+        except PlannerError as exc:
+            return dash.no_update, str(exc).splitlines()[0]
+        return {"content": script, "filename": f"launch-{target}.sh"}, ""
 
 
 def _status(s: dict) -> html.Div:

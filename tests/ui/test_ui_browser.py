@@ -72,6 +72,10 @@ def test_solve_in_the_browser(server, browser, tmp_path):
     assert page.locator("#single-chip .bars .point").count() == 4
     assert page.locator("#latency .bars .point").count() > 10
     assert "optimal" in page.inner_text("#solve-status")
+    with page.expect_download() as dl:  # the deployment export of the plan on screen
+        page.click("#dl-sglang-btn")
+    script = Path(dl.value.path()).read_text()
+    assert script.count("sglang.launch_server") == len(want["pools"]) and "--disaggregation-mode" in script
     page.screenshot(path=str(_shots(tmp_path) / "ui-solve.png"), full_page=True)
     assert not outside, f"fetched from outside the machine: {outside[:3]}"
     page.close()

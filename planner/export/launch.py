@@ -1,0 +1,168 @@
+"""A plan (the `planner solve --format json` summary) as the server commands a user would write: one `vllm serve`
+or `python -m sglang.launch_server` command per pool, with its parallelism, batch limits, token budget, KV-cache
+dtype, quantization, speculative decoding and prefill/decode disaggregation settings.
+
+The flags are those of vLLM 0.34 and SGLang 0.5.23; tests/export checks every command against the option tables
+read off those releases' own argument parsers (tests/fixtures/exports). Mappings that are conventions, not facts of
+the plan, are written beside the command in `notes` (and in the export's README).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass, field
+
+from planner.errors import PlannerError
+
+TARGETS = ("vllm", "sglang")
+FIRST_PORT = 8000
+# checkpoints published in FP8 (no online quantization needed): the DeepSeek-V3 family and Kimi K2
+NATIVE_FP8_REPOS = ("deepseek-ai/DeepSeek-V3", "deepseek-ai/DeepSeek-R1", "moonshotai/Kimi-K2")
+
+
+@dataclass
+class Launch:
+    """One pool: how to start each of its instances."""
+
+    pool: int
+    role: str
+    chip: str
+    instances: int
+    chips_per_instance: int
+    argv: list[str]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def command(self) -> str:
+        return shlex.join(self.argv)
+
+
+def _deployment(plan: dict) -> dict:
+    dep = plan.get("deployment")
+    if not dep:
+        raise PlannerError("the plan has no `deployment` block (written by planner solve since 2026-12-07)",
+                           field="plan", hint="solve the scenario again: planner solve SCENARIO.yaml --format json")
+    if not plan.get("pools"):
+        raise PlannerError("the plan has no pools", field="plan.pools")
+    return dep
+
+
+def _max_len(dep: dict, cls: str) -> int:
+    lengths = dep["lengths"]
+    one = lengths.get(cls) or max(lengths.values(), key=lambda v: v["isl"] + v["osl"])
+    return int(one["isl"] + one["osl"])
+
+
+def _isl(dep: dict, cls: str) -> int:
+    lengths = dep["lengths"]
+    return int((lengths.get(cls) or max(lengths.values(), key=lambda v: v["isl"]))["isl"])
+
+
+def _quantization(dep: dict, target: str) -> tuple[str | None, list[str]]:
+    """The quantization flag for the weights dtype and what the user must provide."""
+    w, repo = dep["weights"], dep["hf_repo"]
+    if w == "bf16":
+        return None, []
+    if w == "fp8":
+        if repo.startswith(NATIVE_FP8_REPOS):
+            return None, [f"{repo} is published in FP8: no quantization flag"]
+        return "fp8", ["FP8 weights quantized online from the BF16 checkpoint (or point at an FP8 checkpoint)"]
+    if w == "fp4":
+        return "modelopt_fp4", ["NVFP4 weights: use an NVFP4 (ModelOpt) checkpoint of the model, e.g. nvidia/...-NVFP4"]
+    return None, ["4-bit weights with 16-bit math: use an AWQ or GPTQ checkpoint (the framework detects it)"]
+
+
+def _speculative(dep: dict, pool: dict, target: str) -> list[str]:
+    spec, g = dep.get("speculative"), int(pool.get("spec_tokens") or 0)
+    if not spec or g <= 0:
+        return []
+    if target == "vllm":
+        cfg = ({"method": "mtp", "num_speculative_tokens": g} if spec["method"] == "mtp" else
+               {"method": "draft_model", "model": spec["draft_hf_repo"], "num_speculative_tokens": g})
+        return ["--speculative-config", json.dumps(cfg, separators=(",", ":"))]
+    if spec["method"] == "mtp":  # SGLang runs MTP heads through its EAGLE path
+        return ["--speculative-algorithm", "EAGLE", "--speculative-num-steps", str(g), "--speculative-eagle-topk", "1",
+                "--speculative-num-draft-tokens", str(g + 1)]
+    return ["--speculative-algorithm", "STANDALONE", "--speculative-draft-model-path", str(spec["draft_hf_repo"]),
+            "--speculative-num-steps", str(g), "--speculative-eagle-topk", "1", "--speculative-num-draft-tokens", str(g + 1)]
+
+
+def _token_budget(dep: dict, pool: dict) -> int:
+    """Tokens per forward: a prefill instance's batch of prompts; an aggregated one's chunk (8,192 by default)."""
+    if pool["role"] == "prefill":
+        return int(pool["batch"]) * _isl(dep, pool.get("class", "default"))
+    return int(dep.get("chunk_tokens") or 8192)
+
+
+def vllm_launch(plan: dict) -> list[Launch]:
+    dep = _deployment(plan)
+    quant, qnotes = _quantization(dep, "vllm")
+    out = []
+    for n, p in enumerate(plan["pools"]):
+        tp, ep, pp, dp = (int(p[k]) for k in ("tp", "ep", "pp", "dp"))
+        argv = ["vllm", "serve", dep["hf_repo"], "--host", "0.0.0.0", "--port", str(FIRST_PORT + n),
+                "--tensor-parallel-size", str(tp), "--pipeline-parallel-size", str(pp), "--data-parallel-size", str(dp),
+                "--max-num-seqs", str(max(int(p["batch"]) // dp, 1)),
+                "--max-num-batched-tokens", str(_token_budget(dep, p)), "--max-model-len", str(_max_len(dep, p.get("class", "default")))]
+        notes = list(qnotes)
+        if ep > 1:
+            argv.append("--enable-expert-parallel")
+            if ep != tp * dp:
+                notes.append(f"the plan's EP {ep} differs from vLLM's expert parallelism (TP x DP = {tp * dp})")
+        if dep["kv_cache"] in ("fp8", "fp4"):
+            argv += ["--kv-cache-dtype", "fp8"]
+        if quant:
+            argv += ["--quantization", quant]
+        if p["role"] == "aggregated":
+            argv.append("--enable-chunked-prefill")
+        if p["role"] in ("prefill", "decode"):
+            argv += ["--kv-transfer-config", json.dumps({"kv_connector": "NixlConnector", "kv_role": "kv_both"},
+                                                        separators=(",", ":"))]
+        argv += _speculative(dep, p, "vllm")
+        out.append(Launch(n, p["role"], p["chip"], int(p["instances"]), int(p["chips_per_instance"]), argv, notes))
+    _refuse_roles(out)
+    return out
+
+
+def sglang_launch(plan: dict) -> list[Launch]:
+    dep = _deployment(plan)
+    quant, qnotes = _quantization(dep, "sglang")
+    out = []
+    for n, p in enumerate(plan["pools"]):
+        tp, ep, pp, dp = (int(p[k]) for k in ("tp", "ep", "pp", "dp"))
+        argv = ["python", "-m", "sglang.launch_server", "--model-path", dep["hf_repo"], "--host", "0.0.0.0",
+                "--port", str(30000 + n), "--tp-size", str(tp * dp), "--pp-size", str(pp),
+                "--max-running-requests", str(int(p["batch"])), "--context-length",
+                str(_max_len(dep, p.get("class", "default")))]
+        notes = list(qnotes)
+        if dp > 1:  # SGLang 0.5.23: --attn-dp-size replaces --dp-size N --enable-dp-attention
+            argv += ["--attn-dp-size", str(dp)]
+            notes.append(f"data-parallel attention: --tp-size is the instance's GPUs per stage ({tp} x DP {dp})")
+        if ep > 1:
+            argv += ["--ep-size", str(ep)]
+        if p["role"] in ("aggregated", "prefill"):
+            argv += ["--chunked-prefill-size", str(_token_budget(dep, p))]
+        if dep["kv_cache"] in ("fp8", "fp4"):
+            argv += ["--kv-cache-dtype", "fp8_e4m3"]
+        if quant:
+            argv += ["--quantization", quant]
+        if p["role"] in ("prefill", "decode"):
+            argv += ["--disaggregation-mode", p["role"], "--disaggregation-transfer-backend", "nixl"]
+        argv += _speculative(dep, p, "sglang")
+        if int(p["chips_per_instance"]) > 8:
+            notes.append("an instance spans several nodes: add --nnodes N --node-rank i --dist-init-addr HEAD:PORT on each")
+        out.append(Launch(n, p["role"], p["chip"], int(p["instances"]), int(p["chips_per_instance"]), argv, notes))
+    _refuse_roles(out)
+    return out
+
+
+def _refuse_roles(launches: list[Launch]) -> None:
+    other = sorted({x.role for x in launches} - {"aggregated", "prefill", "decode"})
+    if other:
+        raise PlannerError(f"exporting {', '.join(other)} pools is not supported yet (attention/FFN or draft pools "
+                           "have no launch command in these frameworks)", field="plan.pools",
+                           hint="plan without modes afd and speculative.placement pool to export")
+
+
+LAUNCHERS = {"vllm": vllm_launch, "sglang": sglang_launch}
