@@ -194,7 +194,7 @@ def predict_row(row: pd.Series, catalog: ChipCatalog, load=None) -> dict:
     else:
         per_decoder = max(int(np.ceil(s.concurrency / s.decode_workers)), 1)
         dstep = StepModel(s.config, s.isl, s.osl, max_decode=min(per_decoder, s.config.max_batch), max_prefill_tokens=1)
-        pstep = StepModel(s.prefill, s.isl, s.osl, max_decode=1,
+        pstep = StepModel(s.prefill, s.isl, s.osl, max_decode=1, prefill_only=True,
                           max_prefill_tokens=max(s.isl * s.prefill.max_batch, s.isl))
         if dstep.fit_reason or pstep.fit_reason:
             raise Skip("a pool's weights do not fit in memory per the engine")

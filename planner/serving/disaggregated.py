@@ -1,9 +1,10 @@
 """Iteration-level simulation of disaggregated serving: a pool of prefill engines, the KV transfer, a pool of
 decode engines.
 
-- Prefill: prompts queue in arrival order for the first free prefill engine, which takes as many as its batch
-  limit and token budget allow (at least one) in one iteration; its iteration time is the step model's prefill
-  time for those tokens.
+- Prefill: prompts queue in arrival order for the first free prefill engine; each of its attention-DP ranks
+  takes as many as its batch limit and token budget per rank allow (at least one) in one iteration; the
+  iteration time is the step model's prefill time (the optimizer's prefill role) for the busiest rank's tokens
+  on every rank.
 - KV transfer: the prompt's KV (ISL x the model's KV bytes per token) crosses the prefill engine's links (the
   NVLink domain when both pools share it, else the NICs) at their sustained bandwidth, plus one link latency.
   The first token reaches the client when the KV lands (TTFT = queue + prefill + transfer, plus the fixed
@@ -94,15 +95,24 @@ def simulate_disaggregated(pools: Pools, lengths: Lengths, load: ClosedLoop | Op
         heapq.heappush(events, (t, seq, kind, who, payload))
         seq += 1
 
+    ranks = max(int(pcfg.dp), 1)
+    rank_batch = max(pcfg.max_batch // ranks, 1)
+    rank_budget = pcfg.rank_token_budget
+
     def start_prefill(t):
         while prefill_free and queue:
             w = prefill_free.pop()
-            batch, tokens = [], 0
-            while queue and len(batch) < pcfg.max_batch and (not batch or tokens + isl[queue[0]] <= pcfg.token_budget):
-                i = queue.popleft()
-                batch.append(i)
-                tokens += int(isl[i])
-            dt = pools.prefill.iteration_one_s(0, pools.prefill.isl, tokens)
+            batch, busiest = [], 0
+            for _ in range(ranks):  # each attention-DP rank takes prompts up to its batch limit and token budget
+                taken, tokens = 0, 0
+                while queue and taken < rank_batch and (not taken or tokens + isl[queue[0]] <= rank_budget):
+                    i = queue.popleft()
+                    batch.append(i)
+                    taken += 1
+                    tokens += int(isl[i])
+                busiest = max(busiest, tokens)
+            # the ranks meet at every MoE exchange: the busiest one sets the pace
+            dt = pools.prefill.iteration_one_s(0, pools.prefill.isl, busiest * ranks)
             push(t + dt, "prefilled", w, np.array(batch, np.int64))
 
     def start_stretch(d: _Decoder, w: int, t: float):

@@ -146,7 +146,7 @@ def simulate_fleet(sc: Scenario, pools: pd.DataFrame, *, requests: int = 4000, a
         name = "P/D " + " + ".join(f"{int(r['instances'])}x {r['role']} {_label(r)}"
                                    for _, r in pd.concat([pre, dec]).iterrows())
         cfgs = {idx: _config(sc, r, catalogs) for idx, r in pd.concat([pre, dec]).iterrows()}
-        steps = {idx: (StepModel(c, isl, osl, max_decode=1, max_prefill_tokens=max(isl * c.max_batch, isl))
+        steps = {idx: (StepModel(c, isl, osl, max_decode=1, max_prefill_tokens=max(isl * c.max_batch, isl), prefill_only=True)
                        if roles[idx] == "prefill" else StepModel(c, isl, osl, max_decode=c.max_batch, max_prefill_tokens=1))
                  for idx, c in cfgs.items()}
         if len(pre) == 1 and len(dec) == 1:  # one prefill and one decode pool: simulated together, exactly

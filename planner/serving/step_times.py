@@ -62,6 +62,15 @@ class EngineConfig:
         return int(self.max_tokens or DEFAULT_MAX_TOKENS.get(self.framework, 8192))
 
     @property
+    def rank_token_budget(self) -> int:
+        """Prompt tokens one attention-DP rank takes per iteration. Each rank schedules its own sequences: in
+        TensorRT-LLM and vLLM the token budget is per rank; SGLang divides its chunked-prefill size among the
+        ranks (server_args: chunked_prefill_size // dp_size with DP attention)."""
+        if self.framework == "sglang" and self.dp > 1:
+            return max(self.token_budget // self.dp, 1)
+        return self.token_budget
+
+    @property
     def scheduling(self) -> str:
         return self.scheduler or DEFAULT_SCHEDULER.get(self.framework, "mixed")
 
@@ -78,27 +87,39 @@ def _geometric(top: float, n: int) -> np.ndarray:
 
 class StepModel:
     """Wall time of an iteration (D decoding sequences at context ctx, P prefill tokens): the engine's step
-    (kernels plus the framework's host time) interpolated on a grid of its evaluations."""
+    (kernels plus the framework's host time) interpolated on a grid of its evaluations.
+
+    `prefill_only`: the engine of a disaggregated prefill pool, priced as the optimizer prices its prefill role
+    (P tokens are P / isl prompts spread evenly over the attention-DP ranks, as its scheduler assigns them;
+    D is ignored), so the simulator and the optimizer's coefficient table agree on a prefill instance."""
 
     def __init__(self, cfg: EngineConfig, isl: float, osl: float, max_decode: float, max_prefill_tokens: float,
-                 n_decode: int = 14, n_ctx: int = 4, n_prefill: int = 14):
+                 n_decode: int = 14, n_ctx: int = 4, n_prefill: int = 14, prefill_only: bool = False):
         self.cfg = cfg
         self.isl = float(isl)
-        d = _geometric(max(max_decode, 1.0), n_decode)
-        ctx = np.linspace(float(isl), float(isl) + max(float(osl), 1.0), n_ctx)
+        self.prefill_only = prefill_only
+        d = np.array([0.0, 1.0]) if prefill_only else _geometric(max(max_decode, 1.0), n_decode)
+        ctx = np.linspace(float(isl), float(isl) + max(float(osl), 1.0), 2 if prefill_only else n_ctx)
         p = _geometric(max(max_prefill_tokens, 1.0), n_prefill)
+        if prefill_only:  # whole prompts: the multiples of isl are on the grid (exact for fixed lengths)
+            p = np.union1d(p, float(isl) * np.arange(1, min(int(max_prefill_tokens // max(isl, 1.0)), 64) + 1))
         D, X, P = np.meshgrid(d, ctx, p, indexing="ij")
         mt, ct = ModelTable.build([cfg.model]), ChipTable.build([cfg.chip])
-        c = Candidates.from_columns(
-            role=ROLE_CODE["aggregated"], model=0, chip=0, tp=cfg.tp, ep=cfg.ep, pp=cfg.pp, dp=cfg.dp,
-            batch=D.ravel(), isl=float(isl), osl=max(float(osl), 1.0), wdtype=DTYPE_CODE[cfg.weights],
-            kvdtype=DTYPE_CODE[cfg.kv], decode_ctx=X.ravel(), prefill_seqs=P.ravel() / float(isl),
-            framework=FRAMEWORK_CODE[cfg.framework],
-        )
+        common = dict(model=0, chip=0, tp=cfg.tp, ep=cfg.ep, pp=cfg.pp, dp=cfg.dp, isl=float(isl),
+                      osl=max(float(osl), 1.0), wdtype=DTYPE_CODE[cfg.weights], kvdtype=DTYPE_CODE[cfg.kv],
+                      framework=FRAMEWORK_CODE[cfg.framework])
+        if prefill_only:
+            c = Candidates.from_columns(role=ROLE_CODE["prefill"], batch=P.ravel() / float(isl), **common)
+        else:
+            c = Candidates.from_columns(role=ROLE_CODE["aggregated"], batch=D.ravel(), decode_ctx=X.ravel(),
+                                        prefill_seqs=P.ravel() / float(isl), **common)
         res = evaluate(c, mt, ct)
-        self.fit_reason = int(res.fit_reason[D.ravel() <= 1].max())  # weights fit (the rest is the scheduler's)
+        # weights fit (the rest is the scheduler's)
+        small = P.ravel() <= max(float(isl), 1.0) if prefill_only else D.ravel() <= 1
+        self.fit_reason = int(res.fit_reason[small].max())
         self.kv_capacity_tokens = self._kv_capacity(res, D.ravel(), P.ravel(), mt, ct)
-        step = np.where(D.ravel() + P.ravel() > 0, res.step_s, 0.0).reshape(D.shape)
+        work = P.ravel() if prefill_only else D.ravel() + P.ravel()
+        step = np.where(work > 0, res.step_s, 0.0).reshape(D.shape)
         self._axes = (np.log1p(d), ctx, np.log1p(p))
         from scipy.interpolate import RegularGridInterpolator  # 0.3 s to import: only when a simulation runs
 

@@ -4,6 +4,8 @@ seed gives the same run; TTFT never falls as concurrency grows."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -133,3 +135,46 @@ def test_disaggregated_serves_every_request_once(step):
         r = simulate_disaggregated(pools, Lengths(ISL, OSL, osl_cv=0.4), load, seed=2).requests
         assert np.isfinite(r[["first_token_s", "end_s"]].to_numpy()).all()
         assert (r["end_s"] >= r["first_token_s"]).all()
+
+
+def _moe_prefill(dp: int, framework: str) -> EngineConfig:
+    cat = load_catalog()
+    return EngineConfig(model=load_model("deepseek-v3"), chip=cat["b200"], weights="fp8", kv="fp8", tp=1, ep=dp,
+                        dp=dp, framework=framework, max_batch=dp)
+
+
+def test_a_prefill_engine_is_priced_as_the_optimizers_prefill_role():
+    """The simulator's prefill pool and the optimizer's coefficient table agree on a prefill instance: P tokens
+    are P / isl prompts of the prefill role, spread over the attention-DP ranks."""
+    from planner.engine.roofline import Candidates, evaluate
+    from planner.engine.tables import DTYPE_CODE, FRAMEWORK_CODE, ROLE_CODE, ChipTable, ModelTable
+
+    isl = 4096
+    cfg = _moe_prefill(4, "trtllm")
+    st = StepModel(cfg, isl, 256, max_decode=1, max_prefill_tokens=4 * isl, prefill_only=True)
+    c = Candidates.from_columns(role=ROLE_CODE["prefill"], model=0, chip=0, tp=1, ep=4, dp=4, batch=[1.0, 4.0],
+                                isl=isl, osl=256, wdtype=DTYPE_CODE["fp8"], kvdtype=DTYPE_CODE["fp8"],
+                                framework=FRAMEWORK_CODE["trtllm"])
+    ref = evaluate(c, ModelTable.build([cfg.model]), ChipTable.build([cfg.chip])).step_s
+    got = [st.iteration_one_s(0, isl, isl), st.iteration_one_s(0, isl, 4 * isl)]
+    assert got == pytest.approx(list(ref), rel=1e-6)
+
+
+def test_each_attention_dp_rank_of_a_prefill_engine_takes_its_own_prompt():
+    """Four clients, prompts as long as the token budget, a prefill engine of 4 attention-DP ranks: TensorRT-LLM
+    budgets per rank, so one iteration prefills all four (the busiest rank's tokens on every rank); SGLang divides
+    its chunked-prefill size among the ranks (8192 // 4 per rank), which still takes one prompt per rank."""
+    isl, osl = 8192, 16
+    for framework in ("trtllm", "sglang"):
+        cfg = _moe_prefill(4, framework)
+        assert cfg.rank_token_budget == (8192 if framework == "trtllm" else 2048)
+        pstep = StepModel(cfg, isl, osl, max_decode=1, max_prefill_tokens=4 * isl, prefill_only=True)
+        dstep = StepModel(dataclasses.replace(cfg, max_batch=64), isl, osl, max_decode=8, max_prefill_tokens=1)
+        load = ClosedLoop(4, warmup=0, measured_per_client=1)
+        with using_serving_params(SERVING_PARAMS.replace(request_s=0.0, disagg_handoff_s=0.0)):
+            sim = simulate_disaggregated(Pools(pstep, 1, dstep, 1), Lengths(isl, osl), load)
+        one_iteration = pstep.iteration_one_s(0, isl, 4 * isl) + float(Pools(pstep, 1, dstep, 1).kv_transfer_s(isl))
+        firsts = sim.requests["first_token_s"].to_numpy()[load.first_requests()]
+        assert firsts == pytest.approx([one_iteration] * 4, rel=1e-9), framework
+        # one rank's prompt alone is cheaper than four: the ranks share the MoE exchanges, not the work
+        assert pstep.iteration_one_s(0, isl, isl) < pstep.iteration_one_s(0, isl, 4 * isl)
