@@ -59,6 +59,7 @@ class EngineResult:
     share_comm: np.ndarray
     share_overhead: np.ndarray
     kv_bytes_per_token: np.ndarray  # whole model, one token
+    state_bytes_per_request: np.ndarray  # linear-attention state of one sequence, whole model (0 without)
     t_attn_proj_s: np.ndarray  # per operator family, per forward through all stages
     t_attn_core_s: np.ndarray
     t_ffn_s: np.ndarray

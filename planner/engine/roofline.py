@@ -419,14 +419,24 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     kv_elems_chip = kv_elems_per_chip(mt, m, tp)
     W = mt.window[m]
     frac_win = mt.window_layers[m] / L if W > 0 else 0.0
+    frac_lin = mt.lin_layers[m] / L  # linear-attention layers hold no KV and attend over no context
+    lin = mt.lin_layers[m] > 0
 
     def ctx_eff(ctx):
-        return (1 - frac_win) * ctx + frac_win * np.minimum(ctx, W) if W > 0 else ctx
+        """Context each layer attends over, averaged over the layers (windowed layers see at most W tokens,
+        linear-attention layers none)."""
+        full = (1 - frac_win - frac_lin) * ctx + frac_win * np.minimum(ctx, W) if W > 0 else (1 - frac_lin) * ctx
+        return full
 
     # KV held per sequence: the prompt (prefill), else what the scheduler reserves (KV_RESERVATION)
     kv_ctx_resident = isl if is_prefill else (isl + osl if KV_RESERVATION == "peak" else ctx_dec)
     kv_seqs_resident = (B if is_prefill else (B + B / osl if is_agg else B)) / dp
     kv_bytes = kv_seqs_resident * ctx_eff(kv_ctx_resident) * kv_elems_chip * kb * ls
+    # linear-attention layers: a constant state per sequence, split over the TP ranks by head
+    state_seq_chip = mt.lin_state_elems[m] * mt.lin_state_bytes[m] / tp  # bytes per sequence per linear layer
+    lin_stage = mt.lin_layers[m] / pp
+    if lin:
+        kv_bytes = kv_bytes + kv_seqs_resident * state_seq_chip * lin_stage
 
     inter = mt.dense_ffn_params[m] / (3 * hidden)
     weight_params = (
@@ -493,15 +503,24 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
         pairs = causal_pairs(s_new, prefix)
         if W > 0:
             pairs_win = s_new * np.minimum((s_new + 2 * prefix) / 2, W) + s_new * params.prefill_attn_row_keys
-            pairs = (1 - frac_win) * pairs + frac_win * pairs_win
+            pairs = (1 - frac_win - frac_lin) * pairs + frac_win * pairs_win
+        else:
+            pairs = (1 - frac_lin) * pairs
         f_att = f_att + pre_r * pairs * 2.0 * (hd + vhd) * heads_chip
-        pre_units = prefill_attention_units(pre_r, s_new, heads_chip)
+        pre_units = prefill_attention_units(pre_r, s_new, heads_chip) * (1 - frac_lin)
         if mla:  # a cached prefix is re-expanded from the latent through kv_b (MLA chunk overhead)
             f_att = f_att + 2.0 * pre_r * prefix * mt.kv_lora[m] * heads_chip * (hd - mt.qk_rope[m] + vhd)
-        b_att = b_att + pre_r * (s_new * (2 * heads_chip * hd * ACT_BYTES + kv_elems_chip * kb) + prefix * kv_elems_chip * kb)
+        b_att = b_att + pre_r * (1 - frac_lin) * (s_new * (2 * heads_chip * hd * ACT_BYTES + kv_elems_chip * kb)
+                                                  + prefix * kv_elems_chip * kb)
     else:
         pre_r, pre_units = 0.0, 0.0
     account("attn_core", f_att / attn_peak, np.maximum(b_att / bw, t_serial), ls)
+    if lin:  # the recurrence of the linear-attention layers: its FLOPs per token, its state read and written
+        # once per decoding sequence and per prompt (chunked scan), on every linear layer of the stage
+        lin_tokens = dec_r + pre_r * s_new
+        f_lin = lin_tokens * mt.lin_flops[m] / tp
+        b_lin = 2.0 * (dec_r + pre_r) * state_seq_chip + lin_tokens * 4 * hidden / tp * ACT_BYTES
+        account("attn_core", f_lin / attn_peak, b_lin / bw, lin_stage)
     # fixed work per decode work item (sequence x KV head on this chip) and per prefill (sequence, head, query tile)
     unit_s = ct.attention_unit[k] * attention_unit_factor(mla, q_per_kv, kb)
     account("attn_core", 0.0, attention_unit_time(units, 1.0, unit_s)
@@ -616,7 +635,8 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
         kv_bytes=kv_bytes, memory_capacity_bytes=np.full(n, ct.mem_bytes[k] + ct.cold_bytes[k]),
         cold_tier_fraction=cold_frac, fit_reason=reason, share_compute=t_compute / total,
         share_memory=t_memory / total, share_comm=t_comm_stage / total, share_overhead=t_overhead / total,
-        kv_bytes_per_token=mt.kv_elems[m] * kb * L + np.zeros(n),
+        kv_bytes_per_token=mt.kv_elems[m] * kb * L * (1 - frac_lin) + np.zeros(n),
+        state_bytes_per_request=mt.lin_layers[m] * mt.lin_state_elems[m] * mt.lin_state_bytes[m] + np.zeros(n),
         **{f"t_{f}_s": np.broadcast_to(fam.get(f, 0.0), (n,)) * pp for f in OP_FAMILIES},
         **{f"{f}_compute_share": family_compute_share(f) for f in ("attn_proj", "attn_core", "ffn", "lm_head")},
     )
@@ -658,6 +678,7 @@ def to_frame(c: Candidates, res: EngineResult, mt: ModelTable, ct: ChipTable) ->
             "cost_usd_per_hr": price * chips_n,
             "power_w": ct.power_w[c.chip] * chips_n,
             "kv_bytes_per_token": res.kv_bytes_per_token,
+            "state_bytes_per_request": res.state_bytes_per_request,
         }
     )
     return df

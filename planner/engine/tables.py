@@ -51,9 +51,13 @@ class ModelTable:
     shared_params: np.ndarray  # per MoE layer, all shared experts
     vocab: np.ndarray
     embed_params: np.ndarray
-    kv_elems: np.ndarray  # per token per layer, whole model (before TP split)
+    kv_elems: np.ndarray  # per token per softmax-attention layer, whole model (before TP split)
     window: np.ndarray  # sliding window tokens (0 = none)
     window_layers: np.ndarray
+    lin_layers: np.ndarray  # linear-attention layers (hybrids; 0 = none): a recurrent state, no KV cache
+    lin_state_elems: np.ndarray  # state elements per sequence per linear layer (whole model, before TP split)
+    lin_state_bytes: np.ndarray  # bytes per state element
+    lin_flops: np.ndarray  # recurrence FLOPs per token per linear layer
 
     @classmethod
     def build(cls, models: list[ModelArch]) -> ModelTable:
@@ -81,9 +85,13 @@ class ModelTable:
             shared_params=arr(lambda m: m.shared_expert_params),
             vocab=arr(lambda m: m.vocab_size),
             embed_params=arr(lambda m: m.embedding_params),
-            kv_elems=arr(lambda m: m.kv_elems_per_token_per_layer),
+            kv_elems=arr(lambda m: m.kv_elems_per_token_per_full_layer),
             window=arr(lambda m: m.sliding_window.window if m.sliding_window else 0),
             window_layers=arr(lambda m: m.sliding_window.num_layers if m.sliding_window else 0),
+            lin_layers=arr(lambda m: m.linear_attention.num_layers if m.linear_attention else 0),
+            lin_state_elems=arr(lambda m: m.linear_attention.state_elems_per_layer if m.linear_attention else 0),
+            lin_state_bytes=arr(lambda m: m.linear_attention.state_bytes_per_elem if m.linear_attention else 0),
+            lin_flops=arr(lambda m: m.linear_attention.flops_per_token_per_layer if m.linear_attention else 0),
         )
 
 

@@ -12,6 +12,9 @@ Handled families (by `architectures[0]`, falling back to `model_type` and then t
   `moe_intermediate_size`, `first_k_dense_replace`, `moe_layer_freq`;
 * GptOssForCausalLM: `num_local_experts`, `experts_per_token` / `num_experts_per_tok`, `layer_types` +
   `sliding_window`;
+* Qwen3.5/3.6 and Qwen3-Next (Gated DeltaNet hybrids): `layer_types` (`linear_attention` / `full_attention`) or
+  `full_attention_interval`, `linear_num_key_heads`, `linear_num_value_heads`, `linear_key_head_dim`,
+  `linear_value_head_dim`, `linear_conv_kernel_dim`, `mamba_ssm_dtype` (the state's dtype), `attn_output_gate`;
 * Step3 (text part of Step3VL): `num_attention_groups`, `moe_num_experts`, `moe_top_k`, `share_expert_dim`,
   `moe_layers_enum` (best effort; its low-rank query is not representable and is modelled as full rank).
 
@@ -40,7 +43,7 @@ _HINT = (
 _MLA_ARCHS = {"DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM"}
 _MLA_TYPES = {"deepseek_v2", "deepseek_v3", "kimi_k2"}
 _QWEN_DENSE_TYPES = {"qwen2", "qwen3"}
-_QWEN_MOE_TYPES = {"qwen2_moe", "qwen3_moe"}
+_QWEN_MOE_TYPES = {"qwen2_moe", "qwen3_moe", "qwen3_next", "qwen3_5_moe", "qwen3_5_moe_text"}
 
 
 def _missing(key: str, arch: str, why: str = "missing required key") -> PlannerError:
@@ -196,6 +199,36 @@ def _moe(cfg: dict, arch: str, model_type: str, num_layers: int) -> tuple[dict |
     return block, (dense_width or width if expert_width_is_intermediate else None)
 
 
+_KNOWN_LAYER_KINDS = {"full_attention", "sliding_attention", "linear_attention", "attention"}
+_STATE_DTYPE_BYTES = {"float32": 4, "fp32": 4, "bfloat16": 2, "bf16": 2, "float16": 2, "fp16": 2}
+
+
+def _linear_attention(cfg: dict, arch: str, model_type: str, num_layers: int) -> dict | None:
+    """Gated DeltaNet hybrids (Qwen3.5/3.6, Qwen3-Next): `layer_types` (or every `full_attention_interval`-th
+    layer full) and the `linear_*` head shapes."""
+    kinds = cfg.get("layer_types")
+    interval = cfg.get("full_attention_interval")
+    if isinstance(kinds, list) and kinds:
+        n_linear = sum(1 for k in kinds if k == "linear_attention")
+    elif "linear_num_value_heads" in cfg and isinstance(interval, int) and interval > 0:
+        n_linear = num_layers - num_layers // interval
+    else:
+        n_linear = 0
+    if n_linear == 0:
+        return None
+    dtype = str(cfg.get("mamba_ssm_dtype") or "float32").lower()
+    return {
+        "kind": "gated_deltanet",
+        "num_layers": n_linear,
+        "num_key_heads": _int(cfg, arch, "linear_num_key_heads"),
+        "num_value_heads": _int(cfg, arch, "linear_num_value_heads"),
+        "key_head_dim": _int(cfg, arch, "linear_key_head_dim"),
+        "value_head_dim": _int(cfg, arch, "linear_value_head_dim"),
+        "conv_kernel": _int(cfg, arch, "linear_conv_kernel_dim", default=4),
+        "state_bytes_per_elem": _STATE_DTYPE_BYTES.get(dtype, 4),
+    }
+
+
 def _refuse_unmodelled(cfg: dict) -> None:
     """Layer kinds the engine does not model yet are refused, never imported as attention (a wrong size)."""
     pattern = str(cfg.get("hybrid_override_pattern") or "")
@@ -205,6 +238,11 @@ def _refuse_unmodelled(cfg: dict) -> None:
         raise PlannerError("hybrid Mamba/attention models (state-space layers) are not modelled yet; importing them "
                            "as attention layers would size them wrongly (2-3x)", field="config.json",
                            hint="plan a transformer model, or a preset of a similar size, until hybrid layers land")
+    unknown = sorted({k for k in kinds if k not in _KNOWN_LAYER_KINDS})
+    if unknown:
+        raise PlannerError(f"layer kinds {unknown} (layer_types) are not modelled; importing them as attention "
+                           "layers could size the model wrongly", field="config.json.layer_types",
+                           hint="plan a preset of a similar size until these layers land")
     latent = cfg.get("routed_expert_hidden_size") or cfg.get("moe_latent_size")
     if latent:
         raise PlannerError(f"latent MoE (experts on a {latent}-wide projection of the hidden state) is not modelled "
@@ -294,4 +332,10 @@ def arch_dict_from_hf(cfg: dict, model_id: str) -> dict:
     window = _sliding_window(cfg, arch, model_type, num_layers)
     if window:
         out["sliding_window"] = window
+    linear = _linear_attention(cfg, arch, model_type, num_layers)
+    if linear:
+        out["linear_attention"] = linear
+    # a second query-sized projection gates the attention output (Qwen3-Next always; Qwen3.5 says so)
+    if bool(cfg.get("attn_output_gate", model_type.startswith("qwen3_next"))) and out["attention"] == "gqa":
+        out["attn_output_gate"] = True
     return out

@@ -57,6 +57,47 @@ class SlidingWindow(_Strict):
     num_layers: int = Field(ge=0, description="how many of the layers are windowed")
 
 
+class LinearAttention(_Strict):
+    """Hybrid models: `num_layers` of the layers mix tokens with a linear-attention recurrence (Gated DeltaNet:
+    Qwen3.5/3.6, Qwen3-Next) instead of softmax attention. Such a layer keeps a constant-size state per sequence
+    (per value head a key_head_dim x value_head_dim matrix, and a short convolution's last kernel-1 inputs), not
+    a KV cache that grows with the context."""
+
+    kind: Literal["gated_deltanet"] = "gated_deltanet"
+    num_layers: int = Field(gt=0, description="how many of the layers are linear attention; the rest are full")
+    num_key_heads: int = Field(gt=0)
+    num_value_heads: int = Field(gt=0)
+    key_head_dim: int = Field(gt=0)
+    value_head_dim: int = Field(gt=0)
+    conv_kernel: int = Field(default=4, gt=0)
+    state_bytes_per_elem: int = Field(default=4, gt=0, description="the recurrent state's dtype (fp32: 4)")
+
+    @property
+    def conv_channels(self) -> int:
+        return 2 * self.num_key_heads * self.key_head_dim + self.num_value_heads * self.value_head_dim
+
+    def layer_params(self, hidden: int) -> int:
+        """in_proj (q, k of the key heads; v and the output gate z of the value heads; the decay a and the gate
+        b per value head), the depthwise convolution over q, k, v, out_proj, and per-head A and dt bias and the
+        gated norm's weight."""
+        nk, nv, dk, dv = self.num_key_heads, self.num_value_heads, self.key_head_dim, self.value_head_dim
+        in_proj = hidden * (2 * nk * dk + 2 * nv * dv + 2 * nv)
+        return in_proj + self.conv_channels * self.conv_kernel + nv * dv * hidden + 2 * nv + dv
+
+    @property
+    def state_elems_per_layer(self) -> int:
+        """Per sequence: the recurrent state (value heads x key_head_dim x value_head_dim) and the convolution's
+        last kernel - 1 inputs."""
+        return (self.num_value_heads * self.key_head_dim * self.value_head_dim
+                + self.conv_channels * (self.conv_kernel - 1))
+
+    @property
+    def flops_per_token_per_layer(self) -> int:
+        """The recurrence per token and layer (projections aside): per value head the delta-rule update (S k,
+        then a rank-1 correction: ~4 dk dv) and the read-out (S q: 2 dk dv)."""
+        return 6 * self.num_value_heads * self.key_head_dim * self.value_head_dim
+
+
 class ModelArch(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-_]*$")
     name: str = ""
@@ -73,6 +114,9 @@ class ModelArch(_Strict):
     moe: MoE | None = None
     sliding_window: SlidingWindow | None = None
     attention_bias: bool = False
+    attn_output_gate: bool = Field(default=False, description="full-attention layers gate their output with a "
+                                                              "second query-sized projection (Qwen3.5, Qwen3-Next)")
+    linear_attention: LinearAttention | None = None
     mtp_layers: int = Field(default=0, ge=0, description="multi-token-prediction modules (usable as a speculative "
                                                          "draft: speculative.method mtp)")
     source: str = Field(default="", description="where the shapes come from (HF repo / config URL)")
@@ -87,6 +131,8 @@ class ModelArch(_Strict):
             raise ValueError("moe.first_dense_layers exceeds num_layers")
         if self.sliding_window and self.sliding_window.num_layers > self.num_layers:
             raise ValueError("sliding_window.num_layers exceeds num_layers")
+        if self.linear_attention and self.linear_attention.num_layers >= self.num_layers:
+            raise ValueError("linear_attention.num_layers must leave at least one full-attention layer")
         return self
 
     # ---- derived shapes (element counts, not bytes) ----
@@ -103,7 +149,28 @@ class ModelArch(_Strict):
         return self.num_layers - self.num_moe_layers
 
     @property
-    def attn_params_per_layer(self) -> int:
+    def num_full_attention_layers(self) -> int:
+        return self.num_layers - (self.linear_attention.num_layers if self.linear_attention else 0)
+
+    @property
+    def full_attention_fraction(self) -> float:
+        """Share of the layers with softmax attention (a KV cache); 1 unless the model is a linear hybrid."""
+        return self.num_full_attention_layers / self.num_layers
+
+    @property
+    def mixer_params(self) -> int:
+        """Token-mixer parameters of all layers: softmax attention, and linear attention in hybrids."""
+        full = self.num_full_attention_layers * self.full_attn_params_per_layer
+        la = self.linear_attention
+        return full + (la.num_layers * la.layer_params(self.hidden_size) if la else 0)
+
+    @property
+    def attn_params_per_layer(self) -> float:
+        """Token-mixer parameters per layer, averaged over the layers (full and linear attention)."""
+        return self.mixer_params / self.num_layers
+
+    @property
+    def full_attn_params_per_layer(self) -> int:
         h = self.hidden_size
         if self.attention == "mla":
             m = self.mla
@@ -112,7 +179,8 @@ class ModelArch(_Strict):
             kv = h * (m.kv_lora_rank + m.qk_rope_head_dim) + m.kv_lora_rank * self.num_heads * (m.qk_nope_head_dim + m.v_head_dim)
             o = self.num_heads * m.v_head_dim * h
             return q + kv + o
-        qkv = h * (self.num_heads + 2 * self.num_kv_heads) * self.head_dim
+        q_heads = self.num_heads * (2 if self.attn_output_gate else 1)
+        qkv = h * (q_heads + 2 * self.num_kv_heads) * self.head_dim
         o = self.num_heads * self.head_dim * h
         return qkv + o
 
@@ -136,7 +204,7 @@ class ModelArch(_Strict):
 
     @property
     def total_params(self) -> int:
-        layers = self.num_layers * self.attn_params_per_layer + self.num_dense_layers * self.dense_ffn_params
+        layers = self.mixer_params + self.num_dense_layers * self.dense_ffn_params
         if self.moe:
             layers += self.num_moe_layers * (self.moe.num_experts * self.expert_params + self.shared_expert_params)
         return layers + self.embedding_params
@@ -148,17 +216,30 @@ class ModelArch(_Strict):
         Of the embeddings only the LM head (vocab x hidden) counts: the input-embedding lookup reads one
         row per token, not the table. This is the convention behind gpt-oss's published 5.1B active.
         """
-        layers = self.num_layers * self.attn_params_per_layer + self.num_dense_layers * self.dense_ffn_params
+        layers = self.mixer_params + self.num_dense_layers * self.dense_ffn_params
         if self.moe:
             layers += self.num_moe_layers * (self.moe.top_k * self.expert_params + self.shared_expert_params)
         return layers + self.vocab_size * self.hidden_size
 
     @property
-    def kv_elems_per_token_per_layer(self) -> int:
-        """KV-cache elements one token adds in one layer: 2·kv_heads·head_dim (GQA) or latent+rope (MLA)."""
+    def kv_elems_per_token_per_full_layer(self) -> int:
+        """KV-cache elements one token adds in one softmax-attention layer: 2·kv_heads·head_dim (GQA) or
+        latent+rope (MLA)."""
         if self.attention == "mla":
             return self.mla.kv_lora_rank + self.mla.qk_rope_head_dim
         return 2 * self.num_kv_heads * self.head_dim
+
+    @property
+    def kv_elems_per_token_per_layer(self) -> float:
+        """KV-cache elements per token, averaged over the layers (linear-attention layers hold none), so that
+        num_layers x this is what a token adds to the whole model's cache."""
+        return self.kv_elems_per_token_per_full_layer * self.full_attention_fraction
+
+    @property
+    def state_bytes_per_sequence(self) -> int:
+        """Constant-size recurrent state one sequence holds in the linear-attention layers (0 without them)."""
+        la = self.linear_attention
+        return la.num_layers * la.state_elems_per_layer * la.state_bytes_per_elem if la else 0
 
 
 # ---------------------------------------------------------------- loading

@@ -169,7 +169,8 @@ def prepare(sc: Scenario, *, catalogs=(), margin: float | Margins | None = None,
         else:
             notes.append("speculative.placement pool: the draft model fits on no offered chip")
     p = Pruned(table=table, counts=p.counts, diagnostics=p.diagnostics)
-    kv_bytes = float(sc.workload.isl * coeffs["kv_bytes_per_token"].iloc[0]) if len(coeffs) else 0.0
+    kv_bytes = (float(sc.workload.isl * coeffs["kv_bytes_per_token"].iloc[0] + coeffs["state_bytes_per_request"].iloc[0])
+                if len(coeffs) else 0.0)  # the prompt's KV and, for linear-attention hybrids, the state
     spec = milp.MilpSpec(
         modes=modes, rate_min=sc.workload.arrival_rate_rps if objective == "min-cost" else None,
         budget_usd_per_hr=sc.budget_usd_per_hr, max_chips=sc.max_chips, max_power_kw=sc.max_power_kw,

@@ -58,7 +58,7 @@ def _with_planning_columns(df: pd.DataFrame, s: PruneSettings) -> pd.DataFrame:
     ttft_raw_s = df["ttft_ms"].to_numpy() / 1e3
     batch = df["batch"].to_numpy()
     is_prefill = role == "prefill"
-    bytes_per_req = s.isl * df["kv_bytes_per_token"].to_numpy()
+    bytes_per_req = s.isl * df["kv_bytes_per_token"].to_numpy() + df["state_bytes_per_request"].to_numpy()
     kv_s = np.where(is_prefill, bytes_per_req / (df["nic_gb_s"].to_numpy() * 1e9) * f, 0.0)
     service_s = ttft_raw_s * f
     if s.kv_overlap:  # layer by layer: only the last layer's share, plus what the prefill cannot hide

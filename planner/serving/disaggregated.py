@@ -45,7 +45,8 @@ class Pools:
         """Seconds to move a prompt's KV from its prefill engine to a decode engine."""
         cfg = self.prefill.cfg
         m, chip = cfg.model, cfg.chip
-        kv_bytes = np.asarray(isl, float) * m.kv_elems_per_token_per_layer * DTYPE_BYTES[DTYPE_CODE[cfg.kv]] * m.num_layers
+        kv_bytes = (np.asarray(isl, float) * m.kv_elems_per_token_per_layer * DTYPE_BYTES[DTYPE_CODE[cfg.kv]] * m.num_layers
+                    + m.state_bytes_per_sequence)  # a linear-attention hybrid's state travels too
         if chip.scaleup_domain >= RACK_SCALE_DOMAIN:
             bw = chip.scaleup_gb_s * chip.efficiency.scaleup * 1e9 * cfg.chips
             lat = chip.efficiency.scaleup_latency_us * 1e-6

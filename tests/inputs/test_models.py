@@ -473,3 +473,50 @@ def test_latent_moe_is_refused_not_sized_wrongly(tmp_path):
     p.write_text(json.dumps(cfg))
     with pytest.raises(PlannerError, match="latent MoE"):
         load_model(p)
+
+
+# ---------------------------------------------------------------- linear-attention hybrids (Gated DeltaNet)
+
+GDN_CONFIG = {
+    "architectures": ["Qwen3_5MoeForConditionalGeneration"],
+    "text_config": {"model_type": "qwen3_5_moe_text", "hidden_size": 64, "num_hidden_layers": 4,
+                    "layer_types": ["linear_attention", "linear_attention", "linear_attention", "full_attention"],
+                    "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 32, "attn_output_gate": True,
+                    "linear_num_key_heads": 2, "linear_num_value_heads": 4, "linear_key_head_dim": 8,
+                    "linear_value_head_dim": 16, "linear_conv_kernel_dim": 4, "mamba_ssm_dtype": "float32",
+                    "num_experts": 8, "num_experts_per_tok": 2, "moe_intermediate_size": 24,
+                    "shared_expert_intermediate_size": 24, "vocab_size": 100, "mtp_num_hidden_layers": 1}}
+
+
+def test_gated_deltanet_hybrid_by_hand(tmp_path):
+    """Three Gated DeltaNet layers and one gated full-attention layer, every count by hand."""
+    p = tmp_path / "qwen35-tiny_config.json"
+    p.write_text(json.dumps(GDN_CONFIG))
+    m = load_model(p)
+    la = m.linear_attention
+    assert la.num_layers == 3 and m.num_full_attention_layers == 1 and m.attn_output_gate and m.mtp_layers == 1
+    # GDN layer: in_proj 64 x (2*2*8 + 2*4*16 + 2*4) = 64 x 168; conv (32 + 64) x 4; out_proj 64 x 64; A, dt 8; norm 16
+    gdn = 64 * 168 + 96 * 4 + 64 * 64 + 8 + 16
+    assert la.layer_params(64) == gdn
+    # full layer: q and its gate 64 x 2 x 4 x 32, k and v 64 x 2 x 2 x 32, o 4 x 32 x 64
+    full = 64 * 256 + 64 * 128 + 128 * 64
+    assert m.full_attn_params_per_layer == full
+    ffn = 8 * 3 * 64 * 24 + 3 * 64 * 24  # routed + shared, per layer
+    assert m.total_params == 3 * gdn + full + 4 * ffn + 2 * 100 * 64
+    # KV: only the full layer, 2 x 2 heads x 32; state: 3 layers x (4 x 8 x 16 + 96 x 3) fp32 elements
+    assert m.kv_elems_per_token_per_layer * m.num_layers == 2 * 2 * 32
+    assert m.state_bytes_per_sequence == 3 * (4 * 8 * 16 + 96 * 3) * 4
+
+
+def test_qwen3_next_marks_every_fourth_layer_full_without_layer_types():
+    cfg = dict(GDN_CONFIG["text_config"], model_type="qwen3_next", architectures=["Qwen3NextForCausalLM"],
+               full_attention_interval=4, num_hidden_layers=8)
+    del cfg["layer_types"], cfg["attn_output_gate"]
+    d = arch_dict_from_hf(cfg, "qwen3-next-tiny")
+    assert d["linear_attention"]["num_layers"] == 6 and d["attn_output_gate"]
+
+
+def test_unknown_layer_kinds_are_refused():
+    cfg = dict(GDN_CONFIG["text_config"], layer_types=["linear_attention", "lightning", "full_attention", "x"])
+    with pytest.raises(PlannerError, match="layer kinds"):
+        arch_dict_from_hf(cfg, "odd")
