@@ -127,6 +127,13 @@ class EngineParams(FittedConstants):
         1.75, unit="exponent", bounds=(0.3, 6.0), data="validation/kernels_h100/allreduce.csv", command=KERNEL_FIT,
         meaning="sharpness of that switch: blend weight 1/(1 + (bytes/switch)^sharpness)")
 
+    linear_scan_efficiency: float = fitted(
+        0.028, unit="fraction of the bf16 peak", bounds=(0.001, 1.0),
+        data="validation/kernels_blackwell b200_sxm gdn_perf (chunk_gated_delta_rule, >= 4096 tokens)",
+        command="python scripts/linear_attention_kernels.py",
+        meaning="what the chunked gated-delta-rule scan of a linear-attention prefill sustains of the chip's bf16 "
+                "peak (6 dk dv FLOPs per token and value head; the Triton scan is sequential over chunks)")
+
     def host_s(self, framework):
         """Host time per iteration of the framework(s) (FRAMEWORK_CODE codes; arrays broadcast)."""
         per_code = np.array([getattr(self, f"host_s_{f}") for f in FRAMEWORKS])

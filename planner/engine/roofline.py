@@ -23,6 +23,11 @@ from planner.inputs.chips import DTYPES
 CHUNK = 1 << 15  # candidates per numpy pass
 ACT_BYTES = 2.0  # activations travel and are stored in bf16
 KERNELS_PER_LAYER = 8  # norms, QKV, attention, O, gate/up, activation, down, residual
+# a linear-attention layer's token mixer: a decode step launches the convolution update and the recurrent kernel
+# (in place of attention); a prefill the convolution and the chunked delta-rule scan, six kernels in the FLA
+# implementation (local cumsum, K K^T, triangular solve, W/U, inter-chunk states, output)
+LIN_DECODE_KERNELS = 2
+LIN_SCAN_EXTRA_KERNELS = 5
 MLA_EXTRA_KERNELS = 5  # q_a proj, q_a norm, q_b proj, kv_a proj + norm, rope (MLA layers)
 MOE_EXTRA_KERNELS = 4  # router GEMM, top-k, permute (dispatch), unpermute (combine) (MoE layers)
 SHARED_EXPERT_KERNELS = 3  # gate/up, activation, down of the shared expert(s)
@@ -154,6 +159,16 @@ def attention_dp_busiest_tokens(mean_tokens, prompt_tokens, dp):
     p = np.minimum(mean_tokens / u, 1.0)
     busy = np.where(p < 1.0, u * -np.expm1(dp * np.log1p(-np.minimum(p, 1 - 1e-12))), u * np.ceil(mean_tokens / u))
     return np.where(dp > 1, np.maximum(busy, mean_tokens), mean_tokens)
+
+
+def linear_attention_work(dec_seqs, prompts, prompt_tokens, flops_per_token, state_bytes, hidden_per_rank):
+    """One linear-attention layer's work on one rank: FLOPs of the recurrent decode update (one token per
+    sequence), FLOPs of the chunked prefill scan (every prompt token), and bytes: each decoding sequence and
+    each prompt reads and writes its state once, every token moves its q, k, v, gate activations."""
+    dec_flops = dec_seqs * flops_per_token
+    scan_flops = prompts * prompt_tokens * flops_per_token
+    bytes_ = 2.0 * (dec_seqs + prompts) * state_bytes + (dec_seqs + prompts * prompt_tokens) * 4 * hidden_per_rank * ACT_BYTES
+    return dec_flops, scan_flops, bytes_
 
 
 def distinct_experts(num_experts, top_k, tokens):
@@ -515,12 +530,11 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     else:
         pre_r, pre_units = 0.0, 0.0
     account("attn_core", f_att / attn_peak, np.maximum(b_att / bw, t_serial), ls)
-    if lin:  # the recurrence of the linear-attention layers: its FLOPs per token, its state read and written
-        # once per decoding sequence and per prompt (chunked scan), on every linear layer of the stage
-        lin_tokens = dec_r + pre_r * s_new
-        f_lin = lin_tokens * mt.lin_flops[m] / tp
-        b_lin = 2.0 * (dec_r + pre_r) * state_seq_chip + lin_tokens * 4 * hidden / tp * ACT_BYTES
-        account("attn_core", f_lin / attn_peak, b_lin / bw, lin_stage)
+    if lin:  # the recurrence of the linear-attention layers, on every linear layer of the stage
+        f_dec, f_scan, b_lin = linear_attention_work(dec_r, pre_r, s_new, mt.lin_flops[m] / tp, state_seq_chip,
+                                                     hidden / tp)
+        scan_peak = np.where(peak_bf16 > 0, peak_bf16, peak_any) * params.linear_scan_efficiency
+        account("attn_core", f_dec / attn_peak + f_scan / scan_peak, b_lin / bw, lin_stage)
     # fixed work per decode work item (sequence x KV head on this chip) and per prefill (sequence, head, query tile)
     unit_s = ct.attention_unit[k] * attention_unit_factor(mla, q_per_kv, kb)
     account("attn_core", 0.0, attention_unit_time(units, 1.0, unit_s)
@@ -586,6 +600,9 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     t_comm_stage = ls * t_ar + ld * t_ar + lm * t_moe_comm
     fam["comm"] = t_comm_stage
     t_overhead = kernels_per_stage(ls, lm, mla, mt.shared_params[m] > 0) * overhead
+    if lin:  # a linear layer's mixer launches more kernels than one attention call, more still with prompt tokens
+        extra = (LIN_DECODE_KERNELS - 1) + LIN_SCAN_EXTRA_KERNELS * (np.asarray(pre_r) > 0)
+        t_overhead = t_overhead + lin_stage * extra * overhead
     fam["overhead"] = t_overhead
 
     t_stage = t_compute + t_memory + t_comm_stage + t_overhead
