@@ -21,7 +21,7 @@ import pandas as pd
 from planner.engine.tables import FRAMEWORKS
 from planner.errors import PlannerError
 from planner.inputs.chips import ChipCatalog, load_catalog
-from planner.inputs.models import load_model, preset_for_hf_id
+from planner.inputs.models import load_model
 from planner.inputs.reader import MAX_CSV_BYTES, load_csv, read_text
 from planner.serving.aggregated import simulate_aggregated
 from planner.serving.clients import ClosedLoop, Lengths
@@ -147,9 +147,10 @@ def setting_from_row(row: pd.Series, catalog: ChipCatalog) -> ServingSetting:
     limits, and pools that can hold the stated concurrency (decode workers x batch x attention-DP)."""
     for column in ("isl", "osl", "silicon_ttft_ms", "silicon_tpot_ms"):
         _positive(row, column, MAX_TOKENS if column in ("isl", "osl") else 1e12)
-    preset = preset_for_hf_id(str(row["model_path"]))
-    if preset is None:
-        raise Skip(f"model {row['model_path']} has no preset")
+    try:  # a preset of the same architecture, else the bundled config of that Hugging Face id (models/zoo)
+        model = load_model(str(row["model_path"]))
+    except PlannerError as exc:
+        raise Skip(f"model {row['model_path']}: {str(exc).splitlines()[0]}") from None
     chip_id = SYSTEM_CHIP.get(str(row["system"]))
     if chip_id is None or chip_id not in catalog:
         raise Skip(f"system {row['system']} is not in the chip catalog")
@@ -164,7 +165,6 @@ def setting_from_row(row: pd.Series, catalog: ChipCatalog) -> ServingSetting:
         raise Skip("no concurrency stated")
     if str(row["backend"]) not in FRAMEWORKS:
         raise Skip(f"framework {row['backend']} has no fitted host time (known: {', '.join(FRAMEWORKS)})")
-    model = load_model(preset)
     isl, osl = int(_positive(row, "isl", MAX_TOKENS)), int(_positive(row, "osl", MAX_TOKENS))
     if str(row["mode"]) != "disagg":  # batch_size is sometimes per GPU or rank: the engine holds every client
         cfg = _engine(row, "", model, chip, weights, conc)

@@ -27,15 +27,19 @@ WEIGHTS = click.Choice(["bf16", "fp8", "fp4", "w4a16"])
 
 
 @click.command("estimate")
-@click.option("--model", "model_ref", required=True, help="Preset id (see `planner models`) or path to a HF config.json.")
+@click.option("--model", "model_ref", required=True,
+              help="Preset id (see `planner models`), Hugging Face id (models/zoo or the local HF cache) or path to a "
+                   "HF config.json.")
 @click.option("--chip", "chip_id", required=True, help="Chip id (see `planner chips`).")
 @click.option("--tp", default=1, show_default=True, help="Tensor parallel degree (attention/dense layers).")
 @click.option("--ep", default=1, show_default=True, help="Expert parallel degree (MoE).")
 @click.option("--pp", default=1, show_default=True, help="Pipeline stages.")
 @click.option("--dp", default=1, show_default=True, help="Attention data-parallel ranks inside the instance (MoE).")
-@click.option("--weights", default="bf16", type=WEIGHTS, show_default=True,
-              help="Weights dtype (w4a16: 4-bit weights dequantized to 16-bit math, e.g. MXFP4 on Hopper).")
-@click.option("--kv", default=None, type=DTYPE, help="KV-cache dtype [default: weights dtype, never below fp8].")
+@click.option("--weights", default=None, type=WEIGHTS,
+              help="Weights dtype (w4a16: 4-bit weights dequantized to 16-bit math, e.g. MXFP4 on Hopper) "
+                   "[default: the checkpoint's quantization, else bf16].")
+@click.option("--kv", default=None, type=DTYPE,
+              help="KV-cache dtype [default: the checkpoint's, else the weights dtype, never below fp8].")
 @click.option("--isl", default=2048, show_default=True, type=click.IntRange(1), help="Input tokens per request.")
 @click.option("--osl", default=256, show_default=True, type=click.IntRange(1), help="Output tokens per request.")
 @click.option("--batch", default=1, show_default=True, type=click.IntRange(1), help="Decode sequences in flight.")
@@ -52,6 +56,10 @@ def estimate_cmd(model_ref, chip_id, tp, ep, pp, dp, weights, kv, isl, osl, osl_
     """Predict TTFT, TPOT, throughput per chip and memory for one configuration."""
     model = load_model(model_ref)
     chip = load_catalog(catalogs)[chip_id]
+    if weights is None:  # the precision the checkpoint ships in
+        ckpt = model.checkpoint
+        weights = ckpt.weights if ckpt else "bf16"
+        kv = kv or (ckpt.kv_cache if ckpt else None)
     s = Setting(tp=tp, ep=ep, pp=pp, dp=dp, weights=weights, kv=kv, isl=isl, osl=osl, batch=batch,
                 prefill_batch=prefill_batch, prefix_hit=prefix_hit, osl_cv=osl_cv, framework=framework)
     est = estimate(model, chip, s)

@@ -143,8 +143,8 @@ def _print_solve(summary: dict, pools: pd.DataFrame, cons: pd.DataFrame) -> None
               help="One-line form: TTFT SLO, ms (p90).")
 @click.option("--tpot", "tpot_ms", type=FiniteFloatRange(min=0, min_open=True), default=None,
               help="One-line form: TPOT SLO, ms.")
-@click.option("--weights", type=click.Choice(["bf16", "fp8", "fp4", "w4a16"]), default="bf16", show_default=True,
-              help="One-line form: weights dtype.")
+@click.option("--weights", type=click.Choice(["bf16", "fp8", "fp4", "w4a16"]), default=None,
+              help="One-line form: weights dtype [default: the checkpoint's quantization, else bf16].")
 @click.option("--objective", type=click.Choice(["min-cost", "max-throughput"]), default=None,
               help="Override the scenario's objective.")
 @margin_option

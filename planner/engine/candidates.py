@@ -50,6 +50,16 @@ class Grid:
     framework: str = "trtllm"  # serving framework (its host time per iteration; planner.engine.params)
 
 
+def dtype_on_chip(weights: str, chip) -> str | None:
+    """The weights dtype a chip runs: the one asked for, or 4-bit float weights as weight-only (w4a16) on a chip
+    without 4-bit math (NVFP4/MXFP4 checkpoints on Hopper); None when the chip cannot run them."""
+    if chip.supports(weights):
+        return weights
+    if weights == "fp4" and chip.supports("w4a16"):
+        return "w4a16"
+    return None
+
+
 def default_kv_dtype(weights: str) -> str:
     """Planner default: KV cache in the weights dtype (16-bit for weight-only 4-bit), but never below fp8."""
     return "bf16" if weights in ("bf16", "w4a16") else "fp8"
@@ -95,10 +105,11 @@ def build_candidates(models: Sequence[ModelArch], chips: Sequence[Chip], grid: G
                 counts = np.array([len(b) for b in per_row])
                 rep = np.repeat(np.arange(len(par)), counts)
                 batch = np.concatenate(per_row)
-                for w in grid.weights_dtypes:
-                    if not chip.supports(w):
+                for w_asked in grid.weights_dtypes:
+                    w = dtype_on_chip(w_asked, chip)
+                    if w is None:
                         continue
-                    for kv in kv_for(w):
+                    for kv in kv_for(w_asked):
                         parts.append(
                             Candidates.from_columns(
                                 role=ROLE_CODE[role], model=mi, chip=ci,

@@ -34,6 +34,7 @@ import re
 from typing import Any
 
 from planner.errors import PlannerError
+from planner.inputs.quantization import checkpoint_precision
 
 _HINT = (
     "pass the model's own config.json (from its Hugging Face repo), or write a models/<id>.yaml preset "
@@ -332,6 +333,9 @@ def arch_dict_from_hf(cfg: dict, model_id: str) -> dict:
     window = _sliding_window(cfg, arch, model_type, num_layers)
     if window:
         out["sliding_window"] = window
+    ckpt = checkpoint_precision(cfg)
+    if ckpt:
+        out["checkpoint"] = ckpt
     linear = _linear_attention(cfg, arch, model_type, num_layers)
     if linear:
         out["linear_attention"] = linear

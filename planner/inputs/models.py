@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from planner.errors import PlannerError, suggest
 from planner.inputs.hf_import import arch_dict_from_hf
+from planner.inputs.quantization import checkpoint_precision
 from planner.inputs.reader import load_bundled_yaml, load_json, load_yaml, path_exists
-from planner.paths import MODELS_DIR
+from planner.paths import MODELS_DIR, ZOO_DIR
 
 
 class _Strict(BaseModel):
@@ -98,6 +99,15 @@ class LinearAttention(_Strict):
         return 6 * self.num_value_heads * self.key_head_dim * self.value_head_dim
 
 
+class Checkpoint(_Strict):
+    """The precision the checkpoint ships in (planner.inputs.quantization): the plan's default weights and KV
+    dtypes unless a scenario or `--weights` says otherwise."""
+
+    weights: Literal["bf16", "fp8", "fp4", "w4a16"]
+    kv_cache: Literal["bf16", "fp8", "fp4"] | None = None
+    recipe: str = ""
+
+
 class ModelArch(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-_]*$")
     name: str = ""
@@ -117,6 +127,7 @@ class ModelArch(_Strict):
     attn_output_gate: bool = Field(default=False, description="full-attention layers gate their output with a "
                                                               "second query-sized projection (Qwen3.5, Qwen3-Next)")
     linear_attention: LinearAttention | None = None
+    checkpoint: Checkpoint | None = Field(default=None, description="a quantized checkpoint's precision")
     mtp_layers: int = Field(default=0, ge=0, description="multi-token-prediction modules (usable as a speculative "
                                                          "draft: speculative.method mtp)")
     source: str = Field(default="", description="where the shapes come from (HF repo / config URL)")
@@ -316,25 +327,102 @@ def preset_for_hf_id(repo: str) -> str | None:
     return _presets_by_hf_name().get(_hf_name(key))
 
 
+@lru_cache(maxsize=1)
+def zoo_ids() -> dict[str, Path]:
+    """Hugging Face ids of the bundled configs (models/zoo/<org>--<name>_config.json), lower case -> file."""
+    out = {}
+    for path in ZOO_DIR.glob("*_config.json"):
+        if path.name.endswith("_hf_quant_config.json"):
+            continue
+        out[path.name[: -len("_config.json")].replace("--", "/", 1).lower()] = path
+    return out
+
+
+def hf_cache_config(repo: str) -> Path | None:
+    """The config.json of `repo` in the local Hugging Face cache (HF_HUB_CACHE, else HF_HOME/hub, else
+    ~/.cache/huggingface/hub), newest snapshot first; never the network."""
+    import os
+
+    hub = os.environ.get("HF_HUB_CACHE") or (Path(os.environ["HF_HOME"]) / "hub" if os.environ.get("HF_HOME")
+                                             else Path.home() / ".cache" / "huggingface" / "hub")
+    snapshots = Path(hub) / f"models--{repo.replace('/', '--')}" / "snapshots"
+    found = [p for p in snapshots.glob("*/config.json") if path_exists(p)] if path_exists(snapshots, directory=True) else []
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
+
+def config_for_hf_id(repo: str) -> Path | None:
+    """A config.json for a Hugging Face id (`Qwen/Qwen3.5-397B-A17B`): bundled in models/zoo, else in the local
+    Hugging Face cache; None when neither has it."""
+    return zoo_ids().get(repo.strip().lower()) or hf_cache_config(repo.strip())
+
+
+def _hf_model_id(repo: str) -> str:
+    """A model id for an imported Hugging Face id: its name, lower case (`qwen3.5-397b-a17b`)."""
+    return re.sub(r"[^a-z0-9.\-_]", "-", repo.strip().lower().rsplit("/", 1)[-1]).strip("-.") or "custom"
+
+
+def _zoo_hint(ref: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(ref.lower(), list(zoo_ids()), n=3, cutoff=0.6)
+    return ("did you mean " + " or ".join(repr(c) for c in close) + "? Or ") if close else ""
+
+
 def from_hf_config(cfg: dict, model_id: str) -> ModelArch:
     """Map a Hugging Face config.json (Llama, Qwen2/3, Mixtral, Qwen3-MoE, DeepSeek-V3, gpt-oss) to ModelArch."""
     return parse_model(arch_dict_from_hf(cfg, model_id), f"config.json[{model_id}]")
 
 
+def _hf_quant_beside(path: Path) -> Path | None:
+    """The ModelOpt hf_quant_config.json of a checkpoint: beside its config.json, or `<name>_hf_quant_config.json`
+    beside `<name>_config.json`."""
+    if path.name == "config.json":
+        q = path.parent / "hf_quant_config.json"
+    else:
+        q = path.with_name(re.sub(r"config\.json$", "hf_quant_config.json", path.name))
+    return q if q != path and path_exists(q) else None
+
+
+def _load_config_file(path: Path, model_id: str | None = None) -> ModelArch:
+    cfg = load_json(path, field="model", non_finite=True)
+    # a folder's config.json takes the folder's name; a named file (`org--model_config.json`) its own
+    name = model_id or (path.parent.name if path.name == "config.json" else re.sub(r"_?config$", "", path.stem))
+    data = arch_dict_from_hf(cfg, name.lower().replace(" ", "-") or "custom")
+    quant_path = _hf_quant_beside(path)
+    if quant_path is not None:
+        ckpt = checkpoint_precision(cfg, load_json(quant_path, field="model", non_finite=True))
+        if ckpt:
+            data["checkpoint"] = ckpt
+    return parse_model(data, f"config.json[{data['id']}]")
+
+
 def load_model(ref: str | Path) -> ModelArch:
-    """A preset id (`llama-3.1-70b`) or a path to a HF config.json (or to a folder holding one)."""
+    """A preset id (`llama-3.1-70b`), a path to a HF config.json (or to a folder holding one), or a Hugging Face id
+    (`Qwen/Qwen3.5-397B-A17B`): a preset of the same architecture, else the bundled config (models/zoo), else the
+    local Hugging Face cache. Never the network."""
     ref_s = str(ref)
     if ref_s in preset_ids():
         return _load_preset(ref_s)
     path = Path(ref_s)
+    if re.fullmatch(r"[A-Za-z0-9][\w.\-]*/[\w.\-]+", ref_s) and not path_exists(path) and not path_exists(path, directory=True):
+        preset = preset_for_hf_id(ref_s)
+        found = config_for_hf_id(ref_s)
+        if preset is not None:  # the preset's architecture, in the precision this release ships in
+            model = _load_preset(preset)
+            ckpt = _load_config_file(found, _hf_model_id(ref_s)).checkpoint if found is not None else None
+            return model.model_copy(update={"checkpoint": ckpt}) if ckpt else model
+        if found is not None:
+            return _load_config_file(found, _hf_model_id(ref_s))
+        raise PlannerError(
+            f"unknown Hugging Face id {ref_s!r}: no preset has its architecture, models/zoo has no config for it and "
+            "the local Hugging Face cache has none (the planner never downloads)",
+            field="model", hint=_zoo_hint(ref_s) + "pass the path of its config.json (huggingface-cli download "
+            f"{ref_s} config.json), or a preset id (`planner models`)")
     if path_exists(path, directory=True):
         path = path / "config.json"
     if path.suffix in (".json", ".yaml", ".yml") and path_exists(path):
         if path.suffix == ".json":
-            cfg = load_json(path, field="model", non_finite=True)
-            # a folder's config.json takes the folder's name; a named file (`org--model_config.json`) its own
-            name = path.parent.name if path.name == "config.json" else re.sub(r"_?config$", "", path.stem)
-            return from_hf_config(cfg, name.lower().replace(" ", "-") or "custom")
+            return _load_config_file(path)
         return parse_model(load_yaml(path, field="model"), str(path))
     raise PlannerError(
         f"unknown model {ref_s!r} (not a preset id, not an existing config.json)",

@@ -39,10 +39,30 @@ class _Strict(BaseModel):
 
 
 class Precision(_Strict):
-    """Weights dtype; KV-cache dtype (default: weights dtype, never below fp8)."""
+    """Weights dtype (default: the checkpoint's, from its quantization config; 16-bit when it has none);
+    KV-cache dtype (default: the checkpoint's recipe, else the weights dtype, never below fp8)."""
 
-    weights: WeightsDtype = "bf16"
+    weights: WeightsDtype | None = None
     kv_cache: Dtype | None = None
+    source: str | None = Field(default=None, description="where the weights dtype comes from (set by the planner "
+                                                         "when it reads the checkpoint's quantization)")
+
+    def resolved(self, model_ref: str | None) -> Precision:
+        """This precision with the weights (and KV) dtype the checkpoint ships in where none was given: a
+        config.json's quantization_config or a ModelOpt hf_quant_config.json; bf16 without one."""
+        if self.weights is not None:
+            return self
+        ckpt = None
+        if model_ref:
+            try:
+                ckpt = load_model(model_ref).checkpoint
+            except PlannerError:  # an unknown model is reported by check_references, with its hint
+                ckpt = None
+        if ckpt is None:
+            return self.model_copy(update={"weights": "bf16"})
+        kv = self.kv_cache or ckpt.kv_cache
+        return self.model_copy(update={"weights": ckpt.weights, "kv_cache": kv,
+                                       "source": f"the checkpoint: {ckpt.recipe}" if ckpt.recipe else "the checkpoint"})
 
 
 class Workload(_Strict):
@@ -494,26 +514,36 @@ def format_errors(exc: ValidationError, where: str = "scenario") -> PlannerError
     return PlannerError(f"{where} has {len(lines)} errors:\n  " + "\n  ".join(lines), field=first_field)
 
 
-def validate_scenario(data: object, where: str = "scenario") -> Scenario:
-    """Scenario.model_validate with field-level PlannerErrors."""
+def validate_scenario(data: object, where: str = "scenario", resolve_precision: bool = True) -> Scenario:
+    """Scenario.model_validate with field-level PlannerErrors; a precision left out is the checkpoint's."""
     if not isinstance(data, dict):
         raise PlannerError(f"{where}: expected a mapping of keys (name, model, workload, slo, chips, ...)")
     try:
-        return Scenario.model_validate(data)
+        sc = Scenario.model_validate(data)
     except ValidationError as exc:
         raise format_errors(exc, where) from None
+    return with_checkpoint_precision(sc) if resolve_precision else sc
+
+
+def with_checkpoint_precision(sc: Scenario) -> Scenario:
+    """Every model's precision with the checkpoint's dtypes where the scenario gives none."""
+    if sc.models is not None:
+        return sc.model_copy(update={"models": [e.model_copy(update={"precision": e.precision.resolved(e.model)})
+                                                for e in sc.models]})
+    return sc.model_copy(update={"precision": sc.precision.resolved(sc.model)})
 
 
 def load_scenario(path: str | Path, catalogs: tuple | list = ()) -> Scenario:
     """Read, validate and check a scenario file; a relative model path is taken from the file's folder."""
     p = Path(path)
-    sc = validate_scenario(load_yaml(p, field="scenario"), str(p))
+    sc = validate_scenario(load_yaml(p, field="scenario"), str(p), resolve_precision=False)
     if sc.models is not None:
         sc = sc.model_copy(update={"models": [e.model_copy(update={"model": _local(p, e.model),
                                                                    "demand": _local_trace(p, e.demand)})
                                               for e in sc.models]})
     else:
         sc = sc.model_copy(update={"model": _local(p, str(sc.model)), "demand": _local_trace(p, sc.demand)})
+    sc = with_checkpoint_precision(sc)
     check_references(sc, catalogs)
     return sc
 
@@ -559,12 +589,12 @@ def parse_chip_offers(text: str) -> list[dict]:
 
 
 def scenario_from_flags(model: str, chips: str, *, rate_rps: float | None, isl: int, osl: int,
-                        ttft_ms: float | None, tpot_ms: float | None, weights: str = "bf16", name: str | None = None,
+                        ttft_ms: float | None, tpot_ms: float | None, weights: str | None = None, name: str | None = None,
                         catalogs: tuple | list = ()) -> Scenario:
     """A scenario from command-line flags (the one-line `planner solve --model ... --chips ...`), validated and
     checked like a file; errors name the flag's field."""
-    label = Path(model).parent.name if "/" in str(model) else str(model)
-    data = {"name": name or f"{label or 'model'}-cli", "model": model, "precision": {"weights": weights},
+    label = Path(model).parent.name if Path(model).name == "config.json" else str(model).rsplit("/", 1)[-1]
+    data = {"name": name or f"{label or 'model'}-cli", "model": model, "precision": {"weights": weights} if weights else {},
             "workload": {"arrival_rate_rps": rate_rps, "isl": isl, "osl": osl},
             "slo": {k: v for k, v in (("ttft_ms", ttft_ms), ("tpot_ms", tpot_ms)) if v is not None},
             "chips": parse_chip_offers(chips)}

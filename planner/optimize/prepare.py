@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from planner.engine.candidates import dtype_on_chip
 from planner.errors import InfeasibleError, PlannerError
 from planner.inputs.chips import load_catalog
 from planner.inputs.scenario import Scenario, check_references, require_limits, require_one_period
@@ -117,12 +118,18 @@ def _dtype_notes(sc: Scenario, catalogs) -> list[str]:
     """Chips without the weights dtype offer no candidates: a note, or an error when no chip has it."""
     cat = load_catalog(tuple(str(c) for c in catalogs))
     w = sc.precision.weights
-    lacking = [c.id for c in sc.chips if not cat[c.id].supports(w)]
+    lacking = [c.id for c in sc.chips if dtype_on_chip(w, cat[c.id]) is None]
     if len(lacking) == len(sc.chips):
         have = sorted({d for c in sc.chips for d in cat[c.id].peak_tflops})
         raise PlannerError(f"no offered chip supports {w} weights ({', '.join(lacking)})", field="precision.weights",
                            hint=f"use one of {have}, or offer chips with {w}")
-    return [f"{c} has no {w} support: not used" for c in lacking]
+    notes = [f"{c} has no {w} support: not used" for c in lacking]
+    notes += [f"{c.id} has no {w} math: the 4-bit weights run weight-only (w4a16, 16-bit math)" for c in sc.chips
+              if c.id not in lacking and dtype_on_chip(w, cat[c.id]) != w]
+    if sc.precision.source:
+        notes.append(f"precision: weights {w}, KV {sc.kv_dtype}, from {sc.precision.source} (set precision.weights "
+                     "to plan another)")
+    return notes
 
 
 def checked_objective_and_margin(sc: Scenario, catalogs, margin: float | Margins | None,

@@ -52,10 +52,18 @@ def test_unreachable_tpot_names_the_field_and_the_lowest_value(small, cache):
 
 
 def test_chips_without_the_dtype_are_noted_or_refused(small, cache):
-    sc = small(precision={"weights": "fp4"}, chips=[{"id": "h100-sxm"}, {"id": "b200"}])
+    sc = small(precision={"weights": "fp8"}, chips=[{"id": "a100-sxm-80gb"}, {"id": "h100-sxm"}])
     p = prepare(sc, cache=cache)
-    assert any("h100-sxm has no fp4 support" in n for n in p.notes)
-    assert set(p.table["chip"].astype(str)) == {"b200"}
+    assert any("a100-sxm-80gb has no fp8 support" in n for n in p.notes)
+    assert set(p.table["chip"].astype(str)) == {"h100-sxm"}
     with pytest.raises(PlannerError) as e:
-        prepare(small(precision={"weights": "fp4"}, chips=[{"id": "h100-sxm"}]), cache=cache)
+        prepare(small(precision={"weights": "fp8"}, chips=[{"id": "a100-sxm-80gb"}]), cache=cache)
     assert e.value.field == "precision.weights"
+
+
+def test_four_bit_float_weights_run_weight_only_on_chips_without_four_bit_math(small, cache):
+    """An NVFP4/MXFP4 checkpoint on Hopper runs as 4-bit weights with 16-bit math (how gpt-oss is served on H100)."""
+    p = prepare(small(precision={"weights": "fp4"}, chips=[{"id": "h100-sxm"}, {"id": "b200"}]), cache=cache)
+    assert any("h100-sxm has no fp4 math" in n and "w4a16" in n for n in p.notes)
+    dtypes = p.table.groupby(p.table["chip"].astype(str))["weights_dtype"].agg(lambda s: set(s.astype(str)))
+    assert dtypes["h100-sxm"] == {"w4a16"} and dtypes["b200"] == {"fp4"}
