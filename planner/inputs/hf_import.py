@@ -200,7 +200,20 @@ def _moe(cfg: dict, arch: str, model_type: str, num_layers: int) -> tuple[dict |
     return block, (dense_width or width if expert_width_is_intermediate else None)
 
 
-_KNOWN_LAYER_KINDS = {"full_attention", "sliding_attention", "linear_attention", "attention"}
+# deepseek_sparse_attention: DSA layers (GLM-5.2), attention over the indexer's top-k tokens (sparse_attention)
+_KNOWN_LAYER_KINDS = {"full_attention", "sliding_attention", "linear_attention", "attention",
+                      "deepseek_sparse_attention"}
+# (key, when it is set, why the layers it describes are not modelled): refused with the key named, never imported
+# into a shape that would size or price the model wrongly
+_UNMODELLED_KEYS = (
+    ("compress_ratios", "DeepSeek-V4's compressed attention (CSA/HCA: KV rows pooled over 4 or 128 tokens), "
+                        "grouped low-rank output and hyper-connections"),
+    ("hc_mult", "hyper-connections (several residual streams per layer)"),
+    ("block_configs", "per-layer heterogeneous blocks (Nemotron-Super/Ultra NAS: attention and FFN widths vary by "
+                      "layer, some are no-ops)"),
+    ("enable_moe_block", "a dense MLP beside the routed experts in every layer (Gemma-4 MoE)"),
+    ("attention_k_eq_v", "keys shared as values and wider global-attention heads (Gemma-4)"),
+)
 _STATE_DTYPE_BYTES = {"float32": 4, "fp32": 4, "bfloat16": 2, "bf16": 2, "float16": 2, "fp16": 2}
 
 
@@ -232,12 +245,19 @@ def _linear_attention(cfg: dict, arch: str, model_type: str, num_layers: int) ->
 
 def _refuse_unmodelled(cfg: dict) -> None:
     """Layer kinds the engine does not model yet are refused, never imported as attention (a wrong size)."""
+    for key, why in _UNMODELLED_KEYS:
+        if cfg.get(key):
+            raise PlannerError(f"not modelled yet: {why}; importing them as standard layers would size or price the "
+                               "model wrongly", field=f"config.json.{key}",
+                               hint="plan a preset or a bundled model of a similar size (`planner models --zoo`) "
+                                    "until these layers land")
     pattern = str(cfg.get("hybrid_override_pattern") or "")
     kinds = cfg.get("layers_block_type") or cfg.get("layer_types") or []
     kinds = [str(k).lower() for k in kinds] if isinstance(kinds, list) else []
     if "M" in pattern or any("mamba" in k for k in kinds):
         raise PlannerError("hybrid Mamba/attention models (state-space layers) are not modelled yet; importing them "
-                           "as attention layers would size them wrongly (2-3x)", field="config.json",
+                           "as attention layers would size them wrongly (2-3x)",
+                           field="config.json." + ("hybrid_override_pattern" if "M" in pattern else "layer_types"),
                            hint="plan a transformer model, or a preset of a similar size, until hybrid layers land")
     unknown = sorted({k for k in kinds if k not in _KNOWN_LAYER_KINDS})
     if unknown:
@@ -248,13 +268,15 @@ def _refuse_unmodelled(cfg: dict) -> None:
     if latent:
         raise PlannerError(f"latent MoE (experts on a {latent}-wide projection of the hidden state) is not modelled "
                            "yet; importing the experts at the full hidden width would size them wrongly (~2x)",
-                           field="config.json", hint="plan a preset of a similar size until latent MoE lands")
+                           field="config.json." + ("routed_expert_hidden_size" if cfg.get("routed_expert_hidden_size")
+                                                   else "moe_latent_size"), hint="plan a preset of a similar size until latent MoE lands")
 
 
 def arch_dict_from_hf(cfg: dict, model_id: str) -> dict:
     """A dict for `ModelArch.model_validate` from a Hugging Face config.json (already parsed)."""
     if not isinstance(cfg, dict):
         raise PlannerError("config.json must hold a JSON object", field="config.json", hint=_HINT)
+    vision = isinstance(cfg.get("vision_config"), dict) or "vision_tower" in cfg
     cfg = _text_config(cfg)
     _refuse_unmodelled(cfg)
     archs = cfg.get("architectures") or []
@@ -289,7 +311,8 @@ def arch_dict_from_hf(cfg: dict, model_id: str) -> dict:
         out["intermediate_size"] = (_int(cfg, arch, "intermediate_size", "ffn_hidden_size", "n_inner", required=False)
                                     or moe["expert_intermediate_size"])
     else:
-        out["intermediate_size"] = _int(cfg, arch, "intermediate_size", "ffn_hidden_size", "n_inner")
+        out["intermediate_size"] = _int(cfg, arch, "dense_intermediate_size", "intermediate_size", "ffn_hidden_size",
+                                        "n_inner")  # MiniMax-M3 names its dense layers' width apart
 
     is_mla = arch in _MLA_ARCHS or model_type in _MLA_TYPES or cfg.get("kv_lora_rank") is not None
     if is_mla:
@@ -336,6 +359,8 @@ def arch_dict_from_hf(cfg: dict, model_id: str) -> dict:
     ckpt = checkpoint_precision(cfg)
     if ckpt:
         out["checkpoint"] = ckpt
+    if vision:
+        out["vision_encoder"] = True
     linear = _linear_attention(cfg, arch, model_type, num_layers)
     if linear:
         out["linear_attention"] = linear

@@ -128,6 +128,8 @@ class ModelArch(_Strict):
                                                               "second query-sized projection (Qwen3.5, Qwen3-Next)")
     linear_attention: LinearAttention | None = None
     checkpoint: Checkpoint | None = Field(default=None, description="a quantized checkpoint's precision")
+    vision_encoder: bool = Field(default=False, description="the checkpoint also has a vision encoder, which is not "
+                                                            "modelled: the plan covers the language model")
     mtp_layers: int = Field(default=0, ge=0, description="multi-token-prediction modules (usable as a speculative "
                                                          "draft: speculative.method mtp)")
     source: str = Field(default="", description="where the shapes come from (HF repo / config URL)")
@@ -251,6 +253,34 @@ class ModelArch(_Strict):
         """Constant-size recurrent state one sequence holds in the linear-attention layers (0 without them)."""
         la = self.linear_attention
         return la.num_layers * la.state_elems_per_layer * la.state_bytes_per_elem if la else 0
+
+
+def describe_model(m: ModelArch) -> dict:
+    """What the planner knows of a model, in numbers: layers by kind, attention, experts, KV or state bytes,
+    parameters (billions) and the default precision with where it comes from (`planner models show`)."""
+    la, sw = m.linear_attention, m.sliding_window
+    out = {
+        "id": m.id, "name": m.name, "source": m.source,
+        "total_params_b": m.total_params / 1e9, "active_params_b": m.active_params / 1e9,
+        "layers": {"total": m.num_layers, "full_attention": m.num_full_attention_layers - (sw.num_layers if sw else 0),
+                   "sliding_window": sw.num_layers if sw else 0, "window_tokens": sw.window if sw else None,
+                   "linear_attention": la.num_layers if la else 0, "linear_kind": la.kind if la else None,
+                   "moe": m.num_moe_layers, "dense_ffn": m.num_dense_layers, "mtp_modules": m.mtp_layers},
+        "attention": {"kind": m.attention, "heads": m.num_heads, "kv_heads": m.num_kv_heads, "head_dim": m.head_dim,
+                      "output_gate": m.attn_output_gate,
+                      "mla": m.mla.model_dump() if m.mla else None},
+        "moe": ({"experts": m.moe.num_experts, "top_k": m.moe.top_k, "expert_width": m.moe.expert_intermediate_size,
+                 "shared_experts": m.moe.num_shared_experts, "shared_width": m.moe.shared_intermediate_size}
+                if m.moe else None),
+        "kv_bytes_per_token": {"bf16": m.kv_elems_per_token_per_layer * m.num_layers * 2,
+                               "fp8": m.kv_elems_per_token_per_layer * m.num_layers},
+        "state_bytes_per_sequence": m.state_bytes_per_sequence,
+        "default_precision": ({"weights": m.checkpoint.weights, "kv_cache": m.checkpoint.kv_cache,
+                               "from": m.checkpoint.recipe or "the checkpoint"} if m.checkpoint else
+                              {"weights": "bf16", "kv_cache": None, "from": "no quantization config (16-bit)"}),
+        "not_modelled": ["the vision encoder (the plan covers the language model)"] if m.vision_encoder else [],
+    }
+    return out
 
 
 # ---------------------------------------------------------------- loading

@@ -17,6 +17,7 @@ import pandas as pd
 from planner.engine.candidates import dtype_on_chip
 from planner.errors import InfeasibleError, PlannerError
 from planner.inputs.chips import load_catalog
+from planner.inputs.models import load_model
 from planner.inputs.scenario import Scenario, check_references, require_limits, require_one_period
 from planner.optimize import milp
 from planner.optimize.axis_rows import afd_table, draft_table
@@ -126,6 +127,8 @@ def _dtype_notes(sc: Scenario, catalogs) -> list[str]:
     notes = [f"{c} has no {w} support: not used" for c in lacking]
     notes += [f"{c.id} has no {w} math: the 4-bit weights run weight-only (w4a16, 16-bit math)" for c in sc.chips
               if c.id not in lacking and dtype_on_chip(w, cat[c.id]) != w]
+    if sc.model and load_model(str(sc.model)).vision_encoder:
+        notes.append("the checkpoint's vision encoder is not modelled: the plan covers its language model")
     if sc.precision.source:
         notes.append(f"precision: weights {w}, KV {sc.kv_dtype}, from {sc.precision.source} (set precision.weights "
                      "to plan another)")
