@@ -82,9 +82,11 @@ def models_show_cmd(model_ref, fmt):
         echo_json(d)
         return
     lay, att = d["layers"], d["attention"]
-    kinds = [f"{lay['full_attention']} full attention"]
+    sa = d["sparse_attention"]
+    kinds = [f"{lay['full_attention']} " + (f"sparse attention (DSA: top {sa['topk']:,} tokens, indexer on "
+                                            f"{sa['indexer_layers']} layers)" if sa else "full attention")]
     if lay["sliding_window"]:
-        kinds.append(f"{lay['sliding_window']} sliding-window ({lay['window_tokens']:,} tokens)")
+        kinds.append(f"{lay['sliding_window']} {lay['window_kind']} ({lay['window_tokens']:,} tokens)")
     if lay["linear_attention"]:
         kinds.append(f"{lay['linear_attention']} linear attention ({lay['linear_kind']})")
     rows = [

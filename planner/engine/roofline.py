@@ -437,16 +437,29 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     frac_lin = mt.lin_layers[m] / L  # linear-attention layers hold no KV and attend over no context
     lin = mt.lin_layers[m] > 0
 
+    K = mt.dsa_topk[m]  # DeepSeek sparse attention: each query reads its top-K keys (0: dense)
+
+    def ctx_held(ctx):
+        """KV tokens a sequence holds per layer, averaged over the layers (windowed layers at most W, linear ones
+        none; sparse attention still caches every token)."""
+        return (1 - frac_win - frac_lin) * ctx + frac_win * np.minimum(ctx, W) if W > 0 else (1 - frac_lin) * ctx
+
     def ctx_eff(ctx):
         """Context each layer attends over, averaged over the layers (windowed layers see at most W tokens,
-        linear-attention layers none)."""
-        full = (1 - frac_win - frac_lin) * ctx + frac_win * np.minimum(ctx, W) if W > 0 else (1 - frac_lin) * ctx
-        return full
+        linear-attention layers none, sparse-attention layers their top K)."""
+        if K <= 0:
+            return ctx_held(ctx)
+        full = (1 - frac_win - frac_lin) * np.minimum(ctx, K)
+        return full + frac_win * np.minimum(ctx, W) if W > 0 else full
 
     # KV held per sequence: the prompt (prefill), else what the scheduler reserves (KV_RESERVATION)
     kv_ctx_resident = isl if is_prefill else (isl + osl if KV_RESERVATION == "peak" else ctx_dec)
     kv_seqs_resident = (B if is_prefill else (B + B / osl if is_agg else B)) / dp
-    kv_bytes = kv_seqs_resident * ctx_eff(kv_ctx_resident) * kv_elems_chip * kb * ls
+    kv_bytes = kv_seqs_resident * ctx_held(kv_ctx_resident) * kv_elems_chip * kb * ls
+    idx_key_bytes = mt.idx_dim[m] + 4.0  # DSA indexer key per token and indexer layer: fp8 and a 4-byte scale
+    idx_stage = mt.idx_layers[m] / pp
+    if K > 0:
+        kv_bytes = kv_bytes + kv_seqs_resident * kv_ctx_resident * idx_key_bytes * idx_stage
     # linear-attention layers: a constant state per sequence, split over the TP ranks by head
     state_seq_chip = mt.lin_state_elems[m] * mt.lin_state_bytes[m] / tp  # bytes per sequence per linear layer
     lin_stage = mt.lin_layers[m] / pp
@@ -516,11 +529,14 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     if not is_decode:
         pre_r = pre_seqs / dp * np.where(Tr > 0, (Tr_max - dec_r) / np.maximum(Tr - dec_r, 1e-9), 1.0)  # busiest rank
         pairs = causal_pairs(s_new, prefix)
+        pairs_full = pairs
+        if K > 0:  # sparse attention: each new query reads at most K keys
+            pairs_full = s_new * np.minimum((s_new + 2 * prefix) / 2, K) + s_new * params.prefill_attn_row_keys
         if W > 0:
             pairs_win = s_new * np.minimum((s_new + 2 * prefix) / 2, W) + s_new * params.prefill_attn_row_keys
-            pairs = (1 - frac_win - frac_lin) * pairs + frac_win * pairs_win
+            pairs = (1 - frac_win - frac_lin) * pairs_full + frac_win * pairs_win
         else:
-            pairs = (1 - frac_lin) * pairs
+            pairs = (1 - frac_lin) * pairs_full
         f_att = f_att + pre_r * pairs * 2.0 * (hd + vhd) * heads_chip
         pre_units = prefill_attention_units(pre_r, s_new, heads_chip) * (1 - frac_lin)
         if mla:  # a cached prefix is re-expanded from the latent through kv_b (MLA chunk overhead)
@@ -530,6 +546,13 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     else:
         pre_r, pre_units = 0.0, 0.0
     account("attn_core", f_att / attn_peak, np.maximum(b_att / bw, t_serial), ls)
+    if K > 0:  # the DSA indexer: every query scores every cached token (fp8 dot products), on the indexer layers
+        idx_flops_pair = 2.0 * mt.idx_heads[m] * mt.idx_dim[m]
+        pre_pairs = causal_pairs(s_new, prefix) if not is_decode else 0.0
+        f_idx = dec_r * q_tok * ctx_dec * idx_flops_pair + (pre_r * pre_pairs * idx_flops_pair if not is_decode else 0.0)
+        b_idx = (dec_r * ctx_dec + (pre_r * (s_new + prefix) if not is_decode else 0.0)) * idx_key_bytes
+        idx_peak = np.where(ct.peak_flops[k, DTYPE_CODE["fp8"]] > 0, ct.peak_flops[k, DTYPE_CODE["fp8"]], peak_any)
+        account("attn_core", f_idx / (idx_peak * ct.eta_attention[k]), b_idx / bw, idx_stage)
     if lin:  # the recurrence of the linear-attention layers, on every linear layer of the stage
         f_dec, f_scan, b_lin = linear_attention_work(dec_r, pre_r, s_new, mt.lin_flops[m] / tp, state_seq_chip,
                                                      hidden / tp)
@@ -652,7 +675,8 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
         kv_bytes=kv_bytes, memory_capacity_bytes=np.full(n, ct.mem_bytes[k] + ct.cold_bytes[k]),
         cold_tier_fraction=cold_frac, fit_reason=reason, share_compute=t_compute / total,
         share_memory=t_memory / total, share_comm=t_comm_stage / total, share_overhead=t_overhead / total,
-        kv_bytes_per_token=mt.kv_elems[m] * kb * L * (1 - frac_lin) + np.zeros(n),
+        kv_bytes_per_token=(mt.kv_elems[m] * kb * L * (1 - frac_lin)
+                            + (mt.idx_layers[m] * (mt.idx_dim[m] + 4.0) if K > 0 else 0.0) + np.zeros(n)),
         state_bytes_per_request=mt.lin_layers[m] * mt.lin_state_elems[m] * mt.lin_state_bytes[m] + np.zeros(n),
         **{f"t_{f}_s": np.broadcast_to(fam.get(f, 0.0), (n,)) * pp for f in OP_FAMILIES},
         **{f"{f}_compute_share": family_compute_share(f) for f in ("attn_proj", "attn_core", "ffn", "lm_head")},

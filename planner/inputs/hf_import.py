@@ -105,6 +105,15 @@ def _text_config(cfg: dict) -> dict:
 
 
 def _sliding_window(cfg: dict, arch: str, model_type: str, num_layers: int) -> dict | None:
+    chunk = _int(cfg, arch, "attention_chunk_size", required=False)
+    if chunk and chunk > 0:  # Llama-4: the RoPE layers attend within 8k-token chunks, every 4th (NoPE) layer globally
+        flags = cfg.get("no_rope_layers")
+        if isinstance(flags, list) and flags:
+            n_chunked = sum(1 for f in flags[:num_layers] if f)
+        else:
+            interval = max(1, _int(cfg, arch, "no_rope_layer_interval", default=4))
+            n_chunked = num_layers - num_layers // interval
+        return {"window": chunk, "num_layers": n_chunked, "kind": "chunked"} if n_chunked else None
     window = _int(cfg, arch, "sliding_window", required=False)
     layer_types = cfg.get("layer_types")
     if isinstance(layer_types, list) and layer_types:
@@ -361,6 +370,13 @@ def arch_dict_from_hf(cfg: dict, model_id: str) -> dict:
         out["checkpoint"] = ckpt
     if vision:
         out["vision_encoder"] = True
+    topk = _int(cfg, arch, "index_topk", required=False)
+    if topk:  # DeepSeek sparse attention: the indexer's shapes; GLM-5.2 computes it on its `full` indexer layers
+        kinds = cfg.get("indexer_types")
+        n_index = sum(1 for k in kinds[:num_layers] if k == "full") if isinstance(kinds, list) and kinds else num_layers
+        out["sparse_attention"] = {"topk": topk, "index_heads": _int(cfg, arch, "index_n_heads"),
+                                   "index_head_dim": _int(cfg, arch, "index_head_dim"),
+                                   "indexer_layers": max(n_index, 1)}
     linear = _linear_attention(cfg, arch, model_type, num_layers)
     if linear:
         out["linear_attention"] = linear

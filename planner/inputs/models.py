@@ -52,10 +52,14 @@ class MoE(_Strict):
 
 
 class SlidingWindow(_Strict):
-    """Some layers attend only to the last `window` tokens (gpt-oss alternates full and windowed)."""
+    """Some layers attend only to the last `window` tokens (gpt-oss alternates full and windowed), or only within
+    their `window`-token chunk (`chunked`: Llama-4's local layers). A chunked layer is priced as a sliding window
+    of the chunk's size: its KV is at most one chunk either way; a long context's attention is overestimated by up
+    to 2x on those layers (a query sees between 0 and a chunk of keys, half of one on average)."""
 
     window: int = Field(gt=0)
     num_layers: int = Field(ge=0, description="how many of the layers are windowed")
+    kind: Literal["sliding", "chunked"] = "sliding"
 
 
 class LinearAttention(_Strict):
@@ -99,6 +103,28 @@ class LinearAttention(_Strict):
         return 6 * self.num_value_heads * self.key_head_dim * self.value_head_dim
 
 
+class SparseAttention(_Strict):
+    """DeepSeek sparse attention (DSA: DeepSeek-V3.2, GLM-5): a lightning indexer scores every cached token for each
+    query (`index_heads` x `index_head_dim`, in fp8) and the attention reads only the `topk` best; the cache keeps
+    every token's KV plus its indexer key (`index_head_dim` fp8 bytes and a 4-byte scale). `indexer_layers`
+    compute the scores (GLM-5.2 shares them across layers); every softmax-attention layer attends sparsely."""
+
+    topk: int = Field(gt=0)
+    index_heads: int = Field(gt=0)
+    index_head_dim: int = Field(gt=0)
+    indexer_layers: int = Field(gt=0)
+
+    @property
+    def key_bytes_per_token(self) -> int:
+        return self.index_head_dim + 4
+
+    def layer_params(self, hidden: int, q_lora_rank: int) -> int:
+        """The indexer's projections on an indexer layer: queries from the query latent (or the hidden state), one
+        key and the per-head weights from the hidden state."""
+        heads_dim = self.index_heads * self.index_head_dim
+        return (q_lora_rank or hidden) * heads_dim + hidden * self.index_head_dim + hidden * self.index_heads
+
+
 class Checkpoint(_Strict):
     """The precision the checkpoint ships in (planner.inputs.quantization): the plan's default weights and KV
     dtypes unless a scenario or `--weights` says otherwise."""
@@ -127,6 +153,7 @@ class ModelArch(_Strict):
     attn_output_gate: bool = Field(default=False, description="full-attention layers gate their output with a "
                                                               "second query-sized projection (Qwen3.5, Qwen3-Next)")
     linear_attention: LinearAttention | None = None
+    sparse_attention: SparseAttention | None = None
     checkpoint: Checkpoint | None = Field(default=None, description="a quantized checkpoint's precision")
     vision_encoder: bool = Field(default=False, description="the checkpoint also has a vision encoder, which is not "
                                                             "modelled: the plan covers the language model")
@@ -146,6 +173,8 @@ class ModelArch(_Strict):
             raise ValueError("sliding_window.num_layers exceeds num_layers")
         if self.linear_attention and self.linear_attention.num_layers >= self.num_layers:
             raise ValueError("linear_attention.num_layers must leave at least one full-attention layer")
+        if self.sparse_attention and self.sparse_attention.indexer_layers > self.num_layers:
+            raise ValueError("sparse_attention.indexer_layers exceeds num_layers")
         return self
 
     # ---- derived shapes (element counts, not bytes) ----
@@ -174,8 +203,9 @@ class ModelArch(_Strict):
     def mixer_params(self) -> int:
         """Token-mixer parameters of all layers: softmax attention, and linear attention in hybrids."""
         full = self.num_full_attention_layers * self.full_attn_params_per_layer
-        la = self.linear_attention
-        return full + (la.num_layers * la.layer_params(self.hidden_size) if la else 0)
+        la, sa = self.linear_attention, self.sparse_attention
+        indexer = sa.indexer_layers * sa.layer_params(self.hidden_size, self.mla.q_lora_rank if self.mla else 0) if sa else 0
+        return full + (la.num_layers * la.layer_params(self.hidden_size) if la else 0) + indexer
 
     @property
     def attn_params_per_layer(self) -> float:
@@ -249,6 +279,12 @@ class ModelArch(_Strict):
         return self.kv_elems_per_token_per_full_layer * self.full_attention_fraction
 
     @property
+    def indexer_bytes_per_token(self) -> int:
+        """DSA: the indexer keys one token adds to the cache, over every indexer layer (0 without DSA)."""
+        sa = self.sparse_attention
+        return sa.indexer_layers * sa.key_bytes_per_token if sa else 0
+
+    @property
     def state_bytes_per_sequence(self) -> int:
         """Constant-size recurrent state one sequence holds in the linear-attention layers (0 without them)."""
         la = self.linear_attention
@@ -264,6 +300,7 @@ def describe_model(m: ModelArch) -> dict:
         "total_params_b": m.total_params / 1e9, "active_params_b": m.active_params / 1e9,
         "layers": {"total": m.num_layers, "full_attention": m.num_full_attention_layers - (sw.num_layers if sw else 0),
                    "sliding_window": sw.num_layers if sw else 0, "window_tokens": sw.window if sw else None,
+                   "window_kind": ("chunked local attention" if sw.kind == "chunked" else "sliding-window") if sw else None,
                    "linear_attention": la.num_layers if la else 0, "linear_kind": la.kind if la else None,
                    "moe": m.num_moe_layers, "dense_ffn": m.num_dense_layers, "mtp_modules": m.mtp_layers},
         "attention": {"kind": m.attention, "heads": m.num_heads, "kv_heads": m.num_kv_heads, "head_dim": m.head_dim,
@@ -272,9 +309,10 @@ def describe_model(m: ModelArch) -> dict:
         "moe": ({"experts": m.moe.num_experts, "top_k": m.moe.top_k, "expert_width": m.moe.expert_intermediate_size,
                  "shared_experts": m.moe.num_shared_experts, "shared_width": m.moe.shared_intermediate_size}
                 if m.moe else None),
-        "kv_bytes_per_token": {"bf16": m.kv_elems_per_token_per_layer * m.num_layers * 2,
-                               "fp8": m.kv_elems_per_token_per_layer * m.num_layers},
+        "kv_bytes_per_token": {"bf16": m.kv_elems_per_token_per_layer * m.num_layers * 2 + m.indexer_bytes_per_token,
+                               "fp8": m.kv_elems_per_token_per_layer * m.num_layers + m.indexer_bytes_per_token},
         "state_bytes_per_sequence": m.state_bytes_per_sequence,
+        "sparse_attention": (m.sparse_attention.model_dump() if m.sparse_attention else None),
         "default_precision": ({"weights": m.checkpoint.weights, "kv_cache": m.checkpoint.kv_cache,
                                "from": m.checkpoint.recipe or "the checkpoint"} if m.checkpoint else
                               {"weights": "bf16", "kv_cache": None, "from": "no quantization config (16-bit)"}),

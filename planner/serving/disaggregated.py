@@ -46,6 +46,7 @@ class Pools:
         cfg = self.prefill.cfg
         m, chip = cfg.model, cfg.chip
         kv_bytes = (np.asarray(isl, float) * m.kv_elems_per_token_per_layer * DTYPE_BYTES[DTYPE_CODE[cfg.kv]] * m.num_layers
+                    + np.asarray(isl, float) * m.indexer_bytes_per_token  # DSA indexer keys
                     + m.state_bytes_per_sequence)  # a linear-attention hybrid's state travels too
         if chip.scaleup_domain >= RACK_SCALE_DOMAIN:
             bw = chip.scaleup_gb_s * chip.efficiency.scaleup * 1e9 * cfg.chips
