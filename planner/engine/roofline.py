@@ -466,7 +466,7 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     if lin:
         kv_bytes = kv_bytes + kv_seqs_resident * state_seq_chip * lin_stage
 
-    inter = mt.dense_ffn_params[m] / (3 * hidden)
+    inter = mt.dense_inter[m]
     weight_params = (
         ls * mt.attn_params[m] / tp
         + ld * mt.dense_ffn_params[m] / tp
@@ -572,9 +572,9 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
         distinct = distinct_experts(E, topk, T_stage)
         p_exp = mt.expert_params[m]
         f_moe = 2 * T_stage * topk * p_exp / G
-        b_moe = distinct * p_exp * wb / G + T_stage / G * topk * hidden * ACT_BYTES * 2
+        b_moe = distinct * p_exp * wb / G + T_stage / G * topk * mt.moe_dim[m] * ACT_BYTES * 2
         m_exp = T_stage * topk / np.maximum(distinct, 1e-9)  # rows per touched expert
-        width = mt.expert_params[m] / (3 * hidden) / (G / ep)  # expert intermediate columns per MoE-TP rank
+        width = mt.expert_width[m] / (G / ep)  # expert intermediate columns per MoE-TP rank
         relative = params.moe_gemm_relative_efficiency if np.isnan(ct.moe_relative[k]) else ct.moe_relative[k]
         eta_moe = eta_w * relative * moe_width_factor(width)
         gemm("ffn", f_moe, b_moe, m_exp, lm * moe_imbalance(ep), eta=eta_moe)
@@ -610,10 +610,10 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
         # on every chip and the layer's second TP all-reduce combines the MoE output.
         sharded = dp > 1
         disp_b = np.where((c.wdtype == DTYPE_CODE["fp8"]) | (c.wdtype == DTYPE_CODE["fp4"]), 1.0, ACT_BYTES)
-        a2a_bytes = tok_chip * hidden * (disp_b + ACT_BYTES) * remote_copies(topk, ep, dom)
+        a2a_bytes = tok_chip * mt.moe_dim[m] * (disp_b + ACT_BYTES) * remote_copies(topk, ep, dom)
         t_a2a = np.where(ep > 1, 2 * lat_ep + a2a_bytes / bw_ep, 0.0)
         moe_tp = G / ep
-        t_moe_tp = group_allreduce(T_stage / ep * hidden * ACT_BYTES, moe_tp)
+        t_moe_tp = group_allreduce(T_stage / ep * mt.moe_dim[m] * ACT_BYTES, moe_tp)
         t_moe_comm = np.where(sharded, t_a2a + t_moe_tp, t_ar)
     else:
         t_moe_comm = 0.0

@@ -58,6 +58,9 @@ class ModelTable:
     lin_state_elems: np.ndarray  # state elements per sequence per linear layer (whole model, before TP split)
     lin_state_bytes: np.ndarray  # bytes per state element
     lin_flops: np.ndarray  # recurrence FLOPs per token per linear layer
+    dense_inter: np.ndarray  # dense FFN width
+    expert_width: np.ndarray  # routed expert width (0 for dense models)
+    moe_dim: np.ndarray  # width the routed experts see and the all-to-all carries (hidden, or a latent MoE's latent)
     dsa_topk: np.ndarray  # DeepSeek sparse attention: tokens each query attends (0 = dense attention)
     idx_heads: np.ndarray  # DSA indexer heads
     idx_dim: np.ndarray  # DSA indexer head dim
@@ -96,6 +99,9 @@ class ModelTable:
             lin_state_elems=arr(lambda m: m.linear_attention.state_elems_per_layer if m.linear_attention else 0),
             lin_state_bytes=arr(lambda m: m.linear_attention.state_bytes_per_elem if m.linear_attention else 0),
             lin_flops=arr(lambda m: m.linear_attention.flops_per_token_per_layer if m.linear_attention else 0),
+            dense_inter=arr(lambda m: m.intermediate_size),
+            expert_width=arr(lambda m: m.moe.expert_intermediate_size if m.moe else 0),
+            moe_dim=arr(lambda m: m.moe_dim),
             dsa_topk=arr(lambda m: m.sparse_attention.topk if m.sparse_attention else 0),
             idx_heads=arr(lambda m: m.sparse_attention.index_heads if m.sparse_attention else 0),
             idx_dim=arr(lambda m: m.sparse_attention.index_head_dim if m.sparse_attention else 0),

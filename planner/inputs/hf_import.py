@@ -252,6 +252,57 @@ def _linear_attention(cfg: dict, arch: str, model_type: str, num_layers: int) ->
     }
 
 
+_BLOCK_KINDS = {"M": "mamba", "*": "attention", "E": "moe", "-": "mlp"}
+
+
+def _nemotron_h(cfg: dict, arch: str, out: dict) -> None:
+    """Nemotron-H (Mamba2 hybrids): every block holds one thing, a Mamba2 mixer, an attention mixer, a MoE or an
+    MLP (`hybrid_override_pattern` M * E -, or `layers_block_type`); the planner's layers are the mixer blocks,
+    its FFN layers the MoE and MLP blocks. relu2 FFNs (two matrices); a latent MoE when `moe_latent_size` is set."""
+    pattern = cfg.get("hybrid_override_pattern")
+    kinds = ([_BLOCK_KINDS.get(ch, ch) for ch in str(pattern)] if pattern else
+             [str(k).lower() for k in cfg.get("layers_block_type") or []])
+    unknown = sorted(set(kinds) - set(_BLOCK_KINDS.values()))
+    if unknown or not kinds:
+        raise PlannerError(f"block kinds {unknown or 'none'} are not modelled",
+                           field="config.json.hybrid_override_pattern",
+                           hint="Nemotron-H blocks are M (Mamba2), * (attention), E (MoE), - (MLP)")
+    n = {k: kinds.count(k) for k in _BLOCK_KINDS.values()}
+    if n["attention"] == 0 or n["moe"] + n["mlp"] == 0:
+        raise PlannerError("a Nemotron-H pattern without attention or FFN blocks is not modelled",
+                           field="config.json.hybrid_override_pattern")
+    out["num_layers"] = n["mamba"] + n["attention"]
+    out["ffn_layers"] = n["moe"] + n["mlp"]
+    out["mlp_gated"] = str(cfg.get("mlp_hidden_act") or "relu2").lower() not in ("relu2", "relu", "gelu")
+    out["intermediate_size"] = _int(cfg, arch, "intermediate_size")
+    if n["mamba"]:
+        dtype = str(cfg.get("mamba_ssm_cache_dtype") or cfg.get("torch_dtype") or "bfloat16").lower()
+        out["linear_attention"] = {
+            "kind": "mamba2", "num_layers": n["mamba"], "num_key_heads": _int(cfg, arch, "n_groups"),
+            "key_head_dim": _int(cfg, arch, "ssm_state_size"), "num_value_heads": _int(cfg, arch, "mamba_num_heads"),
+            "value_head_dim": _int(cfg, arch, "mamba_head_dim"),
+            "conv_kernel": _int(cfg, arch, "conv_kernel", default=4),
+            "state_bytes_per_elem": _STATE_DTYPE_BYTES.get(dtype, 2)}
+    if n["moe"]:
+        shared = _int(cfg, arch, "moe_shared_expert_intermediate_size", default=0)
+        out["moe"] = {"num_experts": _int(cfg, arch, "n_routed_experts"),
+                      "top_k": _int(cfg, arch, "num_experts_per_tok"),
+                      "expert_intermediate_size": _int(cfg, arch, "moe_intermediate_size"),
+                      "num_shared_experts": _int(cfg, arch, "n_shared_experts", default=1) if shared else 0,
+                      "shared_intermediate_size": shared, "first_dense_layers": n["mlp"],
+                      "latent_size": _int(cfg, arch, "moe_latent_size", required=False)}
+    else:
+        out.pop("moe", None)
+    out["source"] = (f"Hugging Face config.json ({arch}: {n['mamba']} Mamba2, {n['attention']} attention, "
+                     f"{n['moe']} MoE, {n['mlp']} MLP blocks)")
+
+
+def _is_nemotron_h(cfg: dict) -> bool:
+    kinds = cfg.get("layers_block_type")
+    return bool(cfg.get("hybrid_override_pattern")) or (
+        isinstance(kinds, list) and "mamba" in [str(k).lower() for k in kinds])
+
+
 def _refuse_unmodelled(cfg: dict) -> None:
     """Layer kinds the engine does not model yet are refused, never imported as attention (a wrong size)."""
     for key, why in _UNMODELLED_KEYS:
@@ -260,20 +311,18 @@ def _refuse_unmodelled(cfg: dict) -> None:
                                "model wrongly", field=f"config.json.{key}",
                                hint="plan a preset or a bundled model of a similar size (`planner models --zoo`) "
                                     "until these layers land")
-    pattern = str(cfg.get("hybrid_override_pattern") or "")
-    kinds = cfg.get("layers_block_type") or cfg.get("layer_types") or []
+    kinds = cfg.get("layer_types") or []
     kinds = [str(k).lower() for k in kinds] if isinstance(kinds, list) else []
-    if "M" in pattern or any("mamba" in k for k in kinds):
-        raise PlannerError("hybrid Mamba/attention models (state-space layers) are not modelled yet; importing them "
-                           "as attention layers would size them wrongly (2-3x)",
-                           field="config.json." + ("hybrid_override_pattern" if "M" in pattern else "layer_types"),
-                           hint="plan a transformer model, or a preset of a similar size, until hybrid layers land")
+    if any("mamba" in k for k in kinds) and not _is_nemotron_h(cfg):
+        raise PlannerError("Mamba layers outside the Nemotron-H block layout are not modelled yet; importing them "
+                           "as attention layers would size them wrongly (2-3x)", field="config.json.layer_types",
+                           hint="plan a transformer model, or a preset of a similar size, until these layers land")
     unknown = sorted({k for k in kinds if k not in _KNOWN_LAYER_KINDS})
     if unknown:
         raise PlannerError(f"layer kinds {unknown} (layer_types) are not modelled; importing them as attention "
                            "layers could size the model wrongly", field="config.json.layer_types",
                            hint="plan a preset of a similar size until these layers land")
-    latent = cfg.get("routed_expert_hidden_size") or cfg.get("moe_latent_size")
+    latent = cfg.get("routed_expert_hidden_size") or (None if _is_nemotron_h(cfg) else cfg.get("moe_latent_size"))
     if latent:
         raise PlannerError(f"latent MoE (experts on a {latent}-wide projection of the hidden state) is not modelled "
                            "yet; importing the experts at the full hidden width would size them wrongly (~2x)",
@@ -287,6 +336,9 @@ def arch_dict_from_hf(cfg: dict, model_id: str) -> dict:
         raise PlannerError("config.json must hold a JSON object", field="config.json", hint=_HINT)
     vision = isinstance(cfg.get("vision_config"), dict) or "vision_tower" in cfg
     cfg = _text_config(cfg)
+    if _is_nemotron_h(cfg) and cfg.get("num_hidden_layers") is None:  # Nemotron-3 Ultra lists its blocks only
+        blocks = cfg.get("hybrid_override_pattern") or cfg.get("layers_block_type")
+        cfg = {**cfg, "num_hidden_layers": len(blocks)}
     _refuse_unmodelled(cfg)
     archs = cfg.get("architectures") or []
     arch = str(archs[0]) if isinstance(archs, list) and archs else str(cfg.get("model_type") or "unknown")
@@ -380,6 +432,8 @@ def arch_dict_from_hf(cfg: dict, model_id: str) -> dict:
     linear = _linear_attention(cfg, arch, model_type, num_layers)
     if linear:
         out["linear_attention"] = linear
+    if _is_nemotron_h(cfg):
+        _nemotron_h(cfg, arch, out)
     # a second query-sized projection gates the attention output (Qwen3-Next always; Qwen3.5 says so)
     if bool(cfg.get("attn_output_gate", model_type.startswith("qwen3_next"))) and out["attention"] == "gqa":
         out["attn_output_gate"] = True

@@ -43,6 +43,8 @@ class MoE(_Strict):
     num_shared_experts: int = Field(default=0, ge=0)
     shared_intermediate_size: int = Field(default=0, ge=0, description="per shared expert")
     first_dense_layers: int = Field(default=0, ge=0, description="leading layers with a dense FFN")
+    latent_size: int | None = Field(default=None, gt=0, description="latent MoE (Nemotron-3 Super/Ultra): the "
+                                    "experts run on a projection of the hidden state to this width")
 
     @model_validator(mode="after")
     def _check(self) -> MoE:
@@ -63,12 +65,13 @@ class SlidingWindow(_Strict):
 
 
 class LinearAttention(_Strict):
-    """Hybrid models: `num_layers` of the layers mix tokens with a linear-attention recurrence (Gated DeltaNet:
-    Qwen3.5/3.6, Qwen3-Next) instead of softmax attention. Such a layer keeps a constant-size state per sequence
-    (per value head a key_head_dim x value_head_dim matrix, and a short convolution's last kernel-1 inputs), not
-    a KV cache that grows with the context."""
+    """Hybrid models: `num_layers` of the layers mix tokens with a linear-attention recurrence instead of softmax
+    attention: Gated DeltaNet (Qwen3.5/3.6, Qwen3-Next) or Mamba2 (Nemotron-H: value heads = mamba heads, value
+    head dim = mamba head dim, key heads = groups, key head dim = the SSM state size). Such a layer keeps a
+    constant-size state per sequence (per value head a key_head_dim x value_head_dim matrix, and a short
+    convolution's last kernel-1 inputs), not a KV cache that grows with the context."""
 
-    kind: Literal["gated_deltanet"] = "gated_deltanet"
+    kind: Literal["gated_deltanet", "mamba2"] = "gated_deltanet"
     num_layers: int = Field(gt=0, description="how many of the layers are linear attention; the rest are full")
     num_key_heads: int = Field(gt=0)
     num_value_heads: int = Field(gt=0)
@@ -86,6 +89,9 @@ class LinearAttention(_Strict):
         b per value head), the depthwise convolution over q, k, v, out_proj, and per-head A and dt bias and the
         gated norm's weight."""
         nk, nv, dk, dv = self.num_key_heads, self.num_value_heads, self.key_head_dim, self.value_head_dim
+        if self.kind == "mamba2":  # in_proj (z, x, B, C, dt), conv over x, B, C, out_proj, A, D, dt bias, norm
+            in_proj = hidden * (2 * nv * dv + 2 * nk * dk + nv)
+            return in_proj + self.conv_channels * self.conv_kernel + nv * dv * hidden + 3 * nv + nv * dv
         in_proj = hidden * (2 * nk * dk + 2 * nv * dv + 2 * nv)
         return in_proj + self.conv_channels * self.conv_kernel + nv * dv * hidden + 2 * nv + dv
 
@@ -155,6 +161,9 @@ class ModelArch(_Strict):
     linear_attention: LinearAttention | None = None
     sparse_attention: SparseAttention | None = None
     checkpoint: Checkpoint | None = Field(default=None, description="a quantized checkpoint's precision")
+    ffn_layers: int | None = Field(default=None, gt=0, description="feed-forward blocks when they are counted apart "
+                                   "from the token-mixer layers (Nemotron-H: each block is a mixer or an FFN)")
+    mlp_gated: bool = Field(default=True, description="gated FFNs (SwiGLU: 3 matrices) or not (relu2: 2)")
     vision_encoder: bool = Field(default=False, description="the checkpoint also has a vision encoder, which is not "
                                                             "modelled: the plan covers the language model")
     mtp_layers: int = Field(default=0, ge=0, description="multi-token-prediction modules (usable as a speculative "
@@ -167,8 +176,8 @@ class ModelArch(_Strict):
             raise ValueError("attention: mla needs an 'mla' block")
         if self.attention == "gqa" and self.num_heads % self.num_kv_heads:
             raise ValueError(f"num_heads={self.num_heads} is not a multiple of num_kv_heads={self.num_kv_heads}")
-        if self.moe and self.moe.first_dense_layers > self.num_layers:
-            raise ValueError("moe.first_dense_layers exceeds num_layers")
+        if self.moe and self.moe.first_dense_layers > self.num_ffn_layers:
+            raise ValueError("moe.first_dense_layers exceeds the FFN layers")
         if self.sliding_window and self.sliding_window.num_layers > self.num_layers:
             raise ValueError("sliding_window.num_layers exceeds num_layers")
         if self.linear_attention and self.linear_attention.num_layers >= self.num_layers:
@@ -183,12 +192,25 @@ class ModelArch(_Strict):
         return self.moe is not None
 
     @property
+    def num_ffn_layers(self) -> int:
+        return self.ffn_layers or self.num_layers
+
+    @property
     def num_moe_layers(self) -> int:
-        return self.num_layers - self.moe.first_dense_layers if self.moe else 0
+        return self.num_ffn_layers - self.moe.first_dense_layers if self.moe else 0
 
     @property
     def num_dense_layers(self) -> int:
-        return self.num_layers - self.num_moe_layers
+        return self.num_ffn_layers - self.num_moe_layers
+
+    @property
+    def ffn_matrices(self) -> int:
+        return 3 if self.mlp_gated else 2
+
+    @property
+    def moe_dim(self) -> int:
+        """The width the routed experts see: the hidden size, or the latent of a latent MoE."""
+        return self.moe.latent_size if self.moe and self.moe.latent_size else self.hidden_size
 
     @property
     def num_full_attention_layers(self) -> int:
@@ -229,17 +251,21 @@ class ModelArch(_Strict):
 
     @property
     def dense_ffn_params(self) -> int:
-        return 3 * self.hidden_size * self.intermediate_size
+        return self.ffn_matrices * self.hidden_size * self.intermediate_size
 
     @property
     def expert_params(self) -> int:
-        return 3 * self.hidden_size * self.moe.expert_intermediate_size if self.moe else 0
+        return self.ffn_matrices * self.moe_dim * self.moe.expert_intermediate_size if self.moe else 0
 
     @property
     def shared_expert_params(self) -> int:
+        """Dense parameters of a MoE layer that every token runs: its shared experts (on the hidden state) and, in
+        a latent MoE, the projections into and out of the latent."""
         if not self.moe:
             return 0
-        return 3 * self.hidden_size * self.moe.shared_intermediate_size * self.moe.num_shared_experts
+        shared = self.ffn_matrices * self.hidden_size * self.moe.shared_intermediate_size * self.moe.num_shared_experts
+        latent = 2 * self.hidden_size * self.moe.latent_size if self.moe.latent_size else 0
+        return shared + latent
 
     @property
     def embedding_params(self) -> int:

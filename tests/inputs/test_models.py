@@ -449,17 +449,32 @@ def test_llama4_interleaves_moe_layers_with_a_shared_expert_and_wider_dense_laye
     assert m.id == "meta-llama--llama-4-maverick-17b-128e-instruct"  # the file's name, not its folder's
 
 
-def test_hybrid_mamba_models_are_refused_not_sized_wrongly(tmp_path):
-    """Nemotron-H (Mamba2 + attention + MLP layers) used to import as a transformer 2-3x too big."""
+def test_nemotron_h_blocks_by_hand(tmp_path):
+    """Nemotron-H: each block is one Mamba2 mixer (M), attention mixer (*), MoE (E) or MLP (-); relu2 FFNs have two
+    matrices; a latent MoE runs its experts on a projection of the hidden state. Every count by hand."""
     import json
 
-    cfg = {"architectures": ["NemotronHForCausalLM"], "hidden_size": 2688, "num_hidden_layers": 6,
-           "num_attention_heads": 32, "num_key_value_heads": 2, "vocab_size": 131072, "intermediate_size": 1856,
-           "hybrid_override_pattern": "MEM*EM", "time_step_limit": [0.0, float("inf")]}
+    cfg = {"architectures": ["NemotronHForCausalLM"], "model_type": "nemotron_h", "hidden_size": 64,
+           "num_hidden_layers": 6, "hybrid_override_pattern": "MEM*EM", "num_attention_heads": 4,
+           "num_key_value_heads": 2, "head_dim": 16, "vocab_size": 100, "intermediate_size": 32,
+           "mamba_num_heads": 8, "mamba_head_dim": 16, "ssm_state_size": 32, "n_groups": 2, "conv_kernel": 4,
+           "mamba_ssm_cache_dtype": "float32", "mlp_hidden_act": "relu2", "n_routed_experts": 4,
+           "num_experts_per_tok": 2, "moe_intermediate_size": 24, "moe_shared_expert_intermediate_size": 48,
+           "n_shared_experts": 1, "moe_latent_size": 16, "time_step_limit": [0.0, float("inf")]}
     p = tmp_path / "nemotron_config.json"
     p.write_text(json.dumps(cfg))  # Infinity, as Hugging Face writes it
-    with pytest.raises(PlannerError, match="hybrid Mamba/attention models"):
-        load_model(p)
+    m = load_model(p)
+    assert (m.num_layers, m.num_full_attention_layers, m.linear_attention.num_layers) == (4, 1, 3)
+    assert (m.num_ffn_layers, m.num_moe_layers, m.num_dense_layers, m.mlp_gated) == (2, 2, 0, False)
+    # Mamba2 block: in_proj 64 x (2*128 + 2*2*32 + 8), conv (128 + 128) x 4, out_proj 128 x 64, A/D/dt 24, norm 128
+    mamba = 64 * (256 + 128 + 8) + 256 * 4 + 128 * 64 + 24 + 128
+    attention = 64 * (4 + 4) * 16 + 4 * 16 * 64
+    experts = 4 * 2 * 16 * 24  # relu2: up and down, on the 16-wide latent
+    dense_per_moe = 2 * 64 * 48 + 2 * 64 * 16  # the shared expert on the hidden state, the latent projections
+    assert m.total_params == 3 * mamba + attention + 2 * (experts + dense_per_moe) + 2 * 100 * 64
+    # state per sequence: 3 blocks x (8 heads x 16 x 32 + (128 + 2*2*32) x 3) fp32
+    assert m.state_bytes_per_sequence == 3 * (8 * 16 * 32 + 256 * 3) * 4
+    assert m.kv_elems_per_token_per_layer * m.num_layers == 2 * 2 * 16  # one attention block
 
 
 def test_latent_moe_is_refused_not_sized_wrongly(tmp_path):
