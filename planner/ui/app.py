@@ -1,8 +1,10 @@
 """The browser UI (`planner ui`): a Dash app on 127.0.0.1 that sets up a scenario in a form and shows what
 planner.ui.compute returns for it. Every asset (Dash's components, plotly.js) is served by the app itself.
 
-The form: model (preset, or an uploaded config.json), weights dtype, chips on offer with prices and counts,
-traffic (rate, prompt and answer lengths, or a demand profile per period), SLOs, serving modes. Solve shows the
+The form: model (preset, a bundled Hugging Face config by its id, or an uploaded config.json), weights dtype (or
+the checkpoint's), chips on offer with prices and counts, traffic (rate, prompt and answer lengths, or a demand
+profile per period), SLOs, serving modes; or a whole scenario as YAML (traffic classes, several models, pricing,
+limits), which Solve plans instead of the form. Solve shows the
 cheapest fleet, what each forced architecture costs, the frontiers per architecture with the plan marked, each
 chip type alone against the heterogeneous plan, the simulated latency distribution and the error bands; with a
 demand profile, the schedule over the periods. The scenario and the plan can be downloaded.
@@ -22,7 +24,7 @@ from planner.errors import PlannerError
 from planner.export.launch import LAUNCHERS
 from planner.export.write import launch_script
 from planner.inputs.chips import load_catalog
-from planner.inputs.models import preset_ids
+from planner.inputs.models import preset_ids, zoo_ids
 from planner.optimize.uncertainty import margin_text
 from planner.ui import compute
 
@@ -49,13 +51,14 @@ def _form() -> html.Div:
     cat = load_catalog()
     return html.Div([
         html.H3("Scenario"),
-        html.Label(["Model", dcc.Dropdown(id="model", options=list(preset_ids()), value="llama-3.1-70b",
+        html.Label(["Model", dcc.Dropdown(id="model", options=_model_options(), value="llama-3.1-70b",
                                           clearable=False)], style=FIELD),
         dcc.Upload(id="upload", children=html.Div(["or drop a config.json here"]), multiple=False,
                    style={"border": "1px dashed #999", "padding": "6px", "textAlign": "center", "marginBottom": "8px"}),
         html.Div(id="upload-note", style={"fontSize": 12, "color": "#555"}),
-        html.Label(["Weights", dcc.Dropdown(id="weights", options=["bf16", "fp8", "fp4", "w4a16"], value="fp8",
-                                            clearable=False)], style=FIELD),
+        html.Label(["Weights", dcc.Dropdown(id="weights", options=[{"label": "the checkpoint's", "value": "checkpoint"},
+                                                                   "bf16", "fp8", "fp4", "w4a16"],
+                                            value="fp8", clearable=False)], style=FIELD),
         html.Label(["Chips on offer", dcc.Dropdown(id="chips", options=cat.ids(), value=DEFAULT_CHIPS, multi=True)],
                    style=FIELD),
         _table("chip-table"),
@@ -70,6 +73,14 @@ def _form() -> html.Div:
         _number("ttft", 1000, "TTFT ms"), _number("ttft-pct", 90, "TTFT percentile"), _number("tpot", 30, "TPOT ms"),
         dcc.Checklist(id="modes", options=[{"label": v, "value": k} for k, v in compute.ARCHITECTURES.items()],
                       value=["aggregated", "disaggregated"]),
+        html.Details([
+            html.Summary("Scenario YAML (traffic classes, several models, pricing, limits ...)"),
+            html.Div("When this box holds a scenario, Solve plans it instead of the form (docs/scenarios.md).",
+                     style={"fontSize": 12}),
+            html.Button("Copy the form here", id="yaml-from-form", n_clicks=0, style={"margin": "4px 0"}),
+            dcc.Textarea(id="scenario-yaml", value="", style={"width": "100%", "height": "220px",
+                                                             "fontFamily": "monospace", "fontSize": 12}),
+        ], id="yaml-details", style={"marginTop": "8px"}),
         html.Button("Solve", id="solve", n_clicks=0, style={"marginTop": "10px", "fontSize": 16, "padding": "6px 18px"}),
         html.Div([html.Button("Download scenario", id="dl-scenario-btn"),
                   html.Button("Download plan (JSON)", id="dl-plan-btn", style={"marginLeft": "6px"})],
@@ -81,6 +92,13 @@ def _form() -> html.Div:
         dcc.Download(id="dl-scenario"), dcc.Download(id="dl-plan"), dcc.Download(id="dl-launch"),
         dcc.Store(id="uploaded-path"), dcc.Store(id="plan-store"),
     ], style={"width": "330px", "flexShrink": 0, "paddingRight": "16px"})
+
+
+def _model_options() -> list[dict]:
+    """Presets, then every bundled Hugging Face config (models/zoo) by its id."""
+    zoo = sorted(p.name[: -len("_config.json")].replace("--", "/", 1) for p in zoo_ids().values())
+    return ([{"label": p, "value": p} for p in preset_ids()]
+            + [{"label": f"{z} (models/zoo)", "value": z} for z in zoo])
 
 
 def _results_layout() -> html.Div:
@@ -109,6 +127,7 @@ def _form_dict(model, uploaded, weights, chip_rows, rate, isl, osl, profile, per
             "ttft_ms": ttft, "ttft_percentile": ttft_pct, "tpot_ms": tpot, "modes": modes}
 
 
+YAML_STATE = State("scenario-yaml", "value")
 FORM_STATES = [State("model", "value"), State("uploaded-path", "data"), State("weights", "value"),
                State("chip-table", "rowData"), State("rate", "value"), State("isl", "value"), State("osl", "value"),
                State("profile", "value"), State("period-hours", "value"), State("reserved-discount", "value"),
@@ -145,11 +164,22 @@ def _callbacks(app: dash.Dash) -> None:
         path.write_bytes(raw)
         return str(path), f"using {filename} (uploaded)"
 
-    @app.callback(Output("results", "children"), Output("status", "children"), Output("plan-store", "data"),
-                  Input("solve", "n_clicks"), *FORM_STATES, prevent_initial_call=True)
-    def solve(_n, *form):
+    @app.callback(Output("scenario-yaml", "value"), Input("yaml-from-form", "n_clicks"), *FORM_STATES,
+                  prevent_initial_call=True)
+    def yaml_from_form(_n, *form):
         try:
-            sc = compute.scenario_from_form(_form_dict(*form))
+            return compute.scenario_yaml(compute.scenario_from_form(_form_dict(*form)))
+        except PlannerError as exc:
+            return f"# the form does not make a scenario yet: {str(exc).splitlines()[0]}\n"
+
+    def _scenario(text, form):
+        return compute.scenario_from_yaml(text) if text and text.strip() else compute.scenario_from_form(_form_dict(*form))
+
+    @app.callback(Output("results", "children"), Output("status", "children"), Output("plan-store", "data"),
+                  Input("solve", "n_clicks"), YAML_STATE, *FORM_STATES, prevent_initial_call=True)
+    def solve(_n, text, *form):
+        try:
+            sc = _scenario(text, form)
             if sc.plans_periods:
                 summary, fig, _schedule = compute.explore_periods(sc)
                 return _periods_view(summary, fig), _status(summary), json.dumps(summary, default=str)
@@ -158,11 +188,11 @@ def _callbacks(app: dash.Dash) -> None:
             return html.Div(), _error(exc), None
         return _view(ex), _status(ex.summary), json.dumps(ex.summary, default=str)
 
-    @app.callback(Output("dl-scenario", "data"), Input("dl-scenario-btn", "n_clicks"), *FORM_STATES,
+    @app.callback(Output("dl-scenario", "data"), Input("dl-scenario-btn", "n_clicks"), YAML_STATE, *FORM_STATES,
                   prevent_initial_call=True)
-    def download_scenario(_n, *form):
+    def download_scenario(_n, text, *form):
         try:
-            sc = compute.scenario_from_form(_form_dict(*form))
+            sc = _scenario(text, form)
         except PlannerError:
             return dash.no_update
         return {"content": compute.scenario_yaml(sc), "filename": "scenario.yaml"}
@@ -214,8 +244,9 @@ def _view(ex: compute.Exploration) -> html.Div:
     parts = [html.H3("Cheapest fleet"), _metrics(rows), html.H4("Pools"), _table("fleet-table", ex.fleet)]
     if len(ex.alternatives):
         parts += [html.H4("Each architecture forced"), _table("alternatives-table", ex.alternatives.round(2))]
-    parts += [html.H3("Frontiers"), dcc.Graph(id="frontier-cost", figure=ex.figures["frontier_cost"]),
-              dcc.Graph(id="frontier-chip", figure=ex.figures["frontier_chip"])]
+    if "frontier_cost" in ex.figures:  # a multi-class scenario has none (the notes say why)
+        parts += [html.H3("Frontiers"), dcc.Graph(id="frontier-cost", figure=ex.figures["frontier_cost"]),
+                  dcc.Graph(id="frontier-chip", figure=ex.figures["frontier_chip"])]
     if "single_chip" in ex.figures:
         parts += [html.H3("Heterogeneous vs one chip type"), dcc.Graph(id="single-chip", figure=ex.figures["single_chip"])]
     if "latency" in ex.figures:

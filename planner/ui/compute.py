@@ -34,7 +34,8 @@ from planner.report.figures import (
 from planner.serving.fleet import simulate_fleet
 
 FRONTIER_POINTS = 10
-__all__ = ["ARCHITECTURES", "Exploration", "explore", "explore_periods", "scenario_from_form", "scenario_yaml"]
+__all__ = ["ARCHITECTURES", "Exploration", "explore", "explore_periods", "scenario_from_form", "scenario_from_yaml",
+           "scenario_yaml"]
 
 
 def scenario_from_form(form: dict) -> Scenario:
@@ -55,7 +56,7 @@ def scenario_from_form(form: dict) -> Scenario:
         raise PlannerError("no chip on offer", field="chips", hint="pick at least one chip type")
     data = {
         "name": form.get("name") or "ui", "model": form.get("model"),
-        "precision": {"weights": form.get("weights") or "bf16"},
+        "precision": ({} if form.get("weights") in (None, "", "checkpoint") else {"weights": form["weights"]}),
         "workload": {"isl": form.get("isl"), "osl": form.get("osl")},
         "slo": {k: v for k, v in (("ttft_ms", form.get("ttft_ms")), ("tpot_ms", form.get("tpot_ms")),
                                   ("ttft_percentile", form.get("ttft_percentile"))) if v not in (None, "")},
@@ -69,6 +70,20 @@ def scenario_from_form(form: dict) -> Scenario:
     else:
         data["workload"]["arrival_rate_rps"] = form.get("rate_rps")
     return validate_scenario(data, "form")
+
+
+def scenario_from_yaml(text: str) -> Scenario:
+    """A scenario written as YAML in the UI (the format of docs/scenarios.md), read through the guarded loader;
+    errors name the field."""
+    import tempfile
+    from pathlib import Path
+
+    from planner.inputs.scenario import load_scenario
+
+    with tempfile.TemporaryDirectory(prefix="planner-ui-") as folder:
+        path = Path(folder) / "scenario.yaml"
+        path.write_text(str(text), encoding="utf-8")
+        return load_scenario(path)
 
 
 def parse_profile(text) -> list[float] | None:
@@ -91,8 +106,9 @@ def fleet_frame(pools: pd.DataFrame) -> pd.DataFrame:
     """The plan's pools in words: role, chip, instances x chips, parallelism and batch, latencies, load."""
     par = [f"tp{r.tp}" + (f" ep{r.ep}" if r.ep > 1 else "") + (f" pp{r.pp}" if r.pp > 1 else "")
            + (f" dp{r.dp}" if r.dp > 1 else "") + f" b{r.batch}" for r in pools.itertuples(index=False)]
+    classes = {"class": pools["class"]} if "class" in pools and pools["class"].astype(str).str.len().gt(0).any() else {}
     return pd.DataFrame({
-        "role": pools["role"], "chip": pools["chip"], "instances": pools["instances"],
+        **classes, "role": pools["role"], "chip": pools["chip"], "instances": pools["instances"],
         "chips_each": pools["chips_per_instance"], "parallelism": par,
         "ttft_ms": pools["ttft_ms"].round(0), "tpot_ms": pools["tpot_ms"].round(1),
         "utilization": pools["utilization"].round(2), "cost_usd_per_hr": pools["cost_usd_per_hr"].round(2),

@@ -112,6 +112,46 @@ def test_a_demand_profile_plans_the_day(server, browser, tmp_path):
     page.close()
 
 
+def test_a_scenario_in_yaml_with_traffic_classes(server, browser, tmp_path):
+    """The YAML box plans what the form cannot hold (here two traffic classes); "Copy the form here" fills it."""
+    from planner.paths import SCENARIOS_DIR
+
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(server)
+    page.wait_for_selector("#chip-table .ag-cell")
+    page.click("#yaml-details summary")
+    page.click("#yaml-from-form")
+    page.wait_for_function("document.querySelector('#scenario-yaml').value.includes('model: llama-3.1-70b')")
+    text = (SCENARIOS_DIR / "traffic-classes.yaml").read_text()
+    page.fill("#scenario-yaml", text)
+    page.click("#solve")
+    page.wait_for_selector("#fleet-table .ag-cell", timeout=180_000)
+    want = solve_scenario(compute.scenario_from_yaml(text)).summary
+    assert f"{compute.money(want['cost_usd_per_hr'])}/h" in page.inner_text("#summary")
+    assert "multi-class" in page.inner_text("#results")  # what the page cannot draw for classes, it says
+    fleet = page.inner_text("#fleet-table")
+    assert all(c in fleet for c in ("chat", "coding", "agentic"))  # each pool with the class it serves
+    page.screenshot(path=str(_shots(tmp_path) / "ui-yaml-classes.png"), full_page=True)
+    page.close()
+
+
+def test_models_by_hugging_face_id_in_the_checkpoints_precision(server, browser):
+    page = browser.new_page()
+    page.goto(server)
+    page.wait_for_selector("#chip-table .ag-cell")
+    page.click("#model")
+    page.get_by_placeholder("Search").fill("openai/gpt-oss-120b")
+    page.get_by_text("openai/gpt-oss-120b (models/zoo)").click()
+    page.click("#weights")
+    page.get_by_text("the checkpoint's").click()
+    page.click("#yaml-details summary")
+    page.click("#yaml-from-form")
+    page.wait_for_function("document.querySelector('#scenario-yaml').value.includes('openai/gpt-oss-120b')")
+    yaml_text = page.input_value("#scenario-yaml")
+    assert "weights: fp4" in yaml_text and "MXFP4" in yaml_text  # the checkpoint's precision, with its source
+    page.close()
+
+
 def test_report_renders_offline_in_the_browser(browser, tmp_path):
     """`planner report`'s page in Chromium: its plots draw, and it asks for nothing beyond the file."""
     from click.testing import CliRunner
