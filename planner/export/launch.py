@@ -64,6 +64,10 @@ def _quantization(dep: dict, target: str) -> tuple[str | None, list[str]]:
     w, repo = dep["weights"], dep["hf_repo"]
     if w == "bf16":
         return None, []
+    ckpt = dep.get("checkpoint") or {}
+    if ckpt.get("weights") == w or (w == "w4a16" and ckpt.get("weights") == "fp4"):
+        return None, [f"{repo} ships in {ckpt['weights']} ({ckpt.get('recipe') or 'its quantization config'}): the "
+                      "framework reads it from the checkpoint, no quantization flag"]
     if w == "fp8":
         if repo.startswith(NATIVE_FP8_REPOS):
             return None, [f"{repo} is published in FP8: no quantization flag"]

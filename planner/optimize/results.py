@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from planner.inputs.models import hf_repo
+from planner.inputs.models import hf_repo, load_model
 from planner.optimize import milp
 from planner.optimize.checks import plan_warnings
 from planner.optimize.prepare import Prepared
@@ -339,8 +339,10 @@ def deployment(prep: Prepared) -> dict:
     the framework and speculative decoding."""
     sc = prep.scenario
     spec = sc.speculative
+    ckpt = load_model(str(sc.model)).checkpoint
     return {
         "model": sc.model, "hf_repo": hf_repo(sc.model), "weights": sc.precision.weights, "kv_cache": sc.kv_dtype,
+        "checkpoint": ckpt.model_dump() if ckpt else None,  # the precision the checkpoint ships in
         "framework": sc.deploy.framework, "chunk_tokens": sc.aggregated.chunk_tokens,
         "lengths": {name or "default": {"isl": c.workload.isl, "osl": c.workload.osl} for name, c in prep.classes().items()},
         "speculative": None if spec is None else {

@@ -108,3 +108,20 @@ def test_export_cli_writes_a_launchable_folder(tmp_path):
     bad.write_text('{"pools": []}')
     r = CliRunner().invoke(main, ["export", str(bad), "--to", "vllm"])
     assert r.exit_code == 2 and "deployment" in r.output
+
+
+def test_a_quantized_checkpoint_needs_no_quantization_flag():
+    """A plan for a ModelOpt NVFP4 release (by its Hugging Face id, bundled in models/zoo) plans its precision and
+    the commands load it as published; a BF16 checkpoint planned at FP8 is quantized online."""
+    from planner.inputs.scenario import scenario_from_flags
+
+    for model, flag in (("nvidia/Qwen3-235B-A22B-NVFP4", None), ("Qwen/Qwen3-235B-A22B", "fp8")):
+        sc = scenario_from_flags(model, "b200", rate_rps=2.0, isl=2048, osl=256, ttft_ms=3000, tpot_ms=50,
+                                 weights=None if flag is None else "fp8")
+        plan = solve_scenario(sc).summary
+        for launch in vllm_launch(plan):
+            given, positional = parse(launch.argv[2:], PARSERS["vllm"]["options"])
+            assert positional == [model] and given.get("quantization") == flag, launch.command
+        if flag is None:
+            assert plan["deployment"]["checkpoint"]["weights"] == "fp4"
+            assert any("ships in fp4" in n for n in vllm_launch(plan)[0].notes)
