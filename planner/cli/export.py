@@ -9,7 +9,8 @@ from .common import catalog_option
 
 @click.command("export")
 @click.argument("plan_path", metavar="PLAN.json|SCENARIO.yaml", type=click.Path(dir_okay=False))
-@click.option("--to", "target", type=click.Choice(["vllm", "sglang"]), required=True, help="Serving framework.")
+@click.option("--to", "target", type=click.Choice(["vllm", "sglang", "trtllm"]), required=True,
+              help="Serving framework.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="deployment", show_default=True,
               help="Folder to write launch.sh, README.md and plan.json to.")
 @catalog_option

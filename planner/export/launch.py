@@ -3,7 +3,9 @@ or `python -m sglang.launch_server` command per pool, with its parallelism, batc
 dtype, quantization, speculative decoding and prefill/decode disaggregation settings.
 
 The flags are those of vLLM 0.34 and SGLang 0.5.23; tests/export checks every command against the option tables
-read off those releases' own argument parsers (tests/fixtures/exports). Mappings that are conventions, not facts of
+read off those releases' own argument parsers (tests/fixtures/exports). TensorRT-LLM (`trtllm-serve`, PyTorch
+backend): the click options of tensorrt_llm/commands/serve.py and the LLM-API fields the YAML sets, read off the
+source (tests/fixtures/exports/trtllm_serve.json says where). Mappings that are conventions, not facts of
 the plan, are written beside the command in `notes` (and in the export's README).
 """
 
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 
 from planner.errors import PlannerError
 
-TARGETS = ("vllm", "sglang")
+TARGETS = ("vllm", "sglang", "trtllm")
 FIRST_PORT = 8000
 # checkpoints published in FP8 (no online quantization needed): the DeepSeek-V3 family and Kimi K2
 NATIVE_FP8_REPOS = ("deepseek-ai/DeepSeek-V3", "deepseek-ai/DeepSeek-R1", "moonshotai/Kimi-K2")
@@ -32,6 +34,7 @@ class Launch:
     chips_per_instance: int
     argv: list[str]
     notes: list[str] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)  # config files the command reads (name -> YAML text)
 
     @property
     def command(self) -> str:
@@ -161,6 +164,67 @@ def sglang_launch(plan: dict) -> list[Launch]:
     return out
 
 
+TRTLLM_PORT = 8100
+
+
+def _trtllm_options(dep: dict, pool: dict) -> dict:
+    """The extra LLM-API options of one TensorRT-LLM pool (the YAML `--extra_llm_api_options` reads)."""
+    opts: dict = {"kv_cache_config": {"free_gpu_memory_fraction": 0.9}}
+    if dep["kv_cache"] in ("fp8", "fp4"):
+        opts["kv_cache_config"]["dtype"] = "fp8"
+    if int(pool["dp"]) > 1:
+        opts["enable_attention_dp"] = True
+    if pool["role"] in ("prefill", "decode"):
+        opts["cache_transceiver_config"] = {"backend": "DEFAULT"}
+        opts["disable_overlap_scheduler"] = pool["role"] == "prefill"  # context servers run without the overlap
+    spec, g = dep.get("speculative"), int(pool.get("spec_tokens") or 0)
+    if spec and g > 0:
+        opts["speculative_config"] = ({"decoding_type": "MTP", "num_nextn_predict_layers": g} if spec["method"] == "mtp"
+                                      else {"decoding_type": "Draft_Target", "max_draft_len": g,
+                                            "speculative_model": spec["draft_hf_repo"]})
+    return opts
+
+
+def trtllm_launch(plan: dict) -> list[Launch]:
+    """`trtllm-serve` (PyTorch backend) per pool, each with its extra-options YAML; P/D pools behind
+    `trtllm-serve disaggregated -c disagg.yaml` (context and generation servers listed by URL)."""
+    import yaml
+
+    dep = _deployment(plan)
+    _quant, qnotes = _quantization(dep, "trtllm")
+    out, port = [], TRTLLM_PORT
+    urls: dict[str, list[str]] = {"prefill": [], "decode": []}
+    for n, p in enumerate(plan["pools"]):
+        tp, ep, pp, dp = (int(p[k]) for k in ("tp", "ep", "pp", "dp"))
+        name = f"pool{n}-{p['role']}.yaml"
+        argv = ["trtllm-serve", dep["hf_repo"], "--host", "0.0.0.0", "--port", str(port), "--backend", "pytorch",
+                "--tp_size", str(tp * dp), "--pp_size", str(pp), "--ep_size", str(ep),
+                "--max_batch_size", str(max(int(p["batch"]) // dp, 1)), "--max_num_tokens", str(_token_budget(dep, p)),
+                "--max_seq_len", str(_max_len(dep, p.get("class", "default"))), "--extra_llm_api_options", name]
+        notes = [q for q in qnotes if "quantized online" not in q] + (
+            ["TensorRT-LLM quantizes offline: point at an FP8/NVFP4 checkpoint of the model (ModelOpt)"]
+            if dep["weights"] in ("fp8", "fp4") and not any("ships in" in q or "published in" in q for q in qnotes) else [])
+        if dp > 1:
+            notes.append(f"attention DP: --tp_size is the instance's GPUs per stage ({tp} x DP {dp}), "
+                         "enable_attention_dp in the YAML")
+        if p["role"] == "aggregated":
+            argv.append("--enable_chunked_prefill")
+        if p["role"] in urls:  # one URL per instance (a duplicate URL is refused by the disaggregated server)
+            urls[p["role"]] += [f"POOL{n}_HOST{i}:{port}" for i in range(int(p["instances"]))]
+        out.append(Launch(n, p["role"], p["chip"], int(p["instances"]), int(p["chips_per_instance"]), argv, notes,
+                          {name: yaml.safe_dump(_trtllm_options(dep, p), sort_keys=False)}))
+        port += 1
+    _refuse_roles(out)
+    if urls["prefill"] and urls["decode"]:
+        disagg = {"hostname": "0.0.0.0", "port": 8000, "backend": "pytorch",
+                  "context_servers": {"num_instances": len(urls["prefill"]), "urls": urls["prefill"]},
+                  "generation_servers": {"num_instances": len(urls["decode"]), "urls": urls["decode"]}}
+        out.append(Launch(len(out), "router", "-", 1, 0, ["trtllm-serve", "disaggregated", "-c", "disagg.yaml"],
+                          ["replace each POOLn_HOSTi with the address of that pool's i-th instance in disagg.yaml"],
+                          {"disagg.yaml": yaml.safe_dump(disagg, sort_keys=False)}))
+    return out
+
+
 def _refuse_roles(launches: list[Launch]) -> None:
     other = sorted({x.role for x in launches} - {"aggregated", "prefill", "decode"})
     if other:
@@ -169,4 +233,4 @@ def _refuse_roles(launches: list[Launch]) -> None:
                            hint="plan without modes afd and speculative.placement pool to export")
 
 
-LAUNCHERS = {"vllm": vllm_launch, "sglang": sglang_launch}
+LAUNCHERS = {"vllm": vllm_launch, "sglang": sglang_launch, "trtllm": trtllm_launch}

@@ -14,6 +14,9 @@ BENCH = {
             "--request-rate {rate:g} --num-prompts {n} --port {port}",
     "sglang": "python -m sglang.bench_serving --backend sglang --dataset-name random --random-input-len {isl} "
               "--random-output-len {osl} --request-rate {rate:g} --num-prompts {n} --port {port}",
+    "trtllm": "python -m tensorrt_llm.serve.scripts.benchmark_serving --model {repo} --backend openai "
+              "--dataset-name random --random-input-len {isl} --random-output-len {osl} --request-rate {rate:g} "
+              "--num-prompts {n} --port {port}",
 }
 ROUTER = {
     "vllm": "vLLM has no built-in P/D router: put a disaggregation proxy in front (vLLM's examples/online_serving/"
@@ -22,7 +25,11 @@ ROUTER = {
     "sglang": "Route with SGLang's router in P/D mode: `python -m sglang_router.launch_router --pd-disaggregation "
               "--prefill http://PREFILL_HOST:PORT --decode http://DECODE_HOST:PORT --port 8000` (one --prefill / "
               "--decode per instance).",
+    "trtllm": "Start the context (prefill) and generation (decode) servers, then `trtllm-serve disaggregated -c "
+              "disagg.yaml` on port 8000 (its last block in launch.sh): it sends each request to a context server, "
+              "then to a generation server; the KV cache moves through the cache transceiver set in each YAML.",
 }
+VERSION = {"vllm": "vLLM 0.34", "sglang": "SGLang 0.5.23", "trtllm": "TensorRT-LLM's trtllm-serve (PyTorch backend)"}
 
 
 def launch_script(launches: list[Launch]) -> str:
@@ -30,6 +37,10 @@ def launch_script(launches: list[Launch]) -> str:
     lines = ["#!/usr/bin/env bash", "# Written by `planner export`: one block per pool; run each command once per "
              "instance, on its own GPUs.", "set -euo pipefail", ""]
     for x in launches:
+        if x.role == "router":
+            lines += ["# the P/D entry point (after every server is up)"]
+            lines += [f"#   note: {n}" for n in x.notes] + [x.command, ""]
+            continue
         lines += [f"# pool {x.pool}: {x.instances} x {x.role} on {x.chip}, {x.chips_per_instance} GPU(s) per instance"]
         lines += [f"#   note: {n}" for n in x.notes]
         lines += [x.command, ""]
@@ -44,7 +55,8 @@ def _readme(plan: dict, target: str, launches: list[Launch]) -> str:
     port = front.argv[front.argv.index("--port") + 1]
     bench = BENCH[target].format(repo=dep["hf_repo"], isl=lengths["isl"], osl=lengths["osl"], rate=rate,
                                  n=max(int(rate * 300), 200), port=8000 if any(x.role == "prefill" for x in launches) else port)
-    rows = "\n".join(f"| {x.pool} | {x.role} | {x.chip} | {x.instances} | {x.chips_per_instance} |" for x in launches)
+    rows = "\n".join(f"| {x.pool} | {x.role} | {x.chip} | {x.instances} | {x.chips_per_instance} |" for x in launches
+                     if x.role != "router")
     pd_text = ROUTER[target] if any(x.role == "prefill" for x in launches) else (
         "Aggregated pools: put any HTTP load balancer in front of the instances.")
     return f"""# {plan.get('scenario', 'plan')}: {target} deployment
@@ -74,8 +86,8 @@ pool's instances on nodes of that type (a node selector per pool in Kubernetes).
 The plan promises p{plan.get('ttft_percentile', 90):g} TTFT {plan.get('ttft_ms', 0):,.0f} ms and TPOT
 {plan.get('tpot_ms', 0):.1f} ms at this rate (with the planning margins it was made with).
 
-Flags follow {target} {'0.34' if target == 'vllm' else '0.5.23'}; planner's tests check them against that release's
-argument parser. Notes per pool are in `launch.sh`.
+Flags follow {VERSION[target]}; planner's tests check them against its argument definitions. Notes per pool
+are in `launch.sh`{'; each pool reads its YAML of LLM-API options beside it' if target == 'trtllm' else ''}.
 """
 
 
@@ -88,6 +100,8 @@ def write_export(plan: dict, target: str, out_dir: str | Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     files = {"launch.sh": launch_script(launches), "README.md": _readme(plan, target, launches),
              "plan.json": json.dumps(plan, indent=1, default=str)}
+    for x in launches:
+        files.update(x.files)
     for name, text in files.items():
         (out / name).write_text(text)
     (out / "launch.sh").chmod(0o755)

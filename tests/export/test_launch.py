@@ -125,3 +125,68 @@ def test_a_quantized_checkpoint_needs_no_quantization_flag():
         if flag is None:
             assert plan["deployment"]["checkpoint"]["weights"] == "fp4"
             assert any("ships in fp4" in n for n in vllm_launch(plan)[0].notes)
+
+
+TRTLLM = json.loads((FIXTURES / "trtllm_serve.json").read_text())
+
+
+def _check_fields(values: dict, allowed: dict, where: str) -> None:
+    """Every key of an LLM-API options YAML is a field of TensorRT-LLM's LLM args (nested configs included) and
+    every enumerated value one of its literals."""
+    for key, value in values.items():
+        assert key in allowed, f"{where}: {key} is not an LLM-API field"
+        spec = allowed[key]
+        if isinstance(spec, dict):
+            _check_fields(value, spec, f"{where}.{key}")
+        elif isinstance(spec, list):
+            assert value in spec, f"{where}.{key}: {value!r} not in {spec}"
+
+
+@pytest.mark.parametrize("name", PLANS)
+def test_trtllm_commands_and_configs_match_its_argument_definitions(plans, name, tmp_path):
+    import yaml
+
+    from planner.export.launch import trtllm_launch
+
+    plan = plans[name]
+    launches = trtllm_launch(plan)
+    servers = [x for x in launches if x.role != "router"]
+    assert len(servers) == len(plan["pools"])
+    for launch, pool in zip(servers, plan["pools"], strict=True):
+        assert launch.argv[0] == "trtllm-serve" and launch.argv[1] == plan["deployment"]["hf_repo"]
+        given, positional = {}, []
+        argv, i = launch.argv[2:], 0
+        while i < len(argv):
+            opt = argv[i]
+            assert opt in TRTLLM["serve_options"], f"{opt} is not a trtllm-serve option"
+            if TRTLLM["serve_options"][opt]:
+                given[opt] = argv[i + 1]
+                i += 2
+            else:
+                given[opt] = True
+                i += 1
+        assert given["--backend"] in TRTLLM["backend_choices"]
+        assert int(given["--tp_size"]) == pool["tp"] * pool["dp"] and int(given["--pp_size"]) == pool["pp"]
+        assert int(given["--max_batch_size"]) * pool["dp"] <= pool["batch"]
+        options = yaml.safe_load(launch.files[given["--extra_llm_api_options"]])
+        _check_fields(options, TRTLLM["llm_api_fields"], given["--extra_llm_api_options"])
+        assert options.get("enable_attention_dp", False) == (pool["dp"] > 1)
+        if pool.get("spec_tokens"):
+            sc = options["speculative_config"]
+            assert sc.get("num_nextn_predict_layers", sc.get("max_draft_len")) == pool["spec_tokens"]
+    routers = [x for x in launches if x.role == "router"]
+    if any(p["role"] == "prefill" for p in plan["pools"]):
+        (router,) = routers
+        assert router.argv[:2] == ["trtllm-serve", "disaggregated"] and router.argv[2] in TRTLLM["disaggregated_options"]
+        cfg = yaml.safe_load(router.files["disagg.yaml"])
+        assert set(cfg) <= set(TRTLLM["disagg_config_keys"])
+        for section, role in (("context_servers", "prefill"), ("generation_servers", "decode")):
+            assert set(cfg[section]) <= set(TRTLLM["disagg_server_keys"])
+            n = sum(p["instances"] for p in plan["pools"] if p["role"] == role)
+            urls = cfg[section]["urls"]
+            assert cfg[section]["num_instances"] == n == len(urls) == len(set(urls))  # one distinct URL each
+    else:
+        assert not routers
+    written = [p.name for p in __import__("planner.export.write", fromlist=["write_export"]).write_export(
+        plan, "trtllm", tmp_path)]
+    assert all(f in written for x in launches for f in x.files)
