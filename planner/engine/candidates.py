@@ -87,13 +87,24 @@ def parallelism_options(model: ModelArch, chip: Chip, max_chips: int, pp_options
     return np.array(rows, dtype=np.float64).reshape(-1, 4)
 
 
+def framework_parallelism(par: np.ndarray, framework: str) -> np.ndarray:
+    """The (tp, ep, pp, dp) rows a framework can run. TensorRT-LLM's attention data parallelism spans the whole
+    tensor-parallel group (`enable_attention_dp`: attention DP size = tp_size), so its attention-DP ranks hold no
+    tensor parallelism of their own: tp > 1 with dp > 1 is not a TensorRT-LLM deployment. vLLM (TP inside each DP
+    rank) and SGLang (`--tp N --dp M` with M dividing N) run both."""
+    if framework == "trtllm" and len(par):
+        return par[(par[:, 0] == 1) | (par[:, 3] == 1)]
+    return par
+
+
 def build_candidates(models: Sequence[ModelArch], chips: Sequence[Chip], grid: Grid) -> Candidates:
     """Cross product per (model, chip): parallelism rows × batches × roles × dtypes, as flat arrays."""
     parts: list[Candidates] = []
     kv_for = (lambda w: [default_kv_dtype(w)]) if grid.kv_dtypes is None else (lambda w: list(grid.kv_dtypes))
     for mi, model in enumerate(models):
         for ci, chip in enumerate(chips):
-            par = parallelism_options(model, chip, grid.max_chips_per_instance, grid.pp_options)
+            par = framework_parallelism(
+                parallelism_options(model, chip, grid.max_chips_per_instance, grid.pp_options), grid.framework)
             if not len(par):
                 continue
             for role in grid.roles:

@@ -345,3 +345,15 @@ def test_weight_only_4bit_reads_4bit_weights_and_computes_in_bf16(cat):
     w4p, _ = run(model, chip, role="prefill", batch=8, isl=4096, osl=1, wdtype=DTYPE_CODE["w4a16"], kvdtype=0)
     b16p, _ = run(model, chip, role="prefill", batch=8, isl=4096, osl=1, wdtype=DTYPE_CODE["bf16"], kvdtype=0)
     assert w4p["t_ffn_s"] == pytest.approx(b16p["t_ffn_s"], rel=0.01)  # compute-bound at the same bf16 rate
+
+
+def test_tensorrt_llm_attention_dp_spans_the_whole_tp_group(cat):
+    """TensorRT-LLM's attention DP is the whole tensor-parallel group: no candidate has TP inside its DP ranks;
+    vLLM and SGLang run TP inside DP ranks."""
+    model = load_model("deepseek-v3")
+    both = {}
+    for fw in ("trtllm", "vllm", "sglang"):
+        c = build_candidates([model], [cat["h200-sxm"]], Grid(roles=("decode",), framework=fw))
+        both[fw] = bool(((c.tp > 1) & (c.dp > 1)).any())
+        assert (c.dp > 1).any()  # attention DP itself is offered everywhere
+    assert both == {"trtllm": False, "vllm": True, "sglang": True}
