@@ -91,9 +91,15 @@ def framework_parallelism(par: np.ndarray, framework: str) -> np.ndarray:
     """The (tp, ep, pp, dp) rows a framework can run. TensorRT-LLM's attention data parallelism spans the whole
     tensor-parallel group (`enable_attention_dp`: attention DP size = tp_size), so its attention-DP ranks hold no
     tensor parallelism of their own: tp > 1 with dp > 1 is not a TensorRT-LLM deployment. vLLM (TP inside each DP
-    rank) and SGLang (`--tp N --dp M` with M dividing N) run both."""
-    if framework == "trtllm" and len(par):
-        return par[(par[:, 0] == 1) | (par[:, 3] == 1)]
+    rank) and SGLang (`--tp N --dp M` with M dividing N) run both. vLLM's expert parallelism is all or nothing:
+    `--enable-expert-parallel` puts the experts on TP x DP ranks, so its EP is 1 or tp x dp."""
+    if not len(par):
+        return par
+    tp, ep, dp = par[:, 0], par[:, 1], par[:, 3]
+    if framework == "trtllm":
+        return par[(tp == 1) | (dp == 1)]
+    if framework == "vllm":
+        return par[(ep == 1) | (ep == tp * dp)]
     return par
 
 

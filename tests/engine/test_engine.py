@@ -357,3 +357,5 @@ def test_tensorrt_llm_attention_dp_spans_the_whole_tp_group(cat):
         both[fw] = bool(((c.tp > 1) & (c.dp > 1)).any())
         assert (c.dp > 1).any()  # attention DP itself is offered everywhere
     assert both == {"trtllm": False, "vllm": True, "sglang": True}
+    vllm = build_candidates([model], [cat["h200-sxm"]], Grid(roles=("decode",), framework="vllm"))
+    assert ((vllm.ep == 1) | (vllm.ep == vllm.tp * vllm.dp)).all()  # --enable-expert-parallel: EP = TP x DP
