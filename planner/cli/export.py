@@ -1,4 +1,5 @@
-"""`planner export`: a plan as a deployment (server commands, README, benchmark command) for vLLM or SGLang."""
+"""`planner export`: a plan as a deployment (server commands or a Dynamo manifest, README, benchmark command) for
+vLLM, SGLang, TensorRT-LLM or Dynamo."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from .common import catalog_option
 
 @click.command("export")
 @click.argument("plan_path", metavar="PLAN.json|SCENARIO.yaml", type=click.Path(dir_okay=False))
-@click.option("--to", "target", type=click.Choice(["vllm", "sglang", "trtllm"]), required=True,
-              help="Serving framework.")
+@click.option("--to", "target", type=click.Choice(["vllm", "sglang", "trtllm", "dynamo"]), required=True,
+              help="Serving framework (dynamo: a DynamoGraphDeployment of the plan's vLLM or SGLang workers).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="deployment", show_default=True,
-              help="Folder to write launch.sh, README.md and plan.json to.")
+              help="Folder to write launch.sh (or dynamo.yaml), README.md and plan.json to.")
 @catalog_option
 def export_cmd(plan_path, target, out_dir, catalogs):
     """Write the launch commands for every pool of a plan (a `planner solve --format json` file, or a scenario,

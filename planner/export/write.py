@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from planner.errors import PlannerError
+from planner.export.dynamo import CHIP_LABEL, dynamo_manifest
 from planner.export.launch import LAUNCHERS, TARGETS, Launch
 
 BENCH = {
@@ -91,10 +92,63 @@ are in `launch.sh`{'; each pool reads its YAML of LLM-API options beside it' if 
 """
 
 
+def _dynamo_readme(plan: dict, manifest: dict) -> str:
+    dep = plan["deployment"]
+    rate = float(plan.get("throughput_rps") or 0.0)
+    lengths = next(iter(dep["lengths"].values()))
+    rows = "\n".join(f"| {k} | {v['componentType']} {v.get('subComponentType', '')} | {v['replicas']} | "
+                     f"{v.get('resources', {}).get('limits', {}).get('gpu', '-')} | "
+                     f"{v.get('extraPodSpec', {}).get('nodeSelector', {}).get(CHIP_LABEL, '-')} |"
+                     for k, v in manifest["spec"]["services"].items())
+    from planner.inputs.chips import load_catalog
+
+    cat = load_catalog()
+    other = sorted({p["chip"] for p in plan["pools"] if p["chip"] in cat and cat[p["chip"]].vendor != "NVIDIA"})
+    vendor_note = (f"\n**Note**: pools on {', '.join(other)} are not NVIDIA GPUs; Dynamo's runtime images target NVIDIA: "
+                   "those workers need an image built for their accelerator.\n" if other else "")
+    return f"""# {plan.get('scenario', 'plan')}: Dynamo deployment
+{vendor_note}
+Written by `planner export --to dynamo` from a plan of {plan.get('cost_usd_per_hr', 0):,.2f} $/h, {plan.get('num_chips', 0)}
+GPUs, {plan.get('architecture', '')}, for {rate:g} requests/s of {lengths['isl']} prompt and {lengths['osl']} output
+tokens (model `{dep['hf_repo']}`, {dep['framework']} workers).
+
+| service | component | replicas | GPUs per node | chip ({CHIP_LABEL}) |
+|---|---|---|---|---|
+{rows}
+
+## Deploy
+
+1. Set the image tag of your Dynamo release in `dynamo.yaml` (`SET_YOUR_DYNAMO_RELEASE`).
+2. Label the nodes of each chip type: `kubectl label node NODE {CHIP_LABEL}=CHIP` (heterogeneous pools are
+   scheduled on their chip's nodes by the node selector of their service).
+3. `kubectl apply -n NAMESPACE -f dynamo.yaml` (the Dynamo operator must be installed).
+
+## Reproduce the planned load
+
+Against the frontend service (port 8000): `aiperf profile --model {dep['hf_repo']} --url http://FRONTEND:8000
+--endpoint-type chat --streaming --synthetic-input-tokens-mean {lengths['isl']} --output-tokens-mean {lengths['osl']}
+--request-rate {rate:g} --request-count {max(int(rate * 300), 200)}`.
+
+The worker arguments are the {dep['framework']} export's (planner's tests check them against that release's parser);
+the manifest's fields are checked against the operator's DynamoComponentDeploymentSharedSpec.
+"""
+
+
 def write_export(plan: dict, target: str, out_dir: str | Path) -> list[Path]:
     """The export's files, written to out_dir (created)."""
+    if target == "dynamo":
+        import yaml
+
+        manifest = dynamo_manifest(plan)
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        files = {"dynamo.yaml": yaml.safe_dump(manifest, sort_keys=False), "README.md": _dynamo_readme(plan, manifest),
+                 "plan.json": json.dumps(plan, indent=1, default=str)}
+        for name, text in files.items():
+            (out / name).write_text(text)
+        return [out / n for n in files]
     if target not in TARGETS:
-        raise PlannerError(f"unknown target {target!r}", field="--to", hint=f"one of {', '.join(TARGETS)}")
+        raise PlannerError(f"unknown target {target!r}", field="--to", hint=f"one of {', '.join(TARGETS)}, dynamo")
     launches = LAUNCHERS[target](plan)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

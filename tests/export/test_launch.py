@@ -190,3 +190,61 @@ def test_trtllm_commands_and_configs_match_its_argument_definitions(plans, name,
     written = [p.name for p in __import__("planner.export.write", fromlist=["write_export"]).write_export(
         plan, "trtllm", tmp_path)]
     assert all(f in written for x in launches for f in x.files)
+
+
+DGD = json.loads((FIXTURES / "dynamo_dgd.json").read_text())
+
+
+@pytest.mark.parametrize("framework", ["vllm", "sglang"])
+@pytest.mark.parametrize("name", ["llama70b-chat", "heterogeneous-inventory", "deepseek-v3-moe"])
+def test_dynamo_manifest_matches_the_operators_spec_and_the_engines_parser(name, framework, tmp_path):
+    """A DynamoGraphDeployment per plan: every service field is one of the operator's, GPUs per node and node
+    counts as the CRD wants, one worker service per pool with the pool's instances as replicas and its chip as
+    node selector, and worker arguments the engine's own parser accepts."""
+    import yaml
+
+    from planner.export.dynamo import CHIP_LABEL, dynamo_manifest
+    from planner.export.write import write_export
+
+    sc = load_scenario(SCENARIOS_DIR / f"{name}.yaml")
+    plan = solve_scenario(sc.model_copy(update={"deploy": sc.deploy.model_copy(update={"framework": framework})})).summary
+    m = dynamo_manifest(plan)
+    assert (m["apiVersion"], m["kind"]) == (DGD["api_version"], DGD["kind"])
+    assert m["spec"]["backendFramework"] == framework in DGD["backend_frameworks"]
+    services = m["spec"]["services"]
+    workers = [v for v in services.values() if v["componentType"] == "worker"]
+    assert len(workers) == len(plan["pools"]) and sum(v["componentType"] == "frontend" for v in services.values()) == 1
+    for svc, pool in zip(workers, plan["pools"], strict=True):
+        assert set(svc) <= set(DGD["service_fields"]) and svc["componentType"] in DGD["component_types"]
+        assert svc.get("subComponentType", pool["role"]) == pool["role"]
+        assert set(svc["resources"]) <= set(DGD["resource_sections"])
+        assert set(svc["resources"]["limits"]) <= set(DGD["resource_item_fields"])
+        nodes = svc.get("multinode", {}).get("nodeCount", 1)
+        assert nodes == 1 or nodes >= DGD["multinode_min_node_count"]
+        assert int(svc["resources"]["limits"]["gpu"]) * nodes >= pool["chips_per_instance"]
+        assert svc["replicas"] == pool["instances"]
+        assert svc["extraPodSpec"]["nodeSelector"][CHIP_LABEL] == pool["chip"]
+        main = svc["extraPodSpec"]["mainContainer"]
+        assert main["command"] == ["python3", "-m", f"dynamo.{framework}"]
+        args = list(main["args"])
+        if framework == "vllm":
+            if pool["role"] in ("prefill", "decode"):
+                assert args[-2:] == ["--disaggregation-mode", pool["role"]]
+                assert args[-1] in DGD["dynamo_vllm_disaggregation_modes"]
+                args = args[:-2]
+            assert args[0] == "--model"
+            args = args[2:]  # dynamo.vllm's --model is vllm serve's positional model
+        given, positional = parse(args, PARSERS[framework]["options"])
+        assert not positional and "host" not in given and "port" not in given  # the frontend serves HTTP
+    files = [p.name for p in write_export(plan, "dynamo", tmp_path)]
+    assert files == ["dynamo.yaml", "README.md", "plan.json"]
+    assert yaml.safe_load((tmp_path / "dynamo.yaml").read_text()) == m
+
+
+def test_a_dynamo_export_of_a_tensorrt_llm_plan_says_what_to_do():
+    from planner.errors import PlannerError
+    from planner.export.dynamo import dynamo_manifest
+
+    plan = solve_scenario(load_scenario(SCENARIOS_DIR / "llama70b-chat.yaml")).summary
+    with pytest.raises(PlannerError, match="--to trtllm"):
+        dynamo_manifest(plan)
