@@ -201,9 +201,9 @@ def trtllm_launch(plan: dict) -> list[Launch]:
                 "--tp_size", str(tp * dp), "--pp_size", str(pp), "--ep_size", str(ep),
                 "--max_batch_size", str(max(int(p["batch"]) // dp, 1)), "--max_num_tokens", str(_token_budget(dep, p)),
                 "--max_seq_len", str(_max_len(dep, p.get("class", "default"))), "--extra_llm_api_options", name]
-        notes = [q for q in qnotes if "quantized online" not in q] + (
-            ["TensorRT-LLM quantizes offline: point at an FP8/NVFP4 checkpoint of the model (ModelOpt)"]
-            if dep["weights"] in ("fp8", "fp4") and not any("ships in" in q or "published in" in q for q in qnotes) else [])
+        online = [q for q in qnotes if "quantized online" in q]  # vLLM/SGLang quantize FP8 online; TensorRT-LLM not
+        notes = [q for q in qnotes if q not in online] + (
+            ["TensorRT-LLM quantizes offline: point at an FP8 checkpoint of the model (ModelOpt)"] if online else [])
         if dp > 1:
             notes.append(f"attention DP: --tp_size is the instance's GPUs per stage ({tp} x DP {dp}), "
                          "enable_attention_dp in the YAML")
