@@ -157,10 +157,14 @@ def _print_solve(summary: dict, pools: pd.DataFrame, cons: pd.DataFrame) -> None
                    "tighter one (up to 3 times) and report planned and simulated figures side by side.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Plans over periods (`demand:`): draw the schedule, chips per pool and the demand, to this PNG.")
+@click.option("--export", "export_target", type=click.Choice(["vllm", "sglang", "trtllm", "dynamo"]), default=None,
+              help="Also write the plan as a deployment for this target (as `planner export`), to --export-dir.")
+@click.option("--export-dir", type=click.Path(file_okay=False), default="deployment", show_default=True,
+              help="Folder for --export.")
 @catalog_option
 @format_option()
 def solve_cmd(scenario_path, model_ref, chips, rate_rps, isl, osl, ttft_ms, tpot_ms, weights, objective, margin_pct,
-              time_limit_s, mip_gap, top_n, verify, plot_path, catalogs, fmt):
+              time_limit_s, mip_gap, top_n, verify, plot_path, export_target, export_dir, catalogs, fmt):
     """Cheapest fleet for the SLO (min-cost) or the most requests/s within the limits (max-throughput).
 
     From a scenario file, or in one line without one:
@@ -189,6 +193,9 @@ def solve_cmd(scenario_path, model_ref, chips, rate_rps, isl, osl, ttft_ms, tpot
                                hint="e.g. --rate 20 (a budget or chip limit for max-throughput needs a scenario file)")
         sc = scenario_from_flags(model_ref, chips, rate_rps=rate_rps, isl=isl, osl=osl, ttft_ms=ttft_ms,
                                  tpot_ms=tpot_ms, weights=weights, catalogs=catalogs)
+    if sc.plans_periods and export_target:
+        raise PlannerError("a plan over periods has no single deployment to export", field="--export",
+                           hint="export one period's plan: solve the scenario without `demand:` and --export")
     if sc.plans_periods:
         _solve_periods(sc, catalogs=catalogs, time_limit_s=time_limit_s, mip_gap=mip_gap, margin=_margin(margin_pct),
                        objective=objective, top_n=top_n, verify=verify, plot_path=plot_path, fmt=fmt)
@@ -204,12 +211,21 @@ def solve_cmd(scenario_path, model_ref, chips, rate_rps, isl, osl, ttft_ms, tpot
         res = solve_verified(sc, **kw)
     else:
         res = solve_scenario(sc, **kw)
+    written = []
+    if export_target:
+        from planner.export.write import write_export
+
+        written = write_export(res.summary, export_target, export_dir)
     if fmt == "json":
         out = dict(res.summary)
         out["constraints"] = res.constraints.to_dict(orient="records")
+        if written:
+            out["export"] = [str(f) for f in written]
         echo_json(out)
         return
     _print_solve(res.summary, res.pools, res.constraints)
+    for f in written:
+        click.echo(f"wrote {f}")
     if res.summary.get("top"):
         cols = ["rank", "status", "cost_usd_per_hr", "throughput_rps", "num_chips", "architecture", "fleet", "delta"]
         print_table(pd.DataFrame(res.summary["top"])[cols], title="the best distinct fleets", console=_console())

@@ -248,3 +248,16 @@ def test_a_dynamo_export_of_a_tensorrt_llm_plan_says_what_to_do():
     plan = solve_scenario(load_scenario(SCENARIOS_DIR / "llama70b-chat.yaml")).summary
     with pytest.raises(PlannerError, match="--to trtllm"):
         dynamo_manifest(plan)
+
+
+def test_solve_can_export_in_the_same_run(tmp_path):
+    out = tmp_path / "dep"
+    r = CliRunner().invoke(main, ["solve", str(SCENARIOS_DIR / "llama70b-chat.yaml"), "--export", "trtllm",
+                                  "--export-dir", str(out), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.output)
+    assert sorted(Path(f).name for f in summary["export"]) == sorted(p.name for p in out.iterdir())
+    assert "trtllm-serve disaggregated -c disagg.yaml" in (out / "launch.sh").read_text()
+    r = CliRunner().invoke(main, ["solve", str(SCENARIOS_DIR / "diurnal-chat.yaml"), "--export", "vllm",
+                                  "--export-dir", str(tmp_path / "day")])
+    assert r.exit_code == 2 and "--export" in r.output and not (tmp_path / "day").exists()
