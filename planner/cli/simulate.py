@@ -36,9 +36,13 @@ from .common import (
 @click.option("--router", type=click.Choice(["random", "round-robin"]), default="random", show_default=True,
               help="How an aggregated pool spreads requests over its instances.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**31 - 1))
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Draw the queue over time (requests waiting for their first token, in flight) per pool group, "
+                   "to this PNG.")
 @catalog_option
 @format_option()
-def simulate_cmd(scenario_path, plan_path, requests, duration_s, arrival_cv, trace_path, router, seed, catalogs, fmt):
+def simulate_cmd(scenario_path, plan_path, requests, duration_s, arrival_cv, trace_path, router, seed, plot_path,
+                 catalogs, fmt):
     """Simulate the planned fleet: does it meet its SLOs under open-loop traffic?"""
     from planner.inputs.reader import load_json
     from planner.inputs.scenario import load_scenario
@@ -67,6 +71,10 @@ def simulate_cmd(scenario_path, plan_path, requests, duration_s, arrival_cv, tra
         trace = read_trace(trace_path)
     sim = simulate_fleet(sc, pools, requests=requests, arrival_cv=arrival_cv, seed=seed, catalogs=catalogs,
                          duration_s=duration_s, trace=trace, router=router)
+    if plot_path:
+        from planner.report.png import plot_timeline
+
+        plot_timeline(sim.timeline, f"{sc.name}: simulated queue", plot_path)
     out = {**sim.summary, "planned": {"ttft_ms": planned.get("ttft_ms"), "tpot_ms": planned.get("tpot_ms"),
                                       "cost_usd_per_hr": planned.get("cost_usd_per_hr")},
            "groups": sim.groups.to_dict(orient="records")}
@@ -87,11 +95,15 @@ def simulate_cmd(scenario_path, plan_path, requests, duration_s, arrival_cv, tra
             ("meets the TTFT / TPOT SLO", f"{'yes' if s['meets_ttft_slo'] else 'NO'} / {'yes' if s['meets_tpot_slo'] else 'NO'}")]
     print_table(pd.DataFrame({"metric": [r[0] for r in rows], "value": [fmt_num(r[1]) for r in rows]}), console=con)
     cols = ["group", "rate_rps", "instances", "ttft_ms_p50", "ttft_ms_p90", "tpot_ms_p50", "slo_attainment"]
+    cols += [c for c in ("waiting_mean", "waiting_max") if c in sim.groups]
     print_table(sim.groups[cols], title="pool groups", console=con)
     lat = s["first_token_latency_ms"]
     con.print(f"[dim]Serving model (docs/serving.md): the simulated TTFT includes the fitted first-token latency "
               f"outside the engine ({lat['outside_engine']:.0f} ms; P/D also {lat['disaggregated_handoff']:.0f} ms "
-              f"of handoff), which the planner's TTFT does not. TPOT SLO read as the median.[/]")
+              f"of handoff), which the planner's TTFT does not. TPOT SLO read as the median. waiting: requests "
+              f"without their first token (time average and peak; an aggregated pool: one of its instances).[/]")
+    if plot_path:
+        click.echo(f"wrote {plot_path}")
 
 
 commands = [simulate_cmd]

@@ -99,3 +99,32 @@ def plot_schedule(schedule: pd.DataFrame, summary: dict, path: str | Path | None
     if path is not None:
         Path(path).write_bytes(png)
     return png
+
+
+def plot_timeline(line: pd.DataFrame, title: str = "", path: str | Path | None = None) -> bytes:
+    """`planner simulate --plot`: per pool group, requests waiting for their first token and requests in flight
+    over simulated time (planner.serving.fleet.timeline); PNG bytes, written to `path`."""
+    groups = list(dict.fromkeys(line["group"])) if len(line) else []
+    fig, axes = plt.subplots(max(len(groups), 1), 1, figsize=(8, 2.6 * max(len(groups), 1)), dpi=110, squeeze=False)
+    for ax, name in zip(axes[:, 0], groups or [None]):
+        if name is None:
+            ax.text(0.5, 0.5, "no timeline (pools simulated apart)", ha="center", va="center")
+            continue
+        g = line[line["group"] == name]
+        ax.plot(g["t_s"], g["in_flight"], color="#4c72b0", lw=1.2, label="in flight")
+        ax.plot(g["t_s"], g["waiting"], color="crimson", lw=1.2, label="waiting for the first token")
+        ax.set_title(str(name).replace("$", r"\$"), fontsize=8)
+        ax.set_ylabel("requests")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7, loc="upper right")
+    axes[-1, 0].set_xlabel("simulated seconds (an aggregated pool: one of its instances)")
+    if title:
+        fig.suptitle(title.replace("$", r"\$"), fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    png = buf.getvalue()
+    if path is not None:
+        Path(path).write_bytes(png)
+    return png

@@ -39,8 +39,9 @@ class FleetSimulation:
     """Per-request results of every simulated pool group and the fleet's summary."""
 
     requests: pd.DataFrame  # measured requests: group, ttft_ms, tpot_ms, e2e_ms
-    groups: pd.DataFrame  # per pool group: rate, instances, percentiles, attainment
+    groups: pd.DataFrame  # per pool group: rate, instances, percentiles, attainment, queue means and peaks
     summary: dict
+    timeline: pd.DataFrame | None = None  # per group: t_s, waiting (for a first token), in_flight (timeline())
 
 
 def _config(sc: Scenario, row: pd.Series, catalogs=()) -> EngineConfig:
@@ -163,6 +164,11 @@ def simulate_fleet(sc: Scenario, pools: pd.DataFrame, *, requests: int = 4000, a
     slo = sc.slo
     groups_df = pd.DataFrame([{**g, **_stats(req[req["group"] == g["group"]], slo.ttft_ms, slo.tpot_ms)}
                               for g in groups])
+    line = timeline(req)  # queue length over time: its means and peaks per group
+    agg = line.groupby("group").agg(waiting_mean=("waiting", "mean"), waiting_max=("waiting", "max"),
+                                    in_flight_mean=("in_flight", "mean")) if len(line) else None
+    if agg is not None:
+        groups_df = groups_df.merge(agg, left_on="group", right_index=True, how="left")
     # each group simulated with requests in proportion to its load: weight them back to the loads exactly
     w = req["group"].map({g["group"]: g["rate_rps"] / max((req["group"] == g["group"]).sum(), 1) for g in groups})
     fleet = _weighted_stats(req, w.to_numpy(), slo.ttft_ms, slo.tpot_ms)
@@ -179,7 +185,30 @@ def simulate_fleet(sc: Scenario, pools: pd.DataFrame, *, requests: int = 4000, a
         "arrival_cv": arrival_cv, "router": router, "seed": seed,
         "first_token_latency_ms": {"outside_engine": sp.request_s * 1e3, "disaggregated_handoff": sp.disagg_handoff_s * 1e3},
     }
-    return FleetSimulation(req, groups_df, summary)
+    return FleetSimulation(req, groups_df, summary, line)
+
+
+def timeline(requests: pd.DataFrame, points: int = 200) -> pd.DataFrame:
+    """Requests waiting for their first token and requests in flight over time, per pool group (one instance of an
+    aggregated pool, the whole P/D part): counts of arrivals minus first tokens (minus ends) at `points` times over
+    the window where every request in the system is a measured one (from the first measured arrival plus the longest
+    request's life, to the last measured arrival). Groups simulated apart (several P/D pools) have no timeline."""
+    out = []
+    for name, g in requests.groupby("group", sort=False):
+        if not {"arrival_s", "first_token_s", "end_s"} <= set(g.columns):
+            continue
+        a, f, e = (np.sort(g[c].to_numpy(float)) for c in ("arrival_s", "first_token_s", "end_s"))
+        if not (np.isfinite(a).all() and np.isfinite(f).all() and np.isfinite(e).all()) or len(a) < 2:
+            continue
+        lo, hi = a[0] + float(np.max(g["end_s"].to_numpy(float) - g["arrival_s"].to_numpy(float))), a[-1]
+        if not hi > lo:
+            continue
+        t = np.linspace(lo, hi, points)
+        arrived = np.searchsorted(a, t, side="right")
+        out.append(pd.DataFrame({"group": name, "t_s": t - t[0],
+                                 "waiting": arrived - np.searchsorted(f, t, side="right"),
+                                 "in_flight": arrived - np.searchsorted(e, t, side="right")}))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["group", "t_s", "waiting", "in_flight"])
 
 
 def _pools_apart(pre: pd.DataFrame, dec: pd.DataFrame, steps: dict, scale: float, k: int, load_for,

@@ -111,3 +111,28 @@ def test_round_robin_smooths_what_each_instance_sees():
     assert rr["ttft_ms_p99"] < rand["ttft_ms_p99"] and rr["ttft_ms_p90"] <= rand["ttft_ms_p90"]
     with pytest.raises(PlannerError, match="unknown router"):
         simulate_fleet(sc, pools, router="least-loaded")
+
+
+def test_the_queue_over_time_obeys_littles_law(tmp_path):
+    """The timeline's time-average number in the system equals the arrival rate times the mean time in the
+    system (Little's law), for the chat example's P/D fleet; the CLI draws it."""
+    import numpy as np
+
+    from planner.inputs.scenario import load_scenario
+    from planner.optimize.solve import solve_scenario
+    from planner.paths import SCENARIOS_DIR
+
+    sc = load_scenario(SCENARIOS_DIR / "llama70b-chat.yaml")
+    sim = simulate_fleet(sc, solve_scenario(sc).pools, requests=6000)
+    (name,) = sim.groups["group"]
+    line = sim.timeline[sim.timeline["group"] == name]
+    assert len(line) == 200 and (line["waiting"] <= line["in_flight"]).all() and (line["waiting"] >= 0).all()
+    req = sim.requests[sim.requests["group"] == name]
+    rate = (len(req) - 1) / float(req["arrival_s"].max() - req["arrival_s"].min())
+    assert float(line["in_flight"].mean()) == pytest.approx(rate * req["e2e_ms"].mean() / 1e3, rel=0.08)
+    assert float(line["waiting"].mean()) == pytest.approx(rate * req["ttft_ms"].mean() / 1e3, rel=0.15)
+    assert np.isclose(sim.groups["in_flight_mean"].iloc[0], line["in_flight"].mean())
+    png = tmp_path / "queue.png"
+    r = CliRunner().invoke(main, ["simulate", str(SCENARIOS_DIR / "llama70b-chat.yaml"), "--plot", str(png)])
+    assert r.exit_code == 0, r.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "waiting" in r.output
