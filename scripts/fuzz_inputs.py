@@ -47,6 +47,10 @@ CONFIG = {"architectures": ["LlamaForCausalLM"], "hidden_size": 4096, "intermedi
           "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 128256,
           "max_position_embeddings": 131072}
 POINTS = ROOT / "validation" / "points.csv"
+ZOO_DIR = ROOT / "models" / "zoo"
+ZOO_CONFIGS = ("Qwen--Qwen3.5-397B-A17B", "nvidia--NVIDIA-Nemotron-3-Super-120B-A12B-FP8", "deepseek-ai--DeepSeek-V3.2",
+               "zai-org--GLM-5.2", "openai--gpt-oss-120b", "moonshotai--Kimi-K2.5", "nvidia--Qwen3.6-35B-A3B-NVFP4",
+               "meta-llama--Llama-4-Scout-17B-16E-Instruct", "nvidia--NVIDIA-Nemotron-3-Ultra-550B-A55B-BF16")
 SERVING = ROOT / "tests" / "fixtures" / "serving" / "serving_small.csv"
 CELLS = ["", "nan", "-1", "0", "TP8", "1e308", "inf", "x" * 50, "int8", "2.5", "true", "=1+1"]
 
@@ -90,9 +94,15 @@ def make_input(kind: str, rng: random.Random, d: Path) -> list[str]:
         (d / "s.yaml").write_text(_dump({**SMALL, "chips": [{"id": "h100-sxm"}, {"id": "my-chip"}]}))
         (d / "ov.yaml").write_text(_dump(mutate(OVERLAY, rng, n)))
         return ["solve", str(d / "s.yaml"), "--catalog", str(d / "ov.yaml"), "--format", "json", "--time-limit", "2"]
-    if kind == "config":
-        (d / "config.json").write_text(json.dumps(mutate(CONFIG, rng, n), allow_nan=True, default=str))
-        return ["estimate", "--model", str(d / "config.json"), "--chip", "h100-sxm", "--format", "json"]
+    if kind == "config":  # a plain Llama config or a current model's (hybrids, DSA, checkpoint quantization)
+        name = rng.choice([None, *ZOO_CONFIGS])
+        doc = CONFIG if name is None else json.loads((ZOO_DIR / f"{name}_config.json").read_text())
+        (d / "config.json").write_text(json.dumps(mutate(doc, rng, n), allow_nan=True, default=str))
+        quant = ZOO_DIR / f"{name}_hf_quant_config.json"
+        if name is not None and quant.exists():
+            (d / "hf_quant_config.json").write_text(json.dumps(mutate(json.loads(quant.read_text()), rng, rng.randint(0, 3)),
+                                                               allow_nan=True, default=str))
+        return ["estimate", "--model", str(d), "--chip", "b200", "--format", "json"]
     if kind in ("points", "serving"):
         (d / f"{kind}.csv").write_text(_csv(POINTS if kind == "points" else SERVING, rng, n))
         return ["validate", str(d / f"{kind}.csv"), "--format", "json"]

@@ -20,12 +20,16 @@ _MODELOPT = {"FP8": "fp8", "FP8_BLOCK_SCALES": "fp8", "FP8_PB_WO": "fp8", "MXFP8
 _KV = {"FP8": "fp8", "NVFP4": "fp4"}
 
 
+def _dict(x: Any) -> dict:
+    """A config's mapping, or an empty one when the value is not a mapping (a damaged or unusual config)."""
+    return x if isinstance(x, dict) else {}
+
+
 def _compressed_tensors(q: dict) -> tuple[str | None, str]:
-    groups = q.get("config_groups") or {}
     dtypes = []
-    for g in groups.values() if isinstance(groups, dict) else []:
-        w = (g or {}).get("weights") or {}
-        a = (g or {}).get("input_activations") or {}
+    for g in _dict(q.get("config_groups")).values():
+        w = _dict(_dict(g).get("weights"))
+        a = _dict(_dict(g).get("input_activations"))
         bits, kind = w.get("num_bits"), str(w.get("type") or "")
         if bits == 8 and kind == "float":
             dtypes.append("fp8")
@@ -41,9 +45,7 @@ def _compressed_tensors(q: dict) -> tuple[str | None, str]:
 def _modelopt(q: dict) -> tuple[str | None, str]:
     algo = str(q.get("quant_algo") or "").upper()
     if algo == "MIXED_PRECISION":
-        layers = q.get("quantized_layers") or {}
-        counts = Counter(str((v or {}).get("quant_algo") or "").upper() for v in layers.values()) \
-            if isinstance(layers, dict) else Counter()
+        counts = Counter(str(_dict(v).get("quant_algo") or "").upper() for v in _dict(q.get("quantized_layers")).values())
         known = [(a, n) for a, n in counts.most_common() if a in _MODELOPT]
         if not known:
             return None, "ModelOpt MIXED_PRECISION"
@@ -62,7 +64,7 @@ def checkpoint_precision(config: dict, hf_quant: dict | None = None) -> dict | N
             weights, recipe = _modelopt(q)
             kv = _KV.get(str(q.get("kv_cache_quant_algo") or "").upper())
             recipe = f"{recipe} (hf_quant_config.json)" if recipe else ""
-    q: Any = config.get("quantization_config") or (config.get("text_config") or {}).get("quantization_config")
+    q: Any = config.get("quantization_config") or _dict(config.get("text_config")).get("quantization_config")
     if weights is None and isinstance(q, dict):
         method = str(q.get("quant_method") or "").lower()
         if method == "fp8" and str(q.get("quant_algo") or "").upper() != "MIXED_PRECISION":

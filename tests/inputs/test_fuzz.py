@@ -83,6 +83,29 @@ def test_damaged_model_configs_are_accepted_or_refused(tmp_path, seed):
     _refused_or_ok(load_model, str(p))
 
 
+ZOO = ["Qwen--Qwen3.5-397B-A17B", "nvidia--NVIDIA-Nemotron-3-Super-120B-A12B-FP8", "deepseek-ai--DeepSeek-V3.2",
+       "zai-org--GLM-5.2", "nvidia--Qwen3.6-35B-A3B-NVFP4", "moonshotai--Kimi-K2.5"]
+
+
+@FUZZ
+@given(SEEDS)
+def test_damaged_current_model_configs_and_quantization_recipes_are_accepted_or_refused(tmp_path, seed):
+    """Hybrids, sparse attention, latent MoE and checkpoint recipes (config.json and hf_quant_config.json) damaged."""
+    from planner.paths import ZOO_DIR
+
+    rng = random.Random(seed[0])
+    name = ZOO[seed[0] % len(ZOO)]
+    folder = tmp_path / f"m{seed[0]}-{seed[1]}"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(mutate(json.loads((ZOO_DIR / f"{name}_config.json").read_text()),
+                                                          rng, seed[1]), allow_nan=True, default=str))
+    quant = ZOO_DIR / f"{name}_hf_quant_config.json"
+    if quant.exists():
+        (folder / "hf_quant_config.json").write_text(json.dumps(mutate(json.loads(quant.read_text()), rng, seed[1]),
+                                                                allow_nan=True, default=str))
+    _refused_or_ok(load_model, str(folder))
+
+
 @pytest.mark.parametrize("kind", ["points", "serving"])
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=SEEDS)
