@@ -13,7 +13,7 @@ checks every manifest against them (tests/fixtures/exports/dynamo_dgd.json says 
 from __future__ import annotations
 
 from planner.errors import PlannerError
-from planner.export.launch import Launch, sglang_launch, vllm_launch
+from planner.export.launch import Launch, _deployment, sglang_launch, vllm_launch
 
 BACKENDS = {"vllm": vllm_launch, "sglang": sglang_launch}
 IMAGE = "nvcr.io/nvidia/ai-dynamo/{fw}-runtime:SET_YOUR_DYNAMO_RELEASE"
@@ -43,7 +43,7 @@ def _name(text: str) -> str:
 
 def dynamo_manifest(plan: dict, name: str = "planner-fleet") -> dict:
     """The DynamoGraphDeployment for the plan, as a dict (yaml.safe_dump writes the manifest)."""
-    framework = (plan.get("deployment") or {}).get("framework", "trtllm")
+    framework = _deployment(plan).get("framework", "trtllm")
     if framework not in BACKENDS:
         raise PlannerError(f"a Dynamo export of a {framework} plan is not supported yet (vllm and sglang are)",
                            field="deploy.framework", hint="plan with deploy: {framework: vllm} or sglang to export "

@@ -41,13 +41,51 @@ class Launch:
         return shlex.join(self.argv)
 
 
+POOL_COUNTS = {"instances": 100_000, "chips_per_instance": 4096, "tp": 1024, "ep": 1024, "pp": 1024, "dp": 1024,
+               "batch": 1_000_000}  # upper bounds of a plan's counts: beyond them a plan file is damaged
+
+
 def _deployment(plan: dict) -> dict:
-    dep = plan.get("deployment")
-    if not dep:
+    """The plan's deployment block, after checking what the exports read: the model, precisions and lengths, and
+    every pool's role, chip and counts (whole numbers within bounds), so a damaged plan file gets a message."""
+    dep = plan.get("deployment") if isinstance(plan, dict) else None
+    if not isinstance(dep, dict) or not dep:
         raise PlannerError("the plan has no `deployment` block (written by planner solve since 2026-12-07)",
                            field="plan", hint="solve the scenario again: planner solve SCENARIO.yaml --format json")
-    if not plan.get("pools"):
+    pools = plan.get("pools")
+    if not isinstance(pools, list) or not pools:
         raise PlannerError("the plan has no pools", field="plan.pools")
+    for key in ("hf_repo", "weights", "kv_cache"):
+        if not isinstance(dep.get(key), str) or not dep[key]:
+            raise PlannerError(f"{key} is missing or not text", field=f"plan.deployment.{key}",
+                               hint="solve the scenario again: planner solve SCENARIO.yaml --format json")
+    lengths = dep.get("lengths")
+    if not isinstance(lengths, dict) or not lengths or not all(
+            isinstance(v, dict) and all(isinstance(v.get(k), int) and 0 < v[k] <= 10_000_000 for k in ("isl", "osl"))
+            for v in lengths.values()):
+        raise PlannerError("lengths must map each class to whole isl and osl token counts", field="plan.deployment.lengths")
+    for i, p in enumerate(pools):
+        if not isinstance(p, dict) or not isinstance(p.get("role"), str) or not isinstance(p.get("chip"), str):
+            raise PlannerError("each pool needs a role and a chip", field=f"plan.pools[{i}]")
+        for key, top in POOL_COUNTS.items():
+            v = p.get(key)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or not 1 <= v <= top or v != int(v):
+                raise PlannerError(f"{v!r} is not a whole number from 1 to {top:,}", field=f"plan.pools[{i}].{key}")
+        g = p.get("spec_tokens", 0)
+        if g is not None and (isinstance(g, bool) or not isinstance(g, (int, float)) or g != g or not 0 <= g <= 64):
+            raise PlannerError(f"{g!r} is not a draft length from 0 to 64", field=f"plan.pools[{i}].spec_tokens")
+        if not isinstance(p.get("class", "default"), str):
+            raise PlannerError("a pool's class is a name", field=f"plan.pools[{i}].class")
+    spec = dep.get("speculative")
+    if spec is not None and (not isinstance(spec, dict) or spec.get("method") not in ("mtp", "draft")):
+        raise PlannerError("speculative must be absent or name its method (mtp or draft)",
+                           field="plan.deployment.speculative")
+    chunk = dep.get("chunk_tokens")
+    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or not 1 <= chunk <= 10_000_000):
+        raise PlannerError(f"{chunk!r} is not a token count", field="plan.deployment.chunk_tokens")
+    for key, kind in (("checkpoint", dict), ("framework", str)):
+        if dep.get(key) is not None and not isinstance(dep[key], kind):
+            raise PlannerError(f"{key} is not a {'mapping' if kind is dict else 'name'}", field=f"plan.deployment.{key}")
     return dep
 
 

@@ -33,6 +33,12 @@ ROUTER = {
 VERSION = {"vllm": "vLLM 0.34", "sglang": "SGLang 0.5.23", "trtllm": "TensorRT-LLM's trtllm-serve (PyTorch backend)"}
 
 
+def _num(plan: dict, key: str, default: float = 0.0) -> float:
+    """A figure of the plan for the README, or `default` when a damaged file holds no finite number there."""
+    v = plan.get(key)
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and abs(v) < 1e300 else default
+
+
 def launch_script(launches: list[Launch]) -> str:
     """launch.sh: one commented block per pool."""
     lines = ["#!/usr/bin/env bash", "# Written by `planner export`: one block per pool; run each command once per "
@@ -50,7 +56,7 @@ def launch_script(launches: list[Launch]) -> str:
 
 def _readme(plan: dict, target: str, launches: list[Launch]) -> str:
     dep = plan["deployment"]
-    rate = float(plan.get("throughput_rps") or 0.0)
+    rate = _num(plan, "throughput_rps")
     lengths = next(iter(dep["lengths"].values()))
     front = next((x for x in launches if x.role in ("aggregated", "prefill")), launches[0])
     port = front.argv[front.argv.index("--port") + 1]
@@ -60,10 +66,10 @@ def _readme(plan: dict, target: str, launches: list[Launch]) -> str:
                      if x.role != "router")
     pd_text = ROUTER[target] if any(x.role == "prefill" for x in launches) else (
         "Aggregated pools: put any HTTP load balancer in front of the instances.")
-    return f"""# {plan.get('scenario', 'plan')}: {target} deployment
+    return f"""# {str(plan.get('scenario', 'plan'))}: {target} deployment
 
-Written by `planner export --to {target}` from a plan of {plan.get('cost_usd_per_hr', 0):,.2f} $/h,
-{plan.get('num_chips', 0)} GPUs, {plan.get('architecture', '')}, for {rate:g} requests/s of {lengths['isl']} prompt
+Written by `planner export --to {target}` from a plan of {_num(plan, 'cost_usd_per_hr'):,.2f} $/h,
+{_num(plan, 'num_chips'):.0f} GPUs, {str(plan.get('architecture', ''))}, for {rate:g} requests/s of {lengths['isl']} prompt
 and {lengths['osl']} output tokens (model `{dep['hf_repo']}`, weights {dep['weights']}, KV cache {dep['kv_cache']}).
 
 | pool | role | chip | instances | GPUs each |
@@ -84,8 +90,8 @@ pool's instances on nodes of that type (a node selector per pool in Kubernetes).
 {bench}
 ```
 
-The plan promises p{plan.get('ttft_percentile', 90):g} TTFT {plan.get('ttft_ms', 0):,.0f} ms and TPOT
-{plan.get('tpot_ms', 0):.1f} ms at this rate (with the planning margins it was made with).
+The plan promises p{_num(plan, 'ttft_percentile', 90):g} TTFT {_num(plan, 'ttft_ms'):,.0f} ms and TPOT
+{_num(plan, 'tpot_ms'):.1f} ms at this rate (with the planning margins it was made with).
 
 Flags follow {VERSION[target]}; planner's tests check them against its argument definitions. Notes per pool
 are in `launch.sh`{'; each pool reads its YAML of LLM-API options beside it' if target == 'trtllm' else ''}.
@@ -94,7 +100,7 @@ are in `launch.sh`{'; each pool reads its YAML of LLM-API options beside it' if 
 
 def _dynamo_readme(plan: dict, manifest: dict) -> str:
     dep = plan["deployment"]
-    rate = float(plan.get("throughput_rps") or 0.0)
+    rate = _num(plan, "throughput_rps")
     lengths = next(iter(dep["lengths"].values()))
     rows = "\n".join(f"| {k} | {v['componentType']} {v.get('subComponentType', '')} | {v['replicas']} | "
                      f"{v.get('resources', {}).get('limits', {}).get('gpu', '-')} | "
@@ -106,10 +112,10 @@ def _dynamo_readme(plan: dict, manifest: dict) -> str:
     other = sorted({p["chip"] for p in plan["pools"] if p["chip"] in cat and cat[p["chip"]].vendor != "NVIDIA"})
     vendor_note = (f"\n**Note**: pools on {', '.join(other)} are not NVIDIA GPUs; Dynamo's runtime images target NVIDIA: "
                    "those workers need an image built for their accelerator.\n" if other else "")
-    return f"""# {plan.get('scenario', 'plan')}: Dynamo deployment
+    return f"""# {str(plan.get('scenario', 'plan'))}: Dynamo deployment
 {vendor_note}
-Written by `planner export --to dynamo` from a plan of {plan.get('cost_usd_per_hr', 0):,.2f} $/h, {plan.get('num_chips', 0)}
-GPUs, {plan.get('architecture', '')}, for {rate:g} requests/s of {lengths['isl']} prompt and {lengths['osl']} output
+Written by `planner export --to dynamo` from a plan of {_num(plan, 'cost_usd_per_hr'):,.2f} $/h, {_num(plan, 'num_chips'):.0f}
+GPUs, {str(plan.get('architecture', ''))}, for {rate:g} requests/s of {lengths['isl']} prompt and {lengths['osl']} output
 tokens (model `{dep['hf_repo']}`, {dep['framework']} workers).
 
 | service | component | replicas | GPUs per node | chip ({CHIP_LABEL}) |

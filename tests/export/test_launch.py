@@ -261,3 +261,30 @@ def test_solve_can_export_in_the_same_run(tmp_path):
     r = CliRunner().invoke(main, ["solve", str(SCENARIOS_DIR / "diurnal-chat.yaml"), "--export", "vllm",
                                   "--export-dir", str(tmp_path / "day")])
     assert r.exit_code == 2 and "--export" in r.output and not (tmp_path / "day").exists()
+
+
+@pytest.fixture(scope="module")
+def plan_json():
+    r = CliRunner().invoke(main, ["solve", str(SCENARIOS_DIR / "llama70b-chat.yaml"), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    return r.output
+
+
+@pytest.mark.parametrize("target", ["vllm", "sglang", "trtllm", "dynamo"])
+@pytest.mark.parametrize("damage, field", [
+    (lambda p: p["pools"][0].update(instances=1e18), "plan.pools[0].instances"),
+    (lambda p: p["pools"][0].update(tp="eight"), "plan.pools[0].tp"),
+    (lambda p: p["deployment"].update(lengths={"default": {"isl": -5, "osl": 128}}), "plan.deployment.lengths"),
+    (lambda p: p["deployment"].pop("hf_repo"), "plan.deployment.hf_repo"),
+])
+def test_a_damaged_plan_file_is_refused_by_field(plan_json, tmp_path, target, damage, field):
+    """A plan file edited by hand or cut short gets exit 2 naming the field, never a traceback (and a huge instance
+    count never reaches the URL lists)."""
+    plan = json.loads(plan_json)
+    plan["deployment"]["framework"] = "vllm" if target == "dynamo" else plan["deployment"].get("framework")
+    damage(plan)
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan))
+    r = CliRunner().invoke(main, ["export", str(path), "--to", target, "--out", str(tmp_path / "out")])
+    assert r.exit_code == 2, r.output
+    assert field in r.output and "Traceback" not in r.output
