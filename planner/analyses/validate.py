@@ -30,7 +30,7 @@ import pandas as pd
 
 from planner.analyses.datasets import dataset_isl, dataset_osl, dataset_output_cv
 from planner.axes.afd import afd_rows, best_per_chip
-from planner.axes.speculative import DEFAULT_ACCEPTANCE, tokens_per_step
+from planner.axes.speculative import DEFAULT_ACCEPTANCE, DEFAULT_DECAY, tokens_per_step
 from planner.engine.candidates import DECODE_BATCHES_PER_RANK, default_kv_dtype, parallelism_options
 from planner.engine.result import EngineResult
 from planner.engine.roofline import FIT_REASONS, Candidates, evaluate
@@ -401,10 +401,11 @@ def setting_from_row(row: pd.Series, catalog: ChipCatalog) -> tuple[Setting, lis
     if spec > 0 and accept is None:
         if not model.mtp_layers:
             raise Skip(f"speculative decoding ({spec:g} draft tokens) with unstated acceptance")
-        alpha = DEFAULT_ACCEPTANCE["mtp"]
-        accept = float(tokens_per_step(alpha, spec))
-        assumptions.append(f"MTP acceptance not stated: per-token alpha={alpha:g} (DeepSeek-V3 report: 85-90% for the "
-                           f"second token) -> {accept:.3g} tokens per step with {spec:g} draft tokens")
+        alpha, decay = DEFAULT_ACCEPTANCE["mtp"], DEFAULT_DECAY["mtp"]
+        accept = float(tokens_per_step(alpha, spec, decay))
+        assumptions.append(f"MTP acceptance not stated: alpha={alpha:g} at the first draft position (DeepSeek-V3 "
+                           f"report: 85-90% for the second token), x{decay:g} per later one -> {accept:.3g} tokens "
+                           f"per step with {spec:g} draft tokens")
     isl, osl_cv = _num(row, "isl", maximum=MAX_TOKENS), 0.0
     if isl is None:
         ds = dataset_isl(notes)

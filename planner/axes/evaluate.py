@@ -22,7 +22,7 @@ def evaluate_axes(cands: Candidates, mt: ModelTable, ct: ChipTable, grid: Grid) 
     """Engine evaluation plus the axes' post-processing: speculative variants (gamma per row), a co-located
     draft model, the prefix cache's memory, the aggregated chunk cap (planner.axes.speculative, .prefix, .chunked)."""
     if grid.spec_method is not None and any(g > 0 for g in grid.spec_gammas):
-        cands = speculative.spec_variants(cands, grid.spec_gammas, grid.spec_alpha)
+        cands = speculative.spec_variants(cands, grid.spec_gammas, grid.spec_alpha, grid.spec_decay)
     res = evaluate(cands, mt, ct)
     pool = grid.spec_method == "draft" and grid.draft_model and grid.spec_placement == "pool"
     if pool:  # target rows per draft latency level, the draft's steps outside the instance

@@ -6,8 +6,10 @@ sequence, KV read once per sequence, MTP draft cost as one extra layer per draft
 `apply_draft_model` post-processes the engine's outputs for a separate draft model co-located on the
 instance (its gamma draft steps and its memory). docs/axes.md derives every term.
 
-- tokens emitted per verify step: (1 - alpha^(gamma+1)) / (1 - alpha) (Leviathan et al. 2023), the
-  expected accepted prefix plus the token the verify step always yields;
+- tokens emitted per verify step: 1 + sum_k prod_{j<=k} alpha_j, the expected accepted prefix plus the token
+  the verify step always yields (Leviathan et al. 2023), with draft position j accepted at alpha_j =
+  alpha * decay^(j-1): constant for a draft model (decay 1, the geometric (1 - alpha^(gamma+1)) / (1 - alpha)),
+  falling with the position for MTP, whose module is trained for the next position and reused for the later ones;
 - step time: gamma draft steps + one target verify of gamma + 1 tokens per sequence;
 - MTP (DeepSeek-V3): the draft is the model's own MTP module (about one decoder layer + the shared LM
   head): the engine's `speculative_step_factor` (1 + gamma/L) and one layer's weights in memory;
@@ -28,32 +30,42 @@ from planner.engine.roofline import Candidates, evaluate, speculative_step_facto
 from planner.engine.tables import DTYPE_BYTES, ROLE_CODE, ModelTable
 
 DEFAULT_ACCEPTANCE = {"mtp": 0.85, "draft": 0.7}
+DEFAULT_DECAY = {"mtp": 0.856, "draft": 1.0}
+# MTP decay per draft position: DeepSeek-V3's MTP module predicts the next position and is reused
+# autoregressively for the later ones, so each later position is accepted less often. 0.856 makes the mean
+# acceptance length of the original DeepSeek-V3 MTP module with 7 draft tokens 3.20 at temperature 0, as
+# published (nebius/MTP-DeepSeek-V3-0324 model card, "Original MTP", MT-bench/HumanEval/GSM8K), with alpha 0.85
+# at the first position: 1.85 / 2.47 / 2.85 / 3.06 tokens per step for 1 / 2 / 3 / 4 draft tokens. A draft model
+# runs autoregressively on its own tokens: constant per position (Leviathan et al.'s model).
 # DeepSeek-V3 technical report (arXiv 2412.19437, sec. 5.4.3): the second token predicted by MTP is accepted
 # 85-90% of the time, giving 1.8x tokens per second. 0.85 is the lower end (documented assumption).
 # Draft models: 0.6-0.8 per token for Llama-3.x 1B/8B drafting 70B on chat data (EAGLE/Medusa/SpecBench
 # reports); 0.7 as a middle value. Both can be set per workload (workload.speculative_acceptance).
 
 
-def tokens_per_step(alpha, gamma):
-    """Expected tokens emitted per target verify step with gamma draft tokens of per-token acceptance alpha:
+def tokens_per_step(alpha, gamma, decay=1.0):
+    """Expected tokens emitted per target verify step with gamma draft tokens, position k accepted (given the
+    ones before it) at alpha * decay^(k-1): 1 + sum_{k<=gamma} alpha^k decay^(k(k-1)/2). decay = 1 is
     (1 - alpha^(gamma+1)) / (1 - alpha); gamma = 0 gives 1."""
-    alpha = np.asarray(alpha, float)
-    gamma = np.asarray(gamma, float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = (1.0 - alpha ** (gamma + 1.0)) / (1.0 - alpha)
-    return np.where(np.isclose(alpha, 1.0), gamma + 1.0, out)
+    alpha, gamma, decay = np.broadcast_arrays(np.asarray(alpha, float), np.asarray(gamma, float),
+                                              np.asarray(decay, float))
+    out = np.ones(alpha.shape)
+    for k in range(1, int(np.max(gamma, initial=0)) + 1):
+        out = out + np.where(gamma >= k, alpha**k * decay ** (k * (k - 1) / 2), 0.0)
+    return out
 
 
-def spec_variants(c: Candidates, gammas, alpha: float) -> Candidates:
-    """Decode and aggregated rows once per gamma (spec_tokens = gamma, spec_accept = tokens per step);
-    prefill rows once, unchanged. gamma = 0 is the plain row."""
+def spec_variants(c: Candidates, gammas, alpha: float, decay: float = 1.0) -> Candidates:
+    """Decode and aggregated rows once per gamma (spec_tokens = gamma, spec_accept = tokens per step with
+    acceptance alpha at the first draft position, times decay per later one); prefill rows once, unchanged.
+    gamma = 0 is the plain row."""
     gammas = sorted(set(int(g) for g in gammas))
     dec = (c.role == ROLE_CODE["decode"]) | (c.role == ROLE_CODE["aggregated"])
     parts = [c.take(np.flatnonzero(~dec))]
     base = c.take(np.flatnonzero(dec))
     for g in gammas:
         v = replace(base, spec_tokens=np.full(len(base), float(g)),
-                    spec_accept=np.full(len(base), float(tokens_per_step(alpha, g))))
+                    spec_accept=np.full(len(base), float(tokens_per_step(alpha, g, decay))))
         parts.append(v)
     return concat(parts)
 

@@ -41,7 +41,8 @@ class Grid:
     # the other disaggregation axes (docs/axes.md); defaults leave the table as the engine computes it
     spec_method: str | None = None  # "mtp" | "draft"; None = no speculative decoding
     spec_gammas: Sequence[int] = (0,)  # draft tokens per step enumerated (decode/aggregated rows per gamma)
-    spec_alpha: float = 0.85  # per-token acceptance
+    spec_alpha: float = 0.85  # acceptance of the first draft position
+    spec_decay: float = 1.0  # acceptance factor per later draft position (axes/speculative.py)
     draft_model: str | None = None  # preset id (spec_method "draft")
     spec_placement: str = "colocated"  # or "pool": the draft model in its own pool (planner.axes.draft_pool)
     draft_levels: int = 6  # draft latency levels (placement pool)

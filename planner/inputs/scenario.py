@@ -116,7 +116,10 @@ class Speculative(_Strict):
     method: Literal["mtp", "draft"] = "mtp"
     draft_model: str | None = Field(default=None, description="preset id of the draft model (method: draft)")
     acceptance: float | None = Field(default=None, gt=0, lt=1,
-                                     description="per-token acceptance alpha; default 0.85 (mtp) / 0.7 (draft)")
+                                     description="acceptance alpha of the first draft position; default 0.85 (mtp) / 0.7 (draft)")
+    acceptance_decay: float | None = Field(
+        default=None, gt=0, le=1, description="acceptance factor per later draft position (position k accepted at "
+        "alpha * decay^(k-1)); default 0.856 (mtp: its module is reused for later positions) / 1 (draft)")
     gamma: list[int] | Literal["auto"] = Field(default="auto", description="draft tokens per step; auto = 1..4")
     placement: Literal["colocated", "pool"] = Field(
         default="colocated", description="colocated: on the target's instance; pool: a draft pool (method draft)")

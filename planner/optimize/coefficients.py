@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from planner.axes.evaluate import coefficient_table
-from planner.axes.speculative import DEFAULT_ACCEPTANCE
+from planner.axes.speculative import DEFAULT_ACCEPTANCE, DEFAULT_DECAY
 from planner.engine.candidates import DECODE_BATCHES_PER_RANK, PREFILL_BATCHES, Grid
 from planner.engine.params import PARAMS, EngineParams, active_params, using_params
 from planner.inputs.chips import ChipCatalog, load_catalog
@@ -47,6 +47,7 @@ class CoefficientKey:
     spec_method: str | None = None
     spec_gammas: tuple[int, ...] = (0,)
     spec_alpha: float = 0.85
+    spec_decay: float = 1.0
     draft_model: str | None = None
     spec_placement: str = "colocated"
     draft_levels: int = 6
@@ -75,7 +76,9 @@ def _axes_key(sc: Scenario) -> dict:
     sp = sc.speculative
     if sp is not None:
         alpha = sc.workload.speculative_acceptance or sp.acceptance or DEFAULT_ACCEPTANCE[sp.method]
-        out.update(spec_method=sp.method, spec_gammas=sp.gammas(), spec_alpha=float(alpha), draft_model=sp.draft_model,
+        decay = DEFAULT_DECAY[sp.method] if sp.acceptance_decay is None else sp.acceptance_decay
+        out.update(spec_method=sp.method, spec_gammas=sp.gammas(), spec_alpha=float(alpha), spec_decay=float(decay),
+                   draft_model=sp.draft_model,
                    spec_placement=sp.placement, draft_levels=sp.draft_levels)
     return out
 
@@ -123,7 +126,7 @@ def _evaluate(key: CoefficientKey) -> pd.DataFrame:
         roles=ROLES, weights_dtypes=(key.weights,), kv_dtypes=(key.kv,), isl=key.isl, osl=key.osl,
         prefix_hit=key.prefix_hit, osl_cv=key.osl_cv, max_chips_per_instance=key.max_chips_per_instance,
         prefill_batches=key.prefill_batches, decode_batches_per_rank=key.decode_batches_per_rank, pp_options=key.pp,
-        spec_method=key.spec_method, spec_gammas=key.spec_gammas, spec_alpha=key.spec_alpha,
+        spec_method=key.spec_method, spec_gammas=key.spec_gammas, spec_alpha=key.spec_alpha, spec_decay=key.spec_decay,
         draft_model=key.draft_model, spec_placement=key.spec_placement, draft_levels=key.draft_levels,
         chunk_tokens=key.chunk_tokens, prefix_cache_tokens=key.prefix_cache_tokens, framework=key.framework,
     )
