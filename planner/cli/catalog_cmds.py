@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import click
 import pandas as pd
-
-from planner.inputs.chips import load_catalog
 from rich.markup import escape
 from rich.table import Table
 
 from planner.errors import PlannerError
+from planner.inputs.chips import load_catalog
 from planner.inputs.models import describe_model, load_model, preset_ids, zoo_ids
 
 from .common import catalog_option, echo_json, emit_frame, format_option, make_console

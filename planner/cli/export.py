@@ -1,5 +1,5 @@
-"""`planner export`: a plan as a deployment (server commands or a Dynamo manifest, README, benchmark command) for
-vLLM, SGLang, TensorRT-LLM or Dynamo."""
+"""`planner export`: a plan as a deployment (server commands, a Dynamo manifest or llm-d Helm values, README,
+benchmark command) for vLLM, SGLang, TensorRT-LLM, Dynamo or llm-d."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from .common import catalog_option
 
 @click.command("export")
 @click.argument("plan_path", metavar="PLAN.json|SCENARIO.yaml", type=click.Path(dir_okay=False))
-@click.option("--to", "target", type=click.Choice(["vllm", "sglang", "trtllm", "dynamo"]), required=True,
-              help="Serving framework (dynamo: a DynamoGraphDeployment of the plan's vLLM or SGLang workers).")
+@click.option("--to", "target", type=click.Choice(["vllm", "sglang", "trtllm", "dynamo", "llm-d"]), required=True,
+              help="Serving framework (dynamo: a DynamoGraphDeployment of the plan's vLLM or SGLang workers; llm-d: "
+                   "Helm values of llm-d's modelservice chart per pool, vLLM workers).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="deployment", show_default=True,
-              help="Folder to write launch.sh (or dynamo.yaml), README.md and plan.json to.")
+              help="Folder to write launch.sh (or dynamo.yaml, or llm-d values and install.sh), README.md and plan.json to.")
 @catalog_option
 def export_cmd(plan_path, target, out_dir, catalogs):
     """Write the launch commands for every pool of a plan (a `planner solve --format json` file, or a scenario,

@@ -157,7 +157,7 @@ def _print_solve(summary: dict, pools: pd.DataFrame, cons: pd.DataFrame) -> None
                    "tighter one (up to 3 times) and report planned and simulated figures side by side.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Plans over periods (`demand:`): draw the schedule, chips per pool and the demand, to this PNG.")
-@click.option("--export", "export_target", type=click.Choice(["vllm", "sglang", "trtllm", "dynamo"]), default=None,
+@click.option("--export", "export_target", type=click.Choice(["vllm", "sglang", "trtllm", "dynamo", "llm-d"]), default=None,
               help="Also write the plan as a deployment for this target (as `planner export`), to --export-dir.")
 @click.option("--export-dir", type=click.Path(file_okay=False), default="deployment", show_default=True,
               help="Folder for --export.")

@@ -9,6 +9,14 @@ from pathlib import Path
 from planner.errors import PlannerError
 from planner.export.dynamo import CHIP_LABEL, dynamo_manifest
 from planner.export.launch import LAUNCHERS, TARGETS, Launch
+from planner.export.llmd import CHART as LLMD_CHART
+from planner.export.llmd import CHART_VERSION as LLMD_CHART_VERSION
+from planner.export.llmd import CHIP_LABEL as LLMD_CHIP_LABEL
+from planner.export.llmd import GPU_RESOURCE as LLMD_GPU
+from planner.export.llmd import REPO_URL as LLMD_REPO_URL
+from planner.export.llmd import llmd_values
+
+EXPORT_TARGETS = (*TARGETS, "dynamo", "llm-d")
 
 BENCH = {
     "vllm": "vllm bench serve --model {repo} --dataset-name random --random-input-len {isl} --random-output-len {osl} "
@@ -140,32 +148,99 @@ the manifest's fields are checked against the operator's DynamoComponentDeployme
 """
 
 
-def write_export(plan: dict, target: str, out_dir: str | Path) -> list[Path]:
-    """The export's files, written to out_dir (created)."""
-    if target == "dynamo":
-        import yaml
+def _llmd_install(releases: dict[str, dict]) -> str:
+    lines = ["#!/usr/bin/env bash", "# Written by `planner export --to llm-d`: one Helm release of llm-d-modelservice "
+             "per pool (see README.md).", "set -euo pipefail", 'NAMESPACE="${NAMESPACE:-llm-d}"',
+             f"helm repo add llm-d-modelservice {LLMD_REPO_URL} --force-update"]
+    lines += [f"helm upgrade --install {name} {LLMD_CHART} --version {LLMD_CHART_VERSION} -n \"$NAMESPACE\" "
+              f"-f values-{name}.yaml" for name in releases]
+    return "\n".join(lines) + "\n"
 
-        manifest = dynamo_manifest(plan)
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        files = {"dynamo.yaml": yaml.safe_dump(manifest, sort_keys=False), "README.md": _dynamo_readme(plan, manifest),
-                 "plan.json": json.dumps(plan, indent=1, default=str)}
-        for name, text in files.items():
-            (out / name).write_text(text)
-        return [out / n for n in files]
-    if target not in TARGETS:
-        raise PlannerError(f"unknown target {target!r}", field="--to", hint=f"one of {', '.join(TARGETS)}, dynamo")
-    launches = LAUNCHERS[target](plan)
+
+def _llmd_readme(plan: dict, releases: dict[str, dict]) -> str:
+    dep = plan["deployment"]
+    rate = _num(plan, "throughput_rps")
+    lengths = next(iter(dep["lengths"].values()))
+    rows = []
+    for name, v in releases.items():
+        role = "prefill" if v["prefill"].get("create") else "decode"
+        spec = v[role]
+        par = spec["parallelism"]
+        rows.append(f"| {name} | {role} | {spec['replicas']} | TP {par['tensor']} x DP {par['data']} "
+                    f"({par['workers']} node{'s' if par['workers'] > 1 else ''}) | "
+                    f"{spec['containers'][0]['resources']['limits'][LLMD_GPU]} | {spec['nodeSelector'][LLMD_CHIP_LABEL]} |")
+    pd = any(v["prefill"].get("create") for v in releases.values())
+    routing = ("Decode pods run llm-d's routing sidecar (`routing.proxy`, NIXL connector): with the inference "
+               "scheduler's P/D profile it sends each prompt to a prefill pod first, then decodes locally."
+               if pd else "Aggregated pools: the inference scheduler balances requests over their pods.")
+    labels = next(iter(releases.values()))["modelArtifacts"]["labels"]
+    return f"""# {str(plan.get('scenario', 'plan'))}: llm-d deployment
+
+Written by `planner export --to llm-d` from a plan of {_num(plan, 'cost_usd_per_hr'):,.2f} $/h, {_num(plan, 'num_chips'):.0f}
+GPUs, {str(plan.get('architecture', ''))}, for {rate:g} requests/s of {lengths['isl']} prompt and {lengths['osl']} output
+tokens (model `{dep['hf_repo']}`, vLLM workers). One Helm release of llm-d's `{LLMD_CHART}` chart
+({LLMD_CHART_VERSION}) per pool:
+
+| release | role | replicas | parallelism | GPUs per pod | chip ({LLMD_CHIP_LABEL}) |
+|---|---|---|---|---|---|
+{chr(10).join(rows)}
+
+## Deploy
+
+1. Install llm-d's gateway and inference scheduler (the llm-d guides' infrastructure and `inferencepool` charts),
+   with an InferencePool selecting the pods labelled `{', '.join(f'{k}={v}' for k, v in labels.items())}`:
+   every release below carries these labels, so one pool routes over the whole fleet. {routing}
+2. Set the image tag of your llm-d release in each values file (`SET_YOUR_LLM_D_RELEASE`), and create the secret
+   `llm-d-hf-token` (key `HF_TOKEN`) if the model is gated.
+3. Label the nodes of each chip type: `kubectl label node NODE {LLMD_CHIP_LABEL}=CHIP` (each pool's pods are scheduled
+   on their chip's nodes by its node selector).
+4. `NAMESPACE=... ./install.sh` (one `helm upgrade --install` per values file).
+
+## Reproduce the planned load
+
+Against the gateway: `vllm bench serve --model {dep['hf_repo']} --base-url http://GATEWAY --dataset-name random
+--random-input-len {lengths['isl']} --random-output-len {lengths['osl']} --request-rate {rate:g} --num-prompts
+{max(int(rate * 300), 200)}`.
+
+The values are checked in planner's tests against the chart's values.schema.json (merged over its defaults); the
+engine arguments are the vLLM export's (checked against vLLM 0.34's parser) less those the chart writes itself
+(model, port, tensor and data parallel sizes, served model name).
+"""
+
+
+def _write(out_dir: str | Path, files: dict[str, str], executable: tuple[str, ...] = ()) -> list[Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (out / name).write_text(text)
+    for name in executable:
+        (out / name).chmod(0o755)
+    return [out / n for n in files]
+
+
+def write_export(plan: dict, target: str, out_dir: str | Path) -> list[Path]:
+    """The export's files, written to out_dir (created)."""
+    import yaml
+
+    if target == "dynamo":
+        manifest = dynamo_manifest(plan)
+        return _write(out_dir, {"dynamo.yaml": yaml.safe_dump(manifest, sort_keys=False),
+                                "README.md": _dynamo_readme(plan, manifest),
+                                "plan.json": json.dumps(plan, indent=1, default=str)})
+    if target == "llm-d":
+        releases = llmd_values(plan)
+        files = {f"values-{name}.yaml": yaml.safe_dump(v, sort_keys=False) for name, v in releases.items()}
+        files.update({"install.sh": _llmd_install(releases), "README.md": _llmd_readme(plan, releases),
+                      "plan.json": json.dumps(plan, indent=1, default=str)})
+        return _write(out_dir, files, executable=("install.sh",))
+    if target not in TARGETS:
+        raise PlannerError(f"unknown target {target!r}", field="--to", hint=f"one of {', '.join(EXPORT_TARGETS)}")
+    launches = LAUNCHERS[target](plan)
     files = {"launch.sh": launch_script(launches), "README.md": _readme(plan, target, launches),
              "plan.json": json.dumps(plan, indent=1, default=str)}
     for x in launches:
         files.update(x.files)
-    for name, text in files.items():
-        (out / name).write_text(text)
-    (out / "launch.sh").chmod(0o755)
-    return [out / n for n in files]
+    return _write(out_dir, files, executable=("launch.sh",))
 
 
-__all__ = ["write_export"]
+__all__ = ["EXPORT_TARGETS", "write_export"]

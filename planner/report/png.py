@@ -106,7 +106,7 @@ def plot_timeline(line: pd.DataFrame, title: str = "", path: str | Path | None =
     over simulated time (planner.serving.fleet.timeline); PNG bytes, written to `path`."""
     groups = list(dict.fromkeys(line["group"])) if len(line) else []
     fig, axes = plt.subplots(max(len(groups), 1), 1, figsize=(8, 2.6 * max(len(groups), 1)), dpi=110, squeeze=False)
-    for ax, name in zip(axes[:, 0], groups or [None]):
+    for ax, name in zip(axes[:, 0], groups or [None], strict=True):
         if name is None:
             ax.text(0.5, 0.5, "no timeline (pools simulated apart)", ha="center", va="center")
             continue

@@ -154,7 +154,7 @@ def test_trtllm_commands_and_configs_match_its_argument_definitions(plans, name,
     assert len(servers) == len(plan["pools"])
     for launch, pool in zip(servers, plan["pools"], strict=True):
         assert launch.argv[0] == "trtllm-serve" and launch.argv[1] == plan["deployment"]["hf_repo"]
-        given, positional = {}, []
+        given = {}
         argv, i = launch.argv[2:], 0
         while i < len(argv):
             opt = argv[i]
@@ -270,7 +270,7 @@ def plan_json():
     return r.output
 
 
-@pytest.mark.parametrize("target", ["vllm", "sglang", "trtllm", "dynamo"])
+@pytest.mark.parametrize("target", ["vllm", "sglang", "trtllm", "dynamo", "llm-d"])
 @pytest.mark.parametrize("damage, field", [
     (lambda p: p["pools"][0].update(instances=1e18), "plan.pools[0].instances"),
     (lambda p: p["pools"][0].update(tp="eight"), "plan.pools[0].tp"),
@@ -281,7 +281,7 @@ def test_a_damaged_plan_file_is_refused_by_field(plan_json, tmp_path, target, da
     """A plan file edited by hand or cut short gets exit 2 naming the field, never a traceback (and a huge instance
     count never reaches the URL lists)."""
     plan = json.loads(plan_json)
-    plan["deployment"]["framework"] = "vllm" if target == "dynamo" else plan["deployment"].get("framework")
+    plan["deployment"]["framework"] = "vllm" if target in ("dynamo", "llm-d") else plan["deployment"].get("framework")
     damage(plan)
     path = tmp_path / "plan.json"
     path.write_text(json.dumps(plan))
