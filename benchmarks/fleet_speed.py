@@ -1,11 +1,12 @@
 """Speed of the fleet simulation (planner simulate): one simulated hour of a ~100-instance fleet at its planned
 load, aggregated and P/D.
 
-    python benchmarks/fleet_speed.py [--hours 1]
+    python benchmarks/fleet_speed.py [--hours 1] [--pd-hours 0.05] [--joint-hours 0.005]
 
 Goal (fleet-simulation issue): one simulated hour of a 100-instance fleet in <= 10 s on this machine. An
 aggregated pool is simulated as one instance fed its share (random routing makes the instances alike), so its cost
-is one instance's hour; the P/D part simulates every prefill and decode engine.
+is one instance's hour; the P/D part simulates every prefill and decode engine, and so does a load-aware router
+(least outstanding requests) over the aggregated pool.
 """
 
 from __future__ import annotations
@@ -37,16 +38,20 @@ def main() -> None:
     ap.add_argument("--hours", type=float, default=1.0)
     ap.add_argument("--pd-hours", type=float, default=0.05,
                     help="simulated hours of the P/D fleet (every engine is simulated: ~9 min per hour today)")
+    ap.add_argument("--joint-hours", type=float, default=0.005,
+                    help="simulated hours of the aggregated fleet behind the least-outstanding router")
     a = ap.parse_args()
     warnings.filterwarnings("ignore")
-    for mode, rate, hours in (("aggregated", 3000.0, a.hours), ("disaggregated", 3000.0, a.pd_hours)):
+    for mode, rate, hours, router in (("aggregated", 3000.0, a.hours, "random"),
+                                      ("disaggregated", 3000.0, a.pd_hours, "random"),
+                                      ("aggregated", 3000.0, a.joint_hours, "least-outstanding")):
         res = solve_scenario(scenario(mode, rate))
         n = int(res.pools["instances"].sum())
         requests = int(rate * 3600 * hours)
         t0 = time.perf_counter()
-        sim = simulate_fleet(scenario(mode, rate), res.pools, duration_s=3600 * hours)
+        sim = simulate_fleet(scenario(mode, rate), res.pools, duration_s=3600 * hours, router=router)
         dt = time.perf_counter() - t0
-        print(f"{mode:13s} {n:4d} instances, {rate:g} requests/s, {hours:g} h = {requests:,} requests: "
+        print(f"{mode:13s} {router:17s} {n:4d} instances, {rate:g} requests/s, {hours:g} h = {requests:,} requests: "
               f"{dt:6.1f} s, {dt / hours:,.0f} s per simulated hour  (simulated p90 TTFT {sim.summary['ttft_ms_p90']:.0f} ms, "
               f"attainment {sim.summary['slo_attainment']:.3f})", flush=True)
 

@@ -33,8 +33,10 @@ from .common import (
 @click.option("--trace", "trace_path", type=click.Path(dir_okay=False), default=None,
               help="Replay a request trace (Azure LLM inference trace: TIMESTAMP,ContextTokens,GeneratedTokens; or "
                    "BurstGPT) instead of synthetic arrivals: its own rate, bursts and lengths.")
-@click.option("--router", type=click.Choice(["random", "round-robin"]), default="random", show_default=True,
-              help="How an aggregated pool spreads requests over its instances.")
+@click.option("--router", type=click.Choice(["random", "round-robin", "least-outstanding", "power-of-two"]),
+              default="random", show_default=True,
+              help="How an aggregated pool spreads requests over its instances (least-outstanding and power-of-two "
+                   "look at the instances' load: the pool's engines are simulated together).")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**31 - 1))
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Draw the queue over time (requests waiting for their first token, in flight) per pool group, "

@@ -74,6 +74,78 @@ def request_frame(arrival, first, end, isl, osl, measured, latency_s: float = 0.
     return df
 
 
+class AggregatedEngine:
+    """One engine's scheduler state over shared per-request arrays (prompt progress, tokens generated, first-token
+    times): its waiting prompts, its running sequences and its clock. `step` runs one iteration, or one stretch of
+    pure decode cut at the next arrival, and returns the requests it finished."""
+
+    def __init__(self, step: StepModel, isl: np.ndarray, osl: np.ndarray, prefilled: np.ndarray,
+                 generated: np.ndarray, first: np.ndarray):
+        self.model, self.cfg = step, step.cfg
+        self.isl, self.osl, self.prefilled, self.generated, self.first = isl, osl, prefilled, generated, first
+        self.queue: deque[int] = deque()
+        self.running = np.zeros(0, np.int64)
+        self.t = 0.0
+        self.itl_s: list[float] = []
+        self.itl_w: list[float] = []
+
+    @property
+    def idle(self) -> bool:
+        return not self.queue and not len(self.running)
+
+    def step(self, next_arrival_s: float = np.inf) -> np.ndarray | None:
+        """Advance by one iteration (or a decode stretch ending at the first iteration boundary at or after
+        `next_arrival_s`); the requests finished at its end (self.t), or None when there is nothing to run."""
+        cfg, step, isl, osl = self.cfg, self.model, self.isl, self.osl
+        prefilled, generated, running, queue = self.prefilled, self.generated, self.running, self.queue
+        free = cfg.max_batch - len(running)
+        heads, chunk = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        decode_n = len(running) if cfg.scheduling == "mixed" else 0
+        if queue and free > 0:  # KV capacity: every admitted sequence reserves isl + osl tokens
+            heads = np.fromiter(itertools.islice(queue, min(free, len(queue))), np.int64)
+            held = float(np.sum(isl[running] + osl[running]))
+            admit = int(np.searchsorted(np.cumsum(isl[heads] + osl[heads]), step.kv_capacity_tokens - held,
+                                        side="right"))
+            if admit == 0 and not len(running):
+                admit = 1  # a sequence larger than the KV space still runs alone (the engine would reject it)
+            heads = heads[:admit]
+            if len(heads):
+                budget = cfg.token_budget
+                chunk = _prefill_chunks(isl[heads] - prefilled[heads], budget - decode_n, budget, cfg.chunking,
+                                        alone_ok=decode_n == 0 or not len(running))
+        if chunk.sum() > 0:  # an iteration with prefill work (and, mixed, every decode)
+            ctx = float(np.mean(isl[running] + generated[running])) if decode_n else float(step.isl)
+            dt = step.iteration_one_s(decode_n, ctx, float(chunk.sum()))
+            self.t += dt
+            if decode_n:
+                generated[running] += 1
+                self.itl_s.append(dt)
+                self.itl_w.append(decode_n)
+            prefilled[heads] += chunk
+            done_pre = heads[prefilled[heads] >= isl[heads]]
+            for _k in range(len(done_pre)):
+                queue.popleft()
+            self.first[done_pre] = self.t
+            generated[done_pre] = 1
+            self.running, finished = _finish(np.concatenate([running, done_pre]), generated, osl)
+            return finished
+        if not len(running):
+            return None
+        k = int(np.min(osl[running] - generated[running]))
+        d = len(running)
+        ctx0 = float(np.mean(isl[running] + generated[running]))
+        if np.isfinite(next_arrival_s):
+            dt0 = step.iteration_one_s(d, ctx0, 0.0)
+            k = max(1, min(k, int(np.ceil((next_arrival_s - self.t) / dt0))))
+        dt = step.iteration_one_s(d, ctx0 + (k - 1) / 2.0, 0.0)
+        self.t += k * dt
+        generated[running] += k
+        self.itl_s.append(dt)
+        self.itl_w.append(d * k)
+        self.running, finished = _finish(running, generated, osl)
+        return finished
+
+
 def simulate_aggregated(step: StepModel, lengths: Lengths, load: ClosedLoop | OpenLoop, seed: int = 0,
                         max_events: int | None = None) -> Simulated:
     """Serve `load` on one engine; every request is served exactly once."""
@@ -81,96 +153,45 @@ def simulate_aggregated(step: StepModel, lengths: Lengths, load: ClosedLoop | Op
     rng = np.random.default_rng(seed)
     n = load.requests
     arrival = load.arrivals(rng)
-    pending_arrivals = arrival if isinstance(load, OpenLoop) else np.zeros(0)
+    open_loop = isinstance(load, OpenLoop)
     isl, osl = lengths.draw(n, rng)
-    prefilled = np.zeros(n, np.int64)
-    generated = np.zeros(n, np.int64)
-    first = np.full(n, np.nan)
-    end = np.full(n, np.nan)
-    queue: deque[int] = deque()
-    running = np.zeros(0, np.int64)
+    first, end = np.full(n, np.nan), np.full(n, np.nan)
+    eng = AggregatedEngine(step, isl, osl, np.zeros(n, np.int64), np.zeros(n, np.int64), first)
     if isinstance(load, ClosedLoop):
         firsts = load.first_requests()
         progress = load.first_progress(osl[firsts], rng)
         if progress.any():  # clients that start part-way through their first answer
             started = firsts[(progress > 0)][: cfg.max_batch]
-            prefilled[started] = isl[started]
-            generated[started] = progress[(progress > 0)][: cfg.max_batch]
+            eng.prefilled[started] = isl[started]
+            eng.generated[started] = progress[(progress > 0)][: cfg.max_batch]
             first[started] = 0.0
-            running = started
+            eng.running = started
             firsts = np.setdiff1d(firsts, started)
-        queue.extend(int(i) for i in firsts)
+        eng.queue.extend(int(i) for i in firsts)
     next_arrival = 0  # open loop: index of the next request not yet arrived
-    itl_s: list[float] = []
-    itl_w: list[float] = []
-    budget = cfg.token_budget
-    capacity = step.kv_capacity_tokens
-    t = 0.0
     max_events = max_events or max(2_000_000, 40 * n)  # a guard against a scheduler bug, not a limit
     for _ in range(max_events):
-        if isinstance(load, OpenLoop):
-            while next_arrival < n and pending_arrivals[next_arrival] <= t:
-                queue.append(next_arrival)
+        if open_loop:
+            while next_arrival < n and arrival[next_arrival] <= eng.t:
+                eng.queue.append(next_arrival)
                 next_arrival += 1
-        free = cfg.max_batch - len(running)
-        heads, chunk = np.zeros(0, np.int64), np.zeros(0, np.int64)
-        decode_n = len(running) if cfg.scheduling == "mixed" else 0
-        if queue and free > 0:  # KV capacity: every admitted sequence reserves isl + osl tokens
-            heads = np.fromiter(itertools.islice(queue, min(free, len(queue))), np.int64)
-            held = float(np.sum(isl[running] + osl[running]))
-            admit = int(np.searchsorted(np.cumsum(isl[heads] + osl[heads]), capacity - held, side="right"))
-            if admit == 0 and not len(running):
-                admit = 1  # a sequence larger than the KV space still runs alone (the engine would reject it)
-            heads = heads[:admit]
-            if len(heads):
-                chunk = _prefill_chunks(isl[heads] - prefilled[heads], budget - decode_n, budget, cfg.chunking,
-                                        alone_ok=decode_n == 0 or not len(running))
-        if chunk.sum() > 0:  # an iteration with prefill work (and, mixed, every decode)
-            ptok = float(chunk.sum())
-            ctx = float(np.mean(isl[running] + generated[running])) if decode_n else float(step.isl)
-            dt = step.iteration_one_s(decode_n, ctx, ptok)
-            t += dt
-            if decode_n:
-                generated[running] += 1
-                itl_s.append(dt)
-                itl_w.append(decode_n)
-            prefilled[heads] += chunk
-            done_pre = heads[prefilled[heads] >= isl[heads]]
-            for _k in range(len(done_pre)):
-                queue.popleft()
-            first[done_pre] = t
-            generated[done_pre] = 1
-            running, finished = _finish(np.concatenate([running, done_pre]), generated, osl)
-        elif len(running):
-            k = int(np.min(osl[running] - generated[running]))
-            d = len(running)
-            ctx0 = float(np.mean(isl[running] + generated[running]))
-            if isinstance(load, OpenLoop) and next_arrival < n:
-                dt0 = step.iteration_one_s(d, ctx0, 0.0)
-                k = max(1, min(k, int(np.ceil((pending_arrivals[next_arrival] - t) / dt0))))
-            dt = step.iteration_one_s(d, ctx0 + (k - 1) / 2.0, 0.0)
-            t += k * dt
-            generated[running] += k
-            itl_s.append(dt)
-            itl_w.append(d * k)
-            running, finished = _finish(running, generated, osl)
-        elif isinstance(load, OpenLoop) and next_arrival < n:
-            t = max(t, float(pending_arrivals[next_arrival]))
-            continue
-        else:
+        finished = eng.step(float(arrival[next_arrival]) if open_loop and next_arrival < n else np.inf)
+        if finished is None:
+            if open_loop and next_arrival < n:
+                eng.t = max(eng.t, float(arrival[next_arrival]))
+                continue
             break
         if len(finished):
-            end[finished] = t
+            end[finished] = eng.t
             if isinstance(load, ClosedLoop):  # each client sends its next request now
                 nxt = np.sort(load.next_requests(finished))
-                arrival[nxt] = t
-                queue.extend(int(i) for i in nxt)
+                arrival[nxt] = eng.t
+                eng.queue.extend(int(i) for i in nxt)
     else:
         raise RuntimeError(f"simulation did not finish within {max_events} events")
-    measured = load.measured()
     latency = active_serving_params().request_s
-    frame = request_frame(arrival, first, end, isl, osl, measured, latency)
-    return Simulated(frame, np.array(itl_s), np.array(itl_w, float), t)
+    frame = request_frame(arrival, first, end, isl, osl, load.measured(), latency)
+    return Simulated(frame, np.array(eng.itl_s), np.array(eng.itl_w, float), eng.t)
 
 
 def _prefill_chunks(rem: np.ndarray, room: int, budget: int, chunking: bool, alone_ok: bool) -> np.ndarray:

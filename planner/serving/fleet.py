@@ -2,8 +2,10 @@
 
 A plan (the pools `planner solve` returns) carries each pool's instances and its load. Requests arrive as a
 renewal process at the scenario's rate (Poisson, or bursty with a coefficient of variation); the router spreads
-them over a pool's instances at random (Poisson thinning), so one instance per pool, fed its share of the
-traffic, stands for the pool. Aggregated pools are simulated engine by engine (planner.serving.aggregated); the
+them over a pool's instances. At random (Poisson thinning) or round robin (every n-th request) each instance's
+arrivals do not depend on the others, so one instance, fed its share of the traffic, stands for the pool; routers
+that look at the instances' load (least outstanding requests, power of two choices) need the pool's engines
+simulated together (planner.serving.pool). Aggregated pools are simulated engine by engine (planner.serving.aggregated); the
 P/D part as its prefill and decode pools with their instance counts (planner.serving.disaggregated): together
 when there is one of each, else each pool at its load (`_pools_apart`).
 Requests are simulated per pool in proportion to its load and pooled for the fleet's percentiles.
@@ -28,10 +30,13 @@ from planner.serving.aggregated import simulate_aggregated, weighted_quantile
 from planner.serving.clients import Lengths, OpenLoop, RecordedLengths, Replay
 from planner.serving.disaggregated import Pools, simulate_disaggregated
 from planner.serving.params import active_serving_params
+from planner.serving.pool import POOL_ROUTERS, simulate_aggregated_pool
 from planner.serving.step_times import EngineConfig, StepModel
 
 PERCENTILES = (50, 90, 99)
-ROUTERS = ("random", "round-robin")
+ROUTERS = POOL_ROUTERS
+LOAD_AWARE = ("least-outstanding", "power-of-two")  # routers whose choice depends on the instances' state
+JOINT_REQUESTS_PER_INSTANCE = 60  # at least this many requests per instance when a pool is simulated together
 
 
 @dataclass
@@ -89,8 +94,9 @@ def simulate_fleet(sc: Scenario, pools: pd.DataFrame, *, requests: int = 4000, a
     router: how an aggregated pool spreads its requests over its instances. "random": each instance sees the pool's
     stream thinned at random (a Poisson stream stays Poisson); "round-robin": each instance takes every n-th
     request, so its gaps are sums of n of the pool's (coefficient of variation / sqrt(n): Erlang-n gaps for a
-    Poisson stream), exactly. P/D prefill pools always share one queue (the first free engine takes the next
-    prompt)."""
+    Poisson stream), exactly; "least-outstanding" and "power-of-two": the pool's engines simulated together
+    (planner.serving.pool), each arrival routed on their state. P/D prefill pools always share one queue (the
+    first free engine takes the next prompt)."""
     if router not in ROUTERS:
         raise PlannerError(f"unknown router {router!r}", field="router", hint=f"one of {', '.join(ROUTERS)}")
     roles = pools["role"].astype(str)
@@ -134,9 +140,15 @@ def simulate_fleet(sc: Scenario, pools: pd.DataFrame, *, requests: int = 4000, a
             continue
         cfg = _config(sc, row, catalogs)
         step = StepModel(cfg, isl, osl, max_decode=cfg.max_batch, max_prefill_tokens=max(cfg.token_budget, isl))
-        k = max(int(round(load / n * duration_s if duration_s else requests * load / (total * scale))), 200)
-        arrivals, lens = load_for(idx, load / n, n, k)
-        sim = simulate_aggregated(step, lens, arrivals, seed=seed + i)
+        if router in LOAD_AWARE and n > 1:  # the pool's whole stream over its engines, routed on their state
+            k = max(int(round(load * duration_s if duration_s else requests * load / (total * scale))),
+                    JOINT_REQUESTS_PER_INSTANCE * n)
+            arrivals, lens = load_for(idx, load, 1, k)
+            sim = simulate_aggregated_pool(step, n, lens, arrivals, router=router, seed=seed + i)
+        else:
+            k = max(int(round(load / n * duration_s if duration_s else requests * load / (total * scale))), 200)
+            arrivals, lens = load_for(idx, load / n, n, k)
+            sim = simulate_aggregated(step, lens, arrivals, seed=seed + i)
         name = f"aggregated {n}x {_label(row)}"
         frames.append(sim.requests[sim.requests["measured"]].assign(group=name))
         groups.append({"group": name, "rate_rps": load, "instances": n})

@@ -91,6 +91,10 @@ def test_simulate_cli_solves_or_takes_a_saved_plan(tmp_path):
     assert r2.exit_code == 0, r2.output
     assert json.loads(r2.output)["ttft_ms_p90"] == out["ttft_ms_p90"]  # the same pools, the same seed
     assert "TTFT" in CliRunner().invoke(main, ["simulate", str(scn), "--requests", "300"]).output
+    r3 = CliRunner().invoke(main, ["simulate", str(scn), "--plan", str(plan), "--format", "json", "--requests", "600",
+                                   "--router", "least-outstanding"])  # decode-heavy has a 2-instance pool
+    assert r3.exit_code == 0, r3.output
+    assert json.loads(r3.output)["router"] == "least-outstanding"
 
 
 def test_duration_simulates_each_instance_for_that_long():
@@ -111,6 +115,21 @@ def test_round_robin_smooths_what_each_instance_sees():
     assert rr["ttft_ms_p99"] < rand["ttft_ms_p99"] and rr["ttft_ms_p90"] <= rand["ttft_ms_p90"]
     with pytest.raises(PlannerError, match="unknown router"):
         simulate_fleet(sc, pools, router="least-loaded")
+
+
+def test_load_aware_routers_simulate_the_pool_together():
+    """least-outstanding and power-of-two: the pool's 4 engines simulated together on the pool's whole stream
+    (planner.serving.pool), every request served, the router named in the summary; on the CLI too."""
+    sc = validate_scenario({**BASE, "workload": {**BASE["workload"], "arrival_rate_rps": 24, "isl": 4096}})
+    pools = pd.DataFrame([_pool("aggregated", 4, 24.0, batch=16)])
+    for router in ("least-outstanding", "power-of-two"):
+        sim = simulate_fleet(sc, pools, requests=2000, router=router)
+        assert sim.summary["router"] == router
+        assert sim.requests["engine"].nunique() == 4  # every engine took requests
+        assert sim.requests["end_s"].notna().all()
+    rand = simulate_fleet(sc, pools, requests=2000, router="random").summary
+    jsq = simulate_fleet(sc, pools, requests=2000, router="least-outstanding").summary
+    assert jsq["ttft_ms_p99"] < rand["ttft_ms_p99"]
 
 
 def test_the_queue_over_time_obeys_littles_law(tmp_path):
