@@ -143,9 +143,20 @@ Against the frontend service (port 8000): `aiperf profile --model {dep['hf_repo'
 --endpoint-type chat --streaming --synthetic-input-tokens-mean {lengths['isl']} --output-tokens-mean {lengths['osl']}
 --request-rate {rate:g} --request-count {max(int(rate * 300), 200)}`.
 
-The worker arguments are the {dep['framework']} export's (planner's tests check them against that release's parser);
-the manifest's fields are checked against the operator's DynamoComponentDeploymentSharedSpec.
+{_dynamo_args_note(dep['framework'])} The manifest's fields are checked against the operator's
+DynamoComponentDeploymentSharedSpec.
 """
+
+
+def _dynamo_args_note(framework: str) -> str:
+    if framework == "trtllm":
+        return ("The workers run `python3 -m dynamo.trtllm` with the TensorRT-LLM export's settings: its own flags for "
+                "parallelism, batch, token budget and sequence length, the rest of the LLM-API options as "
+                "`--override-engine-args` JSON (planner's tests check them against dynamo.trtllm's options). Point "
+                "the model at a quantized checkpoint when the plan's weights are FP8 or FP4 (TensorRT-LLM quantizes "
+                "offline).")
+    return (f"The worker arguments are the {framework} export's (planner's tests check them against that release's "
+            "parser).")
 
 
 def _llmd_install(releases: dict[str, dict]) -> str:

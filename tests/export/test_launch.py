@@ -241,13 +241,50 @@ def test_dynamo_manifest_matches_the_operators_spec_and_the_engines_parser(name,
     assert yaml.safe_load((tmp_path / "dynamo.yaml").read_text()) == m
 
 
-def test_a_dynamo_export_of_a_tensorrt_llm_plan_says_what_to_do():
-    from planner.errors import PlannerError
+@pytest.mark.parametrize("name", ["llama70b-chat", "speculative-mtp", "deepseek-v3-moe"])
+def test_dynamo_manifest_of_tensorrt_llm_workers(plans, name):
+    """TensorRT-LLM plans run `python3 -m dynamo.trtllm`: every argument is one of its options (read off
+    dynamo.trtllm's backend_args.py), the parallelism, batch and token budget are the trtllm export's, P/D pools
+    name their disaggregation mode, and --override-engine-args is JSON of TensorRT-LLM LLM-API fields."""
     from planner.export.dynamo import dynamo_manifest
+    from planner.export.launch import trtllm_launch
 
-    plan = solve_scenario(load_scenario(SCENARIOS_DIR / "llama70b-chat.yaml")).summary
-    with pytest.raises(PlannerError, match="--to trtllm"):
-        dynamo_manifest(plan)
+    plan = plans.get(name) or solve_scenario(load_scenario(SCENARIOS_DIR / f"{name}.yaml")).summary
+    assert plan["deployment"]["framework"] == "trtllm"
+    m = dynamo_manifest(plan)
+    assert m["spec"]["backendFramework"] == "trtllm"
+    workers = [v for v in m["spec"]["services"].values() if v["componentType"] == "worker"]
+    serve = [x for x in trtllm_launch(plan) if x.role != "router"]
+    options = DGD["dynamo_trtllm_options"]
+    for svc, pool, launch in zip(workers, plan["pools"], serve, strict=True):
+        main_c = svc["extraPodSpec"]["mainContainer"]
+        assert main_c["command"] == ["python3", "-m", "dynamo.trtllm"]
+        args, given, i = main_c["args"], {}, 0
+        while i < len(args):
+            assert args[i] in options, f"{args[i]} is not an option of dynamo.trtllm"
+            if options[args[i]]:
+                given[args[i]] = args[i + 1]
+                i += 2
+            else:
+                given[args[i]] = True
+                i += 1
+        assert given["--model"] == plan["deployment"]["hf_repo"]
+        assert int(given["--tensor-parallel-size"]) == pool["tp"] * pool["dp"]  # TP spans the attention-DP ranks
+        assert int(given["--pipeline-parallel-size"]) == pool["pp"]
+        assert int(given["--max-batch-size"]) == max(pool["batch"] // pool["dp"], 1)
+        budget = launch.argv[launch.argv.index("--max_num_tokens") + 1]
+        assert given["--max-num-tokens"] == budget
+        assert ("--enable-attention-dp" in given) == (pool["dp"] > 1)
+        if pool["role"] in ("prefill", "decode"):
+            assert given["--disaggregation-mode"] == pool["role"] in DGD["dynamo_trtllm_disaggregation_modes"]
+        else:
+            assert "--disaggregation-mode" not in given
+        extra = json.loads(given.get("--override-engine-args", "{}"))
+        assert set(extra) <= set(TRTLLM["llm_api_fields"]) | {"enable_chunked_prefill"}
+        if pool["role"] in ("prefill", "decode"):
+            assert extra["cache_transceiver_config"] == {"backend": "DEFAULT"}
+        if pool.get("spec_tokens"):
+            assert extra["speculative_config"]["num_nextn_predict_layers"] == pool["spec_tokens"]
 
 
 def test_solve_can_export_in_the_same_run(tmp_path):
