@@ -15,9 +15,9 @@ checks every manifest against them (tests/fixtures/exports/dynamo_dgd.json says 
 
 from __future__ import annotations
 
-from planner.errors import PlannerError
 import json
 
+from planner.errors import PlannerError
 from planner.export.launch import Launch, _deployment, sglang_launch, trtllm_launch, vllm_launch
 
 BACKENDS = {"vllm": vllm_launch, "sglang": sglang_launch, "trtllm": trtllm_launch}
