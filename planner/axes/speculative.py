@@ -55,6 +55,14 @@ def tokens_per_step(alpha, gamma, decay=1.0):
     return out
 
 
+def scenario_acceptance(speculative, workload_acceptance: float | None = None) -> tuple[float, float]:
+    """(alpha, decay) a scenario plans with: the workload's acceptance, else `speculative.acceptance`, else the
+    method's default; `speculative.acceptance_decay`, else the method's default."""
+    alpha = workload_acceptance or speculative.acceptance or DEFAULT_ACCEPTANCE[speculative.method]
+    decay = DEFAULT_DECAY[speculative.method] if speculative.acceptance_decay is None else speculative.acceptance_decay
+    return float(alpha), float(decay)
+
+
 def spec_variants(c: Candidates, gammas, alpha: float, decay: float = 1.0) -> Candidates:
     """Decode and aggregated rows once per gamma (spec_tokens = gamma, spec_accept = tokens per step with
     acceptance alpha at the first draft position, times decay per later one); prefill rows once, unchanged.

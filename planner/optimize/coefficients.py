@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from planner.axes.evaluate import coefficient_table
-from planner.axes.speculative import DEFAULT_ACCEPTANCE, DEFAULT_DECAY
+from planner.axes.speculative import scenario_acceptance
 from planner.engine.candidates import DECODE_BATCHES_PER_RANK, PREFILL_BATCHES, Grid
 from planner.engine.params import PARAMS, EngineParams, active_params, using_params
 from planner.inputs.chips import ChipCatalog, load_catalog
@@ -75,9 +75,8 @@ def _axes_key(sc: Scenario) -> dict:
     out: dict = {"chunk_tokens": sc.aggregated.chunk_tokens, "prefix_cache_tokens": sc.workload.prefix_cache_tokens}
     sp = sc.speculative
     if sp is not None:
-        alpha = sc.workload.speculative_acceptance or sp.acceptance or DEFAULT_ACCEPTANCE[sp.method]
-        decay = DEFAULT_DECAY[sp.method] if sp.acceptance_decay is None else sp.acceptance_decay
-        out.update(spec_method=sp.method, spec_gammas=sp.gammas(), spec_alpha=float(alpha), spec_decay=float(decay),
+        alpha, decay = scenario_acceptance(sp, sc.workload.speculative_acceptance)
+        out.update(spec_method=sp.method, spec_gammas=sp.gammas(), spec_alpha=alpha, spec_decay=decay,
                    draft_model=sp.draft_model,
                    spec_placement=sp.placement, draft_levels=sp.draft_levels)
     return out

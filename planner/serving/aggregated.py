@@ -77,12 +77,15 @@ def request_frame(arrival, first, end, isl, osl, measured, latency_s: float = 0.
 class AggregatedEngine:
     """One engine's scheduler state over shared per-request arrays (prompt progress, tokens generated, first-token
     times): its waiting prompts, its running sequences and its clock. `step` runs one iteration, or one stretch of
-    pure decode cut at the next arrival, and returns the requests it finished."""
+    pure decode cut at the next arrival, and returns the requests it finished. With speculative decoding a decode
+    iteration emits the mean accepted tokens per sequence (a fraction; the inter-token latencies recorded are the
+    mean cadence, iteration / tokens per iteration, not the lumpy per-token gaps)."""
 
     def __init__(self, step: StepModel, isl: np.ndarray, osl: np.ndarray, prefilled: np.ndarray,
                  generated: np.ndarray, first: np.ndarray):
         self.model, self.cfg = step, step.cfg
         self.isl, self.osl, self.prefilled, self.generated, self.first = isl, osl, prefilled, generated, first
+        self.a = step.cfg.tokens_per_step  # tokens per sequence per decode iteration (speculative: > 1, mean)
         self.queue: deque[int] = deque()
         self.running = np.zeros(0, np.int64)
         self.t = 0.0
@@ -118,9 +121,9 @@ class AggregatedEngine:
             dt = step.iteration_one_s(decode_n, ctx, float(chunk.sum()))
             self.t += dt
             if decode_n:
-                generated[running] += 1
-                self.itl_s.append(dt)
-                self.itl_w.append(decode_n)
+                generated[running] += self.a
+                self.itl_s.append(dt / self.a)
+                self.itl_w.append(decode_n * self.a)
             prefilled[heads] += chunk
             done_pre = heads[prefilled[heads] >= isl[heads]]
             for _k in range(len(done_pre)):
@@ -131,17 +134,18 @@ class AggregatedEngine:
             return finished
         if not len(running):
             return None
-        k = int(np.min(osl[running] - generated[running]))
+        a = self.a
+        k = max(int(np.ceil(np.min(osl[running] - generated[running]) / a)), 1)  # iterations to the next finish
         d = len(running)
         ctx0 = float(np.mean(isl[running] + generated[running]))
         if np.isfinite(next_arrival_s):
             dt0 = step.iteration_one_s(d, ctx0, 0.0)
             k = max(1, min(k, int(np.ceil((next_arrival_s - self.t) / dt0))))
-        dt = step.iteration_one_s(d, ctx0 + (k - 1) / 2.0, 0.0)
+        dt = step.iteration_one_s(d, ctx0 + (k - 1) * a / 2.0, 0.0)
         self.t += k * dt
-        generated[running] += k
-        self.itl_s.append(dt)
-        self.itl_w.append(d * k)
+        generated[running] += k * a
+        self.itl_s.append(dt / a)
+        self.itl_w.append(d * k * a)
         self.running, finished = _finish(running, generated, osl)
         return finished
 
@@ -156,7 +160,7 @@ def simulate_aggregated(step: StepModel, lengths: Lengths, load: ClosedLoop | Op
     open_loop = isinstance(load, OpenLoop)
     isl, osl = lengths.draw(n, rng)
     first, end = np.full(n, np.nan), np.full(n, np.nan)
-    eng = AggregatedEngine(step, isl, osl, np.zeros(n, np.int64), np.zeros(n, np.int64), first)
+    eng = AggregatedEngine(step, isl, osl, np.zeros(n, np.int64), np.zeros(n), first)
     if isinstance(load, ClosedLoop):
         firsts = load.first_requests()
         progress = load.first_progress(osl[firsts], rng)

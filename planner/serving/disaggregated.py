@@ -78,11 +78,12 @@ def simulate_disaggregated(pools: Pools, lengths: Lengths, load: ClosedLoop | Op
     n = load.requests
     arrival = load.arrivals(rng)
     isl, osl = lengths.draw(n, rng)
-    generated = np.zeros(n, np.int64)
+    generated = np.zeros(n)  # tokens emitted (speculative decoding: a mean, fractional)
     first = np.full(n, np.nan)
     end = np.full(n, np.nan)
     transfer = pools.kv_transfer_s(isl)
     pcfg, dcfg = pools.prefill.cfg, pools.decode.cfg
+    a = dcfg.tokens_per_step  # tokens per sequence per decode iteration
     queue: deque[int] = deque()
     prefill_free = list(range(pools.prefill_workers))
     decoders = [_Decoder() for _ in range(pools.decode_workers)]
@@ -126,8 +127,8 @@ def simulate_disaggregated(pools: Pools, lengths: Lengths, load: ClosedLoop | Op
             d.busy = False
             return
         gen = generated[d.running]
-        k = int((osl[d.running] - gen).min())
-        ctx = float((isl[d.running] + gen).mean()) + (k - 1) / 2.0
+        k = max(int(np.ceil((osl[d.running] - gen).min() / a)), 1)
+        ctx = float((isl[d.running] + gen).mean()) + (k - 1) * a / 2.0
         d.dt = pools.decode.iteration_one_s(len(d.running), ctx, 0.0)
         d.t0, d.k, d.busy = t, k, True
         d.version += 1
@@ -209,9 +210,9 @@ def simulate_disaggregated(pools: Pools, lengths: Lengths, load: ClosedLoop | Op
             d = decoders[who]
             if payload != d.version:
                 continue
-            generated[d.running] += d.k
-            itl_s.append(d.dt)
-            itl_w.append(len(d.running) * d.k)
+            generated[d.running] += d.k * a
+            itl_s.append(d.dt / a)
+            itl_w.append(len(d.running) * d.k * a)
             done = generated[d.running] >= osl[d.running]
             finished = d.running[done]
             d.running = d.running[~done]

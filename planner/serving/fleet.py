@@ -10,8 +10,10 @@ P/D part as its prefill and decode pools with their instance counts (planner.ser
 when there is one of each, else each pool at its load (`_pools_apart`).
 Requests are simulated per pool in proportion to its load and pooled for the fleet's percentiles.
 
-Plans this does not simulate yet (attention/FFN pools, draft pools, speculative decoding, prefix caching,
-traffic classes) raise PlannerError saying so.
+Speculative decoding (MTP heads or a co-located draft model) runs as the optimizer prices it: the verify step of
+1 + gamma tokens (and the draft's steps), emitting the mean accepted tokens per sequence per iteration. Plans this
+does not simulate yet (attention/FFN pools, draft pools, prefix caching, traffic classes) raise PlannerError
+saying so.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from planner.axes.speculative import scenario_acceptance, tokens_per_step
 from planner.errors import PlannerError
 from planner.inputs.chips import load_catalog
 from planner.inputs.models import load_model
@@ -50,11 +53,19 @@ class FleetSimulation:
 
 
 def _config(sc: Scenario, row: pd.Series, catalogs=()) -> EngineConfig:
+    """The engine of one pool, with its speculative decoding (the pool's draft length, the scenario's acceptance
+    and MTP heads or co-located draft model, as the optimizer priced it)."""
     chip = load_catalog(tuple(catalogs))[str(row["chip"])]
+    gamma = int(row.get("spec_tokens", 0) or 0) if str(row["role"]) != "prefill" else 0
+    spec: dict = {}
+    if gamma > 0 and sc.speculative is not None:
+        alpha, decay = scenario_acceptance(sc.speculative, sc.workload.speculative_acceptance)
+        spec = {"spec_tokens": gamma, "spec_accept": float(tokens_per_step(alpha, gamma, decay)),
+                "draft_model": sc.speculative.draft_model if sc.speculative.method == "draft" else None}
     return EngineConfig(model=load_model(sc.model), chip=chip, weights=sc.precision.weights, kv=sc.kv_dtype,
                         tp=int(row["tp"]), ep=int(row["ep"]), pp=int(row["pp"]), dp=int(row["dp"]),
                         framework=sc.deploy.framework, max_batch=max(int(row["batch"]), 1),
-                        max_tokens=sc.aggregated.chunk_tokens)
+                        max_tokens=sc.aggregated.chunk_tokens, **spec)
 
 
 def _label(row: pd.Series) -> str:
@@ -76,9 +87,10 @@ def _refuse_unsupported(sc: Scenario, pools: pd.DataFrame, roles: pd.Series) -> 
         raise PlannerError("simulating prefix caching is not supported yet (the simulator would prefill every "
                            "prompt in full)", field="workload.prefix_hit_rate")
     unsupported = sorted(set(roles) - {"aggregated", "prefill", "decode"})
-    if unsupported or (pools.get("spec_tokens", pd.Series(0, index=pools.index)).fillna(0) > 0).any():
-        raise PlannerError(f"simulating {', '.join(unsupported) or 'speculative decoding'} pools is not supported yet",
-                           field="pools", hint="the serving model simulates aggregated and P/D pools without speculation")
+    if unsupported:
+        raise PlannerError(f"simulating {', '.join(unsupported)} pools is not supported yet", field="pools",
+                           hint="the serving model simulates aggregated and P/D pools (with MTP heads or a co-located "
+                           "draft model)")
 
 
 def simulate_fleet(sc: Scenario, pools: pd.DataFrame, *, requests: int = 4000, arrival_cv: float = 1.0,

@@ -52,6 +52,9 @@ class EngineConfig:
     max_tokens: int | None = None  # token budget per iteration; None: the framework's default
     scheduler: str | None = None  # "mixed" | "prefill-first"; None: the framework's default
     chunked: bool | None = None  # prompts may be split across iterations; None: the framework's default
+    spec_tokens: int = 0  # draft tokens per decode step (0: no speculative decoding)
+    spec_accept: float = 1.0  # tokens a decoding sequence emits per step on average (1 + its accepted drafts)
+    draft_model: str | None = None  # preset id of a co-located draft model; None with spec_tokens > 0: MTP heads
 
     @property
     def chips(self) -> int:
@@ -69,6 +72,11 @@ class EngineConfig:
         if self.framework == "sglang" and self.dp > 1:
             return max(self.token_budget // self.dp, 1)
         return self.token_budget
+
+    @property
+    def tokens_per_step(self) -> float:
+        """Tokens each decoding sequence emits per iteration (the mean accepted prefix plus the verified token)."""
+        return max(float(self.spec_accept), 1.0) if self.spec_tokens > 0 else 1.0
 
     @property
     def scheduling(self) -> str:
@@ -112,8 +120,14 @@ class StepModel:
             c = Candidates.from_columns(role=ROLE_CODE["prefill"], batch=P.ravel() / float(isl), **common)
         else:
             c = Candidates.from_columns(role=ROLE_CODE["aggregated"], batch=D.ravel(), decode_ctx=X.ravel(),
-                                        prefill_seqs=P.ravel() / float(isl), **common)
-        res = evaluate(c, mt, ct)
+                                        prefill_seqs=P.ravel() / float(isl), spec_tokens=float(cfg.spec_tokens),
+                                        spec_accept=cfg.tokens_per_step, **common)
+        res = evaluate(c, mt, ct)  # with spec_tokens: the verify of 1 + gamma tokens and the MTP heads' layers
+        if cfg.draft_model and cfg.spec_tokens > 0 and not prefill_only:  # a co-located draft model's steps instead
+            from planner.axes.speculative import apply_draft_model
+            from planner.inputs.models import load_model
+
+            res = apply_draft_model(c, res, mt, ct, load_model(cfg.draft_model))
         # weights fit (the rest is the scheduler's)
         small = P.ravel() <= max(float(isl), 1.0) if prefill_only else D.ravel() <= 1
         self.fit_reason = int(res.fit_reason[small].max())

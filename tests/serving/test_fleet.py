@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from planner.cli import main
 from planner.errors import PlannerError
 from planner.inputs.scenario import validate_scenario
-from planner.serving.fleet import simulate_fleet
+from planner.serving.fleet import _config, simulate_fleet
 from planner.serving.params import SERVING_PARAMS
 from planner.serving.step_times import StepModel
 
@@ -60,6 +60,28 @@ def test_plans_it_cannot_simulate_yet_are_refused():
     with pytest.raises(PlannerError, match="prefix caching"):
         simulate_fleet(validate_scenario({**BASE, "workload": {**BASE["workload"], "prefix_hit_rate": 0.5}}),
                        pd.DataFrame([_pool("aggregated", 1, 0.2)]))
+
+
+def test_speculative_pools_run_with_the_scenarios_acceptance():
+    """A decode pool with MTP heads (gamma 2, acceptance 0.8 falling per position as planned) emits
+    tokens_per_step tokens per iteration: at light load its TPOT is the engine's speculative iteration over
+    them, below the same pool's without speculation."""
+    from planner.axes.speculative import DEFAULT_DECAY, tokens_per_step
+
+    sc = validate_scenario({**BASE, "model": "deepseek-v3", "workload": {**BASE["workload"], "arrival_rate_rps": 0.5},
+                            "speculative": {"method": "mtp", "acceptance": 0.8, "gamma": [2]}})
+    pools = pd.DataFrame([_pool("prefill", 1, 0.5, batch=1), {**_pool("decode", 1, 0.5, batch=16), "spec_tokens": 2}])
+    pools[["tp", "ep"]] = 8
+    spec = simulate_fleet(sc, pools, requests=300).summary
+    plain = simulate_fleet(sc, pools.assign(spec_tokens=0), requests=300).summary
+    accept = float(tokens_per_step(0.8, 2, DEFAULT_DECAY["mtp"]))
+    assert 2.0 < accept < 2.6
+    cfg = _config(sc, pools.iloc[1])
+    assert (cfg.spec_tokens, cfg.spec_accept, cfg.draft_model) == (2, pytest.approx(accept), None)
+    step = StepModel(cfg, 1024, 128, max_decode=16, max_prefill_tokens=1)
+    alone = step.iteration_one_s(1, 1024 + 64, 0.0) / accept * 1e3  # one sequence in flight at 0.5 requests/s
+    assert spec["tpot_ms_p50"] == pytest.approx(alone, rel=0.1)
+    assert spec["tpot_ms_p50"] < plain["tpot_ms_p50"] / 1.5  # the verify costs more than a step, less than accept x
 
 
 def test_several_prefill_and_decode_pools_are_simulated_apart():

@@ -178,3 +178,25 @@ def test_each_attention_dp_rank_of_a_prefill_engine_takes_its_own_prompt():
         assert firsts == pytest.approx([one_iteration] * 4, rel=1e-9), framework
         # one rank's prompt alone is cheaper than four: the ranks share the MoE exchanges, not the work
         assert pstep.iteration_one_s(0, isl, isl) < pstep.iteration_one_s(0, isl, 4 * isl)
+
+
+@pytest.mark.parametrize("draft", [None, "llama-3.2-1b"])
+def test_speculative_decoding_emits_its_accepted_tokens_per_iteration(cfg, draft):
+    """MTP heads or a co-located draft model, gamma 2 at 2.2 tokens per step: one client's TPOT is the
+    speculative iteration over 2.2 (aggregated and P/D decode alike); the iteration costs more than a plain decode
+    step (the verify of 3 tokens per sequence and the draft's work) and the TPOT is lower at batch 1."""
+    big = dataclasses.replace(cfg, model=load_model("llama-3.1-70b"), tp=4, framework="trtllm")
+    spec = dataclasses.replace(big, spec_tokens=2, spec_accept=2.2, draft_model=draft)
+    plain_step = StepModel(big, ISL, OSL, max_decode=64, max_prefill_tokens=8192)
+    spec_step = StepModel(spec, ISL, OSL, max_decode=64, max_prefill_tokens=8192)
+    mid = ISL + OSL / 2
+    assert spec_step.iteration_one_s(1, mid, 0.0) > plain_step.iteration_one_s(1, mid, 0.0)
+    agg = simulate_aggregated(spec_step, Lengths(ISL, OSL), ClosedLoop(1)).requests
+    agg = agg[agg["measured"]]
+    expected = spec_step.iteration_one_s(1, mid, 0.0) / 2.2 * 1e3
+    assert agg["tpot_ms"].to_numpy() == pytest.approx(expected, rel=0.03)
+    assert agg["tpot_ms"].median() < plain_step.iteration_one_s(1, mid, 0.0) * 1e3
+    pd_run = simulate_disaggregated(Pools(plain_step, 1, spec_step, 1), Lengths(ISL, OSL), ClosedLoop(1)).requests
+    assert pd_run.loc[pd_run["measured"], "tpot_ms"].to_numpy() == pytest.approx(expected, rel=0.03)
+    for frame in (agg, pd_run):  # every answer complete, once
+        assert frame["end_s"].notna().all()
