@@ -160,7 +160,7 @@ def simulate_aggregated(step: StepModel, lengths: Lengths, load: ClosedLoop | Op
     open_loop = isinstance(load, OpenLoop)
     isl, osl = lengths.draw(n, rng)
     first, end = np.full(n, np.nan), np.full(n, np.nan)
-    eng = AggregatedEngine(step, isl, osl, np.zeros(n, np.int64), np.zeros(n), first)
+    eng = AggregatedEngine(step, isl, osl, cfg.cached_tokens(isl), np.zeros(n), first)  # cached: not prefilled
     if isinstance(load, ClosedLoop):
         firsts = load.first_requests()
         progress = load.first_progress(osl[firsts], rng)

@@ -81,8 +81,9 @@ def simulate_disaggregated(pools: Pools, lengths: Lengths, load: ClosedLoop | Op
     generated = np.zeros(n)  # tokens emitted (speculative decoding: a mean, fractional)
     first = np.full(n, np.nan)
     end = np.full(n, np.nan)
-    transfer = pools.kv_transfer_s(isl)
+    transfer = pools.kv_transfer_s(isl)  # the whole prompt's KV moves (a cached prefix included)
     pcfg, dcfg = pools.prefill.cfg, pools.decode.cfg
+    new = isl - pcfg.cached_tokens(isl)  # prompt tokens the prefill engine computes
     a = dcfg.tokens_per_step  # tokens per sequence per decode iteration
     queue: deque[int] = deque()
     prefill_free = list(range(pools.prefill_workers))
@@ -108,11 +109,11 @@ def simulate_disaggregated(pools: Pools, lengths: Lengths, load: ClosedLoop | Op
             batch, busiest = [], 0
             for _ in range(ranks):  # each attention-DP rank takes prompts up to its batch limit and token budget
                 taken, tokens = 0, 0
-                while queue and taken < rank_batch and (not taken or tokens + isl[queue[0]] <= rank_budget):
+                while queue and taken < rank_batch and (not taken or tokens + new[queue[0]] <= rank_budget):
                     i = queue.popleft()
                     batch.append(i)
                     taken += 1
-                    tokens += int(isl[i])
+                    tokens += int(new[i])
                 busiest = max(busiest, tokens)
             # the ranks meet at every MoE exchange: the busiest one sets the pace
             dt = pools.prefill.iteration_one_s(0, pools.prefill.isl, busiest * ranks)

@@ -65,7 +65,8 @@ def _config(sc: Scenario, row: pd.Series, catalogs=()) -> EngineConfig:
     return EngineConfig(model=load_model(sc.model), chip=chip, weights=sc.precision.weights, kv=sc.kv_dtype,
                         tp=int(row["tp"]), ep=int(row["ep"]), pp=int(row["pp"]), dp=int(row["dp"]),
                         framework=sc.deploy.framework, max_batch=max(int(row["batch"]), 1),
-                        max_tokens=sc.aggregated.chunk_tokens, **spec)
+                        max_tokens=sc.aggregated.chunk_tokens, prefix_hit=float(sc.workload.prefix_hit_rate),
+                        prefix_cache_tokens=float(sc.workload.prefix_cache_tokens or 0), **spec)
 
 
 def _label(row: pd.Series) -> str:
@@ -83,9 +84,6 @@ def _refuse_unsupported(sc: Scenario, pools: pd.DataFrame, roles: pd.Series) -> 
     if sc.classes is not None:
         raise PlannerError("simulating a multi-class plan is not supported yet", field="classes",
                            hint="simulate one class at a time (its own workload)")
-    if sc.workload.prefix_hit_rate > 0:
-        raise PlannerError("simulating prefix caching is not supported yet (the simulator would prefill every "
-                           "prompt in full)", field="workload.prefix_hit_rate")
     unsupported = sorted(set(roles) - {"aggregated", "prefill", "decode"})
     if unsupported:
         raise PlannerError(f"simulating {', '.join(unsupported)} pools is not supported yet", field="pools",

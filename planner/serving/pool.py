@@ -41,7 +41,7 @@ def simulate_aggregated_pool(step: StepModel, instances: int, lengths: Lengths |
     n = load.requests
     arrival = load.arrivals(rng)
     isl, osl = lengths.draw(n, rng)
-    prefilled, generated = np.zeros(n, np.int64), np.zeros(n)
+    prefilled, generated = step.cfg.cached_tokens(isl), np.zeros(n)  # a cached prefix is not prefilled
     first, end = np.full(n, np.nan), np.full(n, np.nan)
     engines = [AggregatedEngine(step, isl, osl, prefilled, generated, first) for _ in range(instances)]
     routed = np.zeros(instances, np.int64)  # requests sent to each engine

@@ -55,6 +55,8 @@ class EngineConfig:
     spec_tokens: int = 0  # draft tokens per decode step (0: no speculative decoding)
     spec_accept: float = 1.0  # tokens a decoding sequence emits per step on average (1 + its accepted drafts)
     draft_model: str | None = None  # preset id of a co-located draft model; None with spec_tokens > 0: MTP heads
+    prefix_hit: float = 0.0  # share of each prompt served from the prefix cache (not prefilled)
+    prefix_cache_tokens: float = 0.0  # tokens of shared prefixes kept resident (they take KV space)
 
     @property
     def chips(self) -> int:
@@ -72,6 +74,15 @@ class EngineConfig:
         if self.framework == "sglang" and self.dp > 1:
             return max(self.token_budget // self.dp, 1)
         return self.token_budget
+
+    def new_tokens(self, isl):
+        """Prompt tokens an engine prefills (the rest come from the prefix cache): the engine's s_new."""
+        return np.maximum(np.asarray(isl, float) * (1.0 - min(max(self.prefix_hit, 0.0), 0.99)), 1.0)
+
+    def cached_tokens(self, isl) -> np.ndarray:
+        """Prompt tokens each request finds in the prefix cache (whole tokens): the prompt less its new tokens."""
+        isl = np.asarray(isl, np.int64)
+        return np.maximum(isl - np.ceil(self.new_tokens(isl)).astype(np.int64), 0)
 
     @property
     def tokens_per_step(self) -> float:
@@ -109,18 +120,20 @@ class StepModel:
         d = np.array([0.0, 1.0]) if prefill_only else _geometric(max(max_decode, 1.0), n_decode)
         ctx = np.linspace(float(isl), float(isl) + max(float(osl), 1.0), 2 if prefill_only else n_ctx)
         p = _geometric(max(max_prefill_tokens, 1.0), n_prefill)
-        if prefill_only:  # whole prompts: the multiples of isl are on the grid (exact for fixed lengths)
-            p = np.union1d(p, float(isl) * np.arange(1, min(int(max_prefill_tokens // max(isl, 1.0)), 64) + 1))
+        if prefill_only:  # whole prompts: the multiples of a prompt's new tokens are on the grid (fixed lengths)
+            new = float(cfg.new_tokens(isl))
+            p = np.union1d(p, new * np.arange(1, min(int(max_prefill_tokens // max(new, 1.0)), 64) + 1))
         D, X, P = np.meshgrid(d, ctx, p, indexing="ij")
         mt, ct = ModelTable.build([cfg.model]), ChipTable.build([cfg.chip])
         common = dict(model=0, chip=0, tp=cfg.tp, ep=cfg.ep, pp=cfg.pp, dp=cfg.dp, isl=float(isl),
                       osl=max(float(osl), 1.0), wdtype=DTYPE_CODE[cfg.weights], kvdtype=DTYPE_CODE[cfg.kv],
-                      framework=FRAMEWORK_CODE[cfg.framework])
+                      framework=FRAMEWORK_CODE[cfg.framework], prefix_hit=float(cfg.prefix_hit))
+        per_prompt = float(cfg.new_tokens(isl))  # P counts prompt tokens prefilled (cached ones excluded)
         if prefill_only:
-            c = Candidates.from_columns(role=ROLE_CODE["prefill"], batch=P.ravel() / float(isl), **common)
+            c = Candidates.from_columns(role=ROLE_CODE["prefill"], batch=P.ravel() / per_prompt, **common)
         else:
             c = Candidates.from_columns(role=ROLE_CODE["aggregated"], batch=D.ravel(), decode_ctx=X.ravel(),
-                                        prefill_seqs=P.ravel() / float(isl), spec_tokens=float(cfg.spec_tokens),
+                                        prefill_seqs=P.ravel() / per_prompt, spec_tokens=float(cfg.spec_tokens),
                                         spec_accept=cfg.tokens_per_step, **common)
         res = evaluate(c, mt, ct)  # with spec_tokens: the verify of 1 + gamma tokens and the MTP heads' layers
         if cfg.draft_model and cfg.spec_tokens > 0 and not prefill_only:  # a co-located draft model's steps instead
@@ -144,13 +157,13 @@ class StepModel:
     def _kv_capacity(self, res, d, p, mt: ModelTable, ct: ChipTable) -> float:
         """KV tokens the engine can hold: usable memory per chip (less the runtime reserve) minus the weights and
         the activations of a full-budget iteration, over the KV bytes one token takes per chip, times the
-        attention-DP ranks (each holds its own sequences)."""
+        attention-DP ranks (each holds its own sequences), less the resident prefix cache."""
         cfg = self.cfg
         usable = (ct.mem_bytes[0] + ct.cold_bytes[0]) * (1 - MEMORY_RESERVE_FRACTION)
         base = float(np.max(res.memory_bytes[d == 0] - res.kv_bytes[d == 0])) if (d == 0).any() else 0.0
         kv_elems = float(kv_elems_per_chip(mt, 0, cfg.tp))
         per_token = kv_elems * DTYPE_BYTES[DTYPE_CODE[cfg.kv]] * mt.layers[0] / cfg.pp
-        return max(usable - base, 0.0) / per_token * cfg.dp
+        return max(max(usable - base, 0.0) / per_token * cfg.dp - cfg.prefix_cache_tokens, 0.0)
 
     def iteration_s(self, decode, ctx, prefill_tokens) -> np.ndarray:
         """Wall time of iterations (vectorized): the engine's step, kernels and the framework's host time. Outside

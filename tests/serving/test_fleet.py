@@ -3,6 +3,7 @@ conservation, determinism, the output keys, and clear refusals for plans it cann
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pandas as pd
@@ -57,9 +58,25 @@ def test_plans_it_cannot_simulate_yet_are_refused():
     sc = validate_scenario(BASE)
     with pytest.raises(PlannerError, match="attention"):
         simulate_fleet(sc, pd.DataFrame([_pool("attention", 1, 1.0), _pool("ffn", 1, 0.0)]))
-    with pytest.raises(PlannerError, match="prefix caching"):
-        simulate_fleet(validate_scenario({**BASE, "workload": {**BASE["workload"], "prefix_hit_rate": 0.5}}),
-                       pd.DataFrame([_pool("aggregated", 1, 0.2)]))
+
+
+def test_a_prefix_cache_prefills_only_the_new_tokens():
+    """prefix_hit_rate 0.75 on 4,096-token prompts: at light load TTFT is one prefill iteration of the 1,024 new
+    tokens (priced with the cached context, as the optimizer's engine does) plus the first-token latency; the
+    resident prefix cache takes its tokens off the KV capacity."""
+    wl = {**BASE["workload"], "isl": 4096, "prefix_hit_rate": 0.75, "prefix_cache_tokens": 50_000}
+    sc = validate_scenario({**BASE, "workload": wl})
+    pools = pd.DataFrame([_pool("aggregated", 1, 0.2)])
+    cfg = _config(sc, pools.iloc[0])
+    assert cfg.prefix_hit == 0.75 and int(cfg.cached_tokens(4096)) == 3072
+    step = StepModel(cfg, 4096, 128, max_decode=16, max_prefill_tokens=8192)
+    plain = StepModel(dataclasses.replace(cfg, prefix_hit=0.0, prefix_cache_tokens=0.0), 4096, 128, max_decode=16,
+                      max_prefill_tokens=8192)
+    assert plain.kv_capacity_tokens - step.kv_capacity_tokens == pytest.approx(50_000)
+    sim = simulate_fleet(sc, pools, requests=300)
+    expected = (step.iteration_one_s(0, 4096, 1024) + SERVING_PARAMS.request_s) * 1e3
+    assert sim.summary["ttft_ms_p50"] == pytest.approx(expected, rel=0.02)
+    assert step.iteration_one_s(0, 4096, 1024) < plain.iteration_one_s(0, 4096, 4096) / 2
 
 
 def test_speculative_pools_run_with_the_scenarios_acceptance():
