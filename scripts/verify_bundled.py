@@ -45,11 +45,19 @@ def main() -> None:
             rows.append({"scenario": path.stem, "result": v["note"][:90]})
             continue
         a, b = v["rounds"][0], v["rounds"][-1]
-        slo = res.summary["slo"]
+        slos = {r["class"]: r["slo"] for r in res.summary.get("classes") or []} or {None: res.summary["slo"]}
+
+        def cell(rnd, key, digits=0):
+            """One figure per class (`class value; ...`) for a plan over traffic classes."""
+            if "classes" not in rnd:
+                return fmt(rnd[key], digits)
+            return "; ".join(f"{n} {fmt(c[key], digits)}" for n, c in rnd["classes"].items())
         rows.append({
-            "scenario": path.stem, "SLO TTFT / TPOT (ms)": f"{fmt(slo['ttft_ms'])} / {fmt(slo['tpot_ms'])}",
-            "before: simulated TTFT / TPOT": f"{fmt(a['simulated_ttft_ms'])} / {fmt(a['simulated_tpot_ms'], 1)}",
-            "after": f"{fmt(b['simulated_ttft_ms'])} / {fmt(b['simulated_tpot_ms'], 1)}",
+            "scenario": path.stem,
+            "SLO TTFT / TPOT (ms)": "; ".join(f"{n + ' ' if n else ''}{fmt(x['ttft_ms'])} / {fmt(x['tpot_ms'])}"
+                                              for n, x in slos.items()),
+            "before: simulated TTFT / TPOT": f"{cell(a, 'simulated_ttft_ms')} / {cell(a, 'simulated_tpot_ms', 1)}",
+            "after": f"{cell(b, 'simulated_ttft_ms')} / {cell(b, 'simulated_tpot_ms', 1)}",
             "$/h before → after": f"{fmt(a['cost_usd_per_hr'], 1)} → {fmt(b['cost_usd_per_hr'], 1)}",
             "result": ("holds" if v["verified"] else "NOT verified") + (f" ({v['note'][:70]})" if v["note"] else ""),
         })

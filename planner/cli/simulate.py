@@ -85,6 +85,9 @@ def simulate_cmd(scenario_path, plan_path, requests, duration_s, arrival_cv, tra
         return
     s = sim.summary
     con = make_console()
+    if "classes" in s:
+        _class_tables(s, sim, con)
+        return
     pct = f"p{fmt_num(s['ttft_percentile'])}"
     rows = [("rate, requests/s", s["rate_rps"]), ("goodput, requests/s (both SLOs met)", s["goodput_rps"]),
             ("SLO attainment (TTFT and TPOT)", s["slo_attainment"]),
@@ -106,6 +109,24 @@ def simulate_cmd(scenario_path, plan_path, requests, duration_s, arrival_cv, tra
               f"without their first token (time average and peak; an aggregated pool: one of its instances).[/]")
     if plot_path:
         click.echo(f"wrote {plot_path}")
+
+
+def _class_tables(s: dict, sim, con) -> None:
+    """A multi-class plan: the fleet's attainment, then each class against its own SLOs, then the pool groups."""
+    rows = [("rate, requests/s", s["rate_rps"]), ("goodput, requests/s (both SLOs met)", s["goodput_rps"]),
+            ("SLO attainment (each class against its own SLOs)", s["slo_attainment"]),
+            ("meets every class's TTFT / TPOT SLO",
+             f"{'yes' if s['meets_ttft_slo'] else 'NO'} / {'yes' if s['meets_tpot_slo'] else 'NO'}")]
+    print_table(pd.DataFrame({"metric": [r[0] for r in rows], "value": [fmt_num(r[1]) for r in rows]}), console=con)
+    per = pd.DataFrame([{"class": name, "rate_rps": c["rate_rps"], "SLO TTFT/TPOT ms":
+                         f"{fmt_num(c['slo']['ttft_ms'])} / {fmt_num(c['slo']['tpot_ms'])}",
+                         f"TTFT p{fmt_num(c['ttft_percentile'])} ms": c["ttft_ms_at_slo_percentile"],
+                         "TPOT p50 ms": c["tpot_ms_p50"], "slo_attainment": c["slo_attainment"],
+                         "meets": "yes" if c["meets_ttft_slo"] and c["meets_tpot_slo"] else "NO"}
+                        for name, c in s["classes"].items()])
+    print_table(per, title="traffic classes", console=con)
+    cols = ["group", "rate_rps", "instances", "ttft_ms_p50", "ttft_ms_p90", "tpot_ms_p50", "slo_attainment"]
+    print_table(sim.groups[cols], title="pool groups", console=con)
 
 
 commands = [simulate_cmd]

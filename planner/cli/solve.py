@@ -261,11 +261,18 @@ def _solve_periods(sc, *, catalogs, time_limit_s, mip_gap, margin, objective, to
         click.echo(f"wrote {plot_path}", err=True)
 
 
+def _planning_text(p: dict) -> str:
+    """The SLOs a round planned under: one pair, or one per traffic class."""
+    if "ttft_ms" in p:
+        return f"TTFT {fmt_num(p['ttft_ms'])}, TPOT {fmt_num(p['tpot_ms'])}"
+    return "; ".join(f"{name}: TTFT {fmt_num(c['ttft_ms'])}, TPOT {fmt_num(c['tpot_ms'])}" for name, c in p.items())
+
+
 def _print_verification(v: dict) -> None:
     con = _console()
     if v["rounds"]:
-        print_table(pd.DataFrame(v["rounds"]).assign(planning_slo=lambda d: d["planning_slo"].map(
-            lambda p: f"TTFT {fmt_num(p['ttft_ms'])}, TPOT {fmt_num(p['tpot_ms'])}")),
+        print_table(pd.DataFrame(v["rounds"]).drop(columns="classes", errors="ignore").assign(
+            planning_slo=lambda d: d["planning_slo"].map(_planning_text)),
             title="verification: planned vs simulated (serving model; TTFT at the SLO's percentile, TPOT median)",
             console=con)
     verdict = "holds in simulation" if v["verified"] else "NOT verified"

@@ -1,8 +1,8 @@
 """Verify a plan by simulation and close the loop (`planner solve --verify`): simulate the chosen fleet with the
 serving model (planner.serving.fleet); while a simulated figure breaks its SLO, plan again under a tighter SLO —
 the TTFT SLO less the simulated excess, the TPOT SLO scaled by SLO / simulated — which tightens the queueing caps
-and the candidates' filters of the pools that broke it, up to `rounds` times. The simulation always scores
-against the scenario's own SLOs."""
+and the candidates' filters of the pools that broke it, up to `rounds` times; a plan for several traffic classes
+tightens each class that broke its own SLOs. The simulation always scores against the scenario's own SLOs."""
 
 from __future__ import annotations
 
@@ -15,20 +15,48 @@ from planner.serving.fleet import simulate_fleet
 MIN_PLANNING_FRACTION = 0.2  # never plan under less than this share of the user's SLO
 
 
-def _round(res: SolveResult, sim, planning_slo: dict) -> dict:
+def _class_results(sim) -> dict[str, dict]:
+    """Each class's simulated figures (one 'default' class for a one-class plan)."""
     s = sim.summary
-    return {"planning_slo": dict(planning_slo), "cost_usd_per_hr": res.summary["cost_usd_per_hr"],
-            "num_chips": res.summary["num_chips"], "planned_ttft_ms": res.summary["ttft_ms"],
-            "planned_tpot_ms": res.summary["tpot_ms"], "simulated_ttft_ms": s["ttft_ms_at_slo_percentile"],
-            "simulated_tpot_ms": s["tpot_ms_p50"], "slo_attainment": s["slo_attainment"],
-            "meets_slos": bool(s["meets_ttft_slo"] and s["meets_tpot_slo"])}
+    return s["classes"] if "classes" in s else {"default": s}
+
+
+def _user_slos(sc: Scenario) -> dict[str, dict]:
+    return {name: {"ttft_ms": one.slo.ttft_ms, "tpot_ms": one.slo.tpot_ms} for name, one in sc.class_scenarios()}
+
+
+def _with_slos(sc: Scenario, planning: dict[str, dict]) -> Scenario:
+    """The scenario planned under these SLOs (per class when it has classes)."""
+    if sc.classes is None:
+        return sc.model_copy(update={"slo": sc.slo.model_copy(update=planning["default"])})
+    return sc.model_copy(update={"classes": [c.model_copy(update={"slo": (c.slo or sc.slo).model_copy(
+        update=planning[c.name])}) for c in sc.classes]})
+
+
+def _flat(planning: dict[str, dict]) -> dict:
+    return planning["default"] if list(planning) == ["default"] else planning
+
+
+def _round(res: SolveResult, sim, planning: dict[str, dict]) -> dict:
+    s = sim.summary
+    out = {"planning_slo": _flat({k: dict(v) for k, v in planning.items()}),
+           "cost_usd_per_hr": res.summary["cost_usd_per_hr"], "num_chips": res.summary["num_chips"],
+           "planned_ttft_ms": res.summary["ttft_ms"], "planned_tpot_ms": res.summary["tpot_ms"],
+           "simulated_ttft_ms": s["ttft_ms_at_slo_percentile"], "simulated_tpot_ms": s["tpot_ms_p50"],
+           "slo_attainment": s["slo_attainment"], "meets_slos": bool(s["meets_ttft_slo"] and s["meets_tpot_slo"])}
+    if "classes" in s:
+        out["classes"] = {n: {"simulated_ttft_ms": c["ttft_ms_at_slo_percentile"], "simulated_tpot_ms": c["tpot_ms_p50"],
+                              "meets_slos": bool(c["meets_ttft_slo"] and c["meets_tpot_slo"])}
+                          for n, c in s["classes"].items()}
+    return out
 
 
 def solve_verified(sc: Scenario, *, rounds: int = 3, requests: int = 3000, seed: int = 0, **solve_kw) -> SolveResult:
-    """solve_scenario, then the simulate-and-tighten loop; the result's summary gains `verification`."""
+    """solve_scenario, then the simulate-and-tighten loop (each traffic class under its own SLOs); the result's
+    summary gains `verification`."""
     res = solve_scenario(sc, **solve_kw)
-    slo = sc.slo
-    planning = {"ttft_ms": slo.ttft_ms, "tpot_ms": slo.tpot_ms}
+    user = _user_slos(sc)
+    planning = {k: dict(v) for k, v in user.items()}
     log, note, chosen = [], "", res
     for k in range(rounds + 1):
         try:
@@ -43,24 +71,30 @@ def solve_verified(sc: Scenario, *, rounds: int = 3, requests: int = 3000, seed:
         if k == rounds:
             note = f"the SLOs still break in simulation after {rounds} tighter plans"
             break
-        s = sim.summary
-        if slo.ttft_ms is not None and not s["meets_ttft_slo"]:
-            excess = s["ttft_ms_at_slo_percentile"] - slo.ttft_ms
-            planning["ttft_ms"] = max(planning["ttft_ms"] - excess, MIN_PLANNING_FRACTION * slo.ttft_ms)
-        if slo.tpot_ms is not None and not s["meets_tpot_slo"]:
-            planning["tpot_ms"] = max(planning["tpot_ms"] * slo.tpot_ms / s["tpot_ms_p50"],
-                                      MIN_PLANNING_FRACTION * slo.tpot_ms)
-        tighter = sc.model_copy(update={"slo": slo.model_copy(update=planning)})
+        for name, c in _class_results(sim).items():
+            slo, plan = user[name], planning[name]
+            if slo["ttft_ms"] is not None and not c["meets_ttft_slo"]:
+                excess = c["ttft_ms_at_slo_percentile"] - slo["ttft_ms"]
+                plan["ttft_ms"] = max(plan["ttft_ms"] - excess, MIN_PLANNING_FRACTION * slo["ttft_ms"])
+            if slo["tpot_ms"] is not None and not c["meets_tpot_slo"]:
+                plan["tpot_ms"] = max(plan["tpot_ms"] * slo["tpot_ms"] / c["tpot_ms_p50"],
+                                      MIN_PLANNING_FRACTION * slo["tpot_ms"])
         try:
-            res = solve_scenario(tighter, **solve_kw)
+            res = solve_scenario(_with_slos(sc, planning), **solve_kw)
         except InfeasibleError as exc:
-            note = (f"no fleet meets the tighter planning SLOs {planning} the simulation asks for: "
+            note = (f"no fleet meets the tighter planning SLOs {_flat(planning)} the simulation asks for: "
                     f"{str(exc).splitlines()[0]}")
             break
     first = log[0] if log else None
-    if log and log[-1]["planning_slo"] != {"ttft_ms": slo.ttft_ms, "tpot_ms": slo.tpot_ms}:
+    if log and log[-1]["planning_slo"] != _flat(user):
         chosen.summary["planning_slo"] = log[-1]["planning_slo"]  # what the chosen fleet was planned under
-        chosen.summary["slo"] = {**chosen.summary["slo"], "ttft_ms": slo.ttft_ms, "tpot_ms": slo.tpot_ms}
+        if sc.classes is None:
+            slo = sc.slo
+            chosen.summary["slo"] = {**chosen.summary["slo"], "ttft_ms": slo.ttft_ms, "tpot_ms": slo.tpot_ms}
+        else:  # each class's record shows the user's SLO, not the one it was planned under
+            for rec in chosen.summary.get("classes") or []:
+                if rec.get("class") in user:
+                    rec["slo"] = dict(user[rec["class"]])
     chosen.summary["verification"] = {
         "rounds": log, "verified": bool(log and log[-1]["meets_slos"]), "note": note,
         "changed_plan": bool(first and chosen.summary["cost_usd_per_hr"] != first["cost_usd_per_hr"]),

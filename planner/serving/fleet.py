@@ -81,9 +81,6 @@ def _stats(df: pd.DataFrame, ttft_slo: float | None, tpot_slo: float | None) -> 
 
 def _refuse_unsupported(sc: Scenario, pools: pd.DataFrame, roles: pd.Series) -> None:
     """PlannerError for the plans the serving model does not simulate yet."""
-    if sc.classes is not None:
-        raise PlannerError("simulating a multi-class plan is not supported yet", field="classes",
-                           hint="simulate one class at a time (its own workload)")
     unsupported = sorted(set(roles) - {"aggregated", "prefill", "decode"})
     if unsupported:
         raise PlannerError(f"simulating {', '.join(unsupported)} pools is not supported yet", field="pools",
@@ -109,6 +106,9 @@ def simulate_fleet(sc: Scenario, pools: pd.DataFrame, *, requests: int = 4000, a
     first free engine takes the next prompt)."""
     if router not in ROUTERS:
         raise PlannerError(f"unknown router {router!r}", field="router", hint=f"one of {', '.join(ROUTERS)}")
+    if sc.classes is not None:
+        return _simulate_classes(sc, pools, requests=requests, arrival_cv=arrival_cv, seed=seed, catalogs=catalogs,
+                                 duration_s=duration_s, trace=trace, router=router)
     roles = pools["role"].astype(str)
     _refuse_unsupported(sc, pools, roles)
     wl = sc.workload
@@ -208,6 +208,58 @@ def simulate_fleet(sc: Scenario, pools: pd.DataFrame, *, requests: int = 4000, a
         "first_token_latency_ms": {"outside_engine": sp.request_s * 1e3, "disaggregated_handoff": sp.disagg_handoff_s * 1e3},
     }
     return FleetSimulation(req, groups_df, summary, line)
+
+
+CLASS_KEYS = ("rate_rps", "goodput_rps", "slo_attainment", "ttft_ms_at_slo_percentile", "ttft_percentile",
+              "ttft_ms_p50", "ttft_ms_p90", "ttft_ms_p99", "tpot_ms_p50", "tpot_ms_p90", "tpot_ms_p99", "slo",
+              "meets_ttft_slo", "meets_tpot_slo")
+
+
+def _simulate_classes(sc: Scenario, pools: pd.DataFrame, *, requests: int, trace, **kw) -> FleetSimulation:
+    """A plan for several traffic classes: each class's pools simulated with its own workload and scored against
+    its own SLOs (`summary["classes"]`); the fleet's attainment and goodput are their rate-weighted sums, its
+    percentiles over all requests weighted by rate, and it meets an SLO when every class does. Pools shared by
+    classes (classes_share_pools) are refused: their mixed stream is not simulated yet."""
+    if trace is not None:
+        raise PlannerError("a trace has no traffic classes", field="trace", hint="replay a trace against a one-class scenario")
+    names = [name for name, _ in sc.class_scenarios()]
+    labels = pools["class"].astype(str) if "class" in pools else pd.Series("default", index=pools.index)
+    if shared := sorted(set(labels) - set(names)):
+        raise PlannerError(f"pools shared by traffic classes ({', '.join(shared)}) are not simulated yet (their mixed "
+                           "stream of prompt and answer lengths)", field="classes_share_pools",
+                           hint="plan with classes_share_pools: false to simulate every class on its own pools")
+    rates = {c.name: float(c.arrival_rate_rps) for c in sc.classes}
+    total = sum(rates.values())
+    frames, groups, lines, per_class = [], [], [], {}
+    for name, one in sc.class_scenarios():
+        mine = pools[labels == name].reset_index(drop=True)
+        if mine.empty:
+            raise PlannerError(f"the plan has no pools for class {name}", field="pools")
+        sim = simulate_fleet(one, mine, requests=max(int(round(requests * rates[name] / total)), 200), trace=None, **kw)
+        per_class[name] = {k: sim.summary[k] for k in CLASS_KEYS}
+        frames.append(sim.requests.assign(group=name + ": " + sim.requests["group"], **{"class": name},
+                                          _weight=rates[name] / max(len(sim.requests), 1)))
+        groups.append(sim.groups.assign(group=name + ": " + sim.groups["group"], **{"class": name}))
+        if sim.timeline is not None and len(sim.timeline):
+            lines.append(sim.timeline.assign(group=name + ": " + sim.timeline["group"]))
+    req = pd.concat(frames, ignore_index=True)
+    w = req.pop("_weight").to_numpy()
+    fleet = {k: v for k, v in _weighted_stats(req, w, None, None).items() if k.startswith(("ttft_ms", "tpot_ms"))}
+    attain = sum(rates[n] * c["slo_attainment"] for n, c in per_class.items()) / total
+    first = next(iter(per_class.values()))
+    summary = {
+        **fleet, "requests": int(len(req)), "rate_rps": total, "goodput_rps": total * attain, "slo_attainment": attain,
+        "ttft_ms_at_slo_percentile": None, "ttft_percentile": first["ttft_percentile"],  # per class: `classes`
+        "slo": {"ttft_ms": None, "tpot_ms": None},
+        "meets_ttft_slo": all(c["meets_ttft_slo"] for c in per_class.values()),
+        "meets_tpot_slo": all(c["meets_tpot_slo"] for c in per_class.values()),
+        "classes": per_class, "router": kw.get("router", "random"), "seed": kw.get("seed", 0),
+        "arrival_cv": kw.get("arrival_cv", 1.0), "traffic": "per class",
+        "first_token_latency_ms": {"outside_engine": active_serving_params().request_s * 1e3,
+                                   "disaggregated_handoff": active_serving_params().disagg_handoff_s * 1e3},
+    }
+    line = pd.concat(lines, ignore_index=True) if lines else None
+    return FleetSimulation(req, pd.concat(groups, ignore_index=True), summary, line)
 
 
 def timeline(requests: pd.DataFrame, points: int = 200) -> pd.DataFrame:

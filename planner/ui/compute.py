@@ -190,8 +190,10 @@ def explore(sc: Scenario, *, catalogs=(), margin=None, points: int = FRONTIER_PO
         sim = simulate_fleet(sc, res.pools, requests=simulate_requests, catalogs=catalogs)
         figures["latency"] = latency_figure(sim.requests, s["slo"])
         ss = sim.summary
-        notes.append(f"simulated: TTFT p{s['ttft_percentile']:g} {ss['ttft_ms_at_slo_percentile']:,.0f} ms, TPOT median "
-                     f"{ss['tpot_ms_p50']:.1f} ms, SLO attainment {100 * ss['slo_attainment']:.1f}%")
+        for name, c in (ss["classes"].items() if "classes" in ss else [(None, ss)]):
+            notes.append(f"simulated{f' ({name})' if name else ''}: TTFT p{c['ttft_percentile']:g} "
+                         f"{c['ttft_ms_at_slo_percentile']:,.0f} ms, TPOT median {c['tpot_ms_p50']:.1f} ms, SLO "
+                         f"attainment {100 * c['slo_attainment']:.1f}%")
     except PlannerError as exc:
         notes.append("not simulated: " + str(exc).splitlines()[0])
     timings["simulate_s"] = time.perf_counter() - t3

@@ -33,3 +33,18 @@ def test_a_plan_that_holds_is_left_alone_and_unsupported_plans_say_so():
     r = CliRunner().invoke(main, ["solve", str(SCENARIOS_DIR / "afd-step3.yaml"), "--verify", "--format", "json"])
     v = json.loads(r.output)["verification"]
     assert not v["verified"] and v["note"].startswith("not verified") and not v["rounds"]
+
+
+def test_each_traffic_class_is_verified_against_its_own_slos():
+    """traffic-classes: the chat class's pools break its 1 s TTFT in simulation; the loop tightens the chat class
+    alone (the other classes keep their SLOs) until every class holds, and each class's record keeps the user's
+    SLO."""
+    res = solve_verified(load_scenario(SCENARIOS_DIR / "traffic-classes.yaml"))
+    v = res.summary["verification"]
+    first, last = v["rounds"][0], v["rounds"][-1]
+    assert not first["classes"]["chat"]["meets_slos"] and first["classes"]["chat"]["simulated_ttft_ms"] > 1000
+    assert v["verified"] and all(c["meets_slos"] for c in last["classes"].values())
+    assert last["planning_slo"]["chat"]["ttft_ms"] < 1000
+    assert last["planning_slo"]["coding"] == {"ttft_ms": 3000, "tpot_ms": 30}
+    assert {r["class"]: r["slo"]["ttft_ms"] for r in res.summary["classes"]} == {"chat": 1000, "coding": 3000,
+                                                                                   "agentic": 2000}

@@ -79,6 +79,32 @@ def test_a_prefix_cache_prefills_only_the_new_tokens():
     assert step.iteration_one_s(0, 4096, 1024) < plain.iteration_one_s(0, 4096, 4096) / 2
 
 
+def test_traffic_classes_are_simulated_each_on_its_pools_against_its_slos():
+    """Two classes on dedicated pools: each class's figures are those of its own one-class scenario on its pools
+    (same seed), the fleet's attainment is their rate-weighted mean; pools shared by classes and traces are
+    refused by name."""
+    sc = validate_scenario({**{k: v for k, v in BASE.items() if k not in ("workload", "slo")},
+                            "classes": [{"name": "chat", "arrival_rate_rps": 3, "isl": 1024, "osl": 128,
+                                         "slo": {"ttft_ms": 500, "tpot_ms": 40}},
+                                        {"name": "docs", "arrival_rate_rps": 1, "isl": 4096, "osl": 64,
+                                         "slo": {"ttft_ms": 2000, "tpot_ms": 40}}]})
+    pools = pd.DataFrame([{**_pool("aggregated", 1, 3.0), "class": "chat"},
+                          {**_pool("aggregated", 1, 1.0), "class": "docs"}])
+    sim = simulate_fleet(sc, pools, requests=800)
+    per = sim.summary["classes"]
+    assert set(per) == {"chat", "docs"} and per["docs"]["slo"]["ttft_ms"] == 2000
+    alone = dict(sc.class_scenarios())["chat"]
+    one = simulate_fleet(alone, pools[pools["class"] == "chat"].reset_index(drop=True), requests=600).summary
+    assert per["chat"]["ttft_ms_p90"] == one["ttft_ms_p90"] and per["chat"]["tpot_ms_p50"] == one["tpot_ms_p50"]
+    weighted = (3 * per["chat"]["slo_attainment"] + per["docs"]["slo_attainment"]) / 4
+    assert sim.summary["slo_attainment"] == pytest.approx(weighted)
+    assert sim.summary["meets_ttft_slo"] == (per["chat"]["meets_ttft_slo"] and per["docs"]["meets_ttft_slo"])
+    with pytest.raises(PlannerError, match="shared by traffic classes"):
+        simulate_fleet(sc, pools.assign(**{"class": "chat+docs"}))
+    with pytest.raises(PlannerError, match="trace"):
+        simulate_fleet(sc, pools, trace=pd.DataFrame({"arrival_s": [0.0, 1.0], "isl": [10, 10], "osl": [5, 5]}))
+
+
 def test_speculative_pools_run_with_the_scenarios_acceptance():
     """A decode pool with MTP heads (gamma 2, acceptance 0.8 falling per position as planned) emits
     tokens_per_step tokens per iteration: at light load its TPOT is the engine's speculative iteration over
