@@ -13,6 +13,7 @@ import numpy as np
 from planner.engine.roofline import Candidates
 from planner.engine.tables import DTYPE_CODE, FRAMEWORK_CODE, ROLE_CODE
 from planner.inputs.chips import Chip
+from planner.inputs.frameworks import runs_on
 from planner.inputs.models import ModelArch
 
 DTYPES_BY_CODE = {v: k for k, v in DTYPE_CODE.items()}
@@ -110,6 +111,8 @@ def build_candidates(models: Sequence[ModelArch], chips: Sequence[Chip], grid: G
     kv_for = (lambda w: [default_kv_dtype(w)]) if grid.kv_dtypes is None else (lambda w: list(grid.kv_dtypes))
     for mi, model in enumerate(models):
         for ci, chip in enumerate(chips):
+            if not runs_on(grid.framework, chip.vendor):  # the framework does not run this chip (frameworks.yaml)
+                continue
             par = framework_parallelism(
                 parallelism_options(model, chip, grid.max_chips_per_instance, grid.pp_options), grid.framework)
             if not len(par):

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from planner.errors import PlannerError, suggest
 from planner.inputs.chips import load_catalog
+from planner.inputs.frameworks import auto_framework
 from planner.inputs.models import load_model, preset_ids
 from planner.inputs.reader import load_yaml, path_exists
 
@@ -170,9 +171,10 @@ class AFDOptions(_Strict):
 class Deploy(_Strict):
     """How the fleet is deployed: the serving framework every instance runs, and how simple the fleet must be."""
 
-    framework: Literal["trtllm", "vllm", "sglang"] = Field(
-        default="trtllm", description="serving framework: its host time per iteration enters every step "
-                                      "(TensorRT-LLM, vLLM or SGLang)")
+    framework: Literal["auto", "trtllm", "vllm", "sglang"] = Field(
+        default="auto", description="serving framework: its host time per iteration enters every step, and pools go "
+        "only on chips it runs (TensorRT-LLM: NVIDIA; vLLM, SGLang: more, catalogs/frameworks.yaml); auto: "
+        "TensorRT-LLM when every chip offered is NVIDIA's, else vLLM or SGLang, whichever runs them all")
     max_pools_per_role: int | None = Field(default=None, ge=1, le=64,
                                            description="at most this many distinct configurations per role")
 
@@ -441,6 +443,19 @@ class Scenario(_Strict):
         return out
 
     # ---- conveniences used by the pipeline
+    @property
+    def framework(self) -> str:
+        """The serving framework planned for: deploy.framework, or what `auto` resolves to for the chips offered."""
+        return self.framework_choice()[0]
+
+    def framework_choice(self) -> tuple[str, str]:
+        """(framework, why): named in the scenario, or chosen by `auto` from the offered chips' vendors (chips the
+        default catalog does not know are left out of the choice)."""
+        if self.deploy.framework != "auto":
+            return self.deploy.framework, "deploy.framework"
+        cat = load_catalog()
+        return auto_framework({c.id: cat[c.id].vendor for c in self.chips if c.id in cat})
+
     @property
     def kv_dtype(self) -> str:
         if self.precision.kv_cache:

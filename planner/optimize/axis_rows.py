@@ -35,7 +35,7 @@ def afd_table(sc: Scenario, catalogs=(), margin: Margins = NO_MARGIN) -> pd.Data
                   osl=sc.workload.osl, tpot_max_s=tpot_max, micro_batches=tuple(sc.afd.micro_batches),
                   levels=sc.afd.levels, max_chips=sc.search.max_chips_per_instance,
                   batches_per_rank=tuple(sc.search.decode_batches_per_rank or DECODE_BATCHES_PER_RANK),
-                  osl_cv=sc.workload.output_length_cv, framework=FRAMEWORK_CODE[sc.deploy.framework])
+                  osl_cv=sc.workload.output_length_cv, framework=FRAMEWORK_CODE[sc.framework])
     if df.empty:
         return df
     prices = chip_prices(sc, cat)
@@ -63,7 +63,7 @@ def draft_table(sc: Scenario, catalogs=(), margin: Margins = NO_MARGIN) -> pd.Da
     df = draft_rows(load_model(sp.draft_model), chips, ct, sc.precision.weights, sc.kv_dtype, sc.workload.isl,
                     sc.workload.osl, sp.draft_levels,
                     tuple(sc.search.decode_batches_per_rank or DECODE_BATCHES_PER_RANK), sc.workload.output_length_cv,
-                    FRAMEWORK_CODE[sc.deploy.framework])
+                    FRAMEWORK_CODE[sc.framework])
     if df.empty:
         return df
     # exact dominance within (level, chip): cost, power and chips scale with the instance's chips

@@ -66,7 +66,7 @@ class CoefficientKey:
             osl_cv=float(sc.workload.output_length_cv), pp=tuple(sorted(set(s.pipeline_parallel))),
             prefill_batches=tuple(s.prefill_batches or PREFILL_BATCHES),
             decode_batches_per_rank=tuple(s.decode_batches_per_rank or DECODE_BATCHES_PER_RANK),
-            framework=sc.deploy.framework, params=active_params(), **_axes_key(sc),
+            framework=sc.framework, params=active_params(), **_axes_key(sc),
         )
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 from planner.engine.candidates import dtype_on_chip
 from planner.errors import InfeasibleError, PlannerError
 from planner.inputs.chips import load_catalog
+from planner.inputs.frameworks import framework_name, framework_table, runs_on
 from planner.inputs.models import load_model
 from planner.inputs.scenario import Scenario, check_references, require_limits, require_one_period
 from planner.optimize import milp
@@ -115,6 +116,26 @@ def _no_candidates_error(sc: Scenario, p: Pruned, margin: Margins) -> Infeasible
     return InfeasibleError(msg, field=field_, hint=hint)
 
 
+def _framework_notes(sc: Scenario, cat) -> list[str]:
+    """The framework planned for (and why, when `auto` chose it); chips it does not run offer no candidates: a
+    note naming the frameworks that do, or an error naming deploy.framework when it runs none of the chips."""
+    fw, why = sc.framework_choice()
+    name = framework_name(fw)
+
+    def who_runs(chip: str) -> str:
+        others = [framework_name(f) for f in framework_table() if f != fw and runs_on(f, cat[chip].vendor)]
+        return f"{' and '.join(others)} run it" if others else "its vendor's own serving stack runs it"
+    left_out = [c.id for c in sc.chips if not runs_on(fw, cat[c.id].vendor)]
+    if len(left_out) == len(sc.chips):
+        able = [f for f in framework_table() if any(runs_on(f, cat[c].vendor) for c in left_out)]
+        raise PlannerError(f"{name} runs on none of the chips offered ({', '.join(left_out)})", field="deploy.framework",
+                           hint=(f"deploy: {{framework: {able[0]}}} runs some of them" if able else
+                                 "these chips run on their vendors' own stacks") + " (catalogs/frameworks.yaml)")
+    notes = [f"framework: {why}"] if sc.deploy.framework == "auto" and fw != "trtllm" else []
+    notes += [f"{c} is not used: {name} does not run it ({who_runs(c)})" for c in left_out]
+    return notes
+
+
 def _dtype_notes(sc: Scenario, catalogs) -> list[str]:
     """Chips without the weights dtype offer no candidates: a note, or an error when no chip has it."""
     cat = load_catalog(tuple(str(c) for c in catalogs))
@@ -124,7 +145,7 @@ def _dtype_notes(sc: Scenario, catalogs) -> list[str]:
         have = sorted({d for c in sc.chips for d in cat[c.id].peak_tflops})
         raise PlannerError(f"no offered chip supports {w} weights ({', '.join(lacking)})", field="precision.weights",
                            hint=f"use one of {have}, or offer chips with {w}")
-    notes = [f"{c} has no {w} support: not used" for c in lacking]
+    notes = [f"{c} has no {w} support: not used" for c in lacking] + _framework_notes(sc, cat)
     notes += [f"{c.id} has no {w} math: the 4-bit weights run weight-only (w4a16, 16-bit math)" for c in sc.chips
               if c.id not in lacking and dtype_on_chip(w, cat[c.id]) != w]
     if sc.model and load_model(str(sc.model)).vision_encoder:

@@ -343,7 +343,7 @@ def deployment(prep: Prepared) -> dict:
     return {
         "model": sc.model, "hf_repo": hf_repo(sc.model), "weights": sc.precision.weights, "kv_cache": sc.kv_dtype,
         "checkpoint": ckpt.model_dump() if ckpt else None,  # the precision the checkpoint ships in
-        "framework": sc.deploy.framework, "chunk_tokens": sc.aggregated.chunk_tokens,
+        "framework": sc.framework, "chunk_tokens": sc.aggregated.chunk_tokens,
         "lengths": {name or "default": {"isl": c.workload.isl, "osl": c.workload.osl} for name, c in prep.classes().items()},
         "speculative": None if spec is None else {
             "method": spec.method, "draft_model": spec.draft_model,

@@ -64,7 +64,7 @@ def _config(sc: Scenario, row: pd.Series, catalogs=()) -> EngineConfig:
                 "draft_model": sc.speculative.draft_model if sc.speculative.method == "draft" else None}
     return EngineConfig(model=load_model(sc.model), chip=chip, weights=sc.precision.weights, kv=sc.kv_dtype,
                         tp=int(row["tp"]), ep=int(row["ep"]), pp=int(row["pp"]), dp=int(row["dp"]),
-                        framework=sc.deploy.framework, max_batch=max(int(row["batch"]), 1),
+                        framework=sc.framework, max_batch=max(int(row["batch"]), 1),
                         max_tokens=sc.aggregated.chunk_tokens, prefix_hit=float(sc.workload.prefix_hit_rate),
                         prefix_cache_tokens=float(sc.workload.prefix_cache_tokens or 0), **spec)
 

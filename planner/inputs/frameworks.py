@@ -1,0 +1,47 @@
+"""Which accelerators each serving framework runs on (catalogs/frameworks.yaml, with sources), and the framework a
+scenario's `deploy.framework: auto` resolves to for the chips it offers."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from planner.errors import PlannerError
+from planner.inputs.reader import load_yaml
+from planner.paths import CATALOG_DIR
+
+AUTO_ORDER = ("trtllm", "vllm", "sglang")  # auto: the first that runs every chip offered (TensorRT-LLM: NVIDIA only)
+
+
+@cache
+def framework_table() -> dict[str, dict]:
+    """framework id -> {name, vendors, source}, from catalogs/frameworks.yaml."""
+    data = load_yaml(CATALOG_DIR / "frameworks.yaml", field="catalogs/frameworks.yaml")
+    if not isinstance(data, dict) or not all(isinstance(v, dict) and isinstance(v.get("vendors"), list)
+                                             for v in data.values()):
+        raise PlannerError("every framework needs a list of vendors", field="catalogs/frameworks.yaml")
+    return data
+
+
+def framework_name(framework: str) -> str:
+    return str(framework_table().get(framework, {}).get("name", framework))
+
+
+def runs_on(framework: str, vendor: str) -> bool:
+    """Whether the framework runs on this vendor's accelerators."""
+    return vendor in framework_table().get(framework, {}).get("vendors", ())
+
+
+def auto_framework(chip_vendors: dict[str, str]) -> tuple[str, str]:
+    """(framework, why) for `deploy.framework: auto` given the offered chips' vendors (chip id -> vendor)."""
+    vendors = set(chip_vendors.values())
+    for fw in AUTO_ORDER:
+        if all(runs_on(fw, v) for v in vendors):
+            if fw == "trtllm":
+                return fw, "TensorRT-LLM: every chip offered is NVIDIA's"
+            others = sorted(k for k, v in chip_vendors.items() if not runs_on("trtllm", v))
+            return fw, f"{framework_name(fw)}: TensorRT-LLM does not run {', '.join(others)}"
+    stacks = sorted(k for k, v in chip_vendors.items() if not runs_on("vllm", v))
+    return "vllm", f"vLLM, which runs the most of the chips offered ({', '.join(stacks)}: their vendors' own stacks)"
+
+
+__all__ = ["AUTO_ORDER", "auto_framework", "framework_name", "framework_table", "runs_on"]
