@@ -4,7 +4,7 @@ CSV format of validation/kernels_h100, so `planner calibrate` and benchmarks/ker
     python scripts/blackwell_kernels.py [SRC_ROOT] [OUT_ROOT]
 
 Writes OUT_ROOT/kernels_b200 and OUT_ROOT/kernels_gb200 (default OUT_ROOT: validation/): gemm (bf16, fp8 per-tensor,
-fp8 block-scaled; the nvfp4 rows need an fp4 path in the kernel model and are left out), attn_decode and attn_prefill
+fp8 block-scaled, NVFP4 as dtype fp4), attn_decode and attn_prefill
 (full attention only: window_size 0; decode kv_len = the table's `step`, its `isl` being 1), allreduce (TRT-LLM custom
 all-reduce and NCCL; bytes = elements x 2 for bf16). Latencies milliseconds -> microseconds, rounded to 1 ns.
 """
@@ -19,7 +19,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT.parent / "shared" / "validation" / "kernels_blackwell"
 SYSTEMS = {"b200_sxm": "kernels_b200", "gb200": "kernels_gb200"}
-DTYPE = {"bfloat16": "bf16", "float16": "fp16", "fp8": "fp8", "fp8_block": "fp8_block"}
+DTYPE = {"bfloat16": "bf16", "float16": "fp16", "fp8": "fp8", "fp8_block": "fp8_block", "nvfp4": "fp4"}
 
 
 def _us(ms: pd.Series) -> pd.Series:

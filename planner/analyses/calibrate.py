@@ -82,7 +82,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "allreduce_sharpness": _engine_bounds("allreduce_sharpness"),
 }
 # which parameters each kernel family informs (a family's rows only enter the fit of the parameters it can see)
-KERNEL_PARAMS: tuple[str, ...] = tuple(n for n in BOUNDS if n != "compute_fp4")  # no fp4 kernels measured
+KERNEL_PARAMS: tuple[str, ...] = tuple(BOUNDS)  # compute_fp4 only where fp4 GEMMs are measured (fit_kernel_frames)
 # harness terms of the kernel benchmarks, fitted and reported but never written to a catalog
 NUISANCE: tuple[str, ...] = ("fp8_quant_us", "fp8_block_quant_us", "attn_floor_us", "xqa_fp8_floor_us", "mla_floor_us",
                              "prefill_floor_us", "mla_prefill_floor_us")
@@ -182,7 +182,8 @@ def fit_kernel_frames(chip: Chip, sets: dict[str, pd.DataFrame], free: Sequence[
     """Fit on kernel tables in memory ({family: DataFrame}); families get equal weight whatever their sizes."""
     peaks = K.Peaks.from_chip(chip)
     start = K.KernelParams.from_chip(chip)
-    names = [n for n in free if n in BOUNDS]
+    has_fp4 = "gemm" in sets and sets["gemm"]["dtype"].eq("fp4").any()
+    names = [n for n in free if n in BOUNDS and (n != "compute_fp4" or has_fp4)]  # no data, no fit
     meas = {f: K.measured_s(d) for f, d in sets.items()}
     weights = {f: 1.0 / np.sqrt(max(len(d), 1)) for f, d in sets.items()}
 

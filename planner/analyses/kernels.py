@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from planner.engine.params import PARAMS
+from planner.engine.tables import BYTES_PER_ELEM
 from planner.engine.roofline import (
     ACT_BYTES,
     DECODE_ATTN_CTA_SLOTS,
@@ -164,6 +165,7 @@ class Peaks:
     flops_fp8: float
     mem_bw: float  # B/s
     scaleup_bw: float  # B/s per direction
+    flops_fp4: float = 0.0  # FLOP/s of 4-bit (NVFP4) math; 0 where the chip has none
 
     @classmethod
     def from_chip(cls, chip: Chip) -> Peaks:
@@ -172,6 +174,7 @@ class Peaks:
             flops_fp8=chip.peak_tflops.get("fp8", chip.peak_tflops["bf16"]) * 1e12,
             mem_bw=chip.hbm_tb_s * 1e12,
             scaleup_bw=chip.scaleup_gb_s * 1e9,
+            flops_fp4=chip.peak_tflops.get("fp4", chip.peak_tflops.get("fp8", chip.peak_tflops["bf16"])) * 1e12,
         )
 
 
@@ -192,16 +195,19 @@ def load(family: str, every: int = 1, directory: Path | str | None = None) -> pd
 def _gemm(df: pd.DataFrame, pk: Peaks, p: KernelParams) -> np.ndarray:
     m, n, k = (df[c].to_numpy(float) for c in ("m", "n", "k"))
     fp8 = df["dtype"].str.startswith("fp8").to_numpy()
-    wbytes = np.where(fp8, 1.0, 2.0)
-    act = np.where(fp8, 1.0, 2.0)  # fp8 GEMMs read fp8 activations ...
+    fp4 = df["dtype"].eq("fp4").to_numpy()  # NVFP4: 4-bit weights and activations, one fp8 scale per 16 elements
+    wbytes = np.select([fp8, fp4], [1.0, BYTES_PER_ELEM["fp4"]], 2.0)
+    act = wbytes  # fp8 / fp4 GEMMs read quantized activations ...
     flops, bytes_ = gemm_flops_bytes(m, n, k, wbytes, act_bytes=0.0)
     bytes_ = bytes_ + m * k * act + m * n * 2.0  # ... and write bf16 outputs
-    peak = np.where(fp8, pk.flops_fp8, pk.flops_bf16)
-    eff = gemm_efficiency(np.where(fp8, p.compute_fp8, p.compute_bf16), m, p.gemm_m_half)
+    peak = np.select([fp8, fp4], [pk.flops_fp8, pk.flops_fp4], pk.flops_bf16)
+    eff = gemm_efficiency(np.select([fp8, fp4], [p.compute_fp8, p.compute_fp4], p.compute_bf16), m, p.gemm_m_half)
     bw = pk.mem_bw * p.memory
-    t = np.maximum(flops / (peak * np.maximum(eff, 1e-9)), bytes_ / bw)
+    t = np.maximum(flops / (np.maximum(peak, 1.0) * np.maximum(eff, 1e-9)), bytes_ / bw)
     block = df["dtype"].eq("fp8_block").to_numpy()
-    quant = np.where(fp8, 3.0 * m * k / bw, 0.0) + np.where(block, p.fp8_block_quant_us, np.where(fp8, p.fp8_quant_us, 0.0)) * 1e-6  # harness nuisance (module docstring)
+    # harness nuisance (module docstring): the activations' quantization, read bf16 and written at 1 or 0.56 bytes
+    quant = np.where(fp8 | fp4, (2.0 + act) * m * k / bw, 0.0) + np.where(
+        block, p.fp8_block_quant_us, np.where(fp8 | fp4, p.fp8_quant_us, 0.0)) * 1e-6
     return t + quant + p.kernel_overhead_us * 1e-6
 
 

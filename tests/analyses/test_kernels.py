@@ -46,6 +46,23 @@ def test_fp8_gemm_adds_activation_quantization(h100):
     assert t1 - t0 == pytest.approx(7e-6, rel=1e-9)
 
 
+def test_nvfp4_gemm_runs_at_the_fp4_peak_on_4_bit_operands():
+    """B200, dtype fp4 (NVFP4): compute-bound at m 8192 on the dense fp4 peak x compute_fp4; weight-read bound at
+    m 1 on 0.5 + 1/16 bytes per element (fp8 scale per 16), plus the activations' quantization (read 2 bytes, write
+    0.5625) at the memory efficiency and its launch."""
+    b200 = load_catalog()["b200"]
+    pk, p = K.Peaks.from_chip(b200), params(compute_fp4=0.5, fp8_quant_us=4.0)
+    assert pk.flops_fp4 == b200.peak_tflops["fp4"] * 1e12
+    df = pd.DataFrame({"m": [8192, 1], "n": [8192, 8192], "k": [8192, 8192], "dtype": ["fp4", "fp4"], "latency_us": [1, 1]})
+    t = K.predict_s("gemm", df, pk, p)
+    bw = b200.hbm_tb_s * 1e12 * 0.8
+    eff = 0.5 * 8192 / (8192 + 50)
+    quant = (2.0 + 0.5625) * 8192 * 8192 / bw
+    assert t[0] == pytest.approx(2 * 8192**3 / (pk.flops_fp4 * eff) + quant + 4e-6 + 3e-6, rel=1e-9)
+    bytes_ = 8192 * 8192 * 0.5625 + 8192 * 0.5625 + 8192 * 2
+    assert t[1] == pytest.approx(bytes_ / bw + (2.0 + 0.5625) * 8192 / bw + 4e-6 + 3e-6, rel=1e-9)
+
+
 def test_decode_attention_reads_the_kv_cache(h100):
     pk, p = K.Peaks.from_chip(h100), params(attn_half_ctas=2.0, attn_token_ns=0.0)
     df = pd.DataFrame({"batch": [64], "kv_len": [4095], "num_q_heads": [8], "num_kv_heads": [1], "head_dim": [128],
