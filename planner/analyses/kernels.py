@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 
 from planner.engine.params import PARAMS
-from planner.engine.tables import BYTES_PER_ELEM
 from planner.engine.roofline import (
     ACT_BYTES,
     DECODE_ATTN_CTA_SLOTS,
@@ -44,6 +43,7 @@ from planner.engine.roofline import (
     moe_width_factor,
     prefill_attention_units,
 )
+from planner.engine.tables import BYTES_PER_ELEM
 from planner.inputs.chips import Chip
 from planner.paths import ROOT
 
