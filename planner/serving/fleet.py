@@ -11,9 +11,10 @@ when there is one of each, else each pool at its load (`_pools_apart`).
 Requests are simulated per pool in proportion to its load and pooled for the fleet's percentiles.
 
 Speculative decoding (MTP heads or a co-located draft model) runs as the optimizer prices it: the verify step of
-1 + gamma tokens (and the draft's steps), emitting the mean accepted tokens per sequence per iteration. Plans this
-does not simulate yet (attention/FFN pools, draft pools, prefix caching, traffic classes) raise PlannerError
-saying so.
+1 + gamma tokens (and the draft's steps), emitting the mean accepted tokens per sequence per iteration. A prefix
+cache prefills only each prompt's new tokens; traffic classes are simulated each on its own pools
+(`_simulate_classes`). Plans this does not simulate yet (attention/FFN pools, draft pools, pools shared by
+traffic classes) raise PlannerError saying so.
 """
 
 from __future__ import annotations
