@@ -24,7 +24,9 @@ CHART_VERSION = "v0.4.12"
 IMAGE = "ghcr.io/llm-d/llm-d-cuda:SET_YOUR_LLM_D_RELEASE"
 GPUS_PER_NODE = 8
 CHIP_LABEL = "planner.io/chip"  # as the Dynamo export: kubectl label node NODE planner.io/chip=h100-sxm
-GPU_RESOURCE = "nvidia.com/gpu"
+# the chart's accelerator types and their device-plugin resources (values.yaml `accelerator.resources`), by vendor
+ACCELERATOR = {"NVIDIA": ("nvidia", "nvidia.com/gpu"), "AMD": ("amd", "amd.com/gpu"),
+               "Intel": ("intel-gaudi", "habana.ai/gaudi"), "Google": ("google", "google.com/tpu")}
 SERVICE_PORT = 8000
 # flags the chart's `vllmServeModelCommand` writes from modelArtifacts and parallelism (with their values)
 _CHART_WRITES = {"--host", "--port", "--tensor-parallel-size", "--data-parallel-size", "--served-model-name"}
@@ -73,24 +75,35 @@ def llmd_values(plan: dict) -> dict[str, dict]:
     disaggregated = any(p["role"] == "prefill" for p in plan["pools"])
     labels = {"llm-d.ai/inference-serving": "true", "llm-d.ai/model": re.sub(r"[^a-z0-9-]+", "-", dep["model"].lower())}
     out = {}
+    from planner.inputs.chips import load_catalog
+
+    cat = load_catalog()
     for n, (launch, pool) in enumerate(zip(launches, plan["pools"], strict=True)):
         par = _parallelism(pool, n)
         gpus = par["tensor"] * int(pool["pp"]) * par["dataLocal"]
+        vendor = cat[pool["chip"]].vendor if pool["chip"] in cat else "NVIDIA"
+        if vendor not in ACCELERATOR:
+            raise PlannerError(f"pool {n} runs on {pool['chip']} ({vendor}): llm-d's modelservice chart has no "
+                               "accelerator type for it", field=f"plan.pools[{n}].chip",
+                               hint=f"export --to vllm for launch commands, or plan on {', '.join(ACCELERATOR)} chips")
+        acc_type, resource = ACCELERATOR[vendor]
         role = "prefill" if pool["role"] == "prefill" else "decode"
         spec = {
             "create": True, "replicas": int(pool["instances"]), "nodeSelector": {CHIP_LABEL: str(pool["chip"])},
             "parallelism": par,
             "containers": [{
                 "name": "vllm", "image": IMAGE, "modelCommand": "vllmServe", "args": _engine_args(launch),
-                "resources": {"limits": {GPU_RESOURCE: str(gpus)}, "requests": {GPU_RESOURCE: str(gpus)}},
+                "resources": {"limits": {resource: str(gpus)}, "requests": {resource: str(gpus)}},
                 "mountModelVolume": True,
             }],
         }
+        if vendor != "NVIDIA":  # the llm-d image is built for CUDA: another accelerator needs its own
+            spec["containers"][0]["image"] = f"SET_YOUR_LLM_D_IMAGE_FOR_{acc_type.upper().replace('-', '_')}"
         other = "decode" if role == "prefill" else "prefill"
         out[_release_name(plan, n, pool)] = {
             "modelArtifacts": {"name": dep["hf_repo"], "uri": f"hf://{dep['hf_repo']}", "labels": labels,
                                "size": f"{_cache_gib(dep)}Gi", "authSecretName": "llm-d-hf-token"},
-            "multinode": par["workers"] > 1,
+            "multinode": par["workers"] > 1, "accelerator": {"type": acc_type},
             "routing": {"servicePort": SERVICE_PORT,
                         "proxy": {"enabled": role == "decode" and disaggregated, "connector": "nixlv2"}},
             role: spec, other: {"create": False},
@@ -111,4 +124,4 @@ def _cache_gib(dep: dict) -> int:
     return int(-(-params * bytes_per * 1.1 // 2**30))
 
 
-__all__ = ["CHART", "CHART_VERSION", "CHIP_LABEL", "GPU_RESOURCE", "REPO_URL", "llmd_values"]
+__all__ = ["ACCELERATOR", "CHART", "CHART_VERSION", "CHIP_LABEL", "REPO_URL", "llmd_values"]

@@ -12,7 +12,6 @@ from planner.export.launch import LAUNCHERS, TARGETS, Launch
 from planner.export.llmd import CHART as LLMD_CHART
 from planner.export.llmd import CHART_VERSION as LLMD_CHART_VERSION
 from planner.export.llmd import CHIP_LABEL as LLMD_CHIP_LABEL
-from planner.export.llmd import GPU_RESOURCE as LLMD_GPU
 from planner.export.llmd import REPO_URL as LLMD_REPO_URL
 from planner.export.llmd import llmd_values
 
@@ -179,7 +178,8 @@ def _llmd_readme(plan: dict, releases: dict[str, dict]) -> str:
         par = spec["parallelism"]
         rows.append(f"| {name} | {role} | {spec['replicas']} | TP {par['tensor']} x DP {par['data']} "
                     f"({par['workers']} node{'s' if par['workers'] > 1 else ''}) | "
-                    f"{spec['containers'][0]['resources']['limits'][LLMD_GPU]} | {spec['nodeSelector'][LLMD_CHIP_LABEL]} |")
+                    f"{next(iter(spec['containers'][0]['resources']['limits'].values()))} | "
+                    f"{spec['nodeSelector'][LLMD_CHIP_LABEL]} |")
     pd = any(v["prefill"].get("create") for v in releases.values())
     routing = ("Decode pods run llm-d's routing sidecar (`routing.proxy`, NIXL connector): with the inference "
                "scheduler's P/D profile it sends each prompt to a prefill pod first, then decodes locally."
@@ -201,7 +201,8 @@ tokens (model `{dep['hf_repo']}`, vLLM workers). One Helm release of llm-d's `{L
 1. Install llm-d's gateway and inference scheduler (the llm-d guides' infrastructure and `inferencepool` charts),
    with an InferencePool selecting the pods labelled `{', '.join(f'{k}={v}' for k, v in labels.items())}`:
    every release below carries these labels, so one pool routes over the whole fleet. {routing}
-2. Set the image tag of your llm-d release in each values file (`SET_YOUR_LLM_D_RELEASE`), and create the secret
+2. Set the image tag of your llm-d release in each values file (`SET_YOUR_LLM_D_RELEASE`; pools on AMD, Intel or
+   Google chips name `SET_YOUR_LLM_D_IMAGE_FOR_...`: an llm-d/vLLM image built for that accelerator), and create the secret
    `llm-d-hf-token` (key `HF_TOKEN`) if the model is gated.
 3. Label the nodes of each chip type: `kubectl label node NODE {LLMD_CHIP_LABEL}=CHIP` (each pool's pods are scheduled
    on their chip's nodes by its node selector).

@@ -16,7 +16,8 @@ from click.testing import CliRunner
 
 from planner.cli import main
 from planner.errors import PlannerError
-from planner.export.llmd import llmd_values
+from planner.export.llmd import ACCELERATOR, llmd_values
+from planner.inputs.chips import load_catalog
 from planner.paths import SCENARIOS_DIR
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "exports"
@@ -83,7 +84,10 @@ def _check(plan: dict) -> dict:
         spec, par = values[role], values[role]["parallelism"]
         assert spec["replicas"] == pool["instances"]
         assert par["tensor"] == pool["tp"] and par["data"] == pool["dp"] and par["dataLocal"] * par["workers"] == pool["dp"]
-        gpus = int(spec["containers"][0]["resources"]["limits"]["nvidia.com/gpu"])
+        acc_type, resource = ACCELERATOR[load_catalog()[pool["chip"]].vendor]
+        assert values["accelerator"]["type"] == acc_type
+        assert resource == CHART["defaults"]["accelerator"]["resources"][acc_type]  # the chart's own resource name
+        gpus = int(spec["containers"][0]["resources"]["limits"][resource])
         assert gpus * par["workers"] == pool["chips_per_instance"] and gpus <= 8
         assert values["multinode"] == (par["workers"] > 1)
         assert spec["nodeSelector"] == {"planner.io/chip": pool["chip"]}
@@ -101,6 +105,18 @@ def _check(plan: dict) -> dict:
 
 def test_llmd_values_match_the_charts_schema_and_vllms_parser(plan):
     _check(plan)
+
+
+def test_amd_pools_get_the_charts_amd_accelerator():
+    """decode-heavy offers MI300X only: planned for vLLM (auto), exported with accelerator type amd, amd.com/gpu
+    resources and an image to set for ROCm."""
+    r = CliRunner().invoke(main, ["solve", str(SCENARIOS_DIR / "decode-heavy.yaml"), "--format", "json"])
+    plan = json.loads(r.output)
+    assert plan["deployment"]["framework"] == "vllm"
+    releases = _check(plan)
+    for v in releases.values():
+        assert v["accelerator"] == {"type": "amd"}
+        assert v["decode"]["containers"][0]["image"].startswith("SET_YOUR_LLM_D_IMAGE_FOR_AMD")
 
 
 def test_a_wide_data_parallel_pool_spans_nodes_as_a_leader_worker_set(plan):
