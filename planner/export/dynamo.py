@@ -18,7 +18,14 @@ from __future__ import annotations
 import json
 
 from planner.errors import PlannerError
-from planner.export.launch import Launch, _deployment, sglang_launch, trtllm_launch, vllm_launch
+from planner.export.launch import (
+    Launch,
+    _deployment,
+    sglang_launch,
+    trtllm_launch,
+    vllm_launch,
+    without_flags,
+)
 
 BACKENDS = {"vllm": vllm_launch, "sglang": sglang_launch, "trtllm": trtllm_launch}
 IMAGE = "nvcr.io/nvidia/ai-dynamo/{fw}-runtime:SET_YOUR_DYNAMO_RELEASE"
@@ -65,14 +72,7 @@ def _engine_args(launch: Launch, backend: str) -> list[str]:
     argv = launch.argv[2:] if backend == "vllm" else launch.argv[3:]  # after `vllm serve` / `python -m sglang...`
     if backend == "vllm":
         argv = ["--model", *argv[:1], *argv[1:]]  # vllm serve's positional model is dynamo.vllm's --model
-    out, i = [], 0
-    while i < len(argv):
-        if argv[i] in _DROP_WITH_VALUE:
-            i += 2
-            continue
-        out.append(argv[i])
-        i += 1
-    return out
+    return without_flags(argv, _DROP_WITH_VALUE)
 
 
 def _name(text: str) -> str:

@@ -45,6 +45,19 @@ POOL_COUNTS = {"instances": 100_000, "chips_per_instance": 4096, "tp": 1024, "ep
                "batch": 1_000_000}  # upper bounds of a plan's counts: beyond them a plan file is damaged
 
 
+def without_flags(argv: list[str], flags: set[str]) -> list[str]:
+    """argv less the given options and the value each takes (what a wrapper such as Dynamo or a Helm chart
+    writes itself)."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] in flags:
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
 def _deployment(plan: dict) -> dict:
     """The plan's deployment block, after checking what the exports read: the model, precisions and lengths, and
     every pool's role, chip and counts (whole numbers within bounds), so a damaged plan file gets a message."""

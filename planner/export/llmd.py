@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 
 from planner.errors import PlannerError
-from planner.export.launch import Launch, _deployment, vllm_launch
+from planner.export.launch import _deployment, vllm_launch, without_flags
 
 CHART = "llm-d-modelservice/llm-d-modelservice"
 REPO_URL = "https://llm-d-incubation.github.io/llm-d-modelservice/"
@@ -30,17 +30,6 @@ ACCELERATOR = {"NVIDIA": ("nvidia", "nvidia.com/gpu"), "AMD": ("amd", "amd.com/g
 SERVICE_PORT = 8000
 # flags the chart's `vllmServeModelCommand` writes from modelArtifacts and parallelism (with their values)
 _CHART_WRITES = {"--host", "--port", "--tensor-parallel-size", "--data-parallel-size", "--served-model-name"}
-
-
-def _engine_args(launch: Launch) -> list[str]:
-    argv, out, i = launch.argv[3:], [], 0  # after `vllm serve MODEL`
-    while i < len(argv):
-        if argv[i] in _CHART_WRITES:
-            i += 2
-            continue
-        out.append(argv[i])
-        i += 1
-    return out
 
 
 def _parallelism(pool: dict, n: int) -> dict:
@@ -92,7 +81,8 @@ def llmd_values(plan: dict) -> dict[str, dict]:
             "create": True, "replicas": int(pool["instances"]), "nodeSelector": {CHIP_LABEL: str(pool["chip"])},
             "parallelism": par,
             "containers": [{
-                "name": "vllm", "image": IMAGE, "modelCommand": "vllmServe", "args": _engine_args(launch),
+                "name": "vllm", "image": IMAGE, "modelCommand": "vllmServe",
+                "args": without_flags(launch.argv[3:], _CHART_WRITES),  # after `vllm serve MODEL`
                 "resources": {"limits": {resource: str(gpus)}, "requests": {resource: str(gpus)}},
                 "mountModelVolume": True,
             }],

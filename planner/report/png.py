@@ -22,6 +22,19 @@ LABELS = {
 }
 
 
+def _png(fig, path: str | Path | None, rect: tuple | None = None) -> bytes:
+    """The figure laid out (within `rect`, when a legend sits below it) as PNG bytes, closed afterwards, also
+    written to `path` when given."""
+    fig.tight_layout(**({"rect": rect} if rect else {}))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    png = buf.getvalue()
+    if path is not None:
+        Path(path).write_bytes(png)
+    return png
+
+
 def plot_frontier(points: pd.DataFrame, x: str, y: str, title: str = "", path: str | Path | None = None) -> bytes:
     """Draw a frontier (one marker per point, labelled by its mode) and return PNG bytes; write `path` if given."""
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
@@ -39,14 +52,7 @@ def plot_frontier(points: pd.DataFrame, x: str, y: str, title: str = "", path: s
         ax.set_title(title.replace("$", r"\$"), fontsize=10)  # user text, not mathtext
     if len(df):
         ax.legend(fontsize=8, title="mode", title_fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    png = buf.getvalue()
-    if path is not None:
-        Path(path).write_bytes(png)
-    return png
+    return _png(fig, path)
 
 
 def pool_label(r) -> str:
@@ -91,14 +97,7 @@ def plot_schedule(schedule: pd.DataFrame, summary: dict, path: str | Path | None
     title = (f"{summary['scenario']}: ${summary['cost_usd_per_day']:,.0f} per day, "
              f"peak {summary['peak_chips']} chips")
     ax.set_title(title.replace("$", r"\$"), fontsize=10)
-    fig.tight_layout(rect=(0, 0.06 + 0.028 * ((len(l1) + len(l2) + 2) // 3), 1, 1))
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    png = buf.getvalue()
-    if path is not None:
-        Path(path).write_bytes(png)
-    return png
+    return _png(fig, path, rect=(0, 0.06 + 0.028 * ((len(l1) + len(l2) + 2) // 3), 1, 1))
 
 
 def plot_timeline(line: pd.DataFrame, title: str = "", path: str | Path | None = None) -> bytes:
@@ -120,11 +119,4 @@ def plot_timeline(line: pd.DataFrame, title: str = "", path: str | Path | None =
     axes[-1, 0].set_xlabel("simulated seconds (an aggregated pool: one of its instances)")
     if title:
         fig.suptitle(title.replace("$", r"\$"), fontsize=10)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    png = buf.getvalue()
-    if path is not None:
-        Path(path).write_bytes(png)
-    return png
+    return _png(fig, path)
