@@ -5,8 +5,9 @@ load, aggregated and P/D.
 
 Goal (fleet-simulation issue): one simulated hour of a 100-instance fleet in <= 10 s on this machine. An
 aggregated pool is simulated as one instance fed its share (random routing makes the instances alike), so its cost
-is one instance's hour; the P/D part simulates every prefill and decode engine, and so does a load-aware router
-(least outstanding requests) over the aggregated pool.
+is one instance's hour; the P/D part simulates every prefill and decode engine (the compiled open-loop event loop of
+planner/serving/pd_kernel.py; its first run in a fresh checkout also compiles it, ~10 s, cached after), and so does
+a load-aware router (least outstanding requests) over the aggregated pool.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ def scenario(mode: str, rate: float):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--hours", type=float, default=1.0)
-    ap.add_argument("--pd-hours", type=float, default=0.05,
-                    help="simulated hours of the P/D fleet (every engine is simulated: ~9 min per hour today)")
+    ap.add_argument("--pd-hours", type=float, default=1.0,
+                    help="simulated hours of the P/D fleet (every engine, compiled: planner/serving/pd_kernel.py)")
     ap.add_argument("--joint-hours", type=float, default=0.005,
                     help="simulated hours of the aggregated fleet behind the least-outstanding router")
     a = ap.parse_args()

@@ -29,6 +29,9 @@ from planner.serving.clients import ClosedLoop, Lengths, OpenLoop
 from planner.serving.params import active_serving_params
 from planner.serving.step_times import StepModel
 
+# a sequence has its answer when its (fractional, with speculative decoding) token count is within this of it: the
+# compiled loop sums the same tokens in another order (planner.serving.pd_kernel), and the two must decide alike
+TOKEN_EPS = 1e-9
 RACK_SCALE_DOMAIN = 36  # chips per NVLink domain from which prefill and decode pools share the scale-up fabric
 
 
@@ -71,20 +74,36 @@ class _Decoder:
 
 
 def simulate_disaggregated(pools: Pools, lengths: Lengths, load: ClosedLoop | OpenLoop, seed: int = 0,
-                           max_events: int | None = None) -> Simulated:
-    """Serve `load` on the pools; every request is served exactly once."""
+                           max_events: int | None = None, compiled: bool = True) -> Simulated:
+    """Serve `load` on the pools; every request is served exactly once. Open loops run the compiled event loop
+    (planner.serving.pd_kernel) unless `compiled` is False; closed loops, whose clients send their next request
+    as one ends, run the loop below, the reference the compiled one is tested against."""
     rng = np.random.default_rng(seed)
     closed = isinstance(load, ClosedLoop)
     n = load.requests
     arrival = load.arrivals(rng)
     isl, osl = lengths.draw(n, rng)
-    generated = np.zeros(n)  # tokens emitted (speculative decoding: a mean, fractional)
-    first = np.full(n, np.nan)
-    end = np.full(n, np.nan)
     transfer = pools.kv_transfer_s(isl)  # the whole prompt's KV moves (a cached prefix included)
     pcfg, dcfg = pools.prefill.cfg, pools.decode.cfg
     new = isl - pcfg.cached_tokens(isl)  # prompt tokens the prefill engine computes
     a = dcfg.tokens_per_step  # tokens per sequence per decode iteration
+    max_events = max_events or max(2_000_000, 40 * n)  # a guard against a scheduler bug, not a limit
+    if compiled and not closed:
+        from planner.serving.pd_kernel import simulate_open_pd  # numba: imported when a simulation runs
+
+        ranks = max(int(pcfg.dp), 1)
+        first, end, itl_s, itl_w, finished = simulate_open_pd(
+            np.asarray(arrival, float), np.asarray(isl, float), np.asarray(osl, float), np.asarray(new, np.int64),
+            np.asarray(transfer, float), int(pools.prefill_workers), ranks, max(pcfg.max_batch // ranks, 1),
+            int(pcfg.rank_token_budget), *pools.prefill._axes, pools.prefill._table, float(pools.prefill.isl),
+            int(pools.decode_workers), int(dcfg.max_batch), float(a), *pools.decode._axes, pools.decode._table,
+            int(max_events))
+        if not finished:
+            raise RuntimeError(f"simulation did not finish within {max_events} events")
+        return _simulated(load, arrival, first, end, isl, osl, itl_s, itl_w)
+    generated = np.zeros(n)  # tokens emitted (speculative decoding: a mean, fractional)
+    first = np.full(n, np.nan)
+    end = np.full(n, np.nan)
     queue: deque[int] = deque()
     prefill_free = list(range(pools.prefill_workers))
     decoders = [_Decoder() for _ in range(pools.decode_workers)]
@@ -128,7 +147,7 @@ def simulate_disaggregated(pools: Pools, lengths: Lengths, load: ClosedLoop | Op
             d.busy = False
             return
         gen = generated[d.running]
-        k = max(int(np.ceil((osl[d.running] - gen).min() / a)), 1)
+        k = max(int(np.ceil((osl[d.running] - gen).min() / a - TOKEN_EPS)), 1)
         ctx = float((isl[d.running] + gen).mean()) + (k - 1) * a / 2.0
         d.dt = pools.decode.iteration_one_s(len(d.running), ctx, 0.0)
         d.t0, d.k, d.busy = t, k, True
@@ -165,7 +184,6 @@ def simulate_disaggregated(pools: Pools, lengths: Lengths, load: ClosedLoop | Op
         for i in range(n):
             push(float(arrival[i]), "arrive", -1, i)
     start_prefill(0.0)
-    max_events = max_events or max(2_000_000, 40 * n)  # a guard against a scheduler bug, not a limit
     for _ in range(max_events):
         if not events:
             break
@@ -214,7 +232,7 @@ def simulate_disaggregated(pools: Pools, lengths: Lengths, load: ClosedLoop | Op
             generated[d.running] += d.k * a
             itl_s.append(d.dt / a)
             itl_w.append(len(d.running) * d.k * a)
-            done = generated[d.running] >= osl[d.running]
+            done = generated[d.running] >= osl[d.running] - TOKEN_EPS
             finished = d.running[done]
             d.running = d.running[~done]
             end[finished] = t
@@ -222,9 +240,12 @@ def simulate_disaggregated(pools: Pools, lengths: Lengths, load: ClosedLoop | Op
             start_stretch(d, who, t)
     else:
         raise RuntimeError(f"simulation did not finish within {max_events} events")
+    return _simulated(load, arrival, first, end, isl, osl, np.array(itl_s), np.array(itl_w, float))
+
+
+def _simulated(load, arrival, first, end, isl, osl, itl_s, itl_w) -> Simulated:
+    """The per-request table, with the first-token latencies outside the engines."""
     makespan = float(np.nanmax(end)) if np.isfinite(end).any() else 0.0
-    measured = load.measured()
     sp = active_serving_params()
     latency = sp.request_s + sp.disagg_handoff_s
-    return Simulated(request_frame(arrival, first, end, isl, osl, measured, latency), np.array(itl_s), np.array(itl_w, float),
-                     makespan)
+    return Simulated(request_frame(arrival, first, end, isl, osl, load.measured(), latency), itl_s, itl_w, makespan)

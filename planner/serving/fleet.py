@@ -30,7 +30,7 @@ from planner.inputs.chips import load_catalog
 from planner.inputs.models import load_model
 from planner.inputs.scenario import Scenario
 from planner.inputs.traces import trace_rate_rps
-from planner.serving.aggregated import simulate_aggregated, weighted_quantile
+from planner.serving.aggregated import simulate_aggregated, weighted_quantile, weighted_quantiles
 from planner.serving.clients import Lengths, OpenLoop, RecordedLengths, Replay
 from planner.serving.disaggregated import Pools, simulate_disaggregated
 from planner.serving.params import active_serving_params
@@ -74,6 +74,15 @@ def _label(row: pd.Series) -> str:
     """A pool's configuration in a few words: `h100-sxm tp2 b64` (ep, pp, dp where above 1)."""
     par = "".join(f" {k}{int(row[k])}" for k in ("ep", "pp", "dp") if int(row[k]) > 1)
     return f"{row['chip']} tp{int(row['tp'])}{par} b{int(row['batch'])}"
+
+
+def _measured(requests: pd.DataFrame, group: int) -> pd.DataFrame:
+    """The measured requests of a simulated group, tagged with its position (one copy: an hour is ~10^7 rows)."""
+    m = requests["measured"].to_numpy()
+    start = int(np.argmax(m)) if m.any() else len(m)
+    out = requests.iloc[start:] if m[start:].all() else requests[m]  # open loops: the runs after the warm-up
+    out["group"] = group  # copy-on-write: the other columns are not copied
+    return out
 
 
 def _stats(df: pd.DataFrame, ttft_slo: float | None, tpot_slo: float | None) -> dict:
@@ -161,7 +170,7 @@ def simulate_fleet(sc: Scenario, pools: pd.DataFrame, *, requests: int = 4000, a
             arrivals, lens = load_for(idx, load / n, n, k)
             sim = simulate_aggregated(step, lens, arrivals, seed=seed + i)
         name = f"aggregated {n}x {_label(row)}"
-        frames.append(sim.requests[sim.requests["measured"]].assign(group=name))
+        frames.append(_measured(sim.requests, len(groups)))
         groups.append({"group": name, "rate_rps": load, "instances": n})
     pre, dec = pools[roles == "prefill"], pools[roles == "decode"]
     if len(pre):
@@ -178,26 +187,27 @@ def simulate_fleet(sc: Scenario, pools: pd.DataFrame, *, requests: int = 4000, a
             arrivals, lens = load_for(p, lam, 1, k)
             sim = simulate_disaggregated(Pools(steps[p], int(pre.loc[p, "instances"]), steps[d],
                                                int(dec.loc[d, "instances"])), lens, arrivals, seed=seed + 1000)
-            frame = sim.requests[sim.requests["measured"]]
+            frames.append(_measured(sim.requests, len(groups)))
         else:
-            frame = _pools_apart(pre, dec, steps, scale, k, load_for, rng, seed)
-        frames.append(frame.assign(group=name))
+            frames.append(_pools_apart(pre, dec, steps, scale, k, load_for, rng, seed).assign(group=len(groups)))
         groups.append({"group": name, "rate_rps": lam, "instances": int(pre["instances"].sum() + dec["instances"].sum())})
-    req = pd.concat(frames, ignore_index=True)
+    req = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
+    codes = req["group"].to_numpy()  # the group's position in `groups` (names as categories: ~10^7 rows an hour)
+    req["group"] = pd.Categorical.from_codes(codes, categories=[g["group"] for g in groups])
     slo = sc.slo
-    groups_df = pd.DataFrame([{**g, **_stats(req[req["group"] == g["group"]], slo.ttft_ms, slo.tpot_ms)}
-                              for g in groups])
+    # each group simulated with requests in proportion to its load: weight them back to the loads exactly
+    w = (np.array([g["rate_rps"] for g in groups]) / np.maximum(np.bincount(codes, minlength=len(groups)), 1))[codes]
+    fleet = _weighted_stats(req, w, slo.ttft_ms, slo.tpot_ms)
+    groups_df = pd.DataFrame([{**g, **(_stats(req[codes == j], slo.ttft_ms, slo.tpot_ms) if len(groups) > 1 else fleet)}
+                              for j, g in enumerate(groups)])
     line = timeline(req)  # queue length over time: its means and peaks per group
     agg = line.groupby("group").agg(waiting_mean=("waiting", "mean"), waiting_max=("waiting", "max"),
                                     in_flight_mean=("in_flight", "mean")) if len(line) else None
     if agg is not None:
         groups_df = groups_df.merge(agg, left_on="group", right_index=True, how="left")
-    # each group simulated with requests in proportion to its load: weight them back to the loads exactly
-    w = req["group"].map({g["group"]: g["rate_rps"] / max((req["group"] == g["group"]).sum(), 1) for g in groups})
-    fleet = _weighted_stats(req, w.to_numpy(), slo.ttft_ms, slo.tpot_ms)
     sp = active_serving_params()
     ok = np.isfinite(req["ttft_ms"].to_numpy(float))
-    at_pct = weighted_quantile(req["ttft_ms"].to_numpy(float)[ok], w.to_numpy()[ok], slo.ttft_percentile / 100)
+    at_pct = weighted_quantile(req["ttft_ms"].to_numpy(float)[ok], w[ok], slo.ttft_percentile / 100)
     summary = {
         **fleet, "ttft_ms_at_slo_percentile": at_pct, "rate_rps": total * scale,
         "goodput_rps": total * scale * fleet["slo_attainment"], "traffic": "trace" if trace is not None else
@@ -238,7 +248,7 @@ def _simulate_classes(sc: Scenario, pools: pd.DataFrame, *, requests: int, trace
             raise PlannerError(f"the plan has no pools for class {name}", field="pools")
         sim = simulate_fleet(one, mine, requests=max(int(round(requests * rates[name] / total)), 200), trace=None, **kw)
         per_class[name] = {k: sim.summary[k] for k in CLASS_KEYS}
-        frames.append(sim.requests.assign(group=name + ": " + sim.requests["group"], **{"class": name},
+        frames.append(sim.requests.assign(group=name + ": " + sim.requests["group"].astype(str), **{"class": name},
                                           _weight=rates[name] / max(len(sim.requests), 1)))
         groups.append(sim.groups.assign(group=name + ": " + sim.groups["group"], **{"class": name}))
         if sim.timeline is not None and len(sim.timeline):
@@ -269,20 +279,22 @@ def timeline(requests: pd.DataFrame, points: int = 200) -> pd.DataFrame:
     the window where every request in the system is a measured one (from the first measured arrival plus the longest
     request's life, to the last measured arrival). Groups simulated apart (several P/D pools) have no timeline."""
     out = []
-    for name, g in requests.groupby("group", sort=False):
+    for name, g in requests.groupby("group", sort=False, observed=True):
         if not {"arrival_s", "first_token_s", "end_s"} <= set(g.columns):
             continue
-        a, f, e = (np.sort(g[c].to_numpy(float)) for c in ("arrival_s", "first_token_s", "end_s"))
+        a, f, e = (g[c].to_numpy(float) for c in ("arrival_s", "first_token_s", "end_s"))
         if not (np.isfinite(a).all() and np.isfinite(f).all() and np.isfinite(e).all()) or len(a) < 2:
             continue
-        lo, hi = a[0] + float(np.max(g["end_s"].to_numpy(float) - g["arrival_s"].to_numpy(float))), a[-1]
+        lo, hi = a.min() + float(np.max(e - a)), a.max()
         if not hi > lo:
             continue
         t = np.linspace(lo, hi, points)
-        arrived = np.searchsorted(a, t, side="right")
-        out.append(pd.DataFrame({"group": name, "t_s": t - t[0],
-                                 "waiting": arrived - np.searchsorted(f, t, side="right"),
-                                 "in_flight": arrived - np.searchsorted(e, t, side="right")}))
+
+        def at_or_before(x: np.ndarray) -> np.ndarray:  # how many of x are <= each t (no sort of x)
+            return np.cumsum(np.bincount(np.searchsorted(t, x, side="left"), minlength=points + 1))[:points]
+        arrived = at_or_before(a)
+        out.append(pd.DataFrame({"group": name, "t_s": t - t[0], "waiting": arrived - at_or_before(f),
+                                 "in_flight": arrived - at_or_before(e)}))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["group", "t_s", "waiting", "in_flight"])
 
 
@@ -325,8 +337,8 @@ def _weighted_stats(df: pd.DataFrame, w: np.ndarray, ttft_slo, tpot_slo) -> dict
     for col in ("ttft_ms", "tpot_ms"):
         v = df[col].to_numpy(float)
         ok = np.isfinite(v)
-        for q in PERCENTILES:
-            out[f"{col}_p{q}"] = weighted_quantile(v[ok], w[ok], q / 100)
+        for q, x in zip(PERCENTILES, weighted_quantiles(v[ok], w[ok], np.array(PERCENTILES) / 100), strict=True):
+            out[f"{col}_p{q}"] = float(x)
     ok_ttft = (df["ttft_ms"] <= ttft_slo).to_numpy() if ttft_slo is not None else np.ones(len(df), bool)
     tp = df["tpot_ms"].to_numpy(float)
     ok_tpot = (np.isnan(tp) | (tp <= tpot_slo)) if tpot_slo is not None else np.ones(len(df), bool)

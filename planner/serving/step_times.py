@@ -82,6 +82,8 @@ class EngineConfig:
     def cached_tokens(self, isl) -> np.ndarray:
         """Prompt tokens each request finds in the prefix cache (whole tokens): the prompt less its new tokens."""
         isl = np.asarray(isl, np.int64)
+        if self.prefix_hit <= 0:  # no cache: nothing found (as below, without its passes over ~10^7 prompts)
+            return np.zeros_like(isl)
         return np.maximum(isl - np.ceil(self.new_tokens(isl)).astype(np.int64), 0)
 
     @property
