@@ -177,7 +177,11 @@ def vllm_launch(plan: dict) -> list[Launch]:
         if p["role"] in ("prefill", "decode"):
             argv += ["--kv-transfer-config", json.dumps({"kv_connector": "NixlConnector", "kv_role": "kv_both"},
                                                         separators=(",", ":"))]
-        argv += _speculative(dep, p, "vllm")
+        spec_pool = p
+        if p["role"] == "prefill":  # NIXL's handshake needs P and D on the same speculation method and draft
+            gammas = [int(q.get("spec_tokens") or 0) for q in plan["pools"] if q["role"] == "decode"]
+            spec_pool = {**p, "spec_tokens": max(gammas, default=0)}
+        argv += _speculative(dep, spec_pool, "vllm")
         out.append(Launch(n, p["role"], p["chip"], int(p["instances"]), int(p["chips_per_instance"]), argv, notes))
     _refuse_roles(out)
     return out

@@ -31,6 +31,15 @@ def runs_on(framework: str, vendor: str) -> bool:
     return vendor in framework_table().get(framework, {}).get("vendors", ())
 
 
+def kv_connector(framework: str) -> dict:
+    """The framework's KV connector between prefill and decode pools: {name, between_vendors,
+    same_tp_for_linear_attention, source}; a framework without an entry pairs anything."""
+    entry = framework_table().get(framework, {}).get("kv_connector") or {}
+    return {"name": str(entry.get("name", "KV connector")), "between_vendors": bool(entry.get("between_vendors", True)),
+            "same_tp_for_linear_attention": bool(entry.get("same_tp_for_linear_attention", False)),
+            "source": str(entry.get("source", ""))}
+
+
 def auto_framework(chip_vendors: dict[str, str]) -> tuple[str, str]:
     """(framework, why) for `deploy.framework: auto` given the offered chips' vendors (chip id -> vendor)."""
     vendors = set(chip_vendors.values())
@@ -44,4 +53,4 @@ def auto_framework(chip_vendors: dict[str, str]) -> tuple[str, str]:
     return "vllm", f"vLLM, which runs the most of the chips offered ({', '.join(stacks)}: their vendors' own stacks)"
 
 
-__all__ = ["AUTO_ORDER", "auto_framework", "framework_name", "framework_table", "runs_on"]
+__all__ = ["AUTO_ORDER", "auto_framework", "framework_name", "framework_table", "kv_connector", "runs_on"]

@@ -57,8 +57,48 @@ def _cheapest_fleet(fm: milp.FleetModel, time_limit_s: float) -> tuple[float, in
     return cost
 
 
+def _connector_rule(prep: Prepared, fm: milp.FleetModel, time_limit_s: float) -> InfeasibleError | None:
+    """When lifting one of the KV connector's pairing rules (add_kv_connector, add_pd_same_tp) makes the plan
+    feasible, that rule is what binds: an error saying so, and what would make it feasible."""
+    from planner.inputs.frameworks import framework_name, kv_connector
+
+    fw = prep.scenario.framework
+    conn = f"{framework_name(fw)}'s KV connector ({kv_connector(fw)['name']})"
+    t = fm.table
+    role = t["role"].astype(str).to_numpy()
+    for family in ("pd_same_tp", "kv_connector"):
+        rows = [fm.m.component(n) for n, r in fm.constraints.items() if r.family == family]
+        if not rows:
+            continue
+        for c in rows:
+            c.deactivate()
+        st = milp.solve(fm, time_limit_s=time_limit_s, mip_gap=1e-3)
+        for c in rows:
+            c.activate()
+        if not st.has_solution or (prep.objective != "min-cost" and milp.value(fm, "lam") <= 1e-9):
+            continue  # lifting the rule does not help (max-throughput: nothing is served either way)
+        if family == "pd_same_tp":
+            tp = t["tp"].astype(int).to_numpy()
+            sizes = {r: sorted(set(tp[role == r].tolist())) for r in ("prefill", "decode")}
+            return InfeasibleError(
+                f"{conn} pairs prefill and decode of this model (linear-attention layers) only at one TP size, and "
+                f"no TP size serves the demand in both roles within the SLOs (prefill candidates at TP "
+                f"{sizes['prefill']}, decode at TP {sizes['decode']})", field="deploy.framework",
+                hint="plan with deploy.framework: sglang (which pairs different TP sizes), allow the aggregated "
+                     "mode, or loosen the SLO that removes the other TP sizes")
+        return InfeasibleError(
+            f"{conn} pairs prefill and decode pools of one vendor only, and no vendor's chips alone carry the "
+            "disaggregated demand within the limits", field="chips",
+            hint="offer more chips of one vendor, or allow the aggregated mode")
+    return None
+
+
 def diagnose_limits(prep: Prepared, fm: milp.FleetModel, time_limit_s: float) -> InfeasibleError:
-    """The limits cannot carry the demand: name them, and the highest rate (or the cheapest fleet) they allow."""
+    """The limits cannot carry the demand: name them, and the highest rate (or the cheapest fleet) they allow;
+    or the KV connector's pairing rule, when lifting it alone makes the plan feasible."""
+    rule = _connector_rule(prep, fm, time_limit_s)
+    if rule is not None:
+        return rule
     limits = _limits_text(prep.spec)
     best = _max_rate(fm, time_limit_s)
     if best is not None and best > 1e-9 and prep.objective == "min-cost":

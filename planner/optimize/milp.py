@@ -28,6 +28,11 @@ follow `{pool}-{kind}-{bound}`; with several traffic classes every per-class row
     add_budget        fleet-budget-max     sum c_i x_i <= budget_usd_per_hr      (epsilon: budget)
     add_kv_transfer   prefill-kv_nic-min   sum_P b_i x_i >= kv_gb_per_request (lam_dis + lam_afd)
                       decode-kv_nic-min    sum_D b_i x_i >= kv_gb_per_request lam_dis
+    add_kv_connector  kv_pairs-vendor-split   sum_v lam_v = lam_dis   (chips of several vendors: the framework's
+                      KV connector pairs prefill and decode of one vendor only)
+                      {vendor}-prefill-kv_pairs-min  sum_{P of v} e_i x_i >= lam_v, and the same for decode
+    add_pd_same_tp    pd-tp_choice-max     sum_t w_t <= 1, w_t binary (one TP size for every P/D pool, where the
+                      connector needs it); cand{i}-pd_tp-max  x_i <= M w_{tp_i}
     add_configurations_used cand{i}-used-max  x_i <= M z_i, z_i binary (a configuration in use; for the two below)
     add_failure_headroom cand{i}-spare-min  x_i >= k z_i        (N+k: the capacity rows above count x_i - k z_i,
                                                                  the instances left after k fail)
@@ -60,7 +65,8 @@ PARAM_CONSTRAINT = {
     "max_power_kw": "fleet-power-max",
 }
 FAMILIES = ("demand", "class_demand", "class_sharing", "rate_matching", "aggregated", "afd_matching", "draft_matching", "inventory",
-            "power", "budget", "kv_transfer", "configurations_used", "failure_headroom", "pool_limit")
+            "power", "budget", "kv_transfer", "kv_connector", "pd_same_tp", "configurations_used", "failure_headroom",
+            "pool_limit")
 PATHS = {"aggregated": "lam_agg", "disaggregated": "lam_dis", "afd": "lam_afd"}
 
 
@@ -79,6 +85,10 @@ class MilpSpec:
     classes: dict[str, float] | None = None  # traffic class -> share of lam (table column `class`); None = one class
     spare_instances: int = 0  # failure headroom N+k: every pool in use keeps k instances beyond what it serves
     max_pools: int | None = None  # at most this many distinct configurations per role
+    # the framework's KV connector (catalogs/frameworks.yaml): chip id -> vendor where prefill hands its KV only to
+    # decode pools of its own vendor (None: any pair); pd_same_tp: every prefill and decode pool at one TP size
+    kv_vendor: dict[str, str] | None = None
+    pd_same_tp: bool = False
 
     @property
     def counts_configurations(self) -> bool:
@@ -119,6 +129,8 @@ class FleetModel:
     draft_groups: dict = field(default_factory=dict)
     # pools shared by traffic classes: row index -> {class: (y_ic variable, e_ic)} (add_class_sharing)
     shared: dict = field(default_factory=dict)
+    # per class, the disaggregated flow of each vendor (add_kv_connector): vendor key -> lam_v variable
+    kv_flows: dict = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- helpers
@@ -356,6 +368,69 @@ def add_draft_matching(fm: FleetModel, cls: str | None = None) -> None:
              _step(sup[d]))
 
 
+def vendor_key(vendor: str) -> str:
+    """A vendor as it appears in row names (`nvidia-prefill-kv_pairs-min`)."""
+    return "".join(c if c.isalnum() else "_" for c in vendor.lower())
+
+
+def add_kv_connector(fm: FleetModel, cls: str | None = None) -> None:
+    """What the framework's KV connector pairs (catalogs/frameworks.yaml). Across vendors it pairs nothing (vLLM's
+    NIXL handshake requires the same attention backend, which CUDA and ROCm builds do not share), so with chips
+    of several vendors the disaggregated requests split into per-vendor flows lam_v, each carried by that vendor's
+    prefill and decode pools. Shared pools enter their vendor's rows through their class loads."""
+    m, t, vendor_of = fm.m, fm.table, fm.spec.kv_vendor
+    dis = path_var(m, "disaggregated", cls)
+    if not vendor_of or dis is None:
+        return
+    eff = t["eff_capacity_rps"].to_numpy()
+    chips = t["chip"].astype(str).to_numpy()
+    vendor = np.array([vendor_key(vendor_of.get(c, c)) for c in chips])
+    rows = {r: _role_idx(t, r, cls) for r in ("prefill", "decode")}
+    shared = {r: [i for i, loads in fm.shared.items() if str(t["role"].iloc[i]) == r and cls in loads]
+              for r in rows} if cls is not None else {r: [] for r in rows}
+    vendors = sorted(set(vendor[np.concatenate([rows["prefill"], rows["decode"]])])
+                     | {vendor[i] for r in shared for i in shared[r]})
+    if len(vendors) < 2:
+        return
+    flows = {}
+    for v in vendors:
+        var = pyo.Var(domain=pyo.NonNegativeReals)
+        m.add_component(f"lam_kv__{cls or ''}__{v}", var)
+        flows[v] = var
+    fm.kv_flows[cls] = flows
+    _add(fm, f"{_pre(cls)}kv_pairs-vendor-split", "kv_connector", sum(flows.values()), "==", dis)
+    for v, flow in flows.items():
+        for role, idx in rows.items():
+            mine = idx[vendor[idx] == v]
+            extra = [fm.shared[i][cls][0] for i in shared[role] if vendor[i] == v]
+            lhs = _serving(fm, eff[mine], mine) if len(mine) else None
+            lhs = _sum(lhs, *extra) if extra else lhs
+            _add(fm, f"{_pre(cls)}{v}-{role}-kv_pairs-min", "kv_connector", lhs if lhs is not None else 0.0, ">=",
+                 flow, _step(eff[mine]) if len(mine) else 0.0)
+
+
+def add_pd_same_tp(fm: FleetModel) -> None:
+    """Prefill and decode pools at one tensor-parallel size (vLLM's NIXL connector for models with linear-attention
+    or SSM layers: `P TP == D TP`): a binary w_t per TP size among them, at most one chosen, and a pool runs only
+    at the chosen size."""
+    m, t = fm.m, fm.table
+    role = t["role"].astype(str).to_numpy()
+    idx = np.flatnonzero(np.isin(role, ("prefill", "decode")))
+    if not fm.spec.pd_same_tp or not len(idx):
+        return
+    tp = t["tp"].astype(int).to_numpy()
+    sizes = sorted(set(tp[idx].tolist()))
+    w = {}
+    for size in sizes:
+        var = pyo.Var(domain=pyo.Binary)
+        m.add_component(f"pd_tp__{size}", var)
+        w[size] = var
+    _add(fm, "pd-tp_choice-max", "pd_same_tp", sum(w.values()), "<=", 1.0, 1.0)
+    for i in idx:
+        ub = m.x_ub[i] if m.x_ub[i] is not None else SPARE_BIG_M
+        _add(fm, f"cand{i}-pd_tp-max", "pd_same_tp", m.x[int(i)], "<=", ub * w[int(tp[i])])
+
+
 SPARE_BIG_M = 10_000  # instances of one configuration, at most, where no inventory or chip cap bounds them
 ROLE_NAMES = ("prefill", "decode", "aggregated", "attention", "ffn", "draft")
 
@@ -516,6 +591,8 @@ def build_block(m, table: pd.DataFrame, spec: MilpSpec, *, fleet_rows: bool = Tr
         add_failure_headroom(fm)
     if spec.max_pools is not None:
         add_pool_limit(fm)
+    if spec.pd_same_tp:
+        add_pd_same_tp(fm)
     if spec.classes:
         add_class_demand(fm)
         _add_shared_loads(fm)
@@ -526,6 +603,7 @@ def build_block(m, table: pd.DataFrame, spec: MilpSpec, *, fleet_rows: bool = Tr
         if "disaggregated" in spec.modes or "afd" in spec.modes:
             add_rate_matching(fm, cls)
             add_kv_transfer(fm, cls)
+            add_kv_connector(fm, cls)
         if "aggregated" in spec.modes:
             add_aggregated(fm, cls)
         if "afd" in spec.modes:

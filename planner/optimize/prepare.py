@@ -17,7 +17,7 @@ import pandas as pd
 from planner.engine.candidates import dtype_on_chip
 from planner.errors import InfeasibleError, PlannerError
 from planner.inputs.chips import load_catalog
-from planner.inputs.frameworks import framework_name, framework_table, runs_on
+from planner.inputs.frameworks import framework_name, framework_table, kv_connector, runs_on
 from planner.inputs.models import load_model
 from planner.inputs.scenario import Scenario, check_references, require_limits, require_one_period
 from planner.optimize import milp
@@ -65,11 +65,12 @@ def resolve_margin(sc: Scenario, margin: float | Margins | None) -> Margins:
     return planning_margins()
 
 
-def _settings(sc: Scenario, margin: Margins, keep_tpot_front: bool) -> PruneSettings:
+def _settings(sc: Scenario, margin: Margins, keep_tpot_front: bool, catalogs=()) -> PruneSettings:
     return PruneSettings(
         modes=tuple(sc.modes), ttft_slo_ms=sc.slo.ttft_ms, tpot_slo_ms=sc.slo.tpot_ms,
         percentile=sc.slo.ttft_percentile, margin=margin, queueing=sc.queueing.model,
         kv_overlap=sc.kv_transfer.overlap, isl=float(sc.workload.isl), keep_tpot_front=keep_tpot_front,
+        pd_same_tp=kv_connector_rules(sc, catalogs)[1],
     )
 
 
@@ -136,6 +137,30 @@ def _framework_notes(sc: Scenario, cat) -> list[str]:
     return notes
 
 
+def kv_connector_rules(sc: Scenario, catalogs) -> tuple[dict[str, str] | None, bool, list[str]]:
+    """What the framework's KV connector pairs (catalogs/frameworks.yaml): the chip -> vendor map when prefill may
+    hand its KV only to decode pools of its own vendor and the chips offered span several vendors (else None),
+    whether every P/D pool must share one TP size (models with linear-attention or SSM layers on vLLM), and
+    notes saying so."""
+    if "disaggregated" not in sc.modes:
+        return None, False, []
+    fw = sc.framework
+    conn = kv_connector(fw)
+    cat = load_catalog(tuple(str(c) for c in catalogs))
+    vendor = {c.id: cat[c.id].vendor for c in sc.chips if runs_on(fw, cat[c.id].vendor)}
+    notes = []
+    by_vendor = None
+    if not conn["between_vendors"] and len(set(vendor.values())) > 1:
+        by_vendor = vendor
+        notes.append(f"KV connector ({framework_name(fw)} {conn['name']}): prefill pools hand their KV only to decode "
+                     f"pools of the same vendor ({', '.join(sorted(set(vendor.values())))} paired apart)")
+    same_tp = bool(conn["same_tp_for_linear_attention"] and sc.model and load_model(str(sc.model)).linear_attention)
+    if same_tp:
+        notes.append(f"KV connector ({framework_name(fw)} {conn['name']}): the model's linear-attention (SSM) layers "
+                     "need prefill and decode at one TP size, so every P/D pool shares it")
+    return by_vendor, same_tp, notes
+
+
 def _dtype_notes(sc: Scenario, catalogs) -> list[str]:
     """Chips without the weights dtype offer no candidates: a note, or an error when no chip has it."""
     cat = load_catalog(tuple(str(c) for c in catalogs))
@@ -175,7 +200,7 @@ def prepare(sc: Scenario, *, catalogs=(), margin: float | Margins | None = None,
     notes = _dtype_notes(sc, catalogs)
     coeffs = scenario_coefficients(sc, catalogs, cache)
     t1 = time.perf_counter()
-    settings = _settings(sc, m, keep_tpot_front)
+    settings = _settings(sc, m, keep_tpot_front, catalogs)
     if not dominance:  # every SLO-feasible candidate (pools shared by traffic classes prune their own way)
         settings = dataclasses.replace(settings, dominance=False)
     p = prune(coeffs, settings)
@@ -202,12 +227,14 @@ def prepare(sc: Scenario, *, catalogs=(), margin: float | Margins | None = None,
     p = Pruned(table=table, counts=p.counts, diagnostics=p.diagnostics)
     kv_bytes = (float(sc.workload.isl * coeffs["kv_bytes_per_token"].iloc[0] + coeffs["state_bytes_per_request"].iloc[0])
                 if len(coeffs) else 0.0)  # the prompt's KV and, for linear-attention hybrids, the state
+    kv_vendor, pd_same_tp, kv_notes = kv_connector_rules(sc, catalogs) if "disaggregated" in modes else (None, False, [])
+    notes += kv_notes
     spec = milp.MilpSpec(
         modes=modes, rate_min=sc.workload.arrival_rate_rps if objective == "min-cost" else None,
         budget_usd_per_hr=sc.budget_usd_per_hr, max_chips=sc.max_chips, max_power_kw=sc.max_power_kw,
         inventory={c.id: c.max_count for c in sc.chips if c.max_count is not None},
         spare_instances=sc.failure_headroom_instances, max_pools=sc.deploy.max_pools_per_role,
-        kv_gb_per_request=kv_bytes / 1e9, objective=objective,
+        kv_gb_per_request=kv_bytes / 1e9, objective=objective, kv_vendor=kv_vendor, pd_same_tp=pd_same_tp,
     )
     notes += [f"mode {mo} left out: no candidate meets the SLO" for mo in sc.modes if mo not in modes]
     return Prepared(sc, objective, m, settings, p, spec, modes, {"coefficients_s": t1 - t0, "prune_s": t2 - t1}, notes,

@@ -41,6 +41,7 @@ class PruneSettings:
     isl: float = 2048.0
     keep_tpot_front: bool = False  # keep (n, capacity, TPOT)-efficient candidates (for the TPOT sweep)
     dominance: bool = True  # False keeps dominated candidates (tests check that pruning keeps the optimum)
+    pd_same_tp: bool = False  # P/D pools must share one TP size (add_pd_same_tp): dominance only within a TP size
 
 
 @dataclass
@@ -139,6 +140,15 @@ def _dominated_by_combinations(key: np.ndarray, n: np.ndarray, eff: np.ndarray, 
     return out
 
 
+def _tp_group(df: pd.DataFrame, s: PruneSettings) -> list[np.ndarray]:
+    """With pd_same_tp, prefill and decode rows of different TP sizes are not interchangeable (the program picks
+    one size for all of them), so a row is compared only with rows of its own TP size."""
+    if not s.pd_same_tp:
+        return []
+    pd_role = df["role"].astype(str).isin(("prefill", "decode")).to_numpy()
+    return [np.where(pd_role, df["tp"].to_numpy(), 0)]
+
+
 def _draft_group(df: pd.DataFrame) -> list[np.ndarray]:
     """Rows fed by a draft pool (planner.axes.draft_pool) are compared only within their latency level and draft
     tokens per request: they need draft instances the others do not (the MILP's draft groups)."""
@@ -203,7 +213,7 @@ def prune(coeffs: pd.DataFrame, s: PruneSettings) -> Pruned:
     # exact pre-pruning before the (costlier) queueing caps
     n = df["chips_per_instance"].to_numpy()
     key = _group_key(df["role"].cat.codes.to_numpy(), df["chip"].cat.codes.to_numpy(), n, df["servers"].to_numpy(),
-                     *_draft_group(df))
+                     *_draft_group(df), *_tp_group(df, s))
     if s.dominance:
         dom = _dominated_2d(key, df["hold_s"].to_numpy() + df["kv_transfer_ms"].to_numpy() / 1e3, df["capacity_rps"].to_numpy())
         df = df[~dom]
@@ -221,7 +231,8 @@ def prune(coeffs: pd.DataFrame, s: PruneSettings) -> Pruned:
     df = df[df["max_utilization"].to_numpy() > MIN_CAP]
     counts["queueing"] = _count(df)
 
-    gkey = _group_key(df["role"].cat.codes.to_numpy(), df["chip"].cat.codes.to_numpy(), *_draft_group(df))
+    gkey = _group_key(df["role"].cat.codes.to_numpy(), df["chip"].cat.codes.to_numpy(), *_draft_group(df),
+                      *_tp_group(df, s))
     n = df["chips_per_instance"].to_numpy().astype(float)
     eff = df["eff_capacity_rps"].to_numpy()
     tpot = np.nan_to_num(df["tpot_ms"].to_numpy(), nan=0.0) if s.keep_tpot_front else np.zeros(len(df))

@@ -54,6 +54,28 @@ def _limits_text(spec: milp.MilpSpec) -> str:
 ROLE_ORDER = {"prefill": 0, "decode": 1, "draft": 2, "aggregated": 3, "attention": 4, "ffn": 5}
 
 
+def _vendor_loads(fm: milp.FleetModel, cls, role: str, sel: np.ndarray, fed: np.ndarray, paths: dict, flows: dict,
+                  eff_pool: np.ndarray, load: np.ndarray) -> None:
+    """Loads of a role's rows when the KV connector pairs pools by vendor: vendor v's rows carry its flow lam_v
+    (prefill: plus its capacity share of the AFD prompts), less what its draft-fed and shared rows already
+    carry; within a vendor in proportion to effective capacity."""
+    t = fm.table
+    vendor = np.array([milp.vendor_key(fm.spec.kv_vendor.get(c, c)) for c in t["chip"].astype(str)])
+    rows = t["role"].astype(str).to_numpy() == role
+    total_eff = eff_pool[sel].sum()
+    for v, var in flows.items():
+        mine = sel & (vendor == v)
+        lv = float(var.value or 0.0)
+        if role == "prefill" and total_eff > 0:
+            lv += paths["afd"] * eff_pool[mine].sum() / total_eff
+        lv -= load[fed & rows & (vendor == v)].sum()  # draft-fed rows, set before
+        lv -= sum(float(loads[cls][0].value or 0.0) for i, loads in fm.shared.items()
+                  if cls in loads and rows[i] and vendor[i] == v)
+        tot = eff_pool[mine].sum()
+        if tot > 0:
+            load[mine] = max(lv, 0.0) * eff_pool[mine] / tot
+
+
 def _loads(fm: milp.FleetModel, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Load (requests/s) per candidate row, spread within a (class, role) in proportion to effective
     capacity; for FFN rows the share of their token capacity the attention pool of their cadence uses."""
@@ -81,8 +103,12 @@ def _loads(fm: milp.FleetModel, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         for i, loads in fm.shared.items():  # pools shared by classes carry their own y_ic
             if cls in loads and role[i] in lam:
                 lam[role[i]] = max(lam[role[i]] - float(loads[cls][0].value or 0.0), 0.0)
+        flows = fm.kv_flows.get(cls)
         for r, lr in lam.items():
             sel = sel_c & (role == r) & ~fed
+            if flows and r in ("prefill", "decode"):  # each vendor's pools carry that vendor's flow
+                _vendor_loads(fm, cls, r, sel, fed, v, flows, eff_pool, load)
+                continue
             tot = eff_pool[sel].sum()
             if tot > 0:
                 load[sel] = lr * eff_pool[sel] / tot

@@ -80,6 +80,8 @@ def prepare_classes(sc: Scenario, *, catalogs=(), margin=None, cache=None, objec
         spare_instances=sc.failure_headroom_instances, max_pools=sc.deploy.max_pools_per_role,
         kv_gb_per_request={n: p.spec.kv_gb(None) for n, p in preps.items()}, objective=objective,
         classes={n: r / total for n, r in rates.items()},
+        kv_vendor=next((p.spec.kv_vendor for p in preps.values() if p.spec.kv_vendor), None),
+        pd_same_tp=any(p.spec.pd_same_tp for p in preps.values()),
     )
     counts = {f"{n}:{stage}": v for n, p in preps.items() for stage, v in p.pruned.counts.items()}
     counts.update(counts_shared)

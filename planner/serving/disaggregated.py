@@ -26,12 +26,9 @@ import numpy as np
 from planner.engine.tables import DTYPE_BYTES, DTYPE_CODE
 from planner.serving.aggregated import Simulated, request_frame
 from planner.serving.clients import ClosedLoop, Lengths, OpenLoop
-from planner.serving.params import active_serving_params
+from planner.serving.params import TOKEN_EPS, active_serving_params
 from planner.serving.step_times import StepModel
 
-# a sequence has its answer when its (fractional, with speculative decoding) token count is within this of it: the
-# compiled loop sums the same tokens in another order (planner.serving.pd_kernel), and the two must decide alike
-TOKEN_EPS = 1e-9
 RACK_SCALE_DOMAIN = 36  # chips per NVLink domain from which prefill and decode pools share the scale-up fabric
 
 

@@ -16,6 +16,11 @@ from dataclasses import dataclass
 
 from planner.engine.params import FittedConstants, Scope, fitted
 
+# a decoding sequence has its answer when its (fractional, with speculative decoding) token count is within this of
+# it: the compiled P/D loop (planner.serving.pd_kernel) sums the same tokens in another order than the Python loop
+# (planner.serving.disaggregated), and the two must decide alike
+TOKEN_EPS = 1e-9
+
 SERVING_FIT = ("python scripts/fit_serving.py --out validation/serving_fit.json (soft-L1 on log(predicted/measured) "
                "TTFT over the ../shared serving rows at the host times fitted on TPOT, grid search; 2026-12-07)")
 

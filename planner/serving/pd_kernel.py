@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from planner.serving.disaggregated import TOKEN_EPS
+from planner.serving.params import TOKEN_EPS
 
 
 @njit(cache=True, inline="always")

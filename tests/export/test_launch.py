@@ -67,6 +67,12 @@ def test_vllm_commands_parse_and_match_the_plan(plans, name):
         if pool.get("spec_tokens"):
             sc = json.loads(given["speculative_config"])
             assert sc["method"] in spec["speculative_methods"] and sc["num_speculative_tokens"] == pool["spec_tokens"]
+        speculating = [p for p in plan["pools"] if p["role"] == "decode" and p.get("spec_tokens")]
+        if pool["role"] == "prefill" and speculating:  # NIXL pairs P and D only with the same speculation method
+            sc = json.loads(given["speculative_config"])
+            dec_argv = vllm_launch(plan)[plan["pools"].index(speculating[0])].argv
+            dec = json.loads(parse(dec_argv[2:], spec["options"])[0]["speculative_config"])
+            assert sc["method"] == dec["method"] and sc.get("model") == dec.get("model")
         if plan["deployment"]["kv_cache"] == "fp8":
             assert given["kv_cache_dtype"] == "fp8"
 

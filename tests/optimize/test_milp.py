@@ -20,7 +20,7 @@ import pytest
 from planner.analyses import pareto as pareto_mod
 from planner.analyses.pareto import pareto
 from planner.errors import InfeasibleError, PlannerError
-from planner.inputs.scenario import validate_scenario
+from planner.inputs.scenario import load_scenario, validate_scenario
 from planner.optimize import milp
 from planner.optimize.coefficients import CoefficientCache, scenario_coefficients
 from planner.optimize.prune import prune
@@ -95,6 +95,11 @@ def _brute_force(t: pd.DataFrame, spec: milp.MilpSpec):
         served += cap["aggregated"]
     if "disaggregated" in spec.modes:
         dis = np.minimum(cap["prefill"], cap["decode"])
+        if spec.kv_vendor:  # each vendor's prefill feeds only its own decode
+            vendor = t["chip"].map(spec.kv_vendor).to_numpy()
+            dis = sum(np.minimum(X[:, (role == "prefill") & (vendor == v)] @ eff[(role == "prefill") & (vendor == v)],
+                                 X[:, (role == "decode") & (vendor == v)] @ eff[(role == "decode") & (vendor == v)])
+                      for v in set(vendor))
         if spec.kv_gb_per_request > 0:
             nic = t["nic_gb_s"].to_numpy()
             for r in ("prefill", "decode"):
@@ -103,6 +108,11 @@ def _brute_force(t: pd.DataFrame, spec: milp.MilpSpec):
     cost = X @ t["cost_usd_per_hr"].to_numpy()
     chips = X @ t["chips_per_instance"].to_numpy()
     ok = np.ones(len(X), bool)
+    if spec.pd_same_tp:  # the P/D pools in use share one TP size
+        pd_rows = np.isin(role, ("prefill", "decode"))
+        tp = t["tp"].to_numpy()
+        sizes = [np.any(X[:, pd_rows & (tp == s)] > 0, axis=1) for s in set(tp[pd_rows])]
+        ok &= np.sum(sizes, axis=0) <= 1
     if spec.rate_min is not None:
         ok &= served >= spec.rate_min * (1 - 1e-9)
     if spec.budget_usd_per_hr is not None:
@@ -119,6 +129,48 @@ def _brute_force(t: pd.DataFrame, spec: milp.MilpSpec):
     if spec.objective == "min-cost":
         return float(cost[ok].min()), None
     return None, float(served[ok].max())
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_kv_connector_rules_match_brute_force(seed):
+    """Prefill hands its KV only to decode pools of its own vendor (chips of two vendors), and with pd_same_tp
+    every P/D pool in use runs one TP size: the program's optimum equals the enumeration's."""
+    rng = np.random.default_rng(1000 + seed)
+    t, spec = _random_instance(rng)
+    spec.modes = ("disaggregated",) if rng.random() < 0.6 else ("aggregated", "disaggregated")
+    roles = ["prefill", "decode"] + (["aggregated"] if "aggregated" in spec.modes else [])
+    t = t[t["role"].isin(roles)]
+    missing = [r for r in roles if r not in set(t["role"])]
+    if missing:  # the instance drew no rows of a role the modes need: give it one per chip
+        t = pd.concat([t] + [t.iloc[:2].assign(role=r) for r in missing], ignore_index=True)
+    t = t.assign(tp=rng.choice([1, 2], size=len(t))).reset_index(drop=True)
+    spec.kv_vendor = {"ca": "NVIDIA", "cb": "AMD"}
+    spec.pd_same_tp = bool(rng.random() < 0.5)
+    expected = _brute_force(t, spec)
+    st, cost, lam = _solve_synthetic(t, spec)
+    if expected is None:
+        assert not st.has_solution
+        return
+    if spec.objective == "min-cost":
+        assert cost == pytest.approx(expected[0], rel=1e-6), (st, spec)
+    else:
+        assert lam == pytest.approx(expected[1], rel=1e-6)
+
+
+def test_kv_connector_pairs_nothing_across_vendors_on_a_real_scenario():
+    """heterogeneous-inventory (vLLM on H100, B200 and MI300X): each vendor's prefill pools carry exactly the
+    load its decode pools carry, and the rule is said in the notes."""
+    res = solve_scenario(load_scenario(Path(__file__).resolve().parents[2] / "scenarios" / "heterogeneous-inventory.yaml"),
+                         cache=CACHE)
+    pools = res.pools
+    vendor = pools["chip"].map(lambda c: "AMD" if c.startswith("mi") else "NVIDIA")
+    for v in ("AMD", "NVIDIA"):
+        p = pools.loc[(pools["role"] == "prefill") & (vendor == v), "load_rps"].sum()
+        d = pools.loc[(pools["role"] == "decode") & (vendor == v), "load_rps"].sum()
+        assert p == pytest.approx(d, rel=1e-6) and p > 0, v
+        cap = pools.loc[(pools["role"] == "decode") & (vendor == v), "capacity_rps"].sum()
+        assert d <= cap + 1e-9
+    assert any("KV connector" in n and "same vendor" in n for n in res.summary["notes"])
 
 
 def _solve_synthetic(t, spec):
@@ -413,10 +465,18 @@ def test_docs_name_every_constraint_family_in_code():
     spare = milp.build(t, dataclasses.replace(spec, spare_instances=1, max_pools=2))  # N+k and pool-limit rows
     built |= {re.sub(r"^cand\d+-", "cand{i}-", n) for n in spare.constraints
               if n.startswith("cand") or n.endswith("-pools-max")}
+    kv = milp.build(t.assign(tp=[1, 2] * (len(t) // 2) + [1] * (len(t) % 2)),
+                    dataclasses.replace(spec, kv_vendor={"ca": "NVIDIA", "cb": "AMD"}, pd_same_tp=True))
+    built |= {re.sub(r"^cand\d+-", "cand{i}-", re.sub(r"^(nvidia|amd)-", "{vendor}-", n)) for n in kv.constraints
+              if milp_family(kv, n) in ("kv_connector", "pd_same_tp")}
     built |= _period_row_names(t, spec)
     # per-class copies of documented rows (`chat-prefill-rate-min`) are documented once, unprefixed
     built = {n[len("{class}-"):] if n.startswith("{class}-") and n[len("{class}-"):] in built | names else n for n in built}
     assert names == built, names ^ built
+
+
+def milp_family(fm, name: str) -> str:
+    return fm.constraints[name].family
 
 
 def _period_row_names(t: pd.DataFrame, spec) -> set[str]:
