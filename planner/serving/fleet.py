@@ -289,13 +289,15 @@ def timeline(requests: pd.DataFrame, points: int = 200) -> pd.DataFrame:
         if not hi > lo:
             continue
         t = np.linspace(lo, hi, points)
-
-        def at_or_before(x: np.ndarray) -> np.ndarray:  # how many of x are <= each t (no sort of x)
-            return np.cumsum(np.bincount(np.searchsorted(t, x, side="left"), minlength=points + 1))[:points]
-        arrived = at_or_before(a)
-        out.append(pd.DataFrame({"group": name, "t_s": t - t[0], "waiting": arrived - at_or_before(f),
-                                 "in_flight": arrived - at_or_before(e)}))
+        arrived = _at_or_before(t, a)
+        out.append(pd.DataFrame({"group": name, "t_s": t - t[0], "waiting": arrived - _at_or_before(t, f),
+                                 "in_flight": arrived - _at_or_before(t, e)}))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["group", "t_s", "waiting", "in_flight"])
+
+
+def _at_or_before(t: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """How many of x are <= each of the sorted times t, without sorting x (an hour is ~10^7 requests)."""
+    return np.cumsum(np.bincount(np.searchsorted(t, x, side="left"), minlength=len(t) + 1))[:len(t)]
 
 
 def _pools_apart(pre: pd.DataFrame, dec: pd.DataFrame, steps: dict, scale: float, k: int, load_for,
