@@ -145,6 +145,8 @@ def _print_solve(summary: dict, pools: pd.DataFrame, cons: pd.DataFrame) -> None
               help="One-line form: TPOT SLO, ms.")
 @click.option("--weights", type=click.Choice(["bf16", "fp8", "fp4", "w4a16"]), default=None,
               help="One-line form: weights dtype [default: the checkpoint's quantization, else bf16].")
+@click.option("--framework", type=click.Choice(["auto", "trtllm", "vllm", "sglang"]), default=None,
+              help="One-line form: serving framework (deploy.framework) [default: auto].")
 @click.option("--objective", type=click.Choice(["min-cost", "max-throughput"]), default=None,
               help="Override the scenario's objective.")
 @margin_option
@@ -163,7 +165,7 @@ def _print_solve(summary: dict, pools: pd.DataFrame, cons: pd.DataFrame) -> None
               help="Folder for --export.")
 @catalog_option
 @format_option()
-def solve_cmd(scenario_path, model_ref, chips, rate_rps, isl, osl, ttft_ms, tpot_ms, weights, objective, margin_pct,
+def solve_cmd(scenario_path, model_ref, chips, rate_rps, isl, osl, ttft_ms, tpot_ms, weights, framework, objective, margin_pct,
               time_limit_s, mip_gap, top_n, verify, plot_path, export_target, export_dir, catalogs, fmt):
     """Cheapest fleet for the SLO (min-cost) or the most requests/s within the limits (max-throughput).
 
@@ -176,7 +178,7 @@ def solve_cmd(scenario_path, model_ref, chips, rate_rps, isl, osl, ttft_ms, tpot
     from planner.optimize.solve import solve_scenario
 
     one_line = {"--model": model_ref, "--chips": chips, "--rate": rate_rps, "--isl": isl, "--osl": osl,
-                "--ttft": ttft_ms, "--tpot": tpot_ms}
+                "--ttft": ttft_ms, "--tpot": tpot_ms, "--weights": weights, "--framework": framework}
     if scenario_path is not None:
         if given := [k for k, v in one_line.items() if v is not None]:
             raise PlannerError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for the one-line form; with a "
@@ -192,7 +194,7 @@ def solve_cmd(scenario_path, model_ref, chips, rate_rps, isl, osl, ttft_ms, tpot
             raise PlannerError("the one-line form needs the requests/s to serve", field="--rate",
                                hint="e.g. --rate 20 (a budget or chip limit for max-throughput needs a scenario file)")
         sc = scenario_from_flags(model_ref, chips, rate_rps=rate_rps, isl=isl, osl=osl, ttft_ms=ttft_ms,
-                                 tpot_ms=tpot_ms, weights=weights, catalogs=catalogs)
+                                 tpot_ms=tpot_ms, weights=weights, catalogs=catalogs, framework=framework)
     if sc.plans_periods and export_target:
         raise PlannerError("a plan over periods has no single deployment to export", field="--export",
                            hint="export one period's plan: solve the scenario without `demand:` and --export")

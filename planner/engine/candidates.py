@@ -13,7 +13,7 @@ import numpy as np
 from planner.engine.roofline import Candidates
 from planner.engine.tables import DTYPE_CODE, FRAMEWORK_CODE, ROLE_CODE
 from planner.inputs.chips import Chip
-from planner.inputs.frameworks import runs_on
+from planner.inputs.frameworks import runs_fp4_weight_only, runs_on
 from planner.inputs.models import ModelArch
 
 DTYPES_BY_CODE = {v: k for k, v in DTYPE_CODE.items()}
@@ -60,6 +60,13 @@ def dtype_on_chip(weights: str, chip) -> str | None:
     if weights == "fp4" and chip.supports("w4a16"):
         return "w4a16"
     return None
+
+
+def checkpoint_fp4_format(model: ModelArch, weights: str) -> str | None:
+    """The 4-bit float format of the model's checkpoint when the weights planned are the checkpoint's fp4 ones
+    (mxfp4 or nvfp4); None otherwise (the planner cannot tell which checkpoint a user will quantize)."""
+    ckpt = model.checkpoint
+    return ckpt.fp4_format if ckpt is not None and ckpt.weights == weights == "fp4" else None
 
 
 def default_kv_dtype(weights: str) -> str:
@@ -128,8 +135,9 @@ def build_candidates(models: Sequence[ModelArch], chips: Sequence[Chip], grid: G
                 batch = np.concatenate(per_row)
                 for w_asked in grid.weights_dtypes:
                     w = dtype_on_chip(w_asked, chip)
-                    if w is None:
-                        continue
+                    if w is None or (w != w_asked and not runs_fp4_weight_only(grid.framework, chip.vendor,
+                                                                              checkpoint_fp4_format(model, w_asked))):
+                        continue  # no such math, or the framework does not run this checkpoint weight-only here
                     for kv in kv_for(w_asked):
                         parts.append(
                             Candidates.from_columns(

@@ -40,6 +40,15 @@ def kv_connector(framework: str) -> dict:
             "source": str(entry.get("source", ""))}
 
 
+def runs_fp4_weight_only(framework: str, vendor: str, fp4_format: str | None) -> bool:
+    """Whether the framework runs a 4-bit float checkpoint of this format as 4-bit weights with 16-bit math on a
+    vendor's chips without 4-bit math (`fp4_weight_only`); a format the planner cannot tell (None) passes."""
+    if fp4_format is None:
+        return True
+    allowed = (framework_table().get(framework, {}).get("fp4_weight_only") or {}).get(vendor, ())
+    return fp4_format in allowed
+
+
 def auto_framework(chip_vendors: dict[str, str]) -> tuple[str, str]:
     """(framework, why) for `deploy.framework: auto` given the offered chips' vendors (chip id -> vendor)."""
     vendors = set(chip_vendors.values())
@@ -53,4 +62,4 @@ def auto_framework(chip_vendors: dict[str, str]) -> tuple[str, str]:
     return "vllm", f"vLLM, which runs the most of the chips offered ({', '.join(stacks)}: their vendors' own stacks)"
 
 
-__all__ = ["AUTO_ORDER", "auto_framework", "framework_name", "framework_table", "kv_connector", "runs_on"]
+__all__ = ["AUTO_ORDER", "auto_framework", "framework_name", "framework_table", "kv_connector", "runs_fp4_weight_only", "runs_on"]

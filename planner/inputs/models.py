@@ -138,6 +138,7 @@ class Checkpoint(_Strict):
     weights: Literal["bf16", "fp8", "fp4", "w4a16"]
     kv_cache: Literal["bf16", "fp8", "fp4"] | None = None
     recipe: str = ""
+    fp4_format: Literal["nvfp4", "mxfp4"] | None = None  # 4-bit float weights: which format (frameworks.yaml)
 
 
 class ModelArch(_Strict):

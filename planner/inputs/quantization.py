@@ -10,6 +10,7 @@ weights dtype per instance: a mixed recipe is planned at the dtype of most of it
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any
 
@@ -83,4 +84,15 @@ def checkpoint_precision(config: dict, hf_quant: dict | None = None) -> dict | N
         recipe = f"{recipe} (config.json quantization_config)" if recipe else ""
     if weights is None:
         return None
-    return {"weights": weights, "kv_cache": kv, "recipe": recipe}
+    return {"weights": weights, "kv_cache": kv, "recipe": recipe, "fp4_format": fp4_format(weights, recipe)}
+
+
+def fp4_format(weights: str, recipe: str) -> str | None:
+    """`mxfp4` or `nvfp4` for a checkpoint of 4-bit float weights (what a framework may run weight-only on chips
+    without 4-bit math, catalogs/frameworks.yaml); None for other weights. A mixed recipe counts as the format it
+    is planned at; compressed-tensors' 4-bit floats with 4-bit activations are NVFP4."""
+    if weights != "fp4":
+        return None
+    planned = re.search(r"planned at (\w+)", recipe)
+    text = (planned.group(1) if planned else recipe).upper()
+    return "mxfp4" if "MXFP4" in text else "nvfp4"

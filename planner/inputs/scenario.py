@@ -608,7 +608,7 @@ def parse_chip_offers(text: str) -> list[dict]:
 
 def scenario_from_flags(model: str, chips: str, *, rate_rps: float | None, isl: int, osl: int,
                         ttft_ms: float | None, tpot_ms: float | None, weights: str | None = None, name: str | None = None,
-                        catalogs: tuple | list = ()) -> Scenario:
+                        catalogs: tuple | list = (), framework: str | None = None) -> Scenario:
     """A scenario from command-line flags (the one-line `planner solve --model ... --chips ...`), validated and
     checked like a file; errors name the flag's field."""
     label = Path(model).parent.name if Path(model).name == "config.json" else str(model).rsplit("/", 1)[-1]
@@ -616,6 +616,8 @@ def scenario_from_flags(model: str, chips: str, *, rate_rps: float | None, isl: 
             "workload": {"arrival_rate_rps": rate_rps, "isl": isl, "osl": osl},
             "slo": {k: v for k, v in (("ttft_ms", ttft_ms), ("tpot_ms", tpot_ms)) if v is not None},
             "chips": parse_chip_offers(chips)}
+    if framework:
+        data["deploy"] = {"framework": framework}
     sc = validate_scenario(data, "command line")
     check_references(sc, catalogs)
     return sc

@@ -14,10 +14,16 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from planner.engine.candidates import dtype_on_chip
+from planner.engine.candidates import checkpoint_fp4_format, dtype_on_chip
 from planner.errors import InfeasibleError, PlannerError
 from planner.inputs.chips import load_catalog
-from planner.inputs.frameworks import framework_name, framework_table, kv_connector, runs_on
+from planner.inputs.frameworks import (
+    framework_name,
+    framework_table,
+    kv_connector,
+    runs_fp4_weight_only,
+    runs_on,
+)
 from planner.inputs.models import load_model
 from planner.inputs.scenario import Scenario, check_references, require_limits, require_one_period
 from planner.optimize import milp
@@ -170,9 +176,20 @@ def _dtype_notes(sc: Scenario, catalogs) -> list[str]:
         have = sorted({d for c in sc.chips for d in cat[c.id].peak_tflops})
         raise PlannerError(f"no offered chip supports {w} weights ({', '.join(lacking)})", field="precision.weights",
                            hint=f"use one of {have}, or offer chips with {w}")
+    fw = sc.framework
+    fmt = checkpoint_fp4_format(load_model(str(sc.model)), w) if sc.model else None
+    weight_only = [c.id for c in sc.chips if c.id not in lacking and dtype_on_chip(w, cat[c.id]) != w]
+    blocked = [c for c in weight_only if not runs_fp4_weight_only(fw, cat[c].vendor, fmt)]
+    if blocked and len(lacking) + len(blocked) == len(sc.chips):
+        raise PlannerError(f"{framework_name(fw)} does not run {fmt.upper()} checkpoints on chips without 4-bit math "
+                           f"({', '.join(blocked)})", field="deploy.framework",
+                           hint="plan another framework (catalogs/frameworks.yaml, fp4_weight_only), another "
+                                "checkpoint (precision.weights), or offer chips with fp4 math")
     notes = [f"{c} has no {w} support: not used" for c in lacking] + _framework_notes(sc, cat)
-    notes += [f"{c.id} has no {w} math: the 4-bit weights run weight-only (w4a16, 16-bit math)" for c in sc.chips
-              if c.id not in lacking and dtype_on_chip(w, cat[c.id]) != w]
+    notes += [f"{c}: {framework_name(fw)} does not run {fmt.upper()} checkpoints without 4-bit math: not used "
+              "(catalogs/frameworks.yaml)" for c in blocked]
+    notes += [f"{c} has no {w} math: the 4-bit weights run weight-only (w4a16, 16-bit math)" for c in weight_only
+              if c not in blocked]
     if sc.model and load_model(str(sc.model)).vision_encoder:
         notes.append("the checkpoint's vision encoder is not modelled: the plan covers its language model")
     if sc.precision.source:

@@ -201,6 +201,9 @@ def test_one_line_solve_equals_the_same_scenario_from_a_file(tmp_path):
     a, b = json.loads(one.output), json.loads(two.output)
     assert a["cost_usd_per_hr"] == b["cost_usd_per_hr"] and a["num_chips"] == b["num_chips"]
     assert a["scenario"] == "llama-3.1-8b-cli"
+    sg = run("solve", *flags, "--framework", "sglang")  # the one-line form names the framework too
+    assert sg.exit_code == 0, sg.output
+    assert json.loads(sg.output)["deployment"]["framework"] == "sglang"
 
 
 @pytest.mark.parametrize("args, field", [
@@ -209,6 +212,9 @@ def test_one_line_solve_equals_the_same_scenario_from_a_file(tmp_path):
     (["--model", "llama-3.1-8b"], "scenario"),
     ([str(SCENARIOS_DIR / "llama70b-chat.yaml"), "--isl", "10"], "scenario"),
     (["--model", "nope", "--chips", "h100-sxm", "--rate", "1", "--isl", "10", "--osl", "10"], "model"),
+    ([str(SCENARIOS_DIR / "llama70b-chat.yaml"), "--framework", "vllm"], "scenario"),
+    (["--model", "nvidia/Qwen3-235B-A22B-NVFP4", "--chips", "h100-sxm", "--framework", "trtllm", "--rate", "1",
+      "--isl", "1024", "--osl", "128"], "deploy.framework"),
 ])
 def test_one_line_mistakes_name_the_flag(args, field):
     r = run("solve", *args)

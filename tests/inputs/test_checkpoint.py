@@ -32,6 +32,21 @@ def test_recipes(config, hf_quant, expected):
     assert (got["weights"], got["kv_cache"]) == expected and got["recipe"]
 
 
+@pytest.mark.parametrize("config, hf_quant, fmt", [
+    ({"quantization_config": {"quant_method": "mxfp4"}}, None, "mxfp4"),
+    ({}, {"quantization": {"quant_algo": "NVFP4"}}, "nvfp4"),
+    ({}, {"quantization": {"quant_algo": "MXFP4"}}, "mxfp4"),
+    ({}, {"quantization": {"quant_algo": "MIXED_PRECISION", "quantized_layers": {  # planned at NVFP4, some MXFP4
+        "a": {"quant_algo": "NVFP4"}, "b": {"quant_algo": "NVFP4"}, "c": {"quant_algo": "MXFP4"}}}}, "nvfp4"),
+    ({"quantization_config": {"quant_method": "compressed-tensors", "format": "nvfp4-pack-quantized", "config_groups": {
+        "g": {"weights": {"num_bits": 4, "type": "float"}, "input_activations": {"num_bits": 4}}}}}, None, "nvfp4"),
+    ({"quantization_config": {"quant_method": "fp8"}}, None, None),
+])
+def test_the_fp4_format_of_a_checkpoint(config, hf_quant, fmt):
+    """Which 4-bit float format a checkpoint ships (what a framework may run weight-only without FP4 math)."""
+    assert checkpoint_precision(config, hf_quant)["fp4_format"] == fmt
+
+
 def test_unquantized_checkpoints_have_no_recipe():
     assert checkpoint_precision({"torch_dtype": "bfloat16"}) is None
 

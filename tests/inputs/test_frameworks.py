@@ -45,3 +45,37 @@ def test_pools_go_only_on_chips_the_framework_runs():
     with pytest.raises(PlannerError, match="runs on none of the chips") as err:
         solve_scenario(validate_scenario({**BASE, "chips": [{"id": "mi300x"}], "deploy": {"framework": "trtllm"}}))
     assert err.value.field == "deploy.framework" and "framework: vllm" in err.value.hint
+
+
+NVFP4 = {**BASE, "model": "nvidia/Qwen3-235B-A22B-NVFP4", "workload": {"arrival_rate_rps": 5, "isl": 2048, "osl": 256},
+         "slo": {"ttft_ms": 2000, "tpot_ms": 50}, "chips": [{"id": "h100-sxm"}, {"id": "b200"}]}
+
+
+@pytest.mark.parametrize("framework, on_hopper", [("trtllm", False), ("sglang", False), ("vllm", True)])
+def test_nvfp4_checkpoints_run_weight_only_on_hopper_only_where_the_framework_does(framework, on_hopper):
+    """An NVFP4 checkpoint on H100 (no FP4 math): vLLM runs it as 4-bit weights with 16-bit math (the shared
+    serving rows hold 69 such runs); TensorRT-LLM (FP4 needs Blackwell) and SGLang are not planned there."""
+    from planner.optimize.solve import prepare
+
+    prep = prepare(validate_scenario({**NVFP4, "deploy": {"framework": framework}}))
+    chips = set(prep.table["chip"].astype(str))
+    assert ("h100-sxm" in chips) == on_hopper and "b200" in chips
+    notes = " ".join(prep.notes)
+    assert ("does not run NVFP4 checkpoints without 4-bit math" in notes) != on_hopper
+    assert ("h100-sxm has no fp4 math: the 4-bit weights run weight-only" in notes) == on_hopper
+
+
+def test_a_checkpoint_no_offered_chip_runs_under_the_framework_is_refused_by_field():
+    with pytest.raises(PlannerError, match="does not run NVFP4 checkpoints") as err:
+        solve_scenario(validate_scenario({**NVFP4, "chips": [{"id": "h100-sxm"}], "deploy": {"framework": "trtllm"}}))
+    assert err.value.field == "deploy.framework"
+
+
+def test_mxfp4_checkpoints_run_weight_only_on_hopper_under_every_framework():
+    """gpt-oss (MXFP4) on H100 and H200: every framework runs it with 16-bit math."""
+    from planner.optimize.solve import prepare
+
+    for framework in ("trtllm", "vllm", "sglang"):
+        prep = prepare(validate_scenario({**NVFP4, "model": "openai/gpt-oss-120b", "deploy": {"framework": framework},
+                                          "chips": [{"id": "h100-sxm"}, {"id": "h200-sxm"}]}))
+        assert set(prep.table["chip"].astype(str)) == {"h100-sxm", "h200-sxm"}, framework
