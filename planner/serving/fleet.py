@@ -51,6 +51,7 @@ class FleetSimulation:
     groups: pd.DataFrame  # per pool group: rate, instances, percentiles, attainment, queue means and peaks
     summary: dict
     timeline: pd.DataFrame | None = None  # per group: t_s, waiting (for a first token), in_flight (timeline())
+    weights: np.ndarray | None = None  # per request: its group's rate over the group's requests (they sum to the rate)
 
 
 def _config(sc: Scenario, row: pd.Series, catalogs=()) -> EngineConfig:
@@ -191,10 +192,19 @@ def simulate_fleet(sc: Scenario, pools: pd.DataFrame, *, requests: int = 4000, a
         else:
             frames.append(_pools_apart(pre, dec, steps, scale, k, load_for, rng, seed).assign(group=len(groups)))
         groups.append({"group": name, "rate_rps": lam, "instances": int(pre["instances"].sum() + dec["instances"].sum())})
+    meta = {"traffic": "trace" if trace is not None else ("poisson" if arrival_cv == 1 else
+                                                           f"renewal, arrival cv {arrival_cv:g}"),
+            "arrival_cv": arrival_cv, "router": router, "seed": seed}
+    return _assemble(sc.slo, frames, groups, total * scale, meta)
+
+
+def _assemble(slo, frames: list[pd.DataFrame], groups: list[dict], rate_rps: float, meta: dict) -> FleetSimulation:
+    """Simulated groups' measured requests (column `group`: the group's position in `groups`, each group a dict
+    with its name, rate_rps and instances) into a FleetSimulation scored against `slo`: percentiles weighted back
+    to the groups' rates, SLO attainment, goodput, queue lengths over time."""
     req = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
     codes = req["group"].to_numpy()  # the group's position in `groups` (names as categories: ~10^7 rows an hour)
     req["group"] = pd.Categorical.from_codes(codes, categories=[g["group"] for g in groups])
-    slo = sc.slo
     # each group simulated with requests in proportion to its load: weight them back to the loads exactly
     w = (np.array([g["rate_rps"] for g in groups]) / np.maximum(np.bincount(codes, minlength=len(groups)), 1))[codes]
     fleet = _weighted_stats(req, w, slo.ttft_ms, slo.tpot_ms)
@@ -209,16 +219,15 @@ def simulate_fleet(sc: Scenario, pools: pd.DataFrame, *, requests: int = 4000, a
     ok = np.isfinite(req["ttft_ms"].to_numpy(float))
     at_pct = weighted_quantile(req["ttft_ms"].to_numpy(float)[ok], w[ok], slo.ttft_percentile / 100)
     summary = {
-        **fleet, "ttft_ms_at_slo_percentile": at_pct, "rate_rps": total * scale,
-        "goodput_rps": total * scale * fleet["slo_attainment"], "traffic": "trace" if trace is not None else
-        ("poisson" if arrival_cv == 1 else f"renewal, arrival cv {arrival_cv:g}"),
+        **fleet, "ttft_ms_at_slo_percentile": at_pct, "rate_rps": rate_rps,
+        "goodput_rps": rate_rps * fleet["slo_attainment"], "traffic": meta["traffic"],
         "ttft_percentile": slo.ttft_percentile, "slo": {"ttft_ms": slo.ttft_ms, "tpot_ms": slo.tpot_ms},
         "meets_ttft_slo": slo.ttft_ms is None or fleet["ttft_attainment"] >= slo.ttft_percentile / 100,
         "meets_tpot_slo": slo.tpot_ms is None or fleet["tpot_ms_p50"] <= slo.tpot_ms,
-        "arrival_cv": arrival_cv, "router": router, "seed": seed,
+        "arrival_cv": meta["arrival_cv"], "router": meta["router"], "seed": meta["seed"],
         "first_token_latency_ms": {"outside_engine": sp.request_s * 1e3, "disaggregated_handoff": sp.disagg_handoff_s * 1e3},
     }
-    return FleetSimulation(req, groups_df, summary, line)
+    return FleetSimulation(req, groups_df, summary, line, w)
 
 
 CLASS_KEYS = ("rate_rps", "goodput_rps", "slo_attainment", "ttft_ms_at_slo_percentile", "ttft_percentile",
@@ -229,30 +238,54 @@ CLASS_KEYS = ("rate_rps", "goodput_rps", "slo_attainment", "ttft_ms_at_slo_perce
 def _simulate_classes(sc: Scenario, pools: pd.DataFrame, *, requests: int, trace, **kw) -> FleetSimulation:
     """A plan for several traffic classes: each class's pools simulated with its own workload and scored against
     its own SLOs (`summary["classes"]`); the fleet's attainment and goodput are their rate-weighted sums, its
-    percentiles over all requests weighted by rate, and it meets an SLO when every class does. Pools shared by
-    classes (classes_share_pools) are refused: their mixed stream is not simulated yet."""
+    percentiles over all requests weighted by rate, and it meets an SLO when every class does. An aggregated pool
+    shared by classes (classes_share_pools) serves their mixed stream (`_shared_pool`), each class's requests
+    scored against its own SLOs; prefill or decode pools shared by classes are refused (not simulated yet)."""
     if trace is not None:
         raise PlannerError("a trace has no traffic classes", field="trace", hint="replay a trace against a one-class scenario")
-    names = [name for name, _ in sc.class_scenarios()]
+    scenarios = dict(sc.class_scenarios())
     labels = pools["class"].astype(str) if "class" in pools else pd.Series("default", index=pools.index)
-    if shared := sorted(set(labels) - set(names)):
-        raise PlannerError(f"pools shared by traffic classes ({', '.join(shared)}) are not simulated yet (their mixed "
-                           "stream of prompt and answer lengths)", field="classes_share_pools",
-                           hint="plan with classes_share_pools: false to simulate every class on its own pools")
+    members = labels.str.split(SHARED_SEP)
+    shared = members.map(len) > 1
+    if unknown := sorted({c for ms in members for c in ms} - set(scenarios)):
+        raise PlannerError(f"the plan's pools name classes the scenario does not have ({', '.join(unknown)})",
+                           field="pools", hint="simulate a plan with the scenario it was made from")
+    if (shared & (pools["role"].astype(str) != "aggregated")).any():
+        raise PlannerError("prefill or decode pools shared by traffic classes are not simulated yet (their mixed "
+                           "stream through the P/D handoff)", field="classes_share_pools",
+                           hint="plan with classes_share_pools: false, or aggregated mode, to simulate it")
     rates = {c.name: float(c.arrival_rate_rps) for c in sc.classes}
     total = sum(rates.values())
+    from_shared: dict[str, list] = {name: [] for name in scenarios}
+    for j, (idx, row) in enumerate(pools[shared].iterrows()):
+        loads = [(c, scenarios[c], float(row.get(f"load_rps__{c}", 0.0) or 0.0)) for c in members[idx]]
+        parts = _shared_pool(row, loads, requests=requests * sum(lo for *_, lo in loads) / total,
+                             seed=kw.get("seed", 0) + 5000 + j, **{k: v for k, v in kw.items() if k != "seed"})
+        for c, _one, lo in loads:
+            from_shared[c].append((parts[c], f"aggregated shared {int(row['instances'])}x {_label(row)}", lo,
+                                   int(row["instances"])))
     frames, groups, lines, per_class = [], [], [], {}
-    for name, one in sc.class_scenarios():
-        mine = pools[labels == name].reset_index(drop=True)
-        if mine.empty:
+    meta = {"traffic": "per class", "arrival_cv": kw.get("arrival_cv", 1.0), "router": kw.get("router", "random"),
+            "seed": kw.get("seed", 0)}
+    for name, one in scenarios.items():
+        mine = pools[(labels == name).to_numpy()].reset_index(drop=True)
+        parts, part_groups = [], []
+        if not mine.empty:
+            sim = simulate_fleet(one, mine, requests=max(int(round(requests * rates[name] / total)), 200), trace=None, **kw)
+            parts.append(sim.requests.assign(group=sim.requests["group"].cat.codes.to_numpy()))
+            part_groups += sim.groups[["group", "rate_rps", "instances"]].to_dict(orient="records")
+        for frame, gname, lo, n in from_shared[name]:
+            parts.append(frame.assign(group=len(part_groups)))
+            part_groups.append({"group": gname, "rate_rps": lo, "instances": n})
+        if not part_groups:
             raise PlannerError(f"the plan has no pools for class {name}", field="pools")
-        sim = simulate_fleet(one, mine, requests=max(int(round(requests * rates[name] / total)), 200), trace=None, **kw)
-        per_class[name] = {k: sim.summary[k] for k in CLASS_KEYS}
-        frames.append(sim.requests.assign(group=name + ": " + sim.requests["group"].astype(str), **{"class": name},
-                                          _weight=rates[name] / max(len(sim.requests), 1)))
-        groups.append(sim.groups.assign(group=name + ": " + sim.groups["group"], **{"class": name}))
-        if sim.timeline is not None and len(sim.timeline):
-            lines.append(sim.timeline.assign(group=name + ": " + sim.timeline["group"]))
+        csim = _assemble(one.slo, parts, part_groups, rates[name], meta)
+        per_class[name] = {k: csim.summary[k] for k in CLASS_KEYS}
+        frames.append(csim.requests.assign(group=name + ": " + csim.requests["group"].astype(str), **{"class": name},
+                                           _weight=csim.weights))
+        groups.append(csim.groups.assign(group=name + ": " + csim.groups["group"], **{"class": name}))
+        if csim.timeline is not None and len(csim.timeline):
+            lines.append(csim.timeline.assign(group=name + ": " + csim.timeline["group"].astype(str)))
     req = pd.concat(frames, ignore_index=True)
     w = req.pop("_weight").to_numpy()
     fleet = {k: v for k, v in _weighted_stats(req, w, None, None).items() if k.startswith(("ttft_ms", "tpot_ms"))}
@@ -270,7 +303,7 @@ def _simulate_classes(sc: Scenario, pools: pd.DataFrame, *, requests: int, trace
                                    "disaggregated_handoff": active_serving_params().disagg_handoff_s * 1e3},
     }
     line = pd.concat(lines, ignore_index=True) if lines else None
-    return FleetSimulation(req, pd.concat(groups, ignore_index=True), summary, line)
+    return FleetSimulation(req, pd.concat(groups, ignore_index=True), summary, line, w)
 
 
 def timeline(requests: pd.DataFrame, points: int = 200) -> pd.DataFrame:
@@ -293,6 +326,44 @@ def timeline(requests: pd.DataFrame, points: int = 200) -> pd.DataFrame:
         out.append(pd.DataFrame({"group": name, "t_s": t - t[0], "waiting": arrived - _at_or_before(t, f),
                                  "in_flight": arrived - _at_or_before(t, e)}))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["group", "t_s", "waiting", "in_flight"])
+
+
+SHARED_SEP = "+"  # a pool shared by traffic classes names them joined (planner.optimize.milp.SHARED_SEP)
+
+
+def _shared_pool(row: pd.Series, loads: list, *, requests: float, arrival_cv: float = 1.0, seed: int = 0,
+                 catalogs=(), duration_s: float | None = None, router: str = "random") -> dict[str, pd.DataFrame]:
+    """An aggregated pool shared by traffic classes (`loads`: class, its scenario, its requests/s here): one
+    stream at their summed rate, each request of a class drawn by the classes' shares with that class's prompt and
+    answer lengths, so prompts of one class queue behind the other's. The engine is the pool's configuration as
+    the first class's scenario gives it (iteration times on a grid at the load-weighted mean lengths, the
+    simulator's way with distributed lengths). Returns each class's measured requests."""
+    total = sum(lo for *_, lo in loads)
+    n = int(row["instances"])
+    if not total > 0 or n <= 0:
+        return {c: pd.DataFrame(columns=["ttft_ms", "tpot_ms"]) for c, *_ in loads}
+    share = np.array([lo for *_, lo in loads]) / total
+    wls = [one.workload for _c, one, _lo in loads]
+    cfg = _config(loads[0][1], row, catalogs)
+    isl, osl = float(share @ [w.isl for w in wls]), float(share @ [w.osl for w in wls])
+    step = StepModel(cfg, isl, osl, max_decode=cfg.max_batch, max_prefill_tokens=max(cfg.token_budget, max(w.isl for w in wls)))
+    joint = router in LOAD_AWARE and n > 1
+    rate = total if joint else total / n
+    k = max(int(round(rate * duration_s if duration_s else requests / (1 if joint else n))),
+            JOINT_REQUESTS_PER_INSTANCE * n if joint else 200)
+    rng = np.random.default_rng(seed)
+    which = rng.choice(len(loads), size=k, p=share)
+    isl_t, osl_t = np.zeros(k, np.int64), np.zeros(k, np.int64)
+    for j, w in enumerate(wls):
+        mine = which == j
+        isl_t[mine], osl_t[mine] = Lengths(w.isl, w.osl, osl_cv=w.output_length_cv).draw(int(mine.sum()), rng)
+    lens = RecordedLengths(tuple(isl_t.tolist()), tuple(osl_t.tolist()))
+    rr = router == "round-robin" and n > 1
+    arrivals = OpenLoop(rate, requests=k, arrival_cv=arrival_cv / np.sqrt(n) if rr else arrival_cv)
+    sim = (simulate_aggregated_pool(step, n, lens, arrivals, router=router, seed=seed) if joint
+           else simulate_aggregated(step, lens, arrivals, seed=seed))
+    measured = sim.requests["measured"].to_numpy()
+    return {c: sim.requests[measured & (which == j)] for j, (c, *_rest) in enumerate(loads)}
 
 
 def _at_or_before(t: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -99,10 +99,35 @@ def test_traffic_classes_are_simulated_each_on_its_pools_against_its_slos():
     weighted = (3 * per["chat"]["slo_attainment"] + per["docs"]["slo_attainment"]) / 4
     assert sim.summary["slo_attainment"] == pytest.approx(weighted)
     assert sim.summary["meets_ttft_slo"] == (per["chat"]["meets_ttft_slo"] and per["docs"]["meets_ttft_slo"])
-    with pytest.raises(PlannerError, match="shared by traffic classes"):
-        simulate_fleet(sc, pools.assign(**{"class": "chat+docs"}))
+    with pytest.raises(PlannerError, match="prefill or decode pools shared by traffic classes"):
+        simulate_fleet(sc, pd.DataFrame([{**_pool("prefill", 1, 4.0), "class": "chat+docs"},
+                                         {**_pool("decode", 1, 4.0), "class": "chat+docs"}]))
     with pytest.raises(PlannerError, match="trace"):
         simulate_fleet(sc, pools, trace=pd.DataFrame({"arrival_s": [0.0, 1.0], "isl": [10, 10], "osl": [5, 5]}))
+
+
+def test_an_aggregated_pool_shared_by_classes_serves_their_mixed_stream():
+    """One pool shared by a chat class and a long-prompt class: every request is served once with its own class's
+    lengths, in the classes' shares; each class is scored against its own SLO; the long prompts queue the chat
+    prompts behind them, so chat's TTFT on the shared pool is above chat's on the same engine alone."""
+    classes = [{"name": "chat", "arrival_rate_rps": 2, "isl": 1024, "osl": 128, "slo": {"ttft_ms": 500, "tpot_ms": 40}},
+               {"name": "docs", "arrival_rate_rps": 1, "isl": 8192, "osl": 64, "slo": {"ttft_ms": 3000, "tpot_ms": 40}}]
+    sc = validate_scenario({**{k: v for k, v in BASE.items() if k not in ("workload", "slo")}, "classes": classes})
+    shared = pd.DataFrame([{**_pool("aggregated", 2, 3.0), "class": "chat+docs", "load_rps__chat": 2.0,
+                            "load_rps__docs": 1.0}])
+    sim = simulate_fleet(sc, shared, requests=3000, seed=4)
+    req = sim.requests
+    for name, isl in (("chat", 1024), ("docs", 8192)):
+        mine = req[req["class"] == name]
+        assert (mine["isl"] == isl).all() and mine["ttft_ms"].notna().all() and mine["e2e_ms"].notna().all()
+    assert (req["class"] == "chat").mean() == pytest.approx(2 / 3, abs=0.03)
+    per = sim.summary["classes"]
+    assert per["docs"]["slo"]["ttft_ms"] == 3000 and per["chat"]["rate_rps"] == 2
+    assert sim.summary["slo_attainment"] == pytest.approx((2 * per["chat"]["slo_attainment"]
+                                                           + per["docs"]["slo_attainment"]) / 3)
+    alone = dict(sc.class_scenarios())["chat"]
+    chat_alone = simulate_fleet(alone, pd.DataFrame([_pool("aggregated", 2, 2.0)]), requests=2000, seed=4).summary
+    assert per["chat"]["ttft_ms_p90"] > chat_alone["ttft_ms_p90"]
 
 
 def test_speculative_pools_run_with_the_scenarios_acceptance():
