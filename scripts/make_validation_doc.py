@@ -217,14 +217,14 @@ def planning_margins(points_held_out: pd.DataFrame, holdout_file: pd.DataFrame) 
     """validation/margins.csv from rows no fit saw: the published points held out by source and the held-out file
     (capacity, per-user speed), the serving benchmarks held out by system (TPOT, TTFT;
     validation/serving_heldout.csv from scripts/fit_serving.py)."""
-    from planner.analyses.serving import SYSTEM_CHIP
+    from planner.analyses.serving import system_chips
 
     cols = ["metric", "chip", "measured", "predicted"]
     parts = [d[d["status"] == "ok"][cols].assign(data=name) for name, d in
              (("points held out by source", points_held_out), ("points_holdout.csv", holdout_file))]
     if SERVING_HELDOUT.exists():
         sv = pd.read_csv(SERVING_HELDOUT)
-        parts.append(sv.assign(chip=sv["system"].map(SYSTEM_CHIP), data="serving held out by system")[cols + ["data"]])
+        parts.append(sv.assign(chip=system_chips(sv["system"]), data="serving held out by system")[cols + ["data"]])
     table = U.margin_table(pd.concat(parts, ignore_index=True))
     table.to_csv(MARGINS, index=False)
     U._margins.cache_clear()

@@ -31,7 +31,7 @@ import pandas as pd
 import yaml
 
 from planner.analyses import kernels as K
-from planner.analyses.serving import SYSTEM_CHIP, is_serving_file, predict_serving
+from planner.analyses.serving import SYSTEM_CHIP, is_serving_file, predict_serving, system_chips
 from planner.analyses.serving import Skip as ServingSkip
 from planner.analyses.serving import setting_from_row as serving_setting
 from planner.analyses.validate import predict_points
@@ -274,10 +274,10 @@ def fit_serving(rows: pd.DataFrame, catalog: ChipCatalog, chip_id: str | Sequenc
     row is simulated by the serving model (planner.analyses.serving) and the residuals are log(predicted/measured)
     of both metrics. A handful of rows of one deployment suffices for `memory` and one compute efficiency."""
     chip_ids = [chip_id] if isinstance(chip_id, str) else list(chip_id)
-    mine = rows[rows["system"].map(SYSTEM_CHIP).isin(chip_ids)]
+    mine = rows[system_chips(rows["system"], catalog).isin(chip_ids)]
     if mine.empty:
         raise PlannerError(f"no serving rows measured on {', '.join(chip_ids)}", field="chip",
-                           hint=f"the rows' systems map to chips as {SYSTEM_CHIP}")
+                           hint=f"the rows' systems map to chips as {SYSTEM_CHIP}, else by the catalog's ids")
     start = K.KernelParams.from_chip(catalog[chip_ids[0]])
     used = set()
     for _, row in mine.iterrows():

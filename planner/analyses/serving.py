@@ -32,9 +32,29 @@ REQUIRED = ("id", "backend", "model_path", "system", "mode", "isl", "osl", "sili
             "silicon_data_source")
 SYSTEM_CHIP = {"h100_sxm": "h100-sxm", "h200_sxm": "h200-sxm", "b200_sxm": "b200", "gb200": "gb200",
                "b300_sxm": "b300", "gb300": "gb300", "mi300x": "mi300x", "mi325x": "mi325x", "mi355x": "mi355x"}
+
+
+def chip_for_system(system: str, catalog: ChipCatalog | None = None) -> str | None:
+    """The catalog chip of a serving row's `system`: SYSTEM_CHIP, else the name as the catalog spells ids
+    (`a100_sxm` -> a100-sxm-80gb, `gb200_sxm` -> gb200, `h20` -> h20); None when no chip matches."""
+    s = str(system).strip().lower()
+    if s in SYSTEM_CHIP:
+        return SYSTEM_CHIP[s]
+    ids = set((catalog or load_catalog()).ids())
+    base = s.replace("_", "-")
+    stem = base.removesuffix("-sxm")
+    for cand in (base, stem, f"{stem}-sxm", f"{stem}-sxm-80gb"):
+        if cand in ids:
+            return cand
+    return None
+
+
+def system_chips(systems: pd.Series, catalog: ChipCatalog | None = None) -> pd.Series:
+    """chip_for_system over a column of systems."""
+    return systems.map(lambda v: chip_for_system(v, catalog))
 # quantization labels of the format -> the engine's weights dtype
-QUANT_DTYPE = {"bf16": "bf16", "fp16": "bf16", "fp8": "fp8", "fp8_block": "fp8", "fp8_pertensor": "fp8",
-               "nvfp4": "fp4", "mxfp4": "fp4", "w4a8_mxfp4_mxfp8": "fp4"}
+QUANT_DTYPE = {"bf16": "bf16", "fp16": "bf16", "float16": "bf16", "bfloat16": "bf16", "fp8": "fp8", "fp8_block": "fp8",
+               "fp8_pertensor": "fp8", "nvfp4": "fp4", "mxfp4": "fp4", "w4a8_mxfp4_mxfp8": "fp4"}
 WEIGHT_ONLY_4BIT = ("int4_wo", "w4a16_mxfp4", "w4a16")  # 4-bit weights, 16-bit math
 # the format does not state the KV-cache dtype, so each framework's default ("auto") is assumed: TensorRT-LLM takes
 # the checkpoint's recipe, and the FP8/NVFP4 (ModelOpt) checkpoints quantize the KV cache to FP8 (22 of the 25
@@ -151,7 +171,7 @@ def setting_from_row(row: pd.Series, catalog: ChipCatalog) -> ServingSetting:
         model = load_model(str(row["model_path"]))
     except PlannerError as exc:
         raise Skip(f"model {row['model_path']}: {str(exc).splitlines()[0]}") from None
-    chip_id = SYSTEM_CHIP.get(str(row["system"]))
+    chip_id = chip_for_system(str(row["system"]), catalog)
     if chip_id is None or chip_id not in catalog:
         raise Skip(f"system {row['system']} is not in the chip catalog")
     weights = _dtype(row)

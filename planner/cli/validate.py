@@ -11,11 +11,11 @@ from rich.console import Console
 from planner.analyses import calibrate as C
 from planner.analyses import kernels as K
 from planner.analyses.serving import (
-    SYSTEM_CHIP,
     is_serving_file,
     predict_serving,
     read_serving,
     serving_summary,
+    system_chips,
 )
 from planner.analyses.validate import (
     HOLDOUT_FILE,
@@ -250,7 +250,7 @@ def calibrate_cmd(measurements, chip_ids, every, out, fit_names, catalogs, fmt):
 
 def _serving_errors(rows: pd.DataFrame, catalog, chip_ids, params) -> pd.DataFrame:
     """Median error per metric on the chip's serving rows with the catalog's and with the fitted efficiencies."""
-    mine = rows[rows["system"].map(SYSTEM_CHIP).isin(chip_ids)]
+    mine = rows[system_chips(rows["system"], catalog).isin(chip_ids)]
     out = []
     for label, cat in (("catalog", catalog), ("fitted", C.apply_params(catalog, list(chip_ids), params))):
         res = predict_serving(mine, cat)

@@ -10,11 +10,12 @@ P/D part as its prefill and decode pools with their instance counts (planner.ser
 when there is one of each, else each pool at its load (`_pools_apart`).
 Requests are simulated per pool in proportion to its load and pooled for the fleet's percentiles.
 
-Speculative decoding (MTP heads or a co-located draft model) runs as the optimizer prices it: the verify step of
-1 + gamma tokens (and the draft's steps), emitting the mean accepted tokens per sequence per iteration. A prefix
-cache prefills only each prompt's new tokens; traffic classes are simulated each on its own pools
-(`_simulate_classes`). Plans this does not simulate yet (attention/FFN pools, draft pools, pools shared by
-traffic classes) raise PlannerError saying so.
+Speculative decoding (MTP heads, a co-located draft model, or a draft pool: `_draft_wait_s`) runs as the
+optimizer prices it: the verify step of 1 + gamma tokens (and the draft's steps, or the wait for the pool's
+drafts), emitting the mean accepted tokens per sequence per iteration. A prefix cache prefills only each prompt's
+new tokens; traffic classes are simulated each on its own pools, and an aggregated pool shared by classes on
+their mixed stream (`_simulate_classes`, `_shared_pool`). Plans this does not simulate yet (attention/FFN pools,
+prefill or decode pools shared by classes) raise PlannerError saying so.
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from planner.axes import draft_pool
 from planner.axes.speculative import scenario_acceptance, tokens_per_step
+from planner.engine.candidates import DECODE_BATCHES_PER_RANK
+from planner.engine.tables import FRAMEWORK_CODE, ChipTable
 from planner.errors import PlannerError
 from planner.inputs.chips import load_catalog
 from planner.inputs.models import load_model
@@ -64,11 +68,34 @@ def _config(sc: Scenario, row: pd.Series, catalogs=()) -> EngineConfig:
         alpha, decay = scenario_acceptance(sc.speculative, sc.workload.speculative_acceptance)
         spec = {"spec_tokens": gamma, "spec_accept": float(tokens_per_step(alpha, gamma, decay)),
                 "draft_model": sc.speculative.draft_model if sc.speculative.method == "draft" else None}
+        level = str(row.get("draft_level") or "")
+        if sc.speculative.placement == "pool" and level.startswith("d"):
+            spec.update(draft_model=None, draft_pool_s=_draft_wait_s(sc, chip, gamma, int(level[1:]), tuple(catalogs)))
     return EngineConfig(model=load_model(sc.model), chip=chip, weights=sc.precision.weights, kv=sc.kv_dtype,
                         tp=int(row["tp"]), ep=int(row["ep"]), pp=int(row["pp"]), dp=int(row["dp"]),
                         framework=sc.framework, max_batch=max(int(row["batch"]), 1),
                         max_tokens=sc.aggregated.chunk_tokens, prefix_hit=float(sc.workload.prefix_hit_rate),
                         prefix_cache_tokens=float(sc.workload.prefix_cache_tokens or 0), **spec)
+
+
+def _draft_wait_s(sc: Scenario, chip, gamma: int, level: int, catalogs: tuple) -> float:
+    """Seconds a decode iteration fed by a draft pool at latency level j waits for its gamma drafts, as the
+    optimizer prices it (planner.axes.draft_pool): (gamma + 1/2) tau_j (the draft steps and the mean wait for
+    the draft instance's next step) + the draft pass's host time + 2 scale-out link latencies. The draft
+    instances are taken to keep to their level's step budget (the program sizes them for the drafts asked);
+    their own queueing is not simulated."""
+    cat = load_catalog(catalogs)
+    ct = ChipTable.build([cat[c.id] for c in sc.chips])
+    fw = FRAMEWORK_CODE[sc.framework]
+    _, dres = draft_pool.draft_grid(load_model(sc.speculative.draft_model), ct, sc.precision.weights, sc.kv_dtype,
+                                    sc.workload.isl, sc.workload.osl,
+                                    tuple(sc.search.decode_batches_per_rank or DECODE_BATCHES_PER_RANK), framework=fw)
+    taus = draft_pool.levels(dres, sc.speculative.draft_levels, fw)
+    if level >= len(taus):
+        raise PlannerError(f"the plan's draft level d{level} is not one of this scenario's", field="pools",
+                           hint="simulate a plan with the scenario it was made from")
+    link = float(ChipTable.build([chip]).scaleout_lat[0])
+    return float((gamma + 0.5) * taus[level] + draft_pool.overhead_s(fw) + 2.0 * link)
 
 
 def _label(row: pd.Series) -> str:
@@ -92,11 +119,11 @@ def _stats(df: pd.DataFrame, ttft_slo: float | None, tpot_slo: float | None) -> 
 
 def _refuse_unsupported(sc: Scenario, pools: pd.DataFrame, roles: pd.Series) -> None:
     """PlannerError for the plans the serving model does not simulate yet."""
-    unsupported = sorted(set(roles) - {"aggregated", "prefill", "decode"})
+    unsupported = sorted(set(roles) - {"aggregated", "prefill", "decode", "draft"})
     if unsupported:
         raise PlannerError(f"simulating {', '.join(unsupported)} pools is not supported yet", field="pools",
-                           hint="the serving model simulates aggregated and P/D pools (with MTP heads or a co-located "
-                           "draft model)")
+                           hint="the serving model simulates aggregated and P/D pools (with MTP heads, a co-located "
+                           "draft model or a draft pool)")
 
 
 def simulate_fleet(sc: Scenario, pools: pd.DataFrame, *, requests: int = 4000, arrival_cv: float = 1.0,

@@ -55,6 +55,7 @@ class EngineConfig:
     spec_tokens: int = 0  # draft tokens per decode step (0: no speculative decoding)
     spec_accept: float = 1.0  # tokens a decoding sequence emits per step on average (1 + its accepted drafts)
     draft_model: str | None = None  # preset id of a co-located draft model; None with spec_tokens > 0: MTP heads
+    draft_pool_s: float = 0.0  # draft tokens from a draft pool: seconds each decode iteration waits for them
     prefix_hit: float = 0.0  # share of each prompt served from the prefix cache (not prefilled)
     prefix_cache_tokens: float = 0.0  # tokens of shared prefixes kept resident (they take KV space)
 
@@ -143,12 +144,18 @@ class StepModel:
             from planner.inputs.models import load_model
 
             res = apply_draft_model(c, res, mt, ct, load_model(cfg.draft_model))
+        step_s = res.step_s
+        if cfg.draft_pool_s > 0 and cfg.spec_tokens > 0 and not prefill_only:
+            # drafts from a draft pool (planner.axes.draft_pool): the verify step alone, plus the wait for the drafts
+            from planner.axes.speculative import _step_without_mtp
+
+            step_s = _step_without_mtp(res, c, mt) + np.where(D.ravel() > 0, cfg.draft_pool_s, 0.0)
         # weights fit (the rest is the scheduler's)
         small = P.ravel() <= max(float(isl), 1.0) if prefill_only else D.ravel() <= 1
         self.fit_reason = int(res.fit_reason[small].max())
         self.kv_capacity_tokens = self._kv_capacity(res, D.ravel(), P.ravel(), mt, ct)
         work = P.ravel() if prefill_only else D.ravel() + P.ravel()
-        step = np.where(work > 0, res.step_s, 0.0).reshape(D.shape)
+        step = np.where(work > 0, step_s, 0.0).reshape(D.shape)
         self._axes = (np.log1p(d), ctx, np.log1p(p))
         from scipy.interpolate import RegularGridInterpolator  # 0.3 s to import: only when a simulation runs
 

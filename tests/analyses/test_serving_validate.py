@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from planner.analyses.serving import is_serving_file, kv_dtype, read_serving, setting_from_row
+from planner.analyses.serving import chip_for_system, is_serving_file, kv_dtype, read_serving, setting_from_row
 from planner.analyses.validate import POINTS_FILE
 from planner.cli import main
 from planner.inputs.chips import load_catalog
@@ -31,6 +31,22 @@ def test_rows_become_deployments():
     dis = setting_from_row(df.loc["dsr1_gb200_sglang_fp8_disagg_1024x1024_c8_cfg502"], cat)
     assert dis.prefill is not None and dis.prefill_workers >= 1 and dis.decode_workers >= 1
     assert dis.decode_workers * dis.config.max_batch >= dis.concurrency
+
+
+@pytest.mark.parametrize("system, chip", [("h100_sxm", "h100-sxm"), ("gb200", "gb200"), ("gb200_sxm", "gb200"),
+                                          ("a100_sxm", "a100-sxm-80gb"), ("h20", "h20"), ("b300_sxm", "b300"),
+                                          ("l40s", "l40s"), ("mi355x", "mi355x"), ("unknown_gpu", None)])
+def test_systems_map_to_catalog_chips(system, chip):
+    """Systems beyond the shared rows' four are found by the catalog's spelling of ids."""
+    assert chip_for_system(system) == chip
+
+
+def test_a_row_on_another_system_is_predicted_on_its_chip():
+    df = read_serving(FIXTURE)
+    row = df[df["mode"] == "agg"].iloc[0].copy()
+    row["system"] = "h20"
+    s = setting_from_row(row, load_catalog())
+    assert s.config.chip.id == "h20"
 
 
 def test_the_kv_cache_dtype_is_each_framework_s_default():

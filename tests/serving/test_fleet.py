@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 import pandas as pd
 import pytest
@@ -245,3 +246,37 @@ def test_the_queue_over_time_obeys_littles_law(tmp_path):
     r = CliRunner().invoke(main, ["simulate", str(SCENARIOS_DIR / "llama70b-chat.yaml"), "--plot", str(png)])
     assert r.exit_code == 0, r.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "waiting" in r.output
+
+
+def test_a_draft_pool_feeds_the_decode_engine_as_the_optimizer_prices_it():
+    """speculative-draft-pool: draft-fed decode pools (level d_j) run the verify step plus the wait for the pool's
+    drafts, (gamma + 1/2) tau_j + the draft pass's host time + 2 link latencies (planner.axes.draft_pool); a lone
+    request's TPOT grows by exactly that wait over the tokens per step, and the bundled plan simulates."""
+    from pathlib import Path
+
+    from planner.inputs.scenario import load_scenario
+    from planner.optimize.solve import solve_scenario
+    from planner.serving.clients import ClosedLoop, Lengths
+    from planner.serving.disaggregated import Pools, simulate_disaggregated
+
+    sc = load_scenario(Path(__file__).resolve().parents[2] / "scenarios" / "speculative-draft-pool.yaml")
+    plan = solve_scenario(sc)
+    fed = plan.pools[(plan.pools["role"] == "decode") & (plan.pools["draft_level"].astype(str) != "")]
+    assert len(fed)
+    row = fed.iloc[0]
+    cfg = _config(sc, row)
+    assert cfg.draft_model is None and cfg.spec_tokens == int(row["spec_tokens"]) and cfg.draft_pool_s > 0
+    isl, osl = sc.workload.isl, 64
+
+    def lone_tpot(c):
+        step = StepModel(c, isl, osl, max_decode=4, max_prefill_tokens=1)
+        pre = StepModel(dataclasses.replace(c, spec_tokens=0, draft_pool_s=0.0), isl, osl, max_decode=1,
+                        max_prefill_tokens=isl, prefill_only=True)
+        run = simulate_disaggregated(Pools(pre, 1, step, 1), Lengths(isl, osl), ClosedLoop(1)).requests
+        return float(run.loc[run["measured"], "tpot_ms"].iloc[0])
+    wait = cfg.draft_pool_s
+    near_zero = dataclasses.replace(cfg, draft_pool_s=1e-12)
+    steps = math.ceil((osl - 1) / cfg.tokens_per_step - 1e-9)  # iterations after the first token
+    assert lone_tpot(cfg) - lone_tpot(near_zero) == pytest.approx(steps * wait / (osl - 1) * 1e3, rel=1e-6)
+    sim = simulate_fleet(sc, plan.pools, requests=1500)
+    assert sim.summary["meets_tpot_slo"] and sim.requests["tpot_ms"].notna().all()
