@@ -61,8 +61,8 @@ def main() -> None:
             "$/h before → after": f"{fmt(a['cost_usd_per_hr'], 1)} → {fmt(b['cost_usd_per_hr'], 1)}",
             "result": ("holds" if v["verified"] else "NOT verified") + (f" ({v['note'][:70]})" if v["note"] else ""),
         })
-    df = pd.DataFrame(rows).fillna("")
-    cols = list(df.columns)
+    cols = ["scenario", "result", "SLO TTFT / TPOT (ms)", "before: simulated TTFT / TPOT", "after", "$/h before → after"]
+    df = pd.DataFrame(rows).reindex(columns=cols).fillna("")
     print("| " + " | ".join(cols) + " |")
     print("|" + "|".join("---" for _ in cols) + "|")
     for r in df.itertuples(index=False):

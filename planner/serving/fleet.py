@@ -14,8 +14,9 @@ Speculative decoding (MTP heads, a co-located draft model, or a draft pool: `_dr
 optimizer prices it: the verify step of 1 + gamma tokens (and the draft's steps, or the wait for the pool's
 drafts), emitting the mean accepted tokens per sequence per iteration. A prefix cache prefills only each prompt's
 new tokens; traffic classes are simulated each on its own pools, and an aggregated pool shared by classes on
-their mixed stream (`_simulate_classes`, `_shared_pool`). Plans this does not simulate yet (attention/FFN pools,
-prefill or decode pools shared by classes) raise PlannerError saying so.
+their mixed stream (`_simulate_classes`, `_shared_pool`). Attention/FFN pools run as P/D with the attention
+instances at their planned cadence (`_pd_step`). Plans this does not simulate yet (prefill or decode pools shared
+by classes) raise PlannerError saying so.
 """
 
 from __future__ import annotations
@@ -98,6 +99,18 @@ def _draft_wait_s(sc: Scenario, chip, gamma: int, level: int, catalogs: tuple) -
     return float((gamma + 0.5) * taus[level] + draft_pool.overhead_s(fw) + 2.0 * link)
 
 
+def _pd_step(cfg: EngineConfig, role: str, row: pd.Series, isl: float, osl: float) -> StepModel:
+    """The step model of a P/D pool's engine: prefill, decode, or an attention instance of attention/FFN
+    disaggregation, which iterates at its planned cadence (its TPOT as planned, the TPOT margin included: the
+    attention and FFN pools run in lockstep at the cadence the program chose; the FFN pool, sized by the program
+    for its cadence's tokens, is not simulated)."""
+    if role == "prefill":
+        return StepModel(cfg, isl, osl, max_decode=1, max_prefill_tokens=max(isl * cfg.max_batch, isl), prefill_only=True)
+    if role == "attention":
+        return StepModel.fixed(cfg, isl, osl, float(row["tpot_ms"]) / 1e3)
+    return StepModel(cfg, isl, osl, max_decode=cfg.max_batch, max_prefill_tokens=1)
+
+
 def _label(row: pd.Series) -> str:
     """A pool's configuration in a few words: `h100-sxm tp2 b64` (ep, pp, dp where above 1)."""
     par = "".join(f" {k}{int(row[k])}" for k in ("ep", "pp", "dp") if int(row[k]) > 1)
@@ -119,7 +132,7 @@ def _stats(df: pd.DataFrame, ttft_slo: float | None, tpot_slo: float | None) -> 
 
 def _refuse_unsupported(sc: Scenario, pools: pd.DataFrame, roles: pd.Series) -> None:
     """PlannerError for the plans the serving model does not simulate yet."""
-    unsupported = sorted(set(roles) - {"aggregated", "prefill", "decode", "draft"})
+    unsupported = sorted(set(roles) - {"aggregated", "prefill", "decode", "draft", "attention", "ffn"})
     if unsupported:
         raise PlannerError(f"simulating {', '.join(unsupported)} pools is not supported yet", field="pools",
                            hint="the serving model simulates aggregated and P/D pools (with MTP heads, a co-located "
@@ -200,16 +213,14 @@ def simulate_fleet(sc: Scenario, pools: pd.DataFrame, *, requests: int = 4000, a
         name = f"aggregated {n}x {_label(row)}"
         frames.append(_measured(sim.requests, len(groups)))
         groups.append({"group": name, "rate_rps": load, "instances": n})
-    pre, dec = pools[roles == "prefill"], pools[roles == "decode"]
+    pre, dec = pools[roles == "prefill"], pools[roles.isin(["decode", "attention"])]
     if len(pre):
         lam = float(pre["load_rps"].sum()) * scale
         k = max(int(round(lam * duration_s if duration_s else requests * lam / (total * scale))), 200)
         name = "P/D " + " + ".join(f"{int(r['instances'])}x {r['role']} {_label(r)}"
                                    for _, r in pd.concat([pre, dec]).iterrows())
         cfgs = {idx: _config(sc, r, catalogs) for idx, r in pd.concat([pre, dec]).iterrows()}
-        steps = {idx: (StepModel(c, isl, osl, max_decode=1, max_prefill_tokens=max(isl * c.max_batch, isl), prefill_only=True)
-                       if roles[idx] == "prefill" else StepModel(c, isl, osl, max_decode=c.max_batch, max_prefill_tokens=1))
-                 for idx, c in cfgs.items()}
+        steps = {idx: _pd_step(c, roles[idx], pools.loc[idx], isl, osl) for idx, c in cfgs.items()}
         if len(pre) == 1 and len(dec) == 1:  # one prefill and one decode pool: simulated together, exactly
             p, d = pre.index[0], dec.index[0]
             arrivals, lens = load_for(p, lam, 1, k)

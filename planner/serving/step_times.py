@@ -163,6 +163,27 @@ class StepModel:
         self._axes_list = [a.tolist() for a in self._axes]
         self._table = step
 
+    @classmethod
+    def fixed(cls, cfg: EngineConfig, isl: float, osl: float, step_s: float) -> StepModel:
+        """A decode engine whose every iteration takes step_s whatever its batch and context: an attention
+        instance of attention/FFN disaggregation, locked to its per-layer cadence (planner.axes.afd: TPOT =
+        layers x cadence + LM head + host time), its batch bounded by its slots (cfg.max_batch)."""
+        self = cls.__new__(cls)
+        self.cfg, self.isl, self.prefill_only, self.fit_reason = cfg, float(isl), False, 0
+        self.kv_capacity_tokens = float(cfg.max_batch) * (float(isl) + max(float(osl), 1.0)) * 4  # slots bind
+        d = np.array([0.0, 1.0, float(1 << 20)])
+        ctx = np.array([float(isl), float(isl) + max(float(osl), 1.0)])
+        p = np.array([0.0, 1.0])
+        step = np.full((len(d), len(ctx), len(p)), float(step_s))
+        step[0] = 0.0  # no sequence, no iteration
+        self._axes = (np.log1p(d), ctx, np.log1p(p))
+        from scipy.interpolate import RegularGridInterpolator
+
+        self._interp = RegularGridInterpolator(self._axes, step, bounds_error=False, fill_value=None)
+        self._axes_list = [a.tolist() for a in self._axes]
+        self._table = step
+        return self
+
     def _kv_capacity(self, res, d, p, mt: ModelTable, ct: ChipTable) -> float:
         """KV tokens the engine can hold: usable memory per chip (less the runtime reserve) minus the weights and
         the activations of a full-budget iteration, over the KV bytes one token takes per chip, times the

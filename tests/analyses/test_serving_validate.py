@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from planner.analyses.serving import chip_for_system, is_serving_file, kv_dtype, read_serving, setting_from_row
+from planner.analyses.serving import (
+    chip_for_system,
+    is_serving_file,
+    kv_dtype,
+    read_serving,
+    setting_from_row,
+)
 from planner.analyses.validate import POINTS_FILE
 from planner.cli import main
 from planner.inputs.chips import load_catalog

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -57,8 +58,35 @@ def test_every_request_is_served_and_the_seed_decides():
 
 def test_plans_it_cannot_simulate_yet_are_refused():
     sc = validate_scenario(BASE)
-    with pytest.raises(PlannerError, match="attention"):
-        simulate_fleet(sc, pd.DataFrame([_pool("attention", 1, 1.0), _pool("ffn", 1, 0.0)]))
+    with pytest.raises(PlannerError, match="router"):
+        simulate_fleet(sc, pd.DataFrame([_pool("aggregated", 1, 1.0)]), router="fastest")
+    with pytest.raises(PlannerError, match="expert"):
+        simulate_fleet(sc, pd.DataFrame([_pool("expert", 1, 1.0)]))
+
+
+def test_attention_ffn_pools_run_at_their_cadence():
+    """afd-step3 (attention/FFN disaggregation): the prefill pool hands each prompt's KV to the attention pool,
+    whose instances iterate at their planned cadence whatever their batch; a request's TPOT is that cadence
+    plus its wait to join (the next boundary, or a free slot when all are taken, spread over its answer), its
+    TTFT the prefill pool's queue and the handoff; the plan holds."""
+    from pathlib import Path
+
+    from planner.inputs.scenario import load_scenario
+    from planner.optimize.solve import solve_scenario
+
+    sc = load_scenario(Path(__file__).resolve().parents[2] / "scenarios" / "afd-step3.yaml")
+    plan = solve_scenario(sc)
+    att = plan.pools[plan.pools["role"] == "attention"]
+    assert len(att) == 1 and (plan.pools["role"] == "ffn").any()
+    cadence = float(att["tpot_ms"].iloc[0])
+    sim = simulate_fleet(sc, plan.pools, requests=2000, seed=2)
+    tpot = sim.requests["tpot_ms"].to_numpy()
+    osl = sc.workload.osl
+    assert tpot.min() >= cadence * (1 - 1e-9)
+    one_boundary = cadence * osl / (osl - 1) * (1 + 1e-9)  # joined at the next boundary: at most one cadence late
+    assert np.median(tpot) <= one_boundary and (tpot <= one_boundary).mean() > 0.5
+    assert sim.summary["meets_ttft_slo"] and sim.summary["meets_tpot_slo"]
+    assert "attention" in sim.groups["group"].iloc[0]
 
 
 def test_a_prefix_cache_prefills_only_the_new_tokens():
