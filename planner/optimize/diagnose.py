@@ -70,11 +70,13 @@ def _connector_rule(prep: Prepared, fm: milp.FleetModel, time_limit_s: float) ->
         rows = [fm.m.component(n) for n, r in fm.constraints.items() if r.family == family]
         if not rows:
             continue
+        was = [c.active for c in rows]
         for c in rows:
             c.deactivate()
-        st = milp.solve(fm, time_limit_s=time_limit_s, mip_gap=1e-3)
-        for c in rows:
-            c.activate()
+        st = milp.solve(fm, time_limit_s=time_limit_s, mip_gap=1e-3, lazy=False)
+        for c, on in zip(rows, was, strict=True):
+            if on:
+                c.activate()
         if not st.has_solution or (prep.objective != "min-cost" and milp.value(fm, "lam") <= 1e-9):
             continue  # lifting the rule does not help (max-throughput: nothing is served either way)
         if family == "pd_same_tp":

@@ -131,6 +131,9 @@ class FleetModel:
     shared: dict = field(default_factory=dict)
     # per class, the disaggregated flow of each vendor (add_kv_connector): vendor key -> lam_v variable
     kv_flows: dict = field(default_factory=dict)
+    # rows of the families added lazily (LAZY_FAMILIES), by family and class: built inactive, switched on by
+    # `solve` when a solution breaks them
+    lazy_rows: dict = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- helpers
@@ -398,6 +401,7 @@ def add_kv_connector(fm: FleetModel, cls: str | None = None) -> None:
         m.add_component(f"lam_kv__{cls or ''}__{v}", var)
         flows[v] = var
     fm.kv_flows[cls] = flows
+    first = len(fm.constraints)
     _add(fm, f"{_pre(cls)}kv_pairs-vendor-split", "kv_connector", sum(flows.values()), "==", dis)
     for v, flow in flows.items():
         for role, idx in rows.items():
@@ -407,6 +411,65 @@ def add_kv_connector(fm: FleetModel, cls: str | None = None) -> None:
             lhs = _sum(lhs, *extra) if extra else lhs
             _add(fm, f"{_pre(cls)}{v}-{role}-kv_pairs-min", "kv_connector", lhs if lhs is not None else 0.0, ">=",
                  flow, _step(eff[mine]) if len(mine) else 0.0)
+    fm.lazy_rows[("kv_connector", cls)] = list(fm.constraints)[first:]
+
+
+def vendor_capacity(fm: FleetModel, cls: str | None) -> dict[str, tuple[float, float]]:
+    """At the loaded solution, per vendor key: the effective prefill and decode capacity (requests/s) of the
+    class's disaggregated pools of that vendor (shared pools through their class loads)."""
+    t, vendor_of = fm.table, fm.spec.kv_vendor or {}
+    eff = t["eff_capacity_rps"].to_numpy()
+    vendor = np.array([vendor_key(vendor_of.get(c, c)) for c in t["chip"].astype(str).to_numpy()])
+    role = t["role"].astype(str).to_numpy()
+    x = counts(fm).astype(float)
+    out: dict[str, list[float]] = {v: [0.0, 0.0] for v in fm.kv_flows.get(cls, {})}
+    for k, r in enumerate(("prefill", "decode")):
+        idx = _role_idx(t, r, cls)
+        for v in out:
+            mine = idx[vendor[idx] == v]
+            out[v][k] += float(eff[mine] @ x[mine])
+            out[v][k] += sum(float(loads[cls][0].value or 0.0) for i, loads in fm.shared.items()
+                             if cls in loads and role[i] == r and vendor[i] == v)
+    return {v: (p, d) for v, (p, d) in out.items()}
+
+
+def vendor_flows(fm: FleetModel, cls: str | None) -> dict[str, float] | None:
+    """The disaggregated requests/s each vendor's pools carry at the loaded solution: the program's lam_v where
+    its rows are on, else a split the solution allows (each vendor in proportion to what its pools can pair,
+    min(prefill, decode)); None without the vendor rule."""
+    flows = fm.kv_flows.get(cls)
+    if not flows:
+        return None
+    split = fm.m.component(f"{_pre(cls)}kv_pairs-vendor-split")
+    if split is not None and split.active:
+        return {v: float(var.value or 0.0) for v, var in flows.items()}
+    dis = path_var(fm.m, "disaggregated", cls)
+    total = float(dis.value or 0.0) if dis is not None else 0.0
+    pairable = {v: min(p, d) for v, (p, d) in vendor_capacity(fm, cls).items()}
+    room = sum(pairable.values())
+    return {v: total * m / room if room > 0 else 0.0 for v, m in pairable.items()}
+
+
+def _lazy_broken(fm: FleetModel) -> list:
+    """Lazy families whose rows are off and that the loaded solution breaks (keys of fm.lazy_rows)."""
+    broken = []
+    for key, names in getattr(fm, "lazy_rows", {}).items():  # a program over periods has none (rows always on)
+        if not names or fm.m.component(names[0]).active:
+            continue
+        family, cls = key
+        if family == "kv_connector":
+            dis = path_var(fm.m, "disaggregated", cls)
+            need = float(dis.value or 0.0) if dis is not None else 0.0
+            pairable = sum(min(p, d) for p, d in vendor_capacity(fm, cls).values())
+            if pairable < need * (1 - 1e-7) - 1e-9:
+                broken.append(key)
+        elif family == "pd_same_tp":
+            t = fm.table
+            x = counts(fm)
+            pd_rows = t["role"].astype(str).isin(("prefill", "decode")).to_numpy()
+            if len(set(t["tp"].astype(int).to_numpy()[pd_rows & (x > 0)].tolist())) > 1:
+                broken.append(key)
+    return broken
 
 
 def add_pd_same_tp(fm: FleetModel) -> None:
@@ -425,10 +488,12 @@ def add_pd_same_tp(fm: FleetModel) -> None:
         var = pyo.Var(domain=pyo.Binary)
         m.add_component(f"pd_tp__{size}", var)
         w[size] = var
+    first = len(fm.constraints)
     _add(fm, "pd-tp_choice-max", "pd_same_tp", sum(w.values()), "<=", 1.0, 1.0)
     for i in idx:
         ub = m.x_ub[i] if m.x_ub[i] is not None else SPARE_BIG_M
         _add(fm, f"cand{i}-pd_tp-max", "pd_same_tp", m.x[int(i)], "<=", ub * w[int(tp[i])])
+    fm.lazy_rows[("pd_same_tp", None)] = list(fm.constraints)[first:]
 
 
 SPARE_BIG_M = 10_000  # instances of one configuration, at most, where no inventory or chip cap bounds them
@@ -557,8 +622,13 @@ def _upper_bounds(t: pd.DataFrame, spec: MilpSpec) -> list[float | None]:
 
 
 def build(table: pd.DataFrame, spec: MilpSpec) -> FleetModel:
-    """The program for a pruned candidate table (see module docstring)."""
+    """The program for a pruned candidate table (see module docstring). The KV connector's rows
+    (LAZY_FAMILIES) start off and `solve` switches them on when a solution breaks them: they rarely bind, and
+    always-on they made some sweeps several times slower."""
     fm = build_block(pyo.ConcreteModel(name="fleet"), table, spec)
+    for names in fm.lazy_rows.values():
+        for n in names:
+            fm.m.component(n).deactivate()
     add_objectives(fm)
     set_objective(fm, spec.objective)
     return fm
@@ -634,8 +704,23 @@ def _solver():
     return s
 
 
-def solve(fm: FleetModel, *, time_limit_s: float = 10.0, mip_gap: float = 1e-4) -> SolveStatus:
-    """Solve (re-solve) with HiGHS; loads the incumbent into the model when there is one."""
+LAZY_FAMILIES = ("kv_connector", "pd_same_tp")
+
+
+def solve(fm: FleetModel, *, time_limit_s: float = 10.0, mip_gap: float = 1e-4, lazy: bool = True) -> SolveStatus:
+    """Solve (re-solve) with HiGHS; loads the incumbent into the model when there is one. A solution that breaks
+    a lazy family whose rows are off switches them on and solves again (`lazy` False: never, for a caller that
+    sets rows on and off itself)."""
+    st = _solve_once(fm, time_limit_s=time_limit_s, mip_gap=mip_gap)
+    while lazy and st.has_solution and (broken := _lazy_broken(fm)):
+        for key in broken:
+            for n in fm.lazy_rows[key]:
+                fm.m.component(n).activate()
+        st = _solve_once(fm, time_limit_s=time_limit_s, mip_gap=mip_gap)
+    return st
+
+
+def _solve_once(fm: FleetModel, *, time_limit_s: float, mip_gap: float) -> SolveStatus:
     from pyomo.contrib.appsi.base import TerminationCondition as TC
 
     if fm.solver is None:

@@ -63,9 +63,9 @@ def _vendor_loads(fm: milp.FleetModel, cls, role: str, sel: np.ndarray, fed: np.
     vendor = np.array([milp.vendor_key(fm.spec.kv_vendor.get(c, c)) for c in t["chip"].astype(str)])
     rows = t["role"].astype(str).to_numpy() == role
     total_eff = eff_pool[sel].sum()
-    for v, var in flows.items():
+    for v, flow in flows.items():
         mine = sel & (vendor == v)
-        lv = float(var.value or 0.0)
+        lv = flow
         if role == "prefill" and total_eff > 0:
             lv += paths["afd"] * eff_pool[mine].sum() / total_eff
         lv -= load[fed & rows & (vendor == v)].sum()  # draft-fed rows, set before
@@ -103,7 +103,7 @@ def _loads(fm: milp.FleetModel, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         for i, loads in fm.shared.items():  # pools shared by classes carry their own y_ic
             if cls in loads and role[i] in lam:
                 lam[role[i]] = max(lam[role[i]] - float(loads[cls][0].value or 0.0), 0.0)
-        flows = fm.kv_flows.get(cls)
+        flows = milp.vendor_flows(fm, cls)
         for r, lr in lam.items():
             sel = sel_c & (role == r) & ~fed
             if flows and r in ("prefill", "decode"):  # each vendor's pools carry that vendor's flow
