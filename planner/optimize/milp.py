@@ -453,7 +453,7 @@ def vendor_flows(fm: FleetModel, cls: str | None) -> dict[str, float] | None:
 def _lazy_broken(fm: FleetModel) -> list:
     """Lazy families whose rows are off and that the loaded solution breaks (keys of fm.lazy_rows)."""
     broken = []
-    for key, names in getattr(fm, "lazy_rows", {}).items():  # a program over periods has none (rows always on)
+    for key, names in fm.lazy_rows.items():
         if not names or fm.m.component(names[0]).active:
             continue
         family, cls = key
@@ -626,9 +626,7 @@ def build(table: pd.DataFrame, spec: MilpSpec) -> FleetModel:
     (LAZY_FAMILIES) start off and `solve` switches them on when a solution breaks them: they rarely bind, and
     always-on they made some sweeps several times slower."""
     fm = build_block(pyo.ConcreteModel(name="fleet"), table, spec)
-    for names in fm.lazy_rows.values():
-        for n in names:
-            fm.m.component(n).deactivate()
+    set_lazy(fm)
     add_objectives(fm)
     set_objective(fm, spec.objective)
     return fm
@@ -707,20 +705,28 @@ def _solver():
 LAZY_FAMILIES = ("kv_connector", "pd_same_tp")
 
 
-def solve(fm: FleetModel, *, time_limit_s: float = 10.0, mip_gap: float = 1e-4, lazy: bool = True) -> SolveStatus:
-    """Solve (re-solve) with HiGHS; loads the incumbent into the model when there is one. A solution that breaks
-    a lazy family whose rows are off switches them on and solves again (`lazy` False: never, for a caller that
-    sets rows on and off itself)."""
+def set_lazy(fm: FleetModel) -> None:
+    """Switch the lazy families' rows off (LAZY_FAMILIES): `solve` switches a family on when a solution breaks it."""
+    for names in fm.lazy_rows.values():
+        for n in names:
+            fm.m.component(n).deactivate()
+
+
+def solve(fm, *, time_limit_s: float = 10.0, mip_gap: float = 1e-4, lazy: bool = True) -> SolveStatus:
+    """Solve (re-solve) with HiGHS a FleetModel, or a program made of them (`blocks`, planner.optimize.periods);
+    loads the incumbent into the model when there is one. A solution that breaks a lazy family whose rows are off
+    switches them on and solves again (`lazy` False: never, for a caller that sets rows on and off itself)."""
     st = _solve_once(fm, time_limit_s=time_limit_s, mip_gap=mip_gap)
-    while lazy and st.has_solution and (broken := _lazy_broken(fm)):
-        for key in broken:
-            for n in fm.lazy_rows[key]:
-                fm.m.component(n).activate()
+    parts = list(fm.blocks.values()) if hasattr(fm, "blocks") else [fm]
+    while lazy and st.has_solution and (broken := [(b, key) for b in parts for key in _lazy_broken(b)]):
+        for b, key in broken:
+            for n in b.lazy_rows[key]:
+                b.m.component(n).activate()
         st = _solve_once(fm, time_limit_s=time_limit_s, mip_gap=mip_gap)
     return st
 
 
-def _solve_once(fm: FleetModel, *, time_limit_s: float, mip_gap: float) -> SolveStatus:
+def _solve_once(fm, *, time_limit_s: float, mip_gap: float) -> SolveStatus:
     from pyomo.contrib.appsi.base import TerminationCondition as TC
 
     if fm.solver is None:

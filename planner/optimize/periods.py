@@ -220,6 +220,7 @@ def build(units: list[Unit], prices: pd.DataFrame, hours: np.ndarray, limits: Li
             pm.m.add_component(f"u{j}_p{p}", blk)
             pm.blocks[(j, p)] = milp.build_block(blk, u.prep.table, period_spec(u.prep, u.demand.rates.iloc[p]),
                                                  fleet_rows=False)
+            milp.set_lazy(pm.blocks[(j, p)])  # the KV connector's rows, switched on by milp.solve where broken
     add_chip_supply(pm)
     add_fleet_limits(pm)
     add_changes(pm)
