@@ -6,7 +6,7 @@ load, aggregated and P/D.
 Goal (fleet-simulation issue): one simulated hour of a 100-instance fleet in <= 10 s on this machine. An
 aggregated pool is simulated as one instance fed its share (random routing makes the instances alike), so its cost
 is one instance's hour; the P/D part simulates every prefill and decode engine (the compiled open-loop event loop of
-planner/serving/pd_kernel.py; its first run in a fresh checkout also compiles it, ~10 s, cached after), and so does
+planner/serving/pd_kernel.py; its first run in a fresh checkout also compiles it, ~7 s, cached after), and so does
 a load-aware router (least outstanding requests) over the aggregated pool.
 """
 
