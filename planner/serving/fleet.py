@@ -13,10 +13,10 @@ Requests are simulated per pool in proportion to its load and pooled for the fle
 Speculative decoding (MTP heads, a co-located draft model, or a draft pool: `_draft_wait_s`) runs as the
 optimizer prices it: the verify step of 1 + gamma tokens (and the draft's steps, or the wait for the pool's
 drafts), emitting the mean accepted tokens per sequence per iteration. A prefix cache prefills only each prompt's
-new tokens; traffic classes are simulated each on its own pools, and an aggregated pool shared by classes on
-their mixed stream (`_simulate_classes`, `_shared_pool`). Attention/FFN pools run as P/D with the attention
-instances at their planned cadence (`_pd_step`). Plans this does not simulate yet (prefill or decode pools shared
-by classes) raise PlannerError saying so.
+new tokens; traffic classes are simulated each on its own pools, and pools shared by classes on their mixed
+stream (`_simulate_classes`, `_shared_pool`, `_shared_pd`). Attention/FFN pools run as P/D with the attention
+instances at their planned cadence (`_pd_step`). Plans this does not simulate yet (several prefill or decode pools
+shared by the same classes) raise PlannerError saying so.
 """
 
 from __future__ import annotations
@@ -276,9 +276,9 @@ CLASS_KEYS = ("rate_rps", "goodput_rps", "slo_attainment", "ttft_ms_at_slo_perce
 def _simulate_classes(sc: Scenario, pools: pd.DataFrame, *, requests: int, trace, **kw) -> FleetSimulation:
     """A plan for several traffic classes: each class's pools simulated with its own workload and scored against
     its own SLOs (`summary["classes"]`); the fleet's attainment and goodput are their rate-weighted sums, its
-    percentiles over all requests weighted by rate, and it meets an SLO when every class does. An aggregated pool
-    shared by classes (classes_share_pools) serves their mixed stream (`_shared_pool`), each class's requests
-    scored against its own SLOs; prefill or decode pools shared by classes are refused (not simulated yet)."""
+    percentiles over all requests weighted by rate, and it meets an SLO when every class does. Pools shared by
+    classes (classes_share_pools) serve their mixed stream (an aggregated pool: `_shared_pool`; one prefill and
+    one decode pool: `_shared_pd`), each class's requests scored against its own SLOs."""
     if trace is not None:
         raise PlannerError("a trace has no traffic classes", field="trace", hint="replay a trace against a one-class scenario")
     scenarios = dict(sc.class_scenarios())
@@ -288,20 +288,35 @@ def _simulate_classes(sc: Scenario, pools: pd.DataFrame, *, requests: int, trace
     if unknown := sorted({c for ms in members for c in ms} - set(scenarios)):
         raise PlannerError(f"the plan's pools name classes the scenario does not have ({', '.join(unknown)})",
                            field="pools", hint="simulate a plan with the scenario it was made from")
-    if (shared & (pools["role"].astype(str) != "aggregated")).any():
-        raise PlannerError("prefill or decode pools shared by traffic classes are not simulated yet (their mixed "
-                           "stream through the P/D handoff)", field="classes_share_pools",
-                           hint="plan with classes_share_pools: false, or aggregated mode, to simulate it")
+    roles = pools["role"].astype(str)
+    pd_sets = {labels[i] for i in pools.index[shared & roles.isin(["prefill", "decode"])]}
+    for cs in pd_sets:
+        mine = roles[(labels == cs).to_numpy()]
+        if (mine == "prefill").sum() != 1 or (mine == "decode").sum() != 1 or len(mine) != 2:
+            raise PlannerError(f"P/D pools shared by traffic classes ({cs}) are simulated as one prefill and one "
+                               "decode pool; this plan has several", field="classes_share_pools",
+                               hint="plan with classes_share_pools: false to simulate every class on its own pools")
     rates = {c.name: float(c.arrival_rate_rps) for c in sc.classes}
     total = sum(rates.values())
     from_shared: dict[str, list] = {name: [] for name in scenarios}
-    for j, (idx, row) in enumerate(pools[shared].iterrows()):
+    rest = {k: v for k, v in kw.items() if k != "seed"}
+    for j, (idx, row) in enumerate(pools[shared & (roles == "aggregated")].iterrows()):
         loads = [(c, scenarios[c], float(row.get(f"load_rps__{c}", 0.0) or 0.0)) for c in members[idx]]
         parts = _shared_pool(row, loads, requests=requests * sum(lo for *_, lo in loads) / total,
-                             seed=kw.get("seed", 0) + 5000 + j, **{k: v for k, v in kw.items() if k != "seed"})
+                             seed=kw.get("seed", 0) + 5000 + j, **rest)
         for c, _one, lo in loads:
             from_shared[c].append((parts[c], f"aggregated shared {int(row['instances'])}x {_label(row)}", lo,
                                    int(row["instances"])))
+    for j, cs in enumerate(sorted(pd_sets)):
+        both = pools[(labels == cs).to_numpy()]
+        pre, dec = both[both["role"] == "prefill"].iloc[0], both[both["role"] == "decode"].iloc[0]
+        loads = [(c, scenarios[c], float(pre.get(f"load_rps__{c}", 0.0) or 0.0)) for c in cs.split(SHARED_SEP)]
+        parts = _shared_pd(pre, dec, loads, requests=requests * sum(lo for *_, lo in loads) / total,
+                           seed=kw.get("seed", 0) + 6000 + j, **rest)
+        name = (f"P/D shared {int(pre['instances'])}x prefill {_label(pre)} + {int(dec['instances'])}x decode "
+                f"{_label(dec)}")
+        for c, _one, lo in loads:
+            from_shared[c].append((parts[c], name, lo, int(pre["instances"]) + int(dec["instances"])))
     frames, groups, lines, per_class = [], [], [], {}
     meta = {"traffic": "per class", "arrival_cv": kw.get("arrival_cv", 1.0), "router": kw.get("router", "random"),
             "seed": kw.get("seed", 0)}
@@ -369,39 +384,65 @@ def timeline(requests: pd.DataFrame, points: int = 200) -> pd.DataFrame:
 SHARED_SEP = "+"  # a pool shared by traffic classes names them joined (planner.optimize.milp.SHARED_SEP)
 
 
-def _shared_pool(row: pd.Series, loads: list, *, requests: float, arrival_cv: float = 1.0, seed: int = 0,
-                 catalogs=(), duration_s: float | None = None, router: str = "random") -> dict[str, pd.DataFrame]:
-    """An aggregated pool shared by traffic classes (`loads`: class, its scenario, its requests/s here): one
-    stream at their summed rate, each request of a class drawn by the classes' shares with that class's prompt and
-    answer lengths, so prompts of one class queue behind the other's. The engine is the pool's configuration as
-    the first class's scenario gives it (iteration times on a grid at the load-weighted mean lengths, the
-    simulator's way with distributed lengths). Returns each class's measured requests."""
-    total = sum(lo for *_, lo in loads)
-    n = int(row["instances"])
-    if not total > 0 or n <= 0:
-        return {c: pd.DataFrame(columns=["ttft_ms", "tpot_ms"]) for c, *_ in loads}
-    share = np.array([lo for *_, lo in loads]) / total
+def _mixed_stream(loads: list, k: int, rng: np.random.Generator):
+    """k requests of traffic classes sharing pools (`loads`: class, its scenario, its requests/s there), each of
+    a class drawn by the classes' shares with that class's prompt and answer lengths: the class of each, the
+    lengths, and the load-weighted mean prompt and answer lengths (the grid the iteration times are read on)."""
+    share = np.array([lo for *_, lo in loads]) / sum(lo for *_, lo in loads)
     wls = [one.workload for _c, one, _lo in loads]
-    cfg = _config(loads[0][1], row, catalogs)
-    isl, osl = float(share @ [w.isl for w in wls]), float(share @ [w.osl for w in wls])
-    step = StepModel(cfg, isl, osl, max_decode=cfg.max_batch, max_prefill_tokens=max(cfg.token_budget, max(w.isl for w in wls)))
-    joint = router in LOAD_AWARE and n > 1
-    rate = total if joint else total / n
-    k = max(int(round(rate * duration_s if duration_s else requests / (1 if joint else n))),
-            JOINT_REQUESTS_PER_INSTANCE * n if joint else 200)
-    rng = np.random.default_rng(seed)
     which = rng.choice(len(loads), size=k, p=share)
     isl_t, osl_t = np.zeros(k, np.int64), np.zeros(k, np.int64)
     for j, w in enumerate(wls):
         mine = which == j
         isl_t[mine], osl_t[mine] = Lengths(w.isl, w.osl, osl_cv=w.output_length_cv).draw(int(mine.sum()), rng)
     lens = RecordedLengths(tuple(isl_t.tolist()), tuple(osl_t.tolist()))
+    return which, lens, float(share @ [w.isl for w in wls]), float(share @ [w.osl for w in wls]), max(w.isl for w in wls)
+
+
+def _by_class(requests: pd.DataFrame, which: np.ndarray, loads: list) -> dict[str, pd.DataFrame]:
+    measured = requests["measured"].to_numpy()
+    return {c: requests[measured & (which == j)] for j, (c, *_rest) in enumerate(loads)}
+
+
+def _shared_pool(row: pd.Series, loads: list, *, requests: float, arrival_cv: float = 1.0, seed: int = 0,
+                 catalogs=(), duration_s: float | None = None, router: str = "random") -> dict[str, pd.DataFrame]:
+    """An aggregated pool shared by traffic classes (`loads`: class, its scenario, its requests/s here): one
+    stream at their summed rate (`_mixed_stream`), so prompts of one class queue behind the other's. The engine is
+    the pool's configuration as the first class's scenario gives it (iteration times on a grid at the
+    load-weighted mean lengths, the simulator's way with distributed lengths). Returns each class's measured
+    requests."""
+    total = sum(lo for *_, lo in loads)
+    n = int(row["instances"])
+    if not total > 0 or n <= 0:
+        return {c: pd.DataFrame(columns=["ttft_ms", "tpot_ms"]) for c, *_ in loads}
+    joint = router in LOAD_AWARE and n > 1
+    rate = total if joint else total / n
+    k = max(int(round(rate * duration_s if duration_s else requests / (1 if joint else n))),
+            JOINT_REQUESTS_PER_INSTANCE * n if joint else 200)
+    which, lens, isl, osl, longest = _mixed_stream(loads, k, np.random.default_rng(seed))
+    cfg = _config(loads[0][1], row, catalogs)
+    step = StepModel(cfg, isl, osl, max_decode=cfg.max_batch, max_prefill_tokens=max(cfg.token_budget, longest))
     rr = router == "round-robin" and n > 1
     arrivals = OpenLoop(rate, requests=k, arrival_cv=arrival_cv / np.sqrt(n) if rr else arrival_cv)
     sim = (simulate_aggregated_pool(step, n, lens, arrivals, router=router, seed=seed) if joint
            else simulate_aggregated(step, lens, arrivals, seed=seed))
-    measured = sim.requests["measured"].to_numpy()
-    return {c: sim.requests[measured & (which == j)] for j, (c, *_rest) in enumerate(loads)}
+    return _by_class(sim.requests, which, loads)
+
+
+def _shared_pd(pre: pd.Series, dec: pd.Series, loads: list, *, requests: float, arrival_cv: float = 1.0,
+               seed: int = 0, catalogs=(), duration_s: float | None = None, router: str = "random"
+               ) -> dict[str, pd.DataFrame]:
+    """A prefill pool and a decode pool shared by traffic classes: the classes' mixed stream (`_mixed_stream`)
+    through the one prefill queue, the KV transfer and the decode pool, each class's requests returned apart.
+    The router does not apply (the prefill pool is one queue)."""
+    total = sum(lo for *_, lo in loads)
+    k = max(int(round(total * duration_s if duration_s else requests)), 200)
+    which, lens, isl, osl, _longest = _mixed_stream(loads, k, np.random.default_rng(seed))
+    one = loads[0][1]
+    steps = [_pd_step(_config(one, r, catalogs), str(r["role"]), r, isl, osl) for r in (pre, dec)]
+    pools = Pools(steps[0], int(pre["instances"]), steps[1], int(dec["instances"]))
+    sim = simulate_disaggregated(pools, lens, OpenLoop(total, requests=k, arrival_cv=arrival_cv), seed=seed)
+    return _by_class(sim.requests, which, loads)
 
 
 def _at_or_before(t: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ import yaml
 from click.testing import CliRunner
 
 from planner.cli import main
+from planner.errors import PlannerError
 from planner.inputs.scenario import load_scenario
 from planner.optimize.verify import solve_verified
 from planner.paths import SCENARIOS_DIR
@@ -27,18 +28,27 @@ def test_the_loop_tightens_until_the_simulation_holds():
     assert res.summary["cost_usd_per_hr"] == last["cost_usd_per_hr"]
 
 
-def test_a_plan_that_holds_is_left_alone_and_unsupported_plans_say_so(tmp_path):
+def test_a_plan_that_holds_is_left_alone_and_unsupported_plans_say_so(tmp_path, monkeypatch):
     r = CliRunner().invoke(main, ["solve", str(SCENARIOS_DIR / "decode-heavy.yaml"), "--verify", "--format", "json"])
     v = json.loads(r.output)["verification"]
     assert v["verified"] and len(v["rounds"]) == 1 and not v["changed_plan"]
-    # prefill and decode pools shared by traffic classes are not simulated yet: the plan says so
+    # P/D pools shared by traffic classes are simulated on the classes' mixed stream, and verified
     data = yaml.safe_load((SCENARIOS_DIR / "traffic-classes-shared.yaml").read_text())
     path = tmp_path / "shared-pd.yaml"
     path.write_text(yaml.safe_dump({**data, "modes": ["disaggregated"]}))
     r = CliRunner().invoke(main, ["solve", str(path), "--verify", "--format", "json"])
+    out = json.loads(r.output)
+    assert any("+" in p["class"] and p["role"] == "prefill" for p in out["pools"])
+    assert out["verification"]["rounds"] and out["verification"]["verified"]
+
+    # a plan the serving model refuses is reported as not verified, with the reason
+    def refuse(*_a, **_k):
+        raise PlannerError("simulating expert pools is not supported yet", field="pools")
+    monkeypatch.setattr("planner.optimize.verify.simulate_fleet", refuse)
+    r = CliRunner().invoke(main, ["solve", str(SCENARIOS_DIR / "decode-heavy.yaml"), "--verify", "--format", "json"])
     v = json.loads(r.output)["verification"]
     assert not v["verified"] and v["note"].startswith("not verified") and not v["rounds"]
-    assert "shared by traffic classes" in v["note"]
+    assert "expert pools" in v["note"]
 
 
 def test_each_traffic_class_is_verified_against_its_own_slos():

@@ -64,6 +64,28 @@ def test_plans_it_cannot_simulate_yet_are_refused():
         simulate_fleet(sc, pd.DataFrame([_pool("expert", 1, 1.0)]))
 
 
+def test_prefill_and_decode_pools_shared_by_classes_serve_their_mixed_stream():
+    """One prefill and one decode pool shared by two classes: every request is served once with its own class's
+    lengths, in the classes' shares, through the one prefill queue; each class is scored against its own SLO."""
+    classes = [{"name": "chat", "arrival_rate_rps": 3, "isl": 1024, "osl": 128, "slo": {"ttft_ms": 800, "tpot_ms": 40}},
+               {"name": "docs", "arrival_rate_rps": 1, "isl": 4096, "osl": 64, "slo": {"ttft_ms": 3000, "tpot_ms": 40}}]
+    sc = validate_scenario({**{k: v for k, v in BASE.items() if k not in ("workload", "slo")}, "classes": classes})
+    loads = {"load_rps__chat": 3.0, "load_rps__docs": 1.0}
+    pools = pd.DataFrame([{**_pool("prefill", 2, 4.0), "class": "chat+docs", **loads},
+                          {**_pool("decode", 1, 4.0, batch=64), "class": "chat+docs", **loads}])
+    sim = simulate_fleet(sc, pools, requests=2000, seed=3)
+    req = sim.requests
+    for name, isl in (("chat", 1024), ("docs", 4096)):
+        mine = req[req["class"] == name]
+        assert (mine["isl"] == isl).all() and mine["ttft_ms"].notna().all() and mine["e2e_ms"].notna().all()
+    assert (req["class"] == "chat").mean() == pytest.approx(0.75, abs=0.03)
+    per = sim.summary["classes"]
+    assert per["chat"]["slo"]["ttft_ms"] == 800 and per["docs"]["rate_rps"] == 1
+    assert "P/D shared" in sim.groups["group"].iloc[0]
+    # the docs prompts take the prefill engines longer than the chat ones
+    assert per["docs"]["ttft_ms_p50"] > per["chat"]["ttft_ms_p50"]
+
+
 def test_attention_ffn_pools_run_at_their_cadence():
     """afd-step3 (attention/FFN disaggregation): the prefill pool hands each prompt's KV to the attention pool,
     whose instances iterate at their planned cadence whatever their batch; a request's TPOT is that cadence
@@ -128,9 +150,10 @@ def test_traffic_classes_are_simulated_each_on_its_pools_against_its_slos():
     weighted = (3 * per["chat"]["slo_attainment"] + per["docs"]["slo_attainment"]) / 4
     assert sim.summary["slo_attainment"] == pytest.approx(weighted)
     assert sim.summary["meets_ttft_slo"] == (per["chat"]["meets_ttft_slo"] and per["docs"]["meets_ttft_slo"])
-    with pytest.raises(PlannerError, match="prefill or decode pools shared by traffic classes"):
-        simulate_fleet(sc, pd.DataFrame([{**_pool("prefill", 1, 4.0), "class": "chat+docs"},
-                                         {**_pool("decode", 1, 4.0), "class": "chat+docs"}]))
+    with pytest.raises(PlannerError, match="simulated as one prefill and one decode pool"):
+        simulate_fleet(sc, pd.DataFrame([{**_pool("prefill", 1, 2.0), "class": "chat+docs", "load_rps__chat": 1.5,
+                                          "load_rps__docs": 0.5} for _ in range(2)]
+                                        + [{**_pool("decode", 1, 4.0), "class": "chat+docs"}]))
     with pytest.raises(PlannerError, match="trace"):
         simulate_fleet(sc, pools, trace=pd.DataFrame({"arrival_s": [0.0, 1.0], "isl": [10, 10], "osl": [5, 5]}))
 
