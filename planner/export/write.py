@@ -46,6 +46,14 @@ def _num(plan: dict, key: str, default: float = 0.0) -> float:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and abs(v) < 1e300 else default
 
 
+def _provenance(plan: dict, target: str) -> str:
+    """The README's first sentence up to the model: the command, the plan's cost, GPUs, architecture and load."""
+    lengths = next(iter(plan["deployment"]["lengths"].values()))
+    return (f"Written by `planner export --to {target}` from a plan of {_num(plan, 'cost_usd_per_hr'):,.2f} $/h, "
+            f"{_num(plan, 'num_chips'):.0f}\nGPUs, {str(plan.get('architecture', ''))}, for "
+            f"{_num(plan, 'throughput_rps'):g} requests/s of {lengths['isl']} prompt and {lengths['osl']} output\ntokens")
+
+
 def launch_script(launches: list[Launch]) -> str:
     """launch.sh: one commented block per pool."""
     lines = ["#!/usr/bin/env bash", "# Written by `planner export`: one block per pool; run each command once per "
@@ -75,9 +83,7 @@ def _readme(plan: dict, target: str, launches: list[Launch]) -> str:
         "Aggregated pools: put any HTTP load balancer in front of the instances.")
     return f"""# {str(plan.get('scenario', 'plan'))}: {target} deployment
 
-Written by `planner export --to {target}` from a plan of {_num(plan, 'cost_usd_per_hr'):,.2f} $/h,
-{_num(plan, 'num_chips'):.0f} GPUs, {str(plan.get('architecture', ''))}, for {rate:g} requests/s of {lengths['isl']} prompt
-and {lengths['osl']} output tokens (model `{dep['hf_repo']}`, weights {dep['weights']}, KV cache {dep['kv_cache']}).
+{_provenance(plan, target)} (model `{dep['hf_repo']}`, weights {dep['weights']}, KV cache {dep['kv_cache']}).
 
 | pool | role | chip | instances | GPUs each |
 |---|---|---|---|---|
@@ -121,9 +127,7 @@ def _dynamo_readme(plan: dict, manifest: dict) -> str:
                    "those workers need an image built for their accelerator.\n" if other else "")
     return f"""# {str(plan.get('scenario', 'plan'))}: Dynamo deployment
 {vendor_note}
-Written by `planner export --to dynamo` from a plan of {_num(plan, 'cost_usd_per_hr'):,.2f} $/h, {_num(plan, 'num_chips'):.0f}
-GPUs, {str(plan.get('architecture', ''))}, for {rate:g} requests/s of {lengths['isl']} prompt and {lengths['osl']} output
-tokens (model `{dep['hf_repo']}`, {dep['framework']} workers).
+{_provenance(plan, 'dynamo')} (model `{dep['hf_repo']}`, {dep['framework']} workers).
 
 | service | component | replicas | GPUs per node | chip ({CHIP_LABEL}) |
 |---|---|---|---|---|
@@ -187,9 +191,7 @@ def _llmd_readme(plan: dict, releases: dict[str, dict]) -> str:
     labels = next(iter(releases.values()))["modelArtifacts"]["labels"]
     return f"""# {str(plan.get('scenario', 'plan'))}: llm-d deployment
 
-Written by `planner export --to llm-d` from a plan of {_num(plan, 'cost_usd_per_hr'):,.2f} $/h, {_num(plan, 'num_chips'):.0f}
-GPUs, {str(plan.get('architecture', ''))}, for {rate:g} requests/s of {lengths['isl']} prompt and {lengths['osl']} output
-tokens (model `{dep['hf_repo']}`, vLLM workers). One Helm release of llm-d's `{LLMD_CHART}` chart
+{_provenance(plan, 'llm-d')} (model `{dep['hf_repo']}`, vLLM workers). One Helm release of llm-d's `{LLMD_CHART}` chart
 ({LLMD_CHART_VERSION}) per pool:
 
 | release | role | replicas | parallelism | GPUs per pod | chip ({LLMD_CHIP_LABEL}) |

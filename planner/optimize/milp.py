@@ -376,18 +376,24 @@ def vendor_key(vendor: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in vendor.lower())
 
 
+def row_vendors(fm: FleetModel) -> np.ndarray:
+    """Each candidate row's vendor key under the KV connector's vendor rule (spec.kv_vendor; the chip id where the
+    map has none)."""
+    vendor_of = fm.spec.kv_vendor or {}
+    return np.array([vendor_key(vendor_of.get(c, c)) for c in fm.table["chip"].astype(str).to_numpy()])
+
+
 def add_kv_connector(fm: FleetModel, cls: str | None = None) -> None:
     """What the framework's KV connector pairs (catalogs/frameworks.yaml). Across vendors it pairs nothing (vLLM's
     NIXL handshake requires the same attention backend, which CUDA and ROCm builds do not share), so with chips
     of several vendors the disaggregated requests split into per-vendor flows lam_v, each carried by that vendor's
     prefill and decode pools. Shared pools enter their vendor's rows through their class loads."""
-    m, t, vendor_of = fm.m, fm.table, fm.spec.kv_vendor
+    m, t = fm.m, fm.table
     dis = path_var(m, "disaggregated", cls)
-    if not vendor_of or dis is None:
+    if not fm.spec.kv_vendor or dis is None:
         return
     eff = t["eff_capacity_rps"].to_numpy()
-    chips = t["chip"].astype(str).to_numpy()
-    vendor = np.array([vendor_key(vendor_of.get(c, c)) for c in chips])
+    vendor = row_vendors(fm)
     rows = {r: _role_idx(t, r, cls) for r in ("prefill", "decode")}
     shared = {r: [i for i, loads in fm.shared.items() if str(t["role"].iloc[i]) == r and cls in loads]
               for r in rows} if cls is not None else {r: [] for r in rows}
@@ -417,9 +423,9 @@ def add_kv_connector(fm: FleetModel, cls: str | None = None) -> None:
 def vendor_capacity(fm: FleetModel, cls: str | None) -> dict[str, tuple[float, float]]:
     """At the loaded solution, per vendor key: the effective prefill and decode capacity (requests/s) of the
     class's disaggregated pools of that vendor (shared pools through their class loads)."""
-    t, vendor_of = fm.table, fm.spec.kv_vendor or {}
+    t = fm.table
     eff = t["eff_capacity_rps"].to_numpy()
-    vendor = np.array([vendor_key(vendor_of.get(c, c)) for c in t["chip"].astype(str).to_numpy()])
+    vendor = row_vendors(fm)
     role = t["role"].astype(str).to_numpy()
     x = counts(fm).astype(float)
     out: dict[str, list[float]] = {v: [0.0, 0.0] for v in fm.kv_flows.get(cls, {})}

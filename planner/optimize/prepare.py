@@ -71,12 +71,12 @@ def resolve_margin(sc: Scenario, margin: float | Margins | None) -> Margins:
     return planning_margins()
 
 
-def _settings(sc: Scenario, margin: Margins, keep_tpot_front: bool, catalogs=()) -> PruneSettings:
+def _settings(sc: Scenario, margin: Margins, keep_tpot_front: bool, pd_same_tp: bool = False) -> PruneSettings:
     return PruneSettings(
         modes=tuple(sc.modes), ttft_slo_ms=sc.slo.ttft_ms, tpot_slo_ms=sc.slo.tpot_ms,
         percentile=sc.slo.ttft_percentile, margin=margin, queueing=sc.queueing.model,
         kv_overlap=sc.kv_transfer.overlap, isl=float(sc.workload.isl), keep_tpot_front=keep_tpot_front,
-        pd_same_tp=kv_connector_rules(sc, catalogs)[1],
+        pd_same_tp=pd_same_tp,
     )
 
 
@@ -217,7 +217,8 @@ def prepare(sc: Scenario, *, catalogs=(), margin: float | Margins | None = None,
     notes = _dtype_notes(sc, catalogs)
     coeffs = scenario_coefficients(sc, catalogs, cache)
     t1 = time.perf_counter()
-    settings = _settings(sc, m, keep_tpot_front, catalogs)
+    kv_rules = kv_connector_rules(sc, catalogs)  # (vendor map, one TP size for P/D, notes)
+    settings = _settings(sc, m, keep_tpot_front, kv_rules[1])
     if not dominance:  # every SLO-feasible candidate (pools shared by traffic classes prune their own way)
         settings = dataclasses.replace(settings, dominance=False)
     p = prune(coeffs, settings)
@@ -244,7 +245,7 @@ def prepare(sc: Scenario, *, catalogs=(), margin: float | Margins | None = None,
     p = Pruned(table=table, counts=p.counts, diagnostics=p.diagnostics)
     kv_bytes = (float(sc.workload.isl * coeffs["kv_bytes_per_token"].iloc[0] + coeffs["state_bytes_per_request"].iloc[0])
                 if len(coeffs) else 0.0)  # the prompt's KV and, for linear-attention hybrids, the state
-    kv_vendor, pd_same_tp, kv_notes = kv_connector_rules(sc, catalogs) if "disaggregated" in modes else (None, False, [])
+    kv_vendor, pd_same_tp, kv_notes = kv_rules if "disaggregated" in modes else (None, False, [])
     notes += kv_notes
     spec = milp.MilpSpec(
         modes=modes, rate_min=sc.workload.arrival_rate_rps if objective == "min-cost" else None,

@@ -59,9 +59,8 @@ def _vendor_loads(fm: milp.FleetModel, cls, role: str, sel: np.ndarray, fed: np.
     """Loads of a role's rows when the KV connector pairs pools by vendor: vendor v's rows carry its flow lam_v
     (prefill: plus its capacity share of the AFD prompts), less what its draft-fed and shared rows already
     carry; within a vendor in proportion to effective capacity."""
-    t = fm.table
-    vendor = np.array([milp.vendor_key(fm.spec.kv_vendor.get(c, c)) for c in t["chip"].astype(str)])
-    rows = t["role"].astype(str).to_numpy() == role
+    vendor = milp.row_vendors(fm)
+    rows = fm.table["role"].astype(str).to_numpy() == role
     total_eff = eff_pool[sel].sum()
     for v, flow in flows.items():
         mine = sel & (vendor == v)

@@ -102,7 +102,7 @@ def plot_schedule(schedule: pd.DataFrame, summary: dict, path: str | Path | None
 
 def plot_timeline(line: pd.DataFrame, title: str = "", path: str | Path | None = None) -> bytes:
     """`planner simulate --plot`: per pool group, requests waiting for their first token and requests in flight
-    over simulated time (planner.serving.fleet.timeline); PNG bytes, written to `path`."""
+    over simulated time (planner.serving.fleet_summary.timeline); PNG bytes, written to `path`."""
     groups = list(dict.fromkeys(line["group"])) if len(line) else []
     fig, axes = plt.subplots(max(len(groups), 1), 1, figsize=(8, 2.6 * max(len(groups), 1)), dpi=110, squeeze=False)
     for ax, name in zip(axes[:, 0], groups or [None], strict=True):

@@ -4,7 +4,6 @@ does not need to, pruning keeps the optimum under the rule, and a rule that leav
 
 from __future__ import annotations
 
-import dataclasses
 from types import SimpleNamespace
 
 import pandas as pd
@@ -12,10 +11,9 @@ import pytest
 
 from planner.inputs.scenario import validate_scenario
 from planner.optimize import milp
-from planner.optimize.coefficients import CoefficientCache, scenario_coefficients
+from planner.optimize.coefficients import CoefficientCache
 from planner.optimize.diagnose import diagnose_limits
-from planner.optimize.prune import prune
-from planner.optimize.solve import prepare, solve_scenario
+from planner.optimize.solve import solve_scenario
 
 CACHE = CoefficientCache()
 
@@ -40,21 +38,14 @@ def test_vllm_plans_a_linear_attention_model_at_one_tp_size():
     assert not any("one TP size" in n for n in sglang.summary["notes"])
 
 
-def test_pruning_keeps_the_optimum_under_the_one_tp_rule():
+def test_pruning_keeps_the_optimum_under_the_one_tp_rule(pruned_and_full):
     """Dominance pruning compares prefill and decode candidates only within a TP size when the rule applies:
     the plan from the pruned table costs what the unpruned one does."""
-    sc = validate_scenario(_hybrid("vllm"))
-    prep = prepare(sc, cache=CACHE)
+    prep, full, costs, statuses = pruned_and_full(validate_scenario(_hybrid("vllm")), CACHE)
     assert prep.settings.pd_same_tp and prep.spec.pd_same_tp
-    full = prune(scenario_coefficients(sc, cache=CACHE), dataclasses.replace(prep.settings, dominance=False)).table
-    full = full[full["role"].astype(str).isin(["prefill", "decode"])]
+    assert set(full["role"].astype(str)) == {"prefill", "decode"}
     assert len(full) > 2 * len(prep.table)
-    costs = []
-    for table in (prep.table, full):
-        fm = milp.build(table, dataclasses.replace(prep.spec))
-        st = milp.solve(fm, time_limit_s=60, mip_gap=0.0)
-        assert st.status == "optimal"
-        costs.append(float(milp.counts(fm) @ fm.table["cost_usd_per_hr"].to_numpy()))
+    assert statuses == ["optimal", "optimal"]
     assert costs[0] == pytest.approx(costs[1], rel=1e-9)
 
 

@@ -339,23 +339,16 @@ def test_frontiers_are_monotone(monkeypatch):
 
 
 @pytest.mark.parametrize("rate,caps", [(0.7, None), (4.0, None), (13.0, (8, 4)), (31.0, (16, 8))])
-def test_pruning_keeps_the_optimum(rate, caps):
+def test_pruning_keeps_the_optimum(rate, caps, pruned_and_full):
     """Dominance pruning is exact: the same optimum with every candidate that passes the SLO."""
     chips = [{"id": "h100-sxm"}, {"id": "mi300x"}]
     if caps:
         chips = [{**c, "max_count": m} for c, m in zip(chips, caps, strict=True)]
     sc = _sc(chips=chips, workload={**BASE["workload"], "arrival_rate_rps": rate},
              search={"pipeline_parallel": [1, 2], "max_chips_per_instance": 8})
-    prep = prepare(sc, cache=CACHE)
-    full = prune(scenario_coefficients(sc, cache=CACHE), dataclasses.replace(prep.settings, dominance=False)).table
-    full = full[full["role"].astype(str).isin(prep.table["role"].astype(str).unique())]
+    prep, full, costs, statuses = pruned_and_full(sc, CACHE)
     assert len(full) > 3 * len(prep.table)
-    costs = []
-    for table in (prep.table, full):
-        fm = milp.build(table, dataclasses.replace(prep.spec))
-        st = milp.solve(fm, time_limit_s=60, mip_gap=0.0)
-        assert st.status == "optimal"
-        costs.append(float(milp.counts(fm) @ fm.table["cost_usd_per_hr"].to_numpy()))
+    assert statuses == ["optimal", "optimal"]
     assert costs[0] == pytest.approx(costs[1], rel=1e-9)
 
 
