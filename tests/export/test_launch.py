@@ -103,7 +103,8 @@ def test_export_cli_writes_a_launchable_folder(tmp_path):
         r = CliRunner().invoke(main, ["export", str(plan_json), "--to", target, "--out", str(out)])
         assert r.exit_code == 0, r.output
         script, readme = (out / "launch.sh").read_text(), (out / "README.md").read_text()
-        assert script.count("--port") == 2 and "prefill" in script and "decode" in script
+        pools = json.loads(plan_json.read_text())["pools"]
+        assert script.count("--port") == len(pools) and "prefill" in script and "decode" in script
         assert "--request-rate 20" in readme and "--random-input-len 2048" in readme
     r = CliRunner().invoke(main, ["export", str(SCENARIOS_DIR / "afd-step3.yaml"), "--to", "vllm", "--out",
                                   str(tmp_path / "afd")])

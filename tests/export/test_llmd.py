@@ -121,7 +121,7 @@ def test_amd_pools_get_the_charts_amd_accelerator():
 
 def test_a_wide_data_parallel_pool_spans_nodes_as_a_leader_worker_set(plan):
     wide = copy.deepcopy(plan)
-    wide["pools"][1].update(tp=1, dp=16, ep=16, chips_per_instance=16, batch=1024)
+    wide["pools"][1].update(tp=1, pp=1, dp=16, ep=16, chips_per_instance=16, batch=1024)
     releases = _check(wide)
     par = list(releases.values())[1]["decode"]["parallelism"]
     assert (par["dataLocal"], par["workers"]) == (8, 2)
