@@ -162,8 +162,8 @@ def _diagnostics(df: pd.DataFrame, s: PruneSettings) -> dict:
     out: dict = {}
     fit = df[df["fits"]]
     chips_all = [str(c) for c in df["chip"].cat.categories]
-    out["chips_without_fit"] = sorted(set(chips_all) - set(fit["chip"].astype(str)))
-    role = fit["role"].astype(str)
+    out["chips_without_fit"] = sorted(set(chips_all) - {str(c) for c in fit["chip"].unique()})
+    role = fit["role"].to_numpy().astype(str)
     for r in ("decode", "aggregated"):
         sub = fit[role == r]
         if len(sub):
@@ -184,8 +184,8 @@ def _diagnostics(df: pd.DataFrame, s: PruneSettings) -> dict:
 
 
 def _count(df: pd.DataFrame) -> dict[str, int]:
-    vc = df["role"].astype(str).value_counts()
-    return {r: int(vc.get(r, 0)) for r in ("prefill", "decode", "aggregated")}
+    role = df["role"].to_numpy()
+    return {r: int(np.count_nonzero(role == r)) for r in ("prefill", "decode", "aggregated")}
 
 
 def prune(coeffs: pd.DataFrame, s: PruneSettings) -> Pruned:

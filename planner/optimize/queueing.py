@@ -36,21 +36,18 @@ SCV = {"md-c": 0.0, "erlang-c": 1.0}  # squared coefficient of variation of the 
 DEFAULT_QUEUEING = "md-c"  # the scenario default (`queueing.model`), also used by `planner validate`
 
 
-@lru_cache(maxsize=1)
-def _log_erlang_c_table() -> np.ndarray:
-    """log C(c, rho c) for c = 0..EXACT_MAX_SERVERS (row 0 unused) on a uniform rho grid, exact."""
+@lru_cache(maxsize=None)
+def _log_erlang_c_row(c: int) -> np.ndarray:
+    """log C(c, rho c) for c servers on a uniform rho grid, exact; computed for the server counts asked (a solve
+    asks a few, the whole table would cost 36 ms)."""
     rho = np.linspace(0.0, 1.0, _GRID)
     rho[-1] = 1.0 - 1e-12
-    out = np.zeros((EXACT_MAX_SERVERS + 1, _GRID))
-    with np.errstate(divide="ignore"):
-        for c in range(1, EXACT_MAX_SERVERS + 1):
-            a = rho * c
-            b = np.ones_like(a)
-            for k in range(1, c + 1):  # Erlang B forward recursion, stable
-                b = a * b / (k + a * b)
-            cc = b / (1.0 - rho * (1.0 - b))
-            out[c] = np.log(np.maximum(cc, 1e-300))
-    return out
+    a = rho * c
+    b = np.ones_like(a)
+    for k in range(1, c + 1):  # Erlang B forward recursion, stable
+        b = a * b / (k + a * b)
+    cc = b / (1.0 - rho * (1.0 - b))
+    return np.log(np.maximum(cc, 1e-300))
 
 
 def _norm_cdf(x: np.ndarray) -> np.ndarray:
@@ -86,12 +83,13 @@ def log_erlang_c(servers, utilization) -> np.ndarray:
     out = np.empty(c.shape)
     small = c <= EXACT_MAX_SERVERS
     if small.any():
-        tab = _log_erlang_c_table()
         pos = rho[small] * (_GRID - 1)
         lo = np.minimum(pos.astype(np.int64), _GRID - 2)
         w = pos - lo
         row = c[small].astype(np.int64)
-        out[small] = (1 - w) * tab[row, lo] + w * tab[row, lo + 1]
+        servers, idx = np.unique(row, return_inverse=True)
+        tab = np.stack([_log_erlang_c_row(int(k)) for k in servers])
+        out[small] = (1 - w) * tab[idx, lo] + w * tab[idx, lo + 1]
     if (~small).any():
         out[~small] = _log_erlang_c_large(c[~small], rho[~small])
     return out

@@ -81,8 +81,18 @@ def load_results(path: str | Path | None = None) -> pd.DataFrame:
 
 def error_band(phase: str, chip_id: str, model_id: str, results: pd.DataFrame | None = None) -> dict:
     """Band of measured/predicted performance over comparable validated rows: {lo, hi, median_ape, n, basis}."""
-    df = load_results() if results is None else results
     fam, cls = chip_family(chip_id), model_class(model_id)
+    if results is None:  # the bundled results: the same few bands for every pool of every plan
+        return dict(_bundled_band(phase, fam, cls))
+    return _band(results, phase, fam, cls)
+
+
+@lru_cache(maxsize=256)
+def _bundled_band(phase: str, fam: str, cls: str) -> dict:
+    return _band(load_results(), phase, fam, cls)
+
+
+def _band(df: pd.DataFrame, phase: str, fam: str, cls: str) -> dict:
     levels = [
         (f"phase={phase}, chip family={fam}, model class={cls}",
          (df["phase"] == phase) & (df["chip_family"] == fam) & (df["model_class"] == cls)),
