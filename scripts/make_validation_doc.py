@@ -259,6 +259,15 @@ def predicted_at(catalog, row_id: str, **columns) -> float:
     return float(r["predicted"] / r["measured"])
 
 
+def without_overlap(catalog, row_id: str) -> float:
+    """predicted/measured of one shared row predicted as if its notes did not say two-batch overlap."""
+    pts = V.read_points()
+    row = pts[pts["id"] == row_id].copy()
+    row["notes"] = row["notes"].str.replace(r"\bTBO\b", "", regex=True)
+    r = V.predict_points(row, catalog).iloc[0]
+    return float(r["predicted"] / r["measured"])
+
+
 def output_cv_what_if(catalog, cvs=(0.0, 0.8, 1.0)) -> pd.DataFrame:
     """predicted/measured of the DeepSeek-R1 MLPerf rows (shared and held out) if the reasoning set's output
     lengths had coefficient of variation cv (none is published, so the shipped prediction uses fixed lengths)."""
@@ -634,9 +643,12 @@ error seen so far, not as confidence intervals.
   (its sustained efficiencies or its software), not to the method. At the parallelism of AMD's v5.1 configs
   (TP1, no pipeline; from its Offline config, as the Interactive one is not public) instead of the planner's
   pipeline-parallel pick, ML51-1 is predicted {ml51_1_tp1:.2f}×.
-- **Framework behaviour**: no compute/communication overlap (SGLang two-batch overlap, DeepEP), no CUDA-graph
-  batch padding; scheduler/CPU work is one fitted constant per decode step (5 ms); KV-capacity-limited rows (PO17-1) are sensitive to the runtime memory
-  reserve ({E.MEMORY_RESERVE_FRACTION:.0%} of HBM).
+- **Framework behaviour**: compute and communication overlap only in prefill rows whose notes say two-batch
+  overlap (SG-P2: docs/physics.md, `planner/axes/overlap.py`), taken as perfect: predicted/measured
+  {span(res, res["id"].eq("SG-P2"))} ({without_overlap(catalog, "SG-P2"):.2f}× without the overlap); decode is priced
+  without it (SG-D1, which ran it, {span(res, res["id"].eq("SG-D1"))}); no CUDA-graph batch padding; the host's work per iteration is one fitted time per framework
+  (planner/engine/params.py); KV-capacity-limited rows (PO17-1) are sensitive to the runtime memory reserve
+  ({E.MEMORY_RESERVE_FRACTION:.0%} of HBM).
 - **Not modelled** (skipped): speculative decoding with unstated acceptance, attention/FFN disaggregation,
   rows whose input and output lengths are both unknown.
 - Coverage: {overall['n']} rows, 12 chips but most rows on H100/H200/B200/GB200; one row each for several

@@ -20,6 +20,7 @@ Approximations (also in docs/validation.md):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from planner.analyses.datasets import dataset_isl, dataset_osl, dataset_output_cv
+from planner.axes import overlap
 from planner.axes.afd import afd_rows, best_per_chip
 from planner.axes.speculative import DEFAULT_ACCEPTANCE, DEFAULT_DECAY, tokens_per_step
 from planner.engine.candidates import DECODE_BATCHES_PER_RANK, default_kv_dtype, parallelism_options
@@ -170,6 +172,13 @@ class Setting:
     ttft_percentile: float | None = None  # the SLA's TTFT percentile (Poisson arrivals: queueing applies)
     osl_cv: float = 0.0  # output-length coefficient of variation (dataset rows; engine.mean_decode_context)
     framework: str = "trtllm"  # serving framework (parse_framework): its host time per iteration
+    tbo: bool = False  # the notes say two-batch overlap (parse_two_batch_overlap)
+
+
+def parse_two_batch_overlap(notes: str) -> bool:
+    """Whether the framework the notes name ran two micro-batches overlapped (`TBO`, `two-batch overlap`, `DBO`)."""
+    m = re.search(r"framework:\s*([^|]*)", str(notes))
+    return bool(m and re.search(r"\b(TBO|DBO)\b|two-batch overlap|dual-batch overlap", m.group(1), re.IGNORECASE))
 
 
 def _par_rows(s: Setting, catalog: ChipCatalog, max_chips: int) -> np.ndarray:
@@ -225,6 +234,14 @@ class Evaluated:
         return self.res.chips_per_instance
 
 
+def _evaluate(s: Setting, cands: Candidates, mt: ModelTable, ct: ChipTable) -> tuple[Candidates, EngineResult]:
+    """The engine on a row's candidates; a row that ran two-batch overlap is priced with it where the planner
+    prices it (planner.axes.overlap.eligible)."""
+    if s.tbo:
+        cands = dataclasses.replace(cands, tbo=overlap.eligible(cands, mt).astype(np.int8))
+    return cands, overlap.apply_two_batch_overlap(cands, evaluate(cands, mt, ct), mt, ct)
+
+
 def evaluate_role(s: Setting, role: str, catalog: ChipCatalog, batch_per_instance: float | None = None,
                   par: np.ndarray | None = None) -> Evaluated:
     """Evaluate every allowed configuration of one role (batch fixed, or over the framework's batch grid)."""
@@ -245,7 +262,7 @@ def evaluate_role(s: Setting, role: str, catalog: ChipCatalog, batch_per_instanc
         per_row = [np.asarray(DECODE_BATCHES_PER_RANK, float) * dp for dp in par[:, 3]]
     cands = _candidates(s, role, catalog, par, per_row)
     mt, ct = ModelTable.build([s.model]), ChipTable.build([chip])
-    res = evaluate(cands, mt, ct)
+    cands, res = _evaluate(s, cands, mt, ct)
     ok = res.fit_reason == 0
     if batch_per_instance is None:  # the framework's per-forward token budget bounds a searched batch
         new = np.maximum(cands.isl * (1 - cands.prefix_hit), 1.0)
@@ -275,7 +292,8 @@ def describe(ev: Evaluated, i: int) -> str:
     c = ev.cands
     spec = f" spec{int(c.spec_tokens[i])}@{c.spec_accept[i]:g}" if c.spec_tokens[i] > 0 else ""
     return (f"tp{int(c.tp[i])} ep{int(c.ep[i])} pp{int(c.pp[i])} dp{int(c.dp[i])} batch {c.batch[i]:g} "
-            f"isl {c.isl[i]:g} osl {c.osl[i]:g}{spec}" + (f" (output cv {c.osl_cv[i]:g})" if c.osl_cv[i] > 0 else ""))
+            f"isl {c.isl[i]:g} osl {c.osl[i]:g}{spec}" + (" tbo" if c.tbo[i] else "")
+            + (f" (output cv {c.osl_cv[i]:g})" if c.osl_cv[i] > 0 else ""))
 
 
 # ---------------------------------------------------------------- per-phase predictions
@@ -346,7 +364,7 @@ def _disaggregated(s: Setting, metric: str, catalog: ChipCatalog, notes: str) ->
     grid = np.unique(np.concatenate([np.geomspace(1.0, b_full, 48), [b_full]]))
     cands = _candidates(one, "decode", catalog, arr(d_par), [grid])
     mt, ct = ModelTable.build([s.model]), ChipTable.build([catalog[s.chip_id]])
-    res = evaluate(cands, mt, ct)
+    cands, res = _evaluate(one, cands, mt, ct)
     if res.fit_reason[-1] != 0:
         raise Skip(f"decode instance does not fit at concurrency {s.batch:g}: {FIT_REASONS[int(res.fit_reason[-1])]}")
     tpot = res.tpot_s
@@ -436,6 +454,7 @@ def setting_from_row(row: pd.Series, catalog: ChipCatalog) -> tuple[Setting, lis
         isl=isl, osl=osl, batch=_num(row, "batch"), prefix_hit=_num(row, "prefix_hit_rate", positive=False) or 0.0,
         spec_tokens=spec, spec_accept=accept or 1.0, sla=parse_sla(notes), tp_is_instance_size=tp_only,
         ttft_percentile=parse_ttft_percentile(notes), osl_cv=osl_cv, framework=parse_framework(notes),
+        tbo=parse_two_batch_overlap(notes),
     )
     return s, assumptions
 

@@ -1,6 +1,6 @@
 """The one entry point from candidates to the coefficient table: the engine's evaluation, then every axis
-that post-processes it (speculative variants and a co-located or pooled draft model, the prefix cache's memory,
-the aggregated chunk cap: planner.axes.speculative, .draft_pool, .prefix, .chunked)."""
+that post-processes it (speculative variants and a co-located or pooled draft model, two-batch overlap, the prefix
+cache's memory, the aggregated chunk cap: planner.axes.speculative, .draft_pool, .overlap, .prefix, .chunked)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from planner.axes import chunked, draft_pool, prefix, speculative
+from planner.axes import chunked, draft_pool, overlap, prefix, speculative
 from planner.engine.candidates import DTYPES_BY_CODE, Grid, build_candidates
 from planner.engine.result import EngineResult
 from planner.engine.roofline import PREFILL_CHUNK_TOKENS, Candidates, evaluate, to_frame
@@ -23,7 +23,10 @@ def evaluate_axes(cands: Candidates, mt: ModelTable, ct: ChipTable, grid: Grid) 
     draft model, the prefix cache's memory, the aggregated chunk cap (planner.axes.speculative, .prefix, .chunked)."""
     if grid.spec_method is not None and any(g > 0 for g in grid.spec_gammas):
         cands = speculative.spec_variants(cands, grid.spec_gammas, grid.spec_alpha, grid.spec_decay)
+    if grid.two_batch_overlap:
+        cands = overlap.tbo_variants(cands, mt)
     res = evaluate(cands, mt, ct)
+    res = overlap.apply_two_batch_overlap(cands, res, mt, ct)
     pool = grid.spec_method == "draft" and grid.draft_model and grid.spec_placement == "pool"
     if pool:  # target rows per draft latency level, the draft's steps outside the instance
         _, dres = draft_pool.draft_grid(load_model(grid.draft_model), ct, DTYPES_BY_CODE[int(cands.wdtype[0])],
@@ -69,6 +72,7 @@ def coefficient_table(models: Sequence[ModelArch], chips: Sequence[Chip], grid: 
     df = to_frame(cands, res, mt, ct)
     df["spec_tokens"] = cands.spec_tokens.astype(np.int32)
     df["spec_accept"] = cands.spec_accept
+    df["tbo"] = cands.tbo.astype(bool)
     if res.draft_level_idx is not None:
         lvl = res.draft_level_idx
         df["draft_level"] = np.where(lvl >= 0, np.char.add("d", lvl.astype(str)), "")

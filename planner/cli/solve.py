@@ -35,11 +35,13 @@ gap_option = click.option("--mip-gap", "mip_gap", type=FiniteFloatRange(0, 1, ma
 
 
 def _pool_view(pools: pd.DataFrame) -> pd.DataFrame:
-    """Compact columns: `2x4` = 2 instances of 4 chips; `tp2 pp2 b64` = parallelism and batch."""
+    """Compact columns: `2x4` = 2 instances of 4 chips; `tp2 pp2 b64` = parallelism and batch (`tbo`: two-batch
+    overlap)."""
     config = [
         f"tp{r.tp}" + (f" ep{r.ep}" if r.ep > 1 else "") + (f" pp{r.pp}" if r.pp > 1 else "")
         + (f" dp{r.dp}" if r.dp > 1 else "") + f" b{r.batch}"
         + (f" spec{int(getattr(r, 'spec_tokens', 0))}" if getattr(r, "spec_tokens", 0) else "")
+        + (" tbo" if getattr(r, "tbo", False) else "")
         + (f" {r.afd_level}" if getattr(r, "afd_level", "") else "")
         + (f" draft@{r.draft_level}" if getattr(r, "draft_level", "") else "")
         for r in pools.itertuples(index=False)

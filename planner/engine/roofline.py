@@ -83,6 +83,7 @@ class Candidates:
     decode_ctx: np.ndarray  # KV tokens per decoding sequence (NaN: mean_decode_context(isl, osl, osl_cv))
     prefill_seqs: np.ndarray  # aggregated: prompts of isl tokens prefilled in this step (NaN: batch x accept / osl)
     framework: np.ndarray  # FRAMEWORK_CODE of the serving framework (its host time per iteration)
+    tbo: np.ndarray  # 1: two micro-batches overlap MoE communication with compute (planner.axes.overlap), 0: not
 
     @classmethod
     def from_columns(cls, **cols) -> Candidates:
@@ -94,6 +95,7 @@ class Candidates:
         cols.setdefault("decode_ctx", np.nan)
         cols.setdefault("prefill_seqs", np.nan)
         cols.setdefault("framework", 0)
+        cols.setdefault("tbo", 0)
         cols.setdefault("ep", 1)
         cols.setdefault("pp", 1)
         cols.setdefault("dp", 1)
@@ -103,7 +105,7 @@ class Candidates:
             raise TypeError(f"missing candidate columns: {missing}")
         arrays = np.broadcast_arrays(*[np.asarray(cols[n]) for n in names])
         kinds = {"role": np.int8, "model": np.int32, "chip": np.int32, "wdtype": np.int8, "kvdtype": np.int8,
-                 "framework": np.int8}
+                 "framework": np.int8, "tbo": np.int8}
         return cls(**{n: np.ascontiguousarray(a, dtype=kinds.get(n, np.float64)) for n, a in zip(names, arrays, strict=True)})
 
     def __len__(self) -> int:

@@ -16,6 +16,8 @@ import shlex
 from dataclasses import dataclass, field
 
 from planner.errors import PlannerError
+from planner.inputs.chips import load_catalog
+from planner.inputs.frameworks import framework_name, two_batch_overlap
 
 TARGETS = ("vllm", "sglang", "trtllm")
 FIRST_PORT = 8000
@@ -146,6 +148,31 @@ def _speculative(dep: dict, pool: dict, target: str) -> list[str]:
             "--speculative-num-steps", str(g), "--speculative-eagle-topk", "1", "--speculative-num-draft-tokens", str(g + 1)]
 
 
+# the all-to-all backends the frameworks' expert-parallel guides pair with the overlap on NVIDIA GPUs (DeepEP:
+# high-throughput kernels for prefill, low-latency ones for decode)
+OVERLAP_ALL2ALL = {"vllm": ("--all2all-backend", {"prefill": "deepep_high_throughput", "decode": "deepep_low_latency"}),
+                   "sglang": ("--moe-a2a-backend", {"prefill": "deepep", "decode": "deepep"})}
+
+
+def _overlap(pool: dict, target: str, notes: list[str]) -> list[str]:
+    """Flags of a pool planned with two-batch overlap (planner.axes.overlap): the target's own flag and, on NVIDIA
+    GPUs, the DeepEP all-to-all it runs with; a note where the target has none (catalogs/frameworks.yaml)."""
+    if not pool.get("tbo") or pool["role"] not in ("prefill", "decode"):
+        return []
+    entry = two_batch_overlap(target)
+    if entry is None:
+        notes.append(f"planned with two-batch overlap, which {framework_name(target)} has no option for here: "
+                     "expect a slower step than planned")
+        return []
+    flags = [entry["flag"]]
+    option, backend = OVERLAP_ALL2ALL[target]
+    if load_catalog()[pool["chip"]].vendor == "NVIDIA":
+        flags += [option, backend[pool["role"]]]
+    else:
+        notes.append(f"two-batch overlap: choose {option} for {pool['chip']} (DeepEP is NVIDIA's)")
+    return flags
+
+
 def _token_budget(dep: dict, pool: dict) -> int:
     """Tokens per forward: a prefill instance's batch of prompts; an aggregated one's chunk (8,192 by default)."""
     if pool["role"] == "prefill":
@@ -174,6 +201,7 @@ def vllm_launch(plan: dict) -> list[Launch]:
             argv += ["--quantization", quant]
         if p["role"] == "aggregated":
             argv.append("--enable-chunked-prefill")
+        argv += _overlap(p, "vllm", notes)
         if p["role"] in ("prefill", "decode"):
             argv += ["--kv-transfer-config", json.dumps({"kv_connector": "NixlConnector", "kv_role": "kv_both"},
                                                         separators=(",", ":"))]
@@ -209,6 +237,7 @@ def sglang_launch(plan: dict) -> list[Launch]:
             argv += ["--kv-cache-dtype", "fp8_e4m3"]
         if quant:
             argv += ["--quantization", quant]
+        argv += _overlap(p, "sglang", notes)
         if p["role"] in ("prefill", "decode"):
             argv += ["--disaggregation-mode", p["role"], "--disaggregation-transfer-backend", "nixl"]
         argv += _speculative(dep, p, "sglang")
@@ -264,6 +293,7 @@ def trtllm_launch(plan: dict) -> list[Launch]:
                          "enable_attention_dp in the YAML")
         if p["role"] == "aggregated":
             argv.append("--enable_chunked_prefill")
+        _overlap(p, "trtllm", notes)
         if p["role"] in urls:  # one URL per instance (a duplicate URL is refused by the disaggregated server)
             urls[p["role"]] += [f"POOL{n}_HOST{i}:{port}" for i in range(int(p["instances"]))]
         out.append(Launch(n, p["role"], p["chip"], int(p["instances"]), int(p["chips_per_instance"]), argv, notes,

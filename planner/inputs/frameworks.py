@@ -49,6 +49,12 @@ def runs_fp4_weight_only(framework: str, vendor: str, fp4_format: str | None) ->
     return fp4_format in allowed
 
 
+def two_batch_overlap(framework: str) -> dict | None:
+    """The framework's two-batch overlap (`two_batch_overlap`: {flag, source}), or None where it has none."""
+    entry = framework_table().get(framework, {}).get("two_batch_overlap")
+    return {"flag": str(entry["flag"]), "source": str(entry.get("source", ""))} if entry else None
+
+
 def auto_framework(chip_vendors: dict[str, str]) -> tuple[str, str]:
     """(framework, why) for `deploy.framework: auto` given the offered chips' vendors (chip id -> vendor)."""
     vendors = set(chip_vendors.values())
@@ -62,4 +68,5 @@ def auto_framework(chip_vendors: dict[str, str]) -> tuple[str, str]:
     return "vllm", f"vLLM, which runs the most of the chips offered ({', '.join(stacks)}: their vendors' own stacks)"
 
 
-__all__ = ["AUTO_ORDER", "auto_framework", "framework_name", "framework_table", "kv_connector", "runs_fp4_weight_only", "runs_on"]
+__all__ = ["AUTO_ORDER", "auto_framework", "framework_name", "framework_table", "kv_connector", "runs_fp4_weight_only", "runs_on",
+           "two_batch_overlap"]

@@ -177,6 +177,11 @@ class Deploy(_Strict):
         "TensorRT-LLM when every chip offered is NVIDIA's, else vLLM or SGLang, whichever runs them all")
     max_pools_per_role: int | None = Field(default=None, ge=1, le=64,
                                            description="at most this many distinct configurations per role")
+    two_batch_overlap: Literal["off", "auto"] = Field(
+        default="off", description="two micro-batches per forward, one's MoE all-to-all under the other's compute "
+        "(SGLang --enable-two-batch-overlap, vLLM --enable-dbo): auto prices every prefill candidate with expert "
+        "and attention data parallelism both ways, where the framework has it (catalogs/frameworks.yaml), and keeps "
+        "the better; decode pools never (docs/physics.md); off (default): never")
 
 
 class ChipOffer(_Strict):

@@ -22,6 +22,7 @@ from planner.axes.speculative import scenario_acceptance
 from planner.engine.candidates import DECODE_BATCHES_PER_RANK, PREFILL_BATCHES, Grid
 from planner.engine.params import PARAMS, EngineParams, active_params, using_params
 from planner.inputs.chips import ChipCatalog, load_catalog
+from planner.inputs.frameworks import two_batch_overlap
 from planner.inputs.models import load_model
 from planner.inputs.scenario import Scenario
 
@@ -54,6 +55,7 @@ class CoefficientKey:
     chunk_tokens: int | None = None
     prefix_cache_tokens: int | None = None
     framework: str = "trtllm"  # the serving framework (its host time per iteration)
+    two_batch_overlap: bool = False  # price eligible P/D rows also as two overlapped micro-batches
     params: EngineParams = PARAMS  # the engine constants in force (planner.engine.params.using_params)
 
     @classmethod
@@ -72,7 +74,8 @@ class CoefficientKey:
 
 def _axes_key(sc: Scenario) -> dict:
     """The scenario keys of the other axes that change the engine's table."""
-    out: dict = {"chunk_tokens": sc.aggregated.chunk_tokens, "prefix_cache_tokens": sc.workload.prefix_cache_tokens}
+    out: dict = {"chunk_tokens": sc.aggregated.chunk_tokens, "prefix_cache_tokens": sc.workload.prefix_cache_tokens,
+                 "two_batch_overlap": sc.deploy.two_batch_overlap == "auto" and two_batch_overlap(sc.framework) is not None}
     sp = sc.speculative
     if sp is not None:
         alpha, decay = scenario_acceptance(sp, sc.workload.speculative_acceptance)
@@ -128,6 +131,7 @@ def _evaluate(key: CoefficientKey) -> pd.DataFrame:
         spec_method=key.spec_method, spec_gammas=key.spec_gammas, spec_alpha=key.spec_alpha, spec_decay=key.spec_decay,
         draft_model=key.draft_model, spec_placement=key.spec_placement, draft_levels=key.draft_levels,
         chunk_tokens=key.chunk_tokens, prefix_cache_tokens=key.prefix_cache_tokens, framework=key.framework,
+        two_batch_overlap=key.two_batch_overlap,
     )
     with using_params(key.params):
         df = coefficient_table([model], chips, grid)

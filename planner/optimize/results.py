@@ -222,11 +222,12 @@ def pools_frame(prep: Prepared, fm: milp.FleetModel, x: np.ndarray) -> pd.DataFr
         "power_kw": t["power_w"].to_numpy() * x / 1e3, "kv_transfer_ms": t["kv_transfer_ms"].to_numpy(),
         "class": np.asarray(col("class", "default")).astype(str),
         "spec_tokens": np.nan_to_num(np.asarray(col("spec_tokens", 0), float)).astype(np.int64),
+        "tbo": pd.Series(col("tbo", False)).fillna(False).astype(bool).to_numpy(),
         "afd_level": np.asarray(pd.Series(col("afd_level", "")).fillna("").astype(str)),
         "draft_level": milp.draft_level_col(t), **shared_cols,
     })[used]
     df = df.assign(_o=df["role"].map(ROLE_ORDER)).sort_values(["class", "_o", "chip", "chips_per_instance"]).drop(columns="_o")
-    return df[POOL_COLUMNS + ["class", "spec_tokens", "afd_level", "draft_level", *shared_cols]].reset_index(drop=True)
+    return df[POOL_COLUMNS + ["class", "spec_tokens", "tbo", "afd_level", "draft_level", *shared_cols]].reset_index(drop=True)
 
 
 def architecture(pools: pd.DataFrame, rates: dict[str, float], tol: float) -> str:
