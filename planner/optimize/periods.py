@@ -72,6 +72,7 @@ class PeriodsModel:
     constraints: dict[str, milp.Row] = field(default_factory=dict)
     solver: object = None
     status: milp.SolveStatus | None = None  # of the loaded solution (planner.optimize.schedule.solve_schedule)
+    usage: dict[tuple[str, int], object] = field(default_factory=dict)  # (chip, period) -> u_kp (chip_usage)
 
     @property
     def periods(self) -> int:
@@ -93,16 +94,20 @@ def period_spec(prep: Prepared, rates: pd.Series) -> milp.MilpSpec:
 
 
 def chip_usage(pm: PeriodsModel, chip: str, p: int):
-    """u_kp: chips of type `chip` in use in period p, over every model (a linear expression)."""
-    terms, coefs = [], []
-    for (_j, q), fm in pm.blocks.items():
-        if q != p:
-            continue
-        n = fm.table["chips_per_instance"].to_numpy(float)
-        idx = np.flatnonzero(fm.table["chip"].astype(str).to_numpy() == chip)
-        terms += [fm.m.x[int(i)] for i in idx]
-        coefs += list(n[idx])
-    return milp._lin(coefs, terms)
+    """u_kp: chips of type `chip` in use in period p, over every model (a linear expression), built once for every
+    chip and period the first time one is asked (the blocks' chip columns read once, not per chip and period)."""
+    if not pm.usage:
+        terms: dict[tuple[str, int], tuple[list, list]] = {(k, q): ([], []) for k in pm.chips for q in range(pm.periods)}
+        for (_j, q), fm in pm.blocks.items():
+            n = fm.table["chips_per_instance"].to_numpy(float)
+            chips = fm.table["chip"].to_numpy().astype(str)
+            for k in np.unique(chips):
+                idx = np.flatnonzero(chips == k)
+                t, c = terms[(str(k), q)]
+                t += [fm.m.x[int(i)] for i in idx]
+                c += list(n[idx])
+        pm.usage.update({key: milp._lin(c, t) for key, (t, c) in terms.items()})
+    return pm.usage[(chip, p)]
 
 
 # ---------------------------------------------------------------- constraint families

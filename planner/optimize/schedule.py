@@ -218,11 +218,12 @@ def _local_search(dec: _Decomposed, reserved: dict, owned: dict, deadline: float
     return reserved, owned
 
 
-def split_bound(pm: periods.PeriodsModel, tl: float, gap: float) -> float:
+def split_bound(pm: periods.PeriodsModel, tl: float, gap: float, rented: np.ndarray | None = None) -> float:
     """A lower bound on the cost of every schedule: each period at its least cost if reserved and owned chips could
     be had by the hour (at their hourly prices, without the owned count), spot and on-demand as they are. A chip
     committed for the horizon costs at least that in every period, so the sum bounds the optimum; budget and
-    change limits, left out, only raise it."""
+    change limits, left out, only raise it. With `rented` (per period, a lower bound of its least cost with no
+    commitments) the bound is raised by `peak_bound`."""
     pr = pm.prices.copy()
     hourly = pr["on_demand_usd_per_hr"].astype(float)
     hourly = np.fmin(hourly, pr["reserved_usd_per_hr"].astype(float))
@@ -234,7 +235,58 @@ def split_bound(pm: periods.PeriodsModel, tl: float, gap: float) -> float:
     cost, st = relaxed.solve({}, {})
     if not st.has_solution:
         return -np.inf
-    return relaxed.bound
+    ratio = reserved_ratio(pm.prices)
+    if rented is None or ratio is None:
+        return relaxed.bound
+    return max(relaxed.bound, peak_bound(np.asarray(relaxed.bounds), np.asarray(rented, float), pm.hours, ratio))
+
+
+def reserved_ratio(prices: pd.DataFrame) -> float | None:
+    """On-demand over reserved price, when every chip with a reserved price has the same ratio and no chip is
+    owned (the case `peak_bound` applies to); else None."""
+    res = prices["reserved_usd_per_hr"].astype(float)
+    ratio = (prices["on_demand_usd_per_hr"].astype(float) / res)[res.notna()].to_numpy()
+    if not len(ratio) or (prices["owned_max_count"] > 0).any() or np.ptp(ratio) > 1e-9 * ratio.max():
+        return None
+    return float(ratio[0])
+
+
+def peak_bound(at_reserved: np.ndarray, rented: np.ndarray, hours: np.ndarray, ratio: float) -> float:
+    """A stronger lower bound than the split one, from the same period solves.
+
+    Lagrange multipliers on `reserved used in period p <= R_k` give, for every chip k, weights mu_kp >= 0 with
+    sum_p mu_kp <= H c_res_k and mu_kp <= h_p c_od_k; the periods priced at mu_kp / h_p per reserved chip-hour then
+    bound the optimum from below. Take mu_kp = h_p w_p c_res_k with one weight w_p per period for every chip
+    (sum_p h_p w_p = H, 0 <= w_p <= ratio = c_od / c_res): w_p = 1 is the split bound (`at_reserved`), w_p = ratio
+    the periods without commitments (`rented`), w_p = 0 free chips (>= 0). A period's least cost is concave in
+    w_p (a minimum of functions linear in it), so the chords through those three points bound it from below; the
+    weights are moved, hour by hour, from the periods that lose least by cheaper chips to those that gain most by
+    dearer ones (peak periods, whose chips a commitment would leave idle the rest of the day)."""
+    S, D, h = (np.asarray(v, float) for v in (at_reserved, rented, hours))
+    total = float(S.sum())
+    if ratio <= 1.0 or not (np.isfinite(S).all() and np.isfinite(D).all()):
+        return total
+    give = S / h  # bound lost per hour of weight taken below w_p = 1
+    take = (D - S) / ((ratio - 1.0) * h)  # bound gained per hour of weight added above it
+    left_give, left_take = h.copy(), (ratio - 1.0) * h
+    givers, takers = list(np.argsort(give)), list(np.argsort(-take))
+    role: dict[int, str] = {}
+    while givers and takers:
+        a, b = int(givers[0]), int(takers[0])
+        if role.get(a) == "take" or left_give[a] <= 0:
+            givers.pop(0)
+            continue
+        if role.get(b) == "give" or left_take[b] <= 0 or a == b:
+            takers.pop(0)
+            continue
+        if take[b] <= give[a]:
+            break
+        q = min(left_give[a], left_take[b])
+        total += q * (take[b] - give[a])
+        left_give[a] -= q
+        left_take[b] -= q
+        role[a], role[b] = "give", "take"
+    return total
 
 
 def _gap(cost: float, bound: float) -> float:
@@ -262,6 +314,7 @@ def solve_schedule(units, prices, hours, limits, tl: float, gap: float) -> perio
     free_owned = {k: int(pm.prices.at[k, "owned_max_count"]) for k in pm.chips
                   if pm.prices.at[k, "owned_fixed_usd_per_hr"] == 0}
     cost, st = dec.solve({}, free_owned, load=True)
+    rented = np.array(dec.bounds) if st.has_solution and not any(free_owned.values()) else None  # no commitments
     if st.status == "infeasible" or (not st.has_solution and not periods.coupled(pm)):
         _raise_unsolved(st, units, pm.prices, limits, tl)
     if not periods.coupled(pm):  # the periods apart are the whole program
@@ -270,7 +323,7 @@ def solve_schedule(units, prices, hours, limits, tl: float, gap: float) -> perio
         return pm
     tied = limits.budget_usd_per_hr is not None or limits.max_starts_per_period is not None \
         or limits.min_hold_periods > 1  # the periods apart may break these: the joint program decides
-    bound = split_bound(pm, tl, gap) if st.has_solution else -np.inf
+    bound = split_bound(pm, tl, gap, rented) if st.has_solution else -np.inf
     reserved, owned = {}, free_owned
     if st.has_solution and _gap(cost, bound) > gap:
         for _ in range(3):  # the counts that suit the schedule, then the schedule that suits the counts
