@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from planner.engine.roofline import FIT_REASONS
 from planner.engine.tables import FRAMEWORKS
 from planner.errors import PlannerError
 from planner.inputs.chips import ChipCatalog, load_catalog
@@ -209,7 +210,7 @@ def predict_row(row: pd.Series, catalog: ChipCatalog, load=None) -> dict:
         step = StepModel(s.config, s.isl, s.osl, max_decode=max(s.concurrency, 1),
                          max_prefill_tokens=max(min(s.config.token_budget, s.isl * s.concurrency), s.isl))
         if step.fit_reason:
-            raise Skip("the deployment's weights do not fit in memory per the engine")
+            raise Skip(f"the engine cannot run this deployment: {FIT_REASONS[step.fit_reason]}")
         sim = simulate_aggregated(step, lengths, load)
     else:
         per_decoder = max(int(np.ceil(s.concurrency / s.decode_workers)), 1)
@@ -217,7 +218,8 @@ def predict_row(row: pd.Series, catalog: ChipCatalog, load=None) -> dict:
         pstep = StepModel(s.prefill, s.isl, s.osl, max_decode=1, prefill_only=True,
                           max_prefill_tokens=max(s.isl * s.prefill.max_batch, s.isl))
         if dstep.fit_reason or pstep.fit_reason:
-            raise Skip("a pool's weights do not fit in memory per the engine")
+            role, why = ("decode", dstep.fit_reason) if dstep.fit_reason else ("prefill", pstep.fit_reason)
+            raise Skip(f"the engine cannot run the {role} pool: {FIT_REASONS[why]}")
         sim = simulate_disaggregated(Pools(pstep, s.prefill_workers, dstep, s.decode_workers), lengths, load)
     out = sim.summary()
     return {"ttft_ms": out["ttft_ms_p50"], "tpot_ms": out["tpot_ms_p50"]}
