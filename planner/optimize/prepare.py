@@ -23,6 +23,7 @@ from planner.inputs.frameworks import (
     kv_connector,
     runs_fp4_weight_only,
     runs_on,
+    two_batch_overlap,
 )
 from planner.inputs.models import load_model
 from planner.inputs.scenario import Scenario, check_references, require_limits, require_one_period
@@ -140,6 +141,12 @@ def _framework_notes(sc: Scenario, cat) -> list[str]:
                                  "these chips run on their vendors' own stacks") + " (catalogs/frameworks.yaml)")
     notes = [f"framework: {why}"] if sc.deploy.framework == "auto" and fw != "trtllm" else []
     notes += [f"{c} is not used: {name} does not run it ({who_runs(c)})" for c in left_out]
+    if sc.deploy.two_batch_overlap == "auto":
+        tbo = two_batch_overlap(fw)
+        notes.append(f"two-batch overlap: {name} {tbo['flag']}, priced for prefill candidates with expert and "
+                     "attention data parallelism (taken as a perfect overlap; decode without it, docs/physics.md)"
+                     if tbo else f"two-batch overlap: {name} has no such option here, so none is priced "
+                     "(deploy.two_batch_overlap: auto applies to SGLang and vLLM)")
     return notes
 
 

@@ -259,12 +259,17 @@ def pool_error_bands(pools: pd.DataFrame, model_id: str) -> list[dict]:
 
 
 def deployment_notes(pools: pd.DataFrame) -> list[str]:
-    """What a deployment of the plan relies on: pipeline parallelism, and how a P/D fleet scales (replica units)."""
+    """What a deployment of the plan relies on: pipeline parallelism, two-batch overlap, and how a P/D fleet scales
+    (replica units)."""
     out = []
     pp = pools[pools["pp"] > 1]
     if len(pp):
         out.append("relies on pipeline parallelism: " + ", ".join(
             f"{r.role} {r.chip} pp{r.pp}" for r in pp[["role", "chip", "pp"]].drop_duplicates().itertuples()))
+    if "tbo" in pools and pools["tbo"].any():
+        out.append("relies on two-batch overlap: " + ", ".join(
+            f"{r.role} {r.chip} ep{r.ep} dp{r.dp}" for r in pools[pools["tbo"]][["role", "chip", "ep", "dp"]]
+            .drop_duplicates().itertuples()))
     pre, dec = pools[pools["role"] == "prefill"], pools[pools["role"] == "decode"]
     if len(pre) == 1 and len(dec) == 1:
         a, b = int(pre["instances"].iloc[0]), int(dec["instances"].iloc[0])

@@ -107,6 +107,10 @@ def test_the_scenario_key_and_the_framework_decide_which_rows_are_priced_overlap
 def test_a_plan_with_overlap_is_no_dearer_and_its_commands_carry_the_flags():
     off, auto = solve_scenario(_scenario("sglang", "off")), solve_scenario(_scenario("sglang", "auto"))
     assert auto.summary["cost_usd_per_hr"] <= off.summary["cost_usd_per_hr"] + 1e-9
+    assert any(n.startswith("relies on two-batch overlap: prefill") for n in auto.summary["notes"])
+    assert not any("two-batch overlap" in n for n in off.summary["notes"])
+    trt = solve_scenario(_scenario("trtllm", "auto")).summary["notes"]
+    assert any("TensorRT-LLM has no such option" in n for n in trt)
     plan = json.loads(json.dumps(auto.summary, default=str))
     pools = plan["pools"]
     assert any(p["tbo"] for p in pools) and not any(p["tbo"] for p in json.loads(json.dumps(off.summary, default=str))["pools"])
