@@ -19,8 +19,9 @@ from planner.inputs.models import ModelArch, load_model
 
 
 def evaluate_axes(cands: Candidates, mt: ModelTable, ct: ChipTable, grid: Grid) -> tuple[Candidates, EngineResult]:
-    """Engine evaluation plus the axes' post-processing: speculative variants (gamma per row), a co-located
-    draft model, the prefix cache's memory, the aggregated chunk cap (planner.axes.speculative, .prefix, .chunked)."""
+    """Engine evaluation plus the axes' post-processing: speculative variants (gamma per row), two-batch overlap, a
+    co-located or pooled draft model, the prefix cache's memory, the aggregated chunk cap (planner.axes.speculative,
+    .overlap, .draft_pool, .prefix, .chunked)."""
     if grid.spec_method is not None and any(g > 0 for g in grid.spec_gammas):
         cands = speculative.spec_variants(cands, grid.spec_gammas, grid.spec_alpha, grid.spec_decay)
     if grid.two_batch_overlap:

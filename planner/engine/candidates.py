@@ -50,7 +50,7 @@ class Grid:
     chunk_tokens: int | None = None  # aggregated: tokens per forward per attention rank
     prefix_cache_tokens: int | None = None  # None: hit rate x isl x batch (planner.axes.prefix)
     framework: str = "trtllm"  # serving framework (its host time per iteration; planner.engine.params)
-    two_batch_overlap: bool = False  # also price eligible P/D rows as two overlapped micro-batches (axes.overlap)
+    two_batch_overlap: bool = False  # also price eligible prefill rows as two overlapped micro-batches (axes.overlap)
 
 
 def dtype_on_chip(weights: str, chip) -> str | None:

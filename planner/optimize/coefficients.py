@@ -55,7 +55,7 @@ class CoefficientKey:
     chunk_tokens: int | None = None
     prefix_cache_tokens: int | None = None
     framework: str = "trtllm"  # the serving framework (its host time per iteration)
-    two_batch_overlap: bool = False  # price eligible P/D rows also as two overlapped micro-batches
+    two_batch_overlap: bool = False  # price eligible prefill rows also as two overlapped micro-batches
     params: EngineParams = PARAMS  # the engine constants in force (planner.engine.params.using_params)
 
     @classmethod

@@ -25,7 +25,7 @@ correction) above, where it is accurate to well under a percent of rho.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -36,7 +36,7 @@ SCV = {"md-c": 0.0, "erlang-c": 1.0}  # squared coefficient of variation of the 
 DEFAULT_QUEUEING = "md-c"  # the scenario default (`queueing.model`), also used by `planner validate`
 
 
-@lru_cache(maxsize=None)
+@cache
 def _log_erlang_c_row(c: int) -> np.ndarray:
     """log C(c, rho c) for c servers on a uniform rho grid, exact; computed for the server counts asked (a solve
     asks a few, the whole table would cost 36 ms)."""
