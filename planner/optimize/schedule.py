@@ -224,14 +224,7 @@ def split_bound(pm: periods.PeriodsModel, tl: float, gap: float, rented: np.ndar
     committed for the horizon costs at least that in every period, so the sum bounds the optimum; budget and
     change limits, left out, only raise it. With `rented` (per period, a lower bound of its least cost with no
     commitments) the bound is raised by `peak_bound`."""
-    pr = pm.prices.copy()
-    hourly = pr["on_demand_usd_per_hr"].astype(float)
-    hourly = np.fmin(hourly, pr["reserved_usd_per_hr"].astype(float))
-    owned = pr["owned_max_count"] > 0
-    hourly = np.where(owned, np.fmin(hourly, pr["owned_fixed_usd_per_hr"] + pr["owned_energy_usd_per_hr"]), hourly)
-    pr = pr.assign(on_demand_usd_per_hr=hourly, reserved_usd_per_hr=np.nan, owned_max_count=0.0)
-    lim = periods.Limits(max_chips=pm.limits.max_chips, max_power_kw=pm.limits.max_power_kw)
-    relaxed = _Decomposed(periods.build(pm.units, pr, pm.hours, lim), tl, gap)
+    relaxed = _hourly_commitments(pm, tl, gap)
     cost, st = relaxed.solve({}, {})
     if not st.has_solution:
         return -np.inf
@@ -239,6 +232,36 @@ def split_bound(pm: periods.PeriodsModel, tl: float, gap: float, rented: np.ndar
     if rented is None or ratio is None:
         return relaxed.bound
     return max(relaxed.bound, peak_bound(np.asarray(relaxed.bounds), np.asarray(rented, float), pm.hours, ratio))
+
+
+def _hourly_commitments(pm: periods.PeriodsModel, tl: float, gap: float) -> _Decomposed:
+    """The periods apart, reserved and owned chips to be had by the hour at their hourly prices (the split
+    relaxation), with the per-period limits; budget and change limits left out."""
+    pr = pm.prices.copy()
+    hourly = pr["on_demand_usd_per_hr"].astype(float)
+    hourly = np.fmin(hourly, pr["reserved_usd_per_hr"].astype(float))
+    owned = pr["owned_max_count"] > 0
+    hourly = np.where(owned, np.fmin(hourly, pr["owned_fixed_usd_per_hr"] + pr["owned_energy_usd_per_hr"]), hourly)
+    pr = pr.assign(on_demand_usd_per_hr=hourly, reserved_usd_per_hr=np.nan, owned_max_count=0.0)
+    lim = periods.Limits(max_chips=pm.limits.max_chips, max_power_kw=pm.limits.max_power_kw)
+    return _Decomposed(periods.build(pm.units, pr, pm.hours, lim), tl, gap)
+
+
+def one_period_schedule(pm: periods.PeriodsModel, tl: float, gap: float) -> tuple[float, float, dict] | None:
+    """One period (a flat demand, or every period alike after merging), no owned chips, no budget: a chip reserved
+    for the horizon runs every hour of it, so reserving what the split relaxation rents at the reserved price is
+    feasible and costs what the relaxation does, which bounds every schedule: optimal up to the period's gap.
+    Returns (cost, bound, reserved counts), or None where this does not apply."""
+    pr = pm.prices
+    if pm.periods != 1 or pm.limits.budget_usd_per_hr is not None or (pr["owned_max_count"] > 0).any():
+        return None
+    relaxed = _hourly_commitments(pm, tl, gap)
+    cost, st = relaxed.solve({}, {}, load=True)
+    if not st.has_solution:
+        return None
+    cheaper = pr["reserved_usd_per_hr"].astype(float) < pr["on_demand_usd_per_hr"].astype(float)
+    reserved = {k: int(round(float(relaxed.pm.m.d[k, 0].value or 0.0))) for k in pm.chips if cheaper[k]}
+    return cost, relaxed.bound, {k: r for k, r in reserved.items() if r > 0}
 
 
 def reserved_ratio(prices: pd.DataFrame) -> float | None:
@@ -311,6 +334,15 @@ def solve_schedule(units, prices, hours, limits, tl: float, gap: float) -> perio
             return pm
     pm = periods.build(units, prices, hours, limits)
     dec = _Decomposed(pm, tl, gap)
+    flat = one_period_schedule(pm, tl, gap)
+    if flat is not None:
+        _, bound, reserved = flat
+        cost, st = dec.solve(reserved, {}, load=True)  # the relaxation's fleet, its rented chips reserved
+        if st.has_solution:
+            g = _gap(cost, bound)
+            status = "optimal" if g <= 1e-6 else ("within-gap" if g <= gap + 1e-12 else "time-limit")
+            pm.status = milp.SolveStatus(status, st.termination, g, cost, bound, time.perf_counter() - t0)
+            return pm
     free_owned = {k: int(pm.prices.at[k, "owned_max_count"]) for k in pm.chips
                   if pm.prices.at[k, "owned_fixed_usd_per_hr"] == 0}
     cost, st = dec.solve({}, free_owned, load=True)

@@ -292,3 +292,18 @@ def test_peak_bound_never_exceeds_the_brute_force_optimum():
         sched = solve_schedule([unit], prices, np.array(hours), periods.Limits(), 30.0, GAP)
         assert horizon_cost(sched) == pytest.approx(best, rel=1e-9)
     assert raised >= 3  # the raised bound is not the split bound in disguise
+
+
+@pytest.mark.parametrize("chips", [
+    {"a": {"od": 2.0, "res": 1.1}, "b": {"od": 2.6, "res": 2.4, "spot": 1.0, "spot_cap": 2, "headroom": 0.25}},
+    {"a": {"od": 2.0, "res": 2.5}, "b": {"od": 2.6}},  # reserving never pays
+])
+def test_a_flat_demand_is_solved_as_one_period_and_proven(chips):
+    """Every period alike: one period after merging, where reserving what the split relaxation rents at the
+    reserved price is optimal (one_period_schedule); the cost is brute force's and the gap is proven ~0."""
+    rows = [("a", 1, 1.0), ("a", 3, 3.5), ("b", 2, 2.7)]
+    rates = [5.5] * 4
+    pm = solve_schedule([synth_unit("m", rates, rows)], synth_prices(chips), np.full(4, 6.0), periods.Limits(), 30.0,
+                        GAP)
+    assert horizon_cost(pm) == pytest.approx(brute_force(rows, rates, [6.0] * 4, chips, xmax=5, rmax=8), rel=1e-9)
+    assert pm.status.status == "optimal" and pm.status.mip_gap <= 1e-6
