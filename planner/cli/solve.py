@@ -194,9 +194,11 @@ def solve_cmd(scenario_path, model_ref, chips, rate_rps, isl, osl, ttft_ms, tpot
                                                       "--isl 2048 --osl 256 --ttft 1000 --tpot 30")
         if rate_rps is None and objective != "max-throughput":
             raise PlannerError("the one-line form needs the requests/s to serve", field="--rate",
-                               hint="e.g. --rate 20 (a budget or chip limit for max-throughput needs a scenario file)")
+                               hint="e.g. --rate 20, or --objective max-throughput with a count on every chip "
+                                    "(--chips h100-sxm:2.5:32)")
         sc = scenario_from_flags(model_ref, chips, rate_rps=rate_rps, isl=isl, osl=osl, ttft_ms=ttft_ms,
-                                 tpot_ms=tpot_ms, weights=weights, catalogs=catalogs, framework=framework)
+                                 tpot_ms=tpot_ms, weights=weights, catalogs=catalogs, framework=framework,
+                                 objective=objective)
     if sc.plans_periods and export_target:
         raise PlannerError("a plan over periods has no single deployment to export", field="--export",
                            hint="export one period's plan: solve the scenario without `demand:` and --export")

@@ -613,9 +613,11 @@ def parse_chip_offers(text: str) -> list[dict]:
 
 def scenario_from_flags(model: str, chips: str, *, rate_rps: float | None, isl: int, osl: int,
                         ttft_ms: float | None, tpot_ms: float | None, weights: str | None = None, name: str | None = None,
-                        catalogs: tuple | list = (), framework: str | None = None) -> Scenario:
+                        catalogs: tuple | list = (), framework: str | None = None,
+                        objective: str | None = None) -> Scenario:
     """A scenario from command-line flags (the one-line `planner solve --model ... --chips ...`), validated and
-    checked like a file; errors name the flag's field."""
+    checked like a file; errors name the flag's field. With objective max-throughput and no rate the chips' counts
+    (ID:PRICE:COUNT) are the limits."""
     label = Path(model).parent.name if Path(model).name == "config.json" else str(model).rsplit("/", 1)[-1]
     data = {"name": name or f"{label or 'model'}-cli", "model": model, "precision": {"weights": weights} if weights else {},
             "workload": {"arrival_rate_rps": rate_rps, "isl": isl, "osl": osl},
@@ -623,6 +625,8 @@ def scenario_from_flags(model: str, chips: str, *, rate_rps: float | None, isl: 
             "chips": parse_chip_offers(chips)}
     if framework:
         data["deploy"] = {"framework": framework}
+    if objective:
+        data["objective"] = objective
     sc = validate_scenario(data, "command line")
     check_references(sc, catalogs)
     return sc

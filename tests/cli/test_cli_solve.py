@@ -206,6 +206,20 @@ def test_one_line_solve_equals_the_same_scenario_from_a_file(tmp_path):
     assert json.loads(sg.output)["deployment"]["framework"] == "sglang"
 
 
+def test_one_line_max_throughput_within_the_chip_counts():
+    """AI Configurator's default question in one line: the most requests/s 32 H100s serve under the SLOs (no rate);
+    the same as the scenario file with max_count 32 and objective max-throughput."""
+    flags = ["--model", "llama-3.1-70b", "--chips", "h100-sxm:2.5:32", "--isl", "4000", "--osl", "500", "--ttft",
+             "1000", "--tpot", "30", "--weights", "fp8", "--objective", "max-throughput", "--format", "json"]
+    r = run("solve", *flags)
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["objective"] == "max-throughput" and out["num_chips"] <= 32 and out["throughput_rps"] > 0
+    assert out["tpot_ms"] <= 30 + 1e-6
+    unlimited = run("solve", *[f if f != "h100-sxm:2.5:32" else "h100-sxm:2.5" for f in flags])
+    assert unlimited.exit_code == 2 and "max_count" in unlimited.output and "Traceback" not in unlimited.output
+
+
 @pytest.mark.parametrize("args, field", [
     (["--model", "llama-3.1-8b", "--chips", "h100-sxm:x", "--rate", "1", "--isl", "10", "--osl", "10"], "--chips"),
     (["--model", "llama-3.1-8b", "--chips", "h100-sxm", "--isl", "10", "--osl", "10"], "--rate"),
