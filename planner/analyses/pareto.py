@@ -82,6 +82,17 @@ def frontier(df: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
     return ok.iloc[keep].sort_values(x).reset_index(drop=True)
 
 
+def time_limit_warnings(all_points: pd.DataFrame, time_limit_s: float) -> list[str]:
+    """One line when points stopped at the solver's time limit: how many, their largest proven gap, what helps."""
+    stopped = all_points[all_points["status"] == "time-limit"]
+    if stopped.empty:
+        return []
+    gap = pd.to_numeric(stopped["mip_gap"], errors="coerce").max()
+    worst = f", proven gaps up to {100 * gap:.2g}%" if np.isfinite(gap) else ""
+    return [f"{len(stopped)} point(s) stopped at the {time_limit_s:g} s time limit{worst}: raise --time-limit to "
+            "prove them, or loosen --mip-gap (e.g. 0.005) for a faster sweep"]
+
+
 def _tpot_sweep(prep: Prepared, fm: milp.FleetModel, n: int, tl: float, gap: float) -> list[dict]:
     t = fm.table
     role = t["role"].astype(str).to_numpy()
@@ -180,6 +191,7 @@ def pareto(sc: Scenario, *, sweep: str = "tpot", points: int = 20, catalogs=(), 
         raise InfeasibleError(f"no point of the {sweep} sweep is feasible", field="chips",
                               hint="`planner solve` on the scenario says which SLO or limit binds")
     far, warnings = frontier_warnings(front)
+    warnings = warnings + time_limit_warnings(all_points, tl)
     front = front.assign(impractical=far)
     summary = {
         "warnings": warnings,

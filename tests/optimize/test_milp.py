@@ -338,6 +338,15 @@ def test_frontiers_are_monotone(monkeypatch):
     assert (np.diff(bu.points["throughput_rps"]) > 0).all() and (bu.points["cost_usd_per_hr"] <= 60 + 1e-6).all()
 
 
+def test_points_stopped_at_the_time_limit_are_named():
+    pts = pd.DataFrame({"status": ["optimal", "time-limit", "time-limit", "within-gap"],
+                        "mip_gap": [0.0, 0.0012, 0.0017, 1e-4]})
+    (line,) = pareto_mod.time_limit_warnings(pts, 10.0)
+    assert line.startswith("2 point(s) stopped at the 10 s time limit, proven gaps up to 0.17%")
+    assert "--mip-gap" in line and "--time-limit" in line
+    assert pareto_mod.time_limit_warnings(pts[pts["status"] != "time-limit"], 10.0) == []
+
+
 @pytest.mark.parametrize("rate,caps", [(0.7, None), (4.0, None), (13.0, (8, 4)), (31.0, (16, 8))])
 def test_pruning_keeps_the_optimum(rate, caps, pruned_and_full):
     """Dominance pruning is exact: the same optimum with every candidate that passes the SLO."""
