@@ -259,6 +259,16 @@ def predicted_at(catalog, row_id: str, **columns) -> float:
     return float(r["predicted"] / r["measured"])
 
 
+def ix13_prefill_tok_s(catalog) -> float:
+    """The engine's best prefill tokens/s per GPU on IX-13-a's prefill instance (tp1 ep8 dp8, H200)."""
+    pts = V.read_points()
+    s, _ = V.setting_from_row(pts[pts["id"] == "IX-13-a"].iloc[0], catalog)
+    one = V.Setting(**{**s.__dict__, "num_chips": None, "batch": None})
+    ev = V.evaluate_role(one, "prefill", catalog, par=np.array([[1, 8, 1, 8]], float))
+    i = V.best(ev, ev.res.prefill_tok_s, "prefill")
+    return float(ev.res.prefill_tok_s[i] / ev.cpi[i])
+
+
 def without_overlap(catalog, row_id: str) -> float:
     """predicted/measured of one shared row predicted as if its notes did not say two-batch overlap."""
     pts = V.read_points()
@@ -630,6 +640,13 @@ error seen so far, not as confidence intervals.
   {PARAMS.moe_gemm_relative_efficiency}, `moe_expert_width_half` = {PARAMS.moe_expert_width_half:g} columns) on fine-grained experts
   (DeepSeek-V3, Qwen3-235B: widths 48–2,048). Coarse experts (Mixtral: 14,336 columns) extrapolate and are
   still predicted too slow (ML41-7, ML51-7/15 at {span(res, mixtral)}).
+- **IX-13-a** (DeepSeek-R1 P/D on 56 H200, Dynamo + SGLang, 2,048 clients): the per-user speed is right (IX-13-b
+  {span(res, res["id"].eq("IX-13-b"))}) and the throughput {span(res, res["id"].eq("IX-13-a"))}: the measured fleet
+  decodes about half its clients at a time (522 output tokens/s per decode GPU at 39 ms per token: ~980 sequences),
+  so its one prefill instance (EP 8, attention DP 8) sustains ~3,100 input tokens/s per GPU, where the engine's
+  prefill role gives {ix13_prefill_tok_s(catalog):,.0f} and calls the fleet decode-bound. The disaggregated serving rows near saturation point
+  the same way (docs/serving.md: measured TTFT of seconds where the simulated prefill pool keeps up); the published
+  EP 32 prefill row with two-batch overlap (SG-P2) does not. Not resolved with the data here.
 - **Long-context Llama-3.1-405B MLPerf rows**: with the p99 TTFT queueing the Hopper rows are still
   {span(res, llama405 & hopper)} too fast (Blackwell {span(res, llama405 & ~hopper)}) at the dataset's measured mean
   input ({D.DATASET_ISL['long-context mix'][0]:,.0f} tokens). The input-length spread (up to ~20k tokens,
