@@ -206,7 +206,7 @@ def test_one_line_solve_equals_the_same_scenario_from_a_file(tmp_path):
     assert json.loads(sg.output)["deployment"]["framework"] == "sglang"
 
 
-def test_one_line_max_throughput_within_the_chip_counts():
+def test_one_line_max_throughput_within_the_chip_counts(tmp_path):
     """AI Configurator's default question in one line: the most requests/s 32 H100s serve under the SLOs (no rate);
     the same as the scenario file with max_count 32 and objective max-throughput."""
     flags = ["--model", "llama-3.1-70b", "--chips", "h100-sxm:2.5:32", "--isl", "4000", "--osl", "500", "--ttft",
@@ -216,6 +216,13 @@ def test_one_line_max_throughput_within_the_chip_counts():
     out = json.loads(r.output)
     assert out["objective"] == "max-throughput" and out["num_chips"] <= 32 and out["throughput_rps"] > 0
     assert out["tpot_ms"] <= 30 + 1e-6
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump({
+        "name": "x", "model": "llama-3.1-70b", "precision": {"weights": "fp8"}, "objective": "max-throughput",
+        "workload": {"isl": 4000, "osl": 500}, "slo": {"ttft_ms": 1000, "tpot_ms": 30},
+        "chips": [{"id": "h100-sxm", "price_usd_per_hr": 2.5, "max_count": 32}]}))
+    from_file = json.loads(run("solve", p, "--format", "json").output)
+    assert from_file["throughput_rps"] == pytest.approx(out["throughput_rps"], rel=1e-9)
     unlimited = run("solve", *[f if f != "h100-sxm:2.5:32" else "h100-sxm:2.5" for f in flags])
     assert unlimited.exit_code == 2 and "max_count" in unlimited.output and "Traceback" not in unlimited.output
 
