@@ -127,11 +127,16 @@ def parse_ttft_percentile(notes: str) -> float | None:
     return float(m.group(1)) if m else None
 
 
+def _framework_text(notes: str) -> str:
+    """What a row's notes say after `framework:` (up to the next `|`), or ''."""
+    m = re.search(r"framework:\s*([^|]*)", str(notes))
+    return m.group(1) if m else ""
+
+
 def parse_framework(notes: str) -> str:
     """The serving framework a row's notes name (`framework: ...`): SGLang or vLLM by name, else TensorRT-LLM
     (TensorRT-LLM itself, the MLPerf harnesses built on it, and rows that do not say)."""
-    m = re.search(r"framework:\s*([^|]*)", str(notes))
-    text = m.group(1).lower() if m else ""
+    text = _framework_text(notes).lower()
     return "sglang" if "sglang" in text else ("vllm" if "vllm" in text else "trtllm")
 
 
@@ -177,8 +182,7 @@ class Setting:
 
 def parse_two_batch_overlap(notes: str) -> bool:
     """Whether the framework the notes name ran two micro-batches overlapped (`TBO`, `two-batch overlap`, `DBO`)."""
-    m = re.search(r"framework:\s*([^|]*)", str(notes))
-    return bool(m and re.search(r"\b(TBO|DBO)\b|two-batch overlap|dual-batch overlap", m.group(1), re.IGNORECASE))
+    return bool(re.search(r"\b(TBO|DBO)\b|two-batch overlap|dual-batch overlap", _framework_text(notes), re.IGNORECASE))
 
 
 def _par_rows(s: Setting, catalog: ChipCatalog, max_chips: int) -> np.ndarray:

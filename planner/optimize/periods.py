@@ -71,7 +71,7 @@ class PeriodsModel:
     blocks: dict[tuple[int, int], milp.FleetModel] = field(default_factory=dict)
     constraints: dict[str, milp.Row] = field(default_factory=dict)
     solver: object = None
-    status: milp.SolveStatus | None = None  # of the loaded solution (planner.optimize.schedule.solve_schedule)
+    status: milp.SolveStatus | None = None  # of the loaded solution (planner.optimize.schedule_solve.solve_schedule)
     usage: dict[tuple[str, int], object] = field(default_factory=dict)  # (chip, period) -> u_kp (chip_usage)
 
     @property

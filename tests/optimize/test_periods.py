@@ -15,7 +15,7 @@ import pytest
 from planner.inputs.demand import DemandTable
 from planner.optimize import milp, periods
 from planner.optimize.pricing import PRICE_COLUMNS
-from planner.optimize.schedule import peak_bound, solve_schedule, split_bound
+from planner.optimize.schedule_solve import peak_bound, solve_schedule, split_bound
 
 GAP = 1e-9
 
