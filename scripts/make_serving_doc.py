@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 import time
 import warnings
@@ -114,7 +115,7 @@ def main() -> None:
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else SHARED
     rows = read_serving(path)
     t0 = time.perf_counter()
-    res = predict_serving(rows)
+    res = predict_serving(rows, workers=os.cpu_count() or 1)
     elapsed = time.perf_counter() - t0
     scatter(res)
     skipped = res[res["status"] != "ok"].drop_duplicates("id")

@@ -11,13 +11,16 @@ never fitted. Assumptions made for every row (the format does not state them) ar
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from planner.engine.params import active_params, using_params
 from planner.engine.roofline import FIT_REASONS
 from planner.engine.tables import FRAMEWORKS
 from planner.errors import PlannerError
@@ -27,6 +30,7 @@ from planner.inputs.reader import MAX_CSV_BYTES, load_csv, read_text
 from planner.serving.aggregated import simulate_aggregated
 from planner.serving.clients import ClosedLoop, Lengths
 from planner.serving.disaggregated import Pools, simulate_disaggregated
+from planner.serving.params import active_serving_params, using_serving_params
 from planner.serving.step_times import EngineConfig, StepModel
 
 REQUIRED = ("id", "backend", "model_path", "system", "mode", "isl", "osl", "silicon_ttft_ms", "silicon_tpot_ms",
@@ -225,20 +229,60 @@ def predict_row(row: pd.Series, catalog: ChipCatalog, load=None) -> dict:
     return {"ttft_ms": out["ttft_ms_p50"], "tpot_ms": out["tpot_ms_p50"]}
 
 
-def predict_serving(rows: pd.DataFrame, catalog: ChipCatalog | None = None) -> pd.DataFrame:
-    """Long format: one record per (row, metric) with predicted, measured, ape; skipped rows with the reason."""
+ROWS_PER_WORKER = 40  # fewer distinct rows per extra process do not pay for starting it
+# columns that never change a prediction: the row's name, its provenance and what was measured
+NOT_INPUTS = ("id", "silicon_data_source", "backend_version", "silicon_ttft_ms", "silicon_tpot_ms")
+
+
+def _predict_one(row: dict, catalog: ChipCatalog) -> tuple[dict, str, str, float]:
+    """(prediction, status, reason, seconds) of one row."""
+    t0 = time.perf_counter()
+    try:
+        pred, status, reason = predict_row(pd.Series(row), catalog), "ok", ""
+    except Skip as exc:
+        pred, status, reason = {}, "skipped", str(exc)
+    return pred, status, reason, time.perf_counter() - t0
+
+
+def _predict_chunk(rows: list[dict], catalog: ChipCatalog, params=None) -> list[tuple[dict, str, str, float]]:
+    """Rows in order; `params` (engine, serving constants) as the caller had them in force (another process)."""
+    if params is None:
+        return [_predict_one(r, catalog) for r in rows]
+    with using_params(params[0]), using_serving_params(params[1]):
+        return [_predict_one(r, catalog) for r in rows]
+
+
+def _run(settings: list[dict], catalog: ChipCatalog, workers: int) -> list[tuple[dict, str, str, float]]:
+    """Predict the distinct settings, over `workers` processes when there are enough rows to pay for them (rows
+    are independent and every simulation is seeded, so the result does not depend on the split)."""
+    workers = max(1, min(workers, len(settings) // ROWS_PER_WORKER))
+    if workers == 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return _predict_chunk(settings, catalog)
+    chunks = [settings[i::workers * 4] for i in range(workers * 4)]  # interleaved: slow and fast rows mixed
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        params = [(active_params(), active_serving_params())] * len(chunks)
+        done = list(pool.map(_predict_chunk, chunks, [catalog] * len(chunks), params))
+    out: list = [None] * len(settings)
+    for i, part in enumerate(done):
+        out[i::workers * 4] = part
+    return out
+
+
+def predict_serving(rows: pd.DataFrame, catalog: ChipCatalog | None = None, workers: int = 1) -> pd.DataFrame:
+    """Long format: one record per (row, metric) with predicted, measured, ape; skipped rows with the reason.
+    Rows that describe the same deployment at the same concurrency (repeated measurements) are simulated once;
+    `workers` > 1 spreads the distinct ones over that many processes."""
     catalog = catalog or load_catalog()
+    inputs = rows.drop(columns=[c for c in NOT_INPUTS if c in rows.columns])
+    key = pd.util.hash_pandas_object(inputs.astype(str), index=False).to_numpy()
+    first = ~pd.Series(key).duplicated().to_numpy()
+    settings = rows[first].to_dict("records")
+    by_key = dict(zip(key[first], _run(settings, catalog, workers), strict=True))
     out = []
-    for _, row in rows.iterrows():
+    for row, k in zip(rows.to_dict("records"), key, strict=True):
+        pred, status, reason, dt = by_key[k]
         base = {"id": row["id"], "mode": row["mode"], "system": row["system"], "framework": row["backend"],
                 "model": row["model_path"], "isl": row["isl"], "osl": row["osl"], "concurrency": row.get("concurrency")}
-        t0 = time.perf_counter()
-        try:
-            pred = predict_row(row, catalog)
-            status, reason = "ok", ""
-        except Skip as exc:
-            pred, status, reason = {}, "skipped", str(exc)
-        dt = time.perf_counter() - t0
         for metric, col in (("ttft_ms", "silicon_ttft_ms"), ("tpot_ms", "silicon_tpot_ms")):
             meas = pd.to_numeric(row[col], errors="coerce")
             p = pred.get(metric, np.nan)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -117,7 +118,7 @@ SERVING_SPLITS = ("metric", "mode", "system", "framework")
 def _validate_serving(path: str, by, catalogs, fmt: str) -> None:
     """Serving benchmarks (recognized by their header): median TTFT and TPOT of each row's deployment at its
     concurrency, through the serving model (planner.serving)."""
-    res = predict_serving(read_serving(path), load_catalog(catalogs))
+    res = predict_serving(read_serving(path), load_catalog(catalogs), workers=os.cpu_count() or 1)
     if fmt == "csv":
         click.echo(res.to_csv(index=False), nl=False)
         return

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from planner.analyses import serving as S
 from planner.analyses.serving import (
     chip_for_system,
     is_serving_file,
@@ -18,6 +20,7 @@ from planner.analyses.serving import (
 )
 from planner.analyses.validate import POINTS_FILE
 from planner.cli import main
+from planner.engine.params import active_params, using_params
 from planner.inputs.chips import load_catalog
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "serving" / "serving_small.csv"
@@ -127,3 +130,29 @@ def test_bad_rows_are_skipped_with_the_column_named(tmp_path):
     reasons = json.loads(r.output)["skipped"]
     assert any("isl" in k for k in reasons) and any("silicon_ttft_ms" in k for k in reasons)
     assert any("'TP8' is not an integer" in k for k in reasons)
+
+
+def test_repeated_rows_are_simulated_once_and_processes_change_nothing(monkeypatch):
+    """A row measured twice (same deployment, same concurrency, another id and measurement) is simulated once and
+    gets the same prediction; spreading rows over processes gives the same predictions as one process, with the
+    constants in force in the caller (here a changed host time)."""
+    rows = read_serving(FIXTURE)
+    again = rows.assign(id=rows["id"] + "_again", silicon_ttft_ms=rows["silicon_ttft_ms"] * 2)
+    both = pd.concat([rows, again], ignore_index=True)
+    calls = []
+    real = S.predict_row
+    monkeypatch.setattr(S, "predict_row", lambda row, cat: calls.append(row["id"]) or real(row, cat))
+    one = S.predict_serving(both)
+    assert len(calls) == len(rows)
+    first, second = one.iloc[: 2 * len(rows)], one.iloc[2 * len(rows):]
+    assert second["predicted"].fillna(-1).tolist() == first["predicted"].fillna(-1).tolist()
+    assert (second.loc[second["metric"] == "ttft_ms", "measured"].to_numpy()
+            == 2 * first.loc[first["metric"] == "ttft_ms", "measured"].to_numpy()).all()
+    monkeypatch.setattr(S, "predict_row", real)
+    monkeypatch.setattr(S, "ROWS_PER_WORKER", 1)
+    with using_params(active_params().replace(host_s_trtllm=5e-3, host_s_sglang=5e-3, host_s_vllm=5e-3)):
+        slow_one = S.predict_serving(rows, workers=1)
+        slow_two = S.predict_serving(rows, workers=2)
+    assert slow_two["predicted"].fillna(-1).tolist() == slow_one["predicted"].fillna(-1).tolist()
+    ok = one.iloc[: 2 * len(rows)]["status"] == "ok"
+    assert (slow_one["predicted"][ok] > one.iloc[: 2 * len(rows)]["predicted"][ok]).all()
