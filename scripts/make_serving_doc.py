@@ -92,7 +92,8 @@ def fit_md() -> str:
                          "held out (median)": pct(sc["median_ape_held_out"]),
                          "held out within ±25%": pct(sc["within_25pct_held_out"])})
     p = rep["all"]["params"]
-    host = ", ".join(f"{fw} {ms:g} ms" for fw, ms in sorted(p["host_ms"].items()))
+    seq = p.get("seq_us", {})
+    host = ", ".join(f"{fw} {ms:g} ms + {seq.get(fw, 0.0):g} µs per sequence" for fw, ms in sorted(p["host_ms"].items()))
     pts = rep["all"].get("points", {})
     fitted = (f"Fitted on all rows (host times on TPOT with the published points weighing as one data set, the "
               f"latencies on TTFT): host time per iteration {host}; "
@@ -102,11 +103,13 @@ def fit_md() -> str:
     curve = pd.DataFrame(rep.get("curve", []))
     if len(curve):
         curve = curve.rename(columns={"host_ms": "host time (ms, every framework)",
+                                      "seq_us": "per sequence (µs)",
                                       "points_median_ape": "published points (median)"})
         curve.columns = [c.replace("serving_tpot_", "serving TPOT, ") for c in curve.columns]
-        for c in curve.columns[1:]:
+        keys = 2 if "per sequence (µs)" in curve.columns else 1
+        for c in curve.columns[keys:]:
             curve[c] = curve[c].map(pct)
-        fitted += ".\n\nMedian error at each host time of the grid (all rows):\n\n" + md_table(curve)
+        fitted += ".\n\nMedian error at each point of the grid (all rows):\n\n" + md_table(curve)
     return md_table(pd.DataFrame(rows)) + "\n\n" + fitted + ("" if len(curve) else ".")
 
 

@@ -63,9 +63,11 @@ def ffn_copies(top_k: int, ffn_chips, domain: float) -> np.ndarray:
     return np.where(nodes > 1, nodes * -np.expm1(top_k * np.log1p(-1.0 / np.maximum(nodes, 1.0 + 1e-9))), 1.0)
 
 
-def step_overhead_s(framework: int = 0) -> float:
-    """The framework's host time per iteration (FRAMEWORK_CODE), once per AFD decode step."""
-    return float(active_params().host_s(framework))
+def step_overhead_s(framework: int = 0, seqs_per_rank=0.0):
+    """The framework's host time per iteration (FRAMEWORK_CODE), once per AFD decode step: its fixed part and its
+    scheduler's time for the sequences each attention rank carries."""
+    p = active_params()
+    return p.host_s(framework) + p.host_s_per_seq(framework) * np.asarray(seqs_per_rank, float)
 
 
 def _dispatch_bytes(wdtype: str) -> float:
@@ -154,7 +156,7 @@ def afd_rows(model, chips, ct: ChipTable, *, wdtype: str, kvdtype: str, isl: flo
                 x_c = lat + mb * model.hidden_size * ACT_BYTES / bw
                 busy = m * np.maximum(t["a"], np.maximum(x_d, x_c))
                 for j, tau in enumerate(taus):
-                    tpot = L * tau + m * t["lm"] + step_overhead_s(framework)
+                    tpot = L * tau + m * t["lm"] + step_overhead_s(framework, B / P[:, 3])
                     ok = fits & (busy <= tau) & (t["a"] + x_d + x_c + tau / m <= tau) & (tpot <= tpot_max * (1 + 1e-9))
                     if not ok.any():
                         continue

@@ -66,12 +66,12 @@ def overhead_s(framework=0):
     return draft_step_overhead_s(framework)
 
 
-def levels(dres: EngineResult, n: int, framework: int = 0) -> np.ndarray:
+def levels(dres: EngineResult, n: int) -> np.ndarray:
     """Per-draft-step kernel-time budgets: t_min x LEVEL_STEP^j (empty when the draft fits nowhere)."""
     ok = dres.fit_reason == 0
     if not ok.any():
         return np.zeros(0)
-    return float((dres.step_s - overhead_s(framework))[ok].min()) * LEVEL_STEP ** np.arange(n)
+    return float((dres.step_s - dres.host_s)[ok].min()) * LEVEL_STEP ** np.arange(n)
 
 
 def apply_draft_pool(c: Candidates, res: EngineResult, mt: ModelTable, ct: ChipTable,
@@ -102,11 +102,11 @@ def draft_rows(draft, chips, ct: ChipTable, wdtype: str, kvdtype: str, isl: floa
     """One row per (level, chip, tp): the largest batch that fits with a kernel step within the level's
     budget, and the draft tokens/s it supplies (batch / step, the overhead included)."""
     dc, dres = draft_grid(draft, ct, wdtype, kvdtype, isl, osl, batches, osl_cv, framework)
-    taus = levels(dres, n_levels, framework)
+    taus = levels(dres, n_levels)
     ok = dres.fit_reason == 0
     out = []
     for j, tau in enumerate(taus):
-        sel = ok & (dres.step_s - overhead_s(framework) <= tau * (1 + 1e-12))
+        sel = ok & (dres.step_s - dres.host_s <= tau * (1 + 1e-12))
         if not sel.any():
             continue
         df = pd.DataFrame({"chip_i": dc.chip[sel], "tp": dc.tp[sel], "batch": dc.batch[sel], "step_s": dres.step_s[sel]})

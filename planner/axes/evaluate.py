@@ -33,7 +33,7 @@ def evaluate_axes(cands: Candidates, mt: ModelTable, ct: ChipTable, grid: Grid) 
         _, dres = draft_pool.draft_grid(load_model(grid.draft_model), ct, DTYPES_BY_CODE[int(cands.wdtype[0])],
                                         DTYPES_BY_CODE[int(cands.kvdtype[0])], grid.isl, grid.osl,
                                         grid.decode_batches_per_rank, framework=FRAMEWORK_CODE[grid.framework])
-        taus = draft_pool.levels(dres, grid.draft_levels, FRAMEWORK_CODE[grid.framework])
+        taus = draft_pool.levels(dres, grid.draft_levels)
         cands, res = draft_pool.apply_draft_pool(cands, res, mt, ct, taus)
     extra = prefix.cache_bytes_per_chip(cands, mt, grid.prefix_cache_tokens) if np.any(cands.prefix_hit > 0) else 0.0
     if grid.spec_method == "mtp":

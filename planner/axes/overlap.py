@@ -24,7 +24,6 @@ import dataclasses
 import numpy as np
 
 from planner.engine.candidates import concat
-from planner.engine.params import active_params
 from planner.engine.result import OP_FAMILIES, EngineResult
 from planner.engine.roofline import Candidates, evaluate
 from planner.engine.tables import ROLE_CODE, ChipTable, ModelTable
@@ -64,7 +63,7 @@ def apply_two_batch_overlap(c: Candidates, res: EngineResult, mt: ModelTable, ct
         return res
     sub = c.take(rows)
     half = evaluate(dataclasses.replace(sub, batch=sub.batch / MICRO_BATCHES), mt, ct)
-    host = active_params().host_s(sub.framework)
+    host = res.host_s[rows]
     forward = res.kernel_time_s()[rows]
     factor = (res.step_s[rows] - host) / np.maximum(forward, 1e-30)  # speculative verify factor (1 without)
     step = host + factor * overlapped_forward_s(half)

@@ -132,7 +132,7 @@ def apply_draft_model(c: Candidates, res: EngineResult, mt: ModelTable, ct, draf
     )
     dres = evaluate(dc, dmt, ct)
     # the draft's steps run inside the target's step (one scheduler pass, one CUDA graph): no framework overhead
-    t_draft = dres.step_s - draft_step_overhead_s(sub.framework)
+    t_draft = dres.step_s - dres.host_s
     verify = _step_without_mtp(res, c, mt)[idx]
     step = verify + sub.spec_tokens * t_draft
     out = res.with_step(idx, step, sub.batch, sub.role, sub.isl, sub.osl, sub.spec_accept)

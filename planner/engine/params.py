@@ -91,8 +91,18 @@ class EngineParams(FittedConstants):
         0.5e-3, unit="s", bounds=(0.0, 0.01), data=HOST_DATA, command=HOST_FIT,
         meaning="vLLM: host time per iteration outside the kernels")
     host_s_sglang: float = fitted(
-        2.0e-3, unit="s", bounds=(0.0, 0.01), data=HOST_DATA, command=HOST_FIT,
+        1.0e-3, unit="s", bounds=(0.0, 0.01), data=HOST_DATA, command=HOST_FIT,
         meaning="SGLang: host time per iteration outside the kernels")
+    host_s_per_seq_trtllm: float = fitted(
+        1.0e-5, unit="s", bounds=(0.0, 1e-4), data=HOST_DATA, command=HOST_FIT,
+        meaning="TensorRT-LLM: host time per iteration for each sequence a scheduler (an attention-DP rank) carries "
+                "(its bookkeeping, sampling and detokenization are per request)")
+    host_s_per_seq_vllm: float = fitted(
+        0.0, unit="s", bounds=(0.0, 1e-4), data=HOST_DATA, command=HOST_FIT,
+        meaning="vLLM: host time per iteration for each sequence a scheduler carries")
+    host_s_per_seq_sglang: float = fitted(
+        3.0e-5, unit="s", bounds=(0.0, 1e-4), data=HOST_DATA, command=HOST_FIT,
+        meaning="SGLang: host time per iteration for each sequence a scheduler carries")
     moe_imbalance_exponent: float = fitted(
         0.0, unit="exponent", bounds=(0.0, 0.23), data="validation/points.csv (all rows)", command=POINTS_FIT,
         meaning="busiest EP rank carries ep**x times the mean expert load; the fit returns 0 (EPLB deployments); "
@@ -137,6 +147,11 @@ class EngineParams(FittedConstants):
     def host_s(self, framework):
         """Host time per iteration of the framework(s) (FRAMEWORK_CODE codes; arrays broadcast)."""
         per_code = np.array([getattr(self, f"host_s_{f}") for f in FRAMEWORKS])
+        return per_code[np.asarray(framework, np.int64)]
+
+    def host_s_per_seq(self, framework):
+        """Host time per iteration and sequence of a scheduler, per framework (codes; arrays broadcast)."""
+        per_code = np.array([getattr(self, f"host_s_per_seq_{f}") for f in FRAMEWORKS])
         return per_code[np.asarray(framework, np.int64)]
 
 

@@ -70,6 +70,7 @@ class EngineResult:
     attn_core_compute_share: np.ndarray
     ffn_compute_share: np.ndarray
     lm_head_compute_share: np.ndarray
+    host_s: np.ndarray  # the framework's host time in one iteration (fixed + per sequence its scheduler carries)
     # set by the axes only (planner.axes): None where the axis is not in use
     draft_step_s: np.ndarray | None = None  # co-located draft model: its kernel time per draft step
     draft_level_idx: np.ndarray | None = None  # draft pool: latency level per row (-1: none)

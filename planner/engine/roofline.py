@@ -636,7 +636,9 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
 
     # ---------------- per-role latency and throughput
     latency = pp * t_stage + (pp - 1) * t_p2p  # one micro-batch through all stages
-    host = params.host_s(c.framework)  # the framework's host time, once per iteration of any role
+    # the framework's host time, once per iteration of any role, plus its scheduler's time per sequence (each
+    # attention-DP rank schedules its own share)
+    host = params.host_s(c.framework) + params.host_s_per_seq(c.framework) * (dec_seqs + pre_seqs) / dp
     if is_prefill:
         step, ttft = t_stage + host, pipelined_prefill_s(t_stage, pp, Tr, t_p2p, lat_pp) + host
     else:
@@ -682,6 +684,7 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
         state_bytes_per_request=mt.lin_layers[m] * mt.lin_state_elems[m] * mt.lin_state_bytes[m] + np.zeros(n),
         **{f"t_{f}_s": np.broadcast_to(fam.get(f, 0.0), (n,)) * pp for f in OP_FAMILIES},
         **{f"{f}_compute_share": family_compute_share(f) for f in ("attn_proj", "attn_core", "ffn", "lm_head")},
+        host_s=np.broadcast_to(host, (n,)).astype(float),
     )
 
 

@@ -79,7 +79,7 @@ def _draft_wait_s(sc: Scenario, chip, gamma: int, level: int, catalogs: tuple) -
     _, dres = draft_pool.draft_grid(load_model(sc.speculative.draft_model), ct, sc.precision.weights, sc.kv_dtype,
                                     sc.workload.isl, sc.workload.osl,
                                     tuple(sc.search.decode_batches_per_rank or DECODE_BATCHES_PER_RANK), framework=fw)
-    taus = draft_pool.levels(dres, sc.speculative.draft_levels, fw)
+    taus = draft_pool.levels(dres, sc.speculative.draft_levels)
     if level >= len(taus):
         raise PlannerError(f"the plan's draft level d{level} is not one of this scenario's", field="pools",
                            hint="simulate a plan with the scenario it was made from")

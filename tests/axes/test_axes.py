@@ -14,6 +14,7 @@ from planner.axes import afd, chunked, prefix, speculative
 from planner.axes.evaluate import coefficient_table
 from planner.cli import main
 from planner.engine.candidates import Grid
+from planner.engine.params import PARAMS
 from planner.engine.roofline import OP_FAMILIES, Candidates, evaluate
 from planner.engine.tables import ROLE_CODE, ChipTable, ModelTable
 from planner.errors import PlannerError
@@ -83,7 +84,8 @@ def test_gamma_variants_and_mtp_step(cat):
     # the KV cache is read once per sequence whatever gamma: attention bytes do not grow with gamma
     assert r.kv_bytes[2] == pytest.approx(r.kv_bytes[0])
     fam = sum(r.family_time_s(f) for f in OP_FAMILIES)  # the stage time before the MTP factor (pp = 1)
-    over = speculative.draft_step_overhead_s()
+    over = r.host_s[2]  # the framework's host time of the step (fixed + per sequence)
+    assert over == pytest.approx(PARAMS.host_s_trtllm + PARAMS.host_s_per_seq_trtllm * v.batch[2], rel=1e-9)
     assert r.step_s[2] == pytest.approx(fam[2] * (1 + 3 / 32) + over, rel=1e-9)
     assert speculative._step_without_mtp(r, v, mt)[2] == pytest.approx(fam[2] + over, rel=1e-9)
     assert r.tpot_s[2] == pytest.approx(r.step_s[2] / v.spec_accept[2])
@@ -102,9 +104,9 @@ def test_draft_model_step_and_memory(cat):
     dc = Candidates.from_columns(role=ROLE_CODE["decode"], model=0, chip=0, tp=4, batch=16, isl=1024, osl=256,
                                  wdtype=1, kvdtype=1)
     dres = evaluate(dc, ModelTable.build([d]), ct)
-    over = speculative.draft_step_overhead_s()
-    verify = (res.step_s[1] - over) / (1 + 2 / m.num_layers) + over
-    assert out.step_s[1] == pytest.approx(verify + 2 * (dres.step_s[0] - over), rel=1e-9)
+    # the draft's steps run inside the target's: its kernels only (its step less its host time)
+    verify = (res.step_s[1] - res.host_s[1]) / (1 + 2 / m.num_layers) + res.host_s[1]
+    assert out.step_s[1] == pytest.approx(verify + 2 * (dres.step_s[0] - dres.host_s[0]), rel=1e-9)
     assert out.tpot_s[1] == pytest.approx(out.step_s[1] / 2.19)
     assert out.memory_bytes[1] == pytest.approx(res.memory_bytes[1] + dres.memory_bytes[0])
     assert out.step_s[0] == res.step_s[0]  # gamma = 0 untouched
@@ -134,8 +136,8 @@ def test_draft_pool_target_step_by_hand(cat):
     c2, out = draft_pool.apply_draft_pool(c, res, mt, ct, taus)
     lvl, per_req = out.draft_level_idx, out.draft_tokens_per_req
     assert list(lvl) == [-1, 0, 1] and list(c2.spec_tokens) == [0, 2, 2]  # aggregated gamma-2 row dropped
-    over = speculative.draft_step_overhead_s()
-    verify = (res.step_s[1] - over) / (1 + 2 / m.num_layers) + over
+    over = speculative.draft_step_overhead_s()  # the draft pass's fixed host time
+    verify = (res.step_s[1] - res.host_s[1]) / (1 + 2 / m.num_layers) + res.host_s[1]
     for i, tau in ((1, 0.002), (2, 0.003)):
         step = verify + 2.5 * tau + over + 2 * ct.scaleout_lat[0]
         assert out.step_s[i] == pytest.approx(step, rel=1e-9)

@@ -62,7 +62,10 @@ def test_the_scenario_framework_shifts_the_decode_table_by_the_host_time_differe
     tables = {f: coefficient_table([load_model("llama-3.1-8b")], [cat["h100-sxm"]], Grid(**grid, framework=f))
               for f in ("trtllm", "sglang")}
     diff = (tables["sglang"]["tpot_ms"] - tables["trtllm"]["tpot_ms"]).to_numpy()
-    np.testing.assert_allclose(diff, (PARAMS.host_s_sglang - PARAMS.host_s_trtllm) * 1e3, rtol=1e-6)
+    seqs = (tables["trtllm"]["batch"] / tables["trtllm"]["dp"]).to_numpy(float)  # sequences per scheduler
+    want = (PARAMS.host_s_sglang - PARAMS.host_s_trtllm) + (PARAMS.host_s_per_seq_sglang
+                                                            - PARAMS.host_s_per_seq_trtllm) * seqs
+    np.testing.assert_allclose(diff, want * 1e3, rtol=1e-6)
 
 
 def test_estimate_and_solve_take_the_framework(tmp_path):
@@ -74,8 +77,9 @@ def test_estimate_and_solve_take_the_framework(tmp_path):
         assert r.exit_code == 0, r.output
         out[f] = json.loads(r.output)
     assert out["sglang"]["framework"] == "sglang"
+    per_seq = PARAMS.host_s_per_seq_sglang - PARAMS.host_s_per_seq_trtllm  # 32 sequences, one scheduler
     assert out["sglang"]["tpot_ms"] - out["trtllm"]["tpot_ms"] == pytest.approx(
-        (PARAMS.host_s_sglang - PARAMS.host_s_trtllm) * 1e3, rel=1e-6)
+        (PARAMS.host_s_sglang - PARAMS.host_s_trtllm + 32 * per_seq) * 1e3, rel=1e-6)
     data = yaml.safe_load((SCENARIOS_DIR / "llama70b-chat.yaml").read_text())
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({**data, "deploy": {"framework": "tgi"}}))
@@ -92,3 +96,20 @@ def test_estimate_and_solve_take_the_framework(tmp_path):
 ])
 def test_points_rows_name_their_framework(notes, framework):
     assert parse_framework(notes) == framework
+
+
+@pytest.mark.parametrize("role, seqs_per_rank", [("decode", 32 / 4), ("prefill", 32 / 4),
+                                                 ("aggregated", (32 + 32 / 128) / 4)])
+def test_a_scheduler_adds_its_time_per_sequence_for_the_sequences_its_rank_carries(role, seqs_per_rank):
+    """Each attention-DP rank's scheduler handles its own share: with 1 ms per iteration and 10 us per sequence, a
+    batch of 32 over 4 ranks adds 1 ms + 8 x 10 us (decode: 8 sequences per rank; prefill: 8 prompts; aggregated,
+    steady state: 8 decodes and 32/128/4 prompts per rank). Hand-computed from the kernels alone (host times 0)."""
+    mt, ct = ModelTable.build([load_model("mixtral-8x7b")]), ChipTable.build([load_catalog()["h100-sxm"]])
+    c = Candidates.from_columns(role=ROLE_CODE[role], model=0, chip=0, tp=1, ep=4, dp=4, batch=32, isl=1024, osl=128,
+                                wdtype=1, kvdtype=1, framework=FRAMEWORK_CODE["sglang"])
+    none = {f"host_s_{f}": 0.0 for f in FRAMEWORKS} | {f"host_s_per_seq_{f}": 0.0 for f in FRAMEWORKS}
+    with using_params(PARAMS.replace(**none)):
+        kernels = float(evaluate(c, mt, ct).step_s[0])
+    with using_params(PARAMS.replace(**(none | {"host_s_sglang": 1e-3, "host_s_per_seq_sglang": 1e-5}))):
+        step = float(evaluate(c, mt, ct).step_s[0])
+    assert step - kernels == pytest.approx(1e-3 + 1e-5 * seqs_per_rank, rel=1e-9)
