@@ -220,6 +220,20 @@ def simulate_fleet(sc: Scenario, pools: pd.DataFrame, *, requests: int = 4000, a
     return assemble(sc.slo, frames, groups, total * scale, meta)
 
 
+def _with_shared_partner(mine: pd.DataFrame, pools: pd.DataFrame, members: pd.Series, roles: pd.Series,
+                         name: str) -> pd.DataFrame:
+    """A class's own pools, with the shared pools of the other side when it has prefill pools of its own and its
+    decode in a pool shared with other classes (or the reverse): that side simulated at the shared pool's load,
+    as pools apart are (each at its load, ample capacity on the other side)."""
+    r = mine["role"].astype(str)
+    own_pre, own_dec = bool((r == "prefill").any()), bool(r.isin(["decode", "attention"]).any())
+    if own_pre == own_dec:
+        return mine.reset_index(drop=True)
+    want = ["decode", "attention"] if own_pre else ["prefill"]
+    partner = (members.map(lambda ms: name in ms) & (members.map(len) > 1) & roles.isin(want)).to_numpy()
+    return pd.concat([mine, pools[partner]], ignore_index=True)
+
+
 def _simulate_classes(sc: Scenario, pools: pd.DataFrame, *, requests: int, trace, **kw) -> FleetSimulation:
     """A plan for several traffic classes: each class's pools simulated with its own workload and scored against
     its own SLOs (`summary["classes"]`); the fleet's attainment and goodput are their rate-weighted sums, its
@@ -268,7 +282,7 @@ def _simulate_classes(sc: Scenario, pools: pd.DataFrame, *, requests: int, trace
     meta = {"traffic": "per class", "arrival_cv": kw.get("arrival_cv", 1.0), "router": kw.get("router", "random"),
             "seed": kw.get("seed", 0)}
     for name, one in scenarios.items():
-        mine = pools[(labels == name).to_numpy()].reset_index(drop=True)
+        mine = _with_shared_partner(pools[(labels == name).to_numpy()], pools, members, roles, name)
         parts, part_groups = [], []
         if not mine.empty:
             sim = simulate_fleet(one, mine, requests=max(int(round(requests * rates[name] / total)), 200), trace=None, **kw)

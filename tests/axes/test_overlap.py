@@ -39,14 +39,15 @@ def _cands(**cols) -> Candidates:
 
 def test_overlapped_step_by_hand(tables):
     """step = host + 2 (max(K, M) + O) with K, M, O the kernels, communication and launch overhead of one
-    half-batch as the engine prices it; TPOT and the rates follow from the step."""
+    half-batch as the engine prices it, and the host time the scheduler's for the whole batch; TPOT and the rates follow from the step."""
     mt, ct = tables
     for role, batch in ((ROLE_CODE["decode"], 1024.0), (ROLE_CODE["prefill"], 64.0)):
         c = _cands(role=role, batch=batch)
         full = evaluate(c, mt, ct)
         half = evaluate(_cands(role=role, batch=batch / 2), mt, ct)
         kernels = sum(float(half.family_time_s(f)[0]) for f in ("attn_proj", "attn_core", "ffn", "lm_head"))
-        host = float(active_params().host_s(FRAMEWORK_CODE["sglang"]))
+        p = active_params()  # the scheduler's time: fixed + per sequence of the full batch on one of 16 ranks
+        host = p.host_s_sglang + p.host_s_per_seq_sglang * batch / 16
         want = host + 2 * (max(kernels, float(half.t_comm_s[0])) + float(half.t_overhead_s[0]))
         out = overlap.apply_two_batch_overlap(c, full, mt, ct)
         assert out.step_s[0] == pytest.approx(want, rel=1e-12)

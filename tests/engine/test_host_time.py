@@ -34,11 +34,12 @@ def test_each_framework_adds_its_own_host_time_once_per_step(tables, role):
     codes = np.array([FRAMEWORK_CODE[f] for f in FRAMEWORKS])
     c = Candidates.from_columns(role=ROLE_CODE[role], model=0, chip=0, tp=1, batch=8, isl=1024, osl=128, wdtype=1,
                                 kvdtype=1, framework=codes)
-    with using_params(PARAMS.replace(host_s_trtllm=1e-3, host_s_vllm=3e-3, host_s_sglang=7e-3)):
+    no_per_seq = {f"host_s_per_seq_{f}": 0.0 for f in FRAMEWORKS}  # the fixed part alone (per sequence: below)
+    with using_params(PARAMS.replace(host_s_trtllm=1e-3, host_s_vllm=3e-3, host_s_sglang=7e-3, **no_per_seq)):
         step = evaluate(c, mt, ct).step_s
     # hand-computed: the kernels are the same, so the steps differ by the host times' differences
     np.testing.assert_allclose(step - step[0], [0.0, 2e-3, 6e-3], atol=1e-12)
-    with using_params(PARAMS.replace(host_s_trtllm=0.0, host_s_vllm=0.0, host_s_sglang=0.0)):
+    with using_params(PARAMS.replace(host_s_trtllm=0.0, host_s_vllm=0.0, host_s_sglang=0.0, **no_per_seq)):
         kernels = evaluate(c, mt, ct).step_s
     np.testing.assert_allclose(step - kernels, [1e-3, 3e-3, 7e-3], rtol=1e-9)
 

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
+from planner.engine.params import active_params, using_params
 from planner.inputs.scenario import validate_scenario
 from planner.optimize import milp
 from planner.optimize.coefficients import CoefficientCache
@@ -28,7 +29,9 @@ def _hybrid(framework: str, **over) -> dict:
 
 def test_vllm_plans_a_linear_attention_model_at_one_tp_size():
     vllm = solve_scenario(validate_scenario(_hybrid("vllm")), cache=CACHE)
-    sglang = solve_scenario(validate_scenario(_hybrid("sglang")), cache=CACHE)
+    p = active_params()  # SGLang at vLLM's host times, so the KV connector's rule is the only difference
+    with using_params(p.replace(host_s_sglang=p.host_s_vllm, host_s_per_seq_sglang=p.host_s_per_seq_vllm)):
+        sglang = solve_scenario(validate_scenario(_hybrid("sglang")), cache=CoefficientCache())
     pd_pools = vllm.pools[vllm.pools["role"].isin(["prefill", "decode"])]
     assert pd_pools["tp"].nunique() == 1
     assert any("one TP size" in n for n in vllm.summary["notes"])

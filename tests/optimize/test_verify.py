@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from planner.cli import main
 from planner.errors import PlannerError
-from planner.inputs.scenario import load_scenario
+from planner.inputs.scenario import load_scenario, validate_scenario
 from planner.optimize.verify import solve_verified
 from planner.paths import SCENARIOS_DIR
 
@@ -52,15 +52,20 @@ def test_a_plan_that_holds_is_left_alone_and_unsupported_plans_say_so(tmp_path, 
 
 
 def test_each_traffic_class_is_verified_against_its_own_slos():
-    """traffic-classes: the chat class's pools break its 1 s TTFT in simulation; the loop tightens the chat class
+    """traffic-classes with the chat class's TTFT at 500 ms: its pools break it in simulation (the simulated TTFT
+    carries the first-token latency outside the engine, which the plan does not); the loop tightens the chat class
     alone (the other classes keep their SLOs) until every class holds, and each class's record keeps the user's
     SLO."""
-    res = solve_verified(load_scenario(SCENARIOS_DIR / "traffic-classes.yaml"))
+    data = yaml.safe_load((SCENARIOS_DIR / "traffic-classes.yaml").read_text())
+    for c in data["classes"]:
+        if c["name"] == "chat":
+            c["slo"]["ttft_ms"] = 500
+    res = solve_verified(validate_scenario(data))
     v = res.summary["verification"]
     first, last = v["rounds"][0], v["rounds"][-1]
-    assert not first["classes"]["chat"]["meets_slos"] and first["classes"]["chat"]["simulated_ttft_ms"] > 1000
+    assert not first["classes"]["chat"]["meets_slos"] and first["classes"]["chat"]["simulated_ttft_ms"] > 500
     assert v["verified"] and all(c["meets_slos"] for c in last["classes"].values())
-    assert last["planning_slo"]["chat"]["ttft_ms"] < 1000
+    assert last["planning_slo"]["chat"]["ttft_ms"] < 500
     assert last["planning_slo"]["coding"] == {"ttft_ms": 3000, "tpot_ms": 30}
-    assert {r["class"]: r["slo"]["ttft_ms"] for r in res.summary["classes"]} == {"chat": 1000, "coding": 3000,
+    assert {r["class"]: r["slo"]["ttft_ms"] for r in res.summary["classes"]} == {"chat": 500, "coding": 3000,
                                                                                    "agentic": 2000}

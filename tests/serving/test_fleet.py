@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from planner.cli import main
 from planner.errors import PlannerError
 from planner.inputs.scenario import validate_scenario
-from planner.serving.fleet import _config, simulate_fleet
+from planner.serving.fleet import _config, _with_shared_partner, simulate_fleet
 from planner.serving.params import SERVING_PARAMS
 from planner.serving.step_times import StepModel
 
@@ -331,3 +331,17 @@ def test_a_draft_pool_feeds_the_decode_engine_as_the_optimizer_prices_it():
     assert lone_tpot(cfg) - lone_tpot(near_zero) == pytest.approx(steps * wait / (osl - 1) * 1e3, rel=1e-6)
     sim = simulate_fleet(sc, plan.pools, requests=1500)
     assert sim.summary["meets_tpot_slo"] and sim.requests["tpot_ms"].notna().all()
+
+
+def test_a_class_with_its_own_prefill_and_a_shared_decode_pool_is_simulated_with_that_decode_pool():
+    """A plan may give one class a prefill pool of its own while its decode runs in a pool shared with another
+    class: the class is simulated with that shared decode pool (at its load), not refused or crashed."""
+    pools = pd.DataFrame({"class": ["a+b", "a+b", "b"], "role": ["prefill", "decode", "prefill"], "load_rps": [1.0, 2.0, 1.0]})
+    members, roles = pools["class"].str.split("+"), pools["role"]
+    mine = _with_shared_partner(pools[pools["class"] == "b"], pools, members, roles, "b")
+    assert mine["role"].tolist() == ["prefill", "decode"] and mine["class"].tolist() == ["b", "a+b"]
+    own_both = pd.concat([pools, pd.DataFrame({"class": ["b"], "role": ["decode"], "load_rps": [1.0]})],
+                         ignore_index=True)
+    kept = _with_shared_partner(own_both[own_both["class"] == "b"], own_both, own_both["class"].str.split("+"),
+                                own_both["role"], "b")
+    assert kept["role"].tolist() == ["prefill", "decode"] and kept["class"].tolist() == ["b", "b"]
