@@ -1,6 +1,6 @@
 """Verify a plan by simulation and close the loop (`planner solve --verify`): simulate the chosen fleet with the
 serving model (planner.serving.fleet); while a simulated figure breaks its SLO, plan again under a tighter SLO —
-the TTFT SLO less the simulated excess, the TPOT SLO scaled by SLO / simulated — which tightens the queueing caps
+the TTFT the fleet was planned at (or the planning SLO, if lower) less the simulated excess, the TPOT SLO scaled by SLO / simulated — which tightens the queueing caps
 and the candidates' filters of the pools that broke it, up to `rounds` times; a plan for several traffic classes
 tightens each class that broke its own SLOs. The simulation always scores against the scenario's own SLOs."""
 
@@ -37,6 +37,12 @@ def _flat(planning: dict[str, dict]) -> dict:
     return planning["default"] if list(planning) == ["default"] else planning
 
 
+def _planned_ttft(res: SolveResult) -> dict[str, float]:
+    """The plan's own TTFT per class (at the SLO's percentile, margin included), where it states one."""
+    recs = res.summary.get("classes") or [{"class": "default", "ttft_ms": res.summary.get("ttft_ms")}]
+    return {r["class"]: float(r["ttft_ms"]) for r in recs if r.get("ttft_ms") is not None and r["ttft_ms"] == r["ttft_ms"]}
+
+
 def _round(res: SolveResult, sim, planning: dict[str, dict]) -> dict:
     s = sim.summary
     out = {"planning_slo": _flat({k: dict(v) for k, v in planning.items()}),
@@ -71,11 +77,15 @@ def solve_verified(sc: Scenario, *, rounds: int = 3, requests: int = 3000, seed:
         if k == rounds:
             note = f"the SLOs still break in simulation after {rounds} tighter plans"
             break
+        planned = _planned_ttft(res)
         for name, c in _class_results(sim).items():
             slo, plan = user[name], planning[name]
             if slo["ttft_ms"] is not None and not c["meets_ttft_slo"]:
+                # below what this fleet was planned at, less the excess: a plan well inside its planning SLO
+                # would otherwise come back unchanged round after round
                 excess = c["ttft_ms_at_slo_percentile"] - slo["ttft_ms"]
-                plan["ttft_ms"] = max(plan["ttft_ms"] - excess, MIN_PLANNING_FRACTION * slo["ttft_ms"])
+                now = min(plan["ttft_ms"], planned.get(name, plan["ttft_ms"]))
+                plan["ttft_ms"] = max(now - excess, MIN_PLANNING_FRACTION * slo["ttft_ms"])
             if slo["tpot_ms"] is not None and not c["meets_tpot_slo"]:
                 plan["tpot_ms"] = max(plan["tpot_ms"] * slo["tpot_ms"] / c["tpot_ms_p50"],
                                       MIN_PLANNING_FRACTION * slo["tpot_ms"])
