@@ -4,13 +4,13 @@
 
 Parameters, each with a physical meaning: the host time per iteration of each framework and its scheduler's
 time per sequence carried (`host_s_*`, `host_s_per_seq_*` in planner/engine/params.py: the engine's step, so the
-optimizer and the serving model share them), the first-token
-latency outside the engine (`request_s`) and the extra first-token latency of the disaggregated handoff
-(`disagg_handoff_s`) (planner/serving/params.py). The host times change the simulation's dynamics, so every row is
-simulated on a grid of them (host time x time per sequence); the two latencies add to TTFT and are searched on a fine grid for each host-time point.
+optimizer and the serving model share them), the first-token latency outside the engine (`request_s`) and the
+extra first-token latency of the disaggregated handoff (`disagg_handoff_s`) (planner/serving/params.py). The host times change the simulation's dynamics, so every row is
+simulated on a grid of them (host time x time per sequence: 30 points, about 25 minutes on a 2-core machine); the
+two latencies add to TTFT and are searched on a fine grid for each host-time point.
 
-Host times per framework (the pair of the grid): the mean soft-L1 (scale 0.2) of log(predicted/measured) TPOT over its serving rows plus
-`--points-weight` times the mean over the published points (validation/points.csv) of that framework (`framework:`
+Host times per framework (a pair of the grid): the mean soft-L1 (scale 0.2) of log(predicted/measured) TPOT over
+its serving rows plus `--points-weight` times the mean over the published points (validation/points.csv) of that framework (`framework:`
 in their notes; TensorRT-LLM where none is named), each data set weighing as one. TPOT is a sum of iteration times;
 TTFT also carries queueing the simulator misses, so it sets only the two first-token latencies (mean soft-L1 of
 log TTFT error at the chosen host times).

@@ -1,8 +1,9 @@
 """Verify a plan by simulation and close the loop (`planner solve --verify`): simulate the chosen fleet with the
 serving model (planner.serving.fleet); while a simulated figure breaks its SLO, plan again under a tighter SLO —
-the TTFT the fleet was planned at (or the planning SLO, if lower) less the simulated excess, the TPOT SLO scaled by SLO / simulated — which tightens the queueing caps
-and the candidates' filters of the pools that broke it, up to `rounds` times; a plan for several traffic classes
-tightens each class that broke its own SLOs. The simulation always scores against the scenario's own SLOs."""
+the TTFT the fleet was planned at (or the planning SLO, if lower) less the simulated excess, the TPOT SLO scaled
+by SLO / simulated — which tightens the queueing caps and the candidates' filters of the pools that broke it, up
+to `rounds` times; a plan for several traffic classes tightens each class that broke its own SLOs. The simulation
+always scores against the scenario's own SLOs."""
 
 from __future__ import annotations
 
