@@ -244,10 +244,9 @@ def _predict_one(row: dict, catalog: ChipCatalog) -> tuple[dict, str, str, float
     return pred, status, reason, time.perf_counter() - t0
 
 
-def _predict_chunk(rows: list[dict], catalog: ChipCatalog, params=None) -> list[tuple[dict, str, str, float]]:
-    """Rows in order; `params` (engine, serving constants) as the caller had them in force (another process)."""
-    if params is None:
-        return [_predict_one(r, catalog) for r in rows]
+def _predict_chunk(rows: list[dict], catalog: ChipCatalog, params) -> list[tuple[dict, str, str, float]]:
+    """Rows in order, under `params` (engine, serving constants): those the caller had in force, which another
+    process does not inherit."""
     with using_params(params[0]), using_serving_params(params[1]):
         return [_predict_one(r, catalog) for r in rows]
 
@@ -256,12 +255,12 @@ def _run(settings: list[dict], catalog: ChipCatalog, workers: int) -> list[tuple
     """Predict the distinct settings, over `workers` processes when there are enough rows to pay for them (rows
     are independent and every simulation is seeded, so the result does not depend on the split)."""
     workers = max(1, min(workers, len(settings) // ROWS_PER_WORKER))
+    params = (active_params(), active_serving_params())
     if workers == 1 or "fork" not in multiprocessing.get_all_start_methods():
-        return _predict_chunk(settings, catalog)
+        return _predict_chunk(settings, catalog, params)
     chunks = [settings[i::workers * 4] for i in range(workers * 4)]  # interleaved: slow and fast rows mixed
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        params = [(active_params(), active_serving_params())] * len(chunks)
-        done = list(pool.map(_predict_chunk, chunks, [catalog] * len(chunks), params))
+        done = list(pool.map(_predict_chunk, chunks, [catalog] * len(chunks), [params] * len(chunks)))
     out: list = [None] * len(settings)
     for i, part in enumerate(done):
         out[i::workers * 4] = part

@@ -66,8 +66,7 @@ def ffn_copies(top_k: int, ffn_chips, domain: float) -> np.ndarray:
 def step_overhead_s(framework: int = 0, seqs_per_rank=0.0):
     """The framework's host time per iteration (FRAMEWORK_CODE), once per AFD decode step: its fixed part and its
     scheduler's time for the sequences each attention rank carries."""
-    p = active_params()
-    return p.host_s(framework) + p.host_s_per_seq(framework) * np.asarray(seqs_per_rank, float)
+    return active_params().host_time_s(framework, seqs_per_rank)
 
 
 def _dispatch_bytes(wdtype: str) -> float:

@@ -149,10 +149,12 @@ class EngineParams(FittedConstants):
         per_code = np.array([getattr(self, f"host_s_{f}") for f in FRAMEWORKS])
         return per_code[np.asarray(framework, np.int64)]
 
-    def host_s_per_seq(self, framework):
-        """Host time per iteration and sequence of a scheduler, per framework (codes; arrays broadcast)."""
-        per_code = np.array([getattr(self, f"host_s_per_seq_{f}") for f in FRAMEWORKS])
-        return per_code[np.asarray(framework, np.int64)]
+    def host_time_s(self, framework, seqs_per_scheduler=0.0):
+        """Host time of one iteration: the framework's fixed part plus its scheduler's time for the sequences one
+        scheduler (an attention-DP rank) carries (codes and counts; arrays broadcast)."""
+        per_seq = np.array([getattr(self, f"host_s_per_seq_{f}") for f in FRAMEWORKS])
+        code = np.asarray(framework, np.int64)
+        return self.host_s(code) + per_seq[code] * np.asarray(seqs_per_scheduler, float)
 
 
 PARAMS = EngineParams()

@@ -638,7 +638,7 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     latency = pp * t_stage + (pp - 1) * t_p2p  # one micro-batch through all stages
     # the framework's host time, once per iteration of any role, plus its scheduler's time per sequence (each
     # attention-DP rank schedules its own share)
-    host = params.host_s(c.framework) + params.host_s_per_seq(c.framework) * (dec_seqs + pre_seqs) / dp
+    host = params.host_time_s(c.framework, (dec_seqs + pre_seqs) / dp)
     if is_prefill:
         step, ttft = t_stage + host, pipelined_prefill_s(t_stage, pp, Tr, t_p2p, lat_pp) + host
     else:

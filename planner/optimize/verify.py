@@ -7,6 +7,8 @@ always scores against the scenario's own SLOs."""
 
 from __future__ import annotations
 
+import math
+
 from planner.errors import InfeasibleError, PlannerError
 from planner.inputs.scenario import Scenario
 from planner.optimize.results import SolveResult
@@ -41,7 +43,8 @@ def _flat(planning: dict[str, dict]) -> dict:
 def _planned_ttft(res: SolveResult) -> dict[str, float]:
     """The plan's own TTFT per class (at the SLO's percentile, margin included), where it states one."""
     recs = res.summary.get("classes") or [{"class": "default", "ttft_ms": res.summary.get("ttft_ms")}]
-    return {r["class"]: float(r["ttft_ms"]) for r in recs if r.get("ttft_ms") is not None and r["ttft_ms"] == r["ttft_ms"]}
+    return {r["class"]: float(r["ttft_ms"]) for r in recs
+            if r.get("ttft_ms") is not None and math.isfinite(float(r["ttft_ms"]))}
 
 
 def _round(res: SolveResult, sim, planning: dict[str, dict]) -> dict:
