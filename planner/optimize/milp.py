@@ -54,6 +54,8 @@ import pandas as pd
 import pyomo.core as pyo  # not pyomo.environ: its plugin registry costs 0.1 s and HiGHS comes through appsi
 from pyomo.core.expr.numeric_expr import LinearExpression
 
+from planner.optimize import dominance
+
 # Tie-breaks must never change the primary optimum: chips are worth TIE_CHIPS x the cheapest chip-hour.
 TIE_CHIPS = 1e-7
 TIE_COST = 1e-7
@@ -134,6 +136,9 @@ class FleetModel:
     # rows of the families added lazily (LAZY_FAMILIES), by family and class: built inactive, switched on by
     # `solve` when a solution breaks them
     lazy_rows: dict = field(default_factory=dict)
+    # (i, j, k): k instances of row i are never needed beside row j (planner.optimize.dominance); `allow` bounds
+    # x_i <= k - 1 while j is allowed
+    dominated: list = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- helpers
@@ -605,10 +610,34 @@ def set_param(fm: FleetModel, name: str, value: float | None) -> None:
     setattr(fm.spec, name, value)
 
 
-def allow(fm: FleetModel, mask: np.ndarray) -> None:
-    """Enable only candidates where mask is True (others fixed at zero via their upper bound)."""
-    for i, ok in enumerate(np.asarray(mask, bool)):
-        fm.m.x[i].setub(fm.m.x_ub[i] if ok else 0)
+def allow(fm: FleetModel, mask: np.ndarray, *, dominance: bool = True) -> None:
+    """Enable only candidates where mask is True (others fixed at zero via their upper bound); an allowed
+    candidate dominated by an allowed one is bounded by the dominance (`dominance` False: not)."""
+    mask = np.asarray(mask, bool)
+    ub = [u if ok else 0 for u, ok in zip(fm.m.x_ub, mask)]
+    if dominance:
+        for i, j, k in fm.dominated:
+            if mask[i] and mask[j]:
+                ub[i] = k - 1 if ub[i] is None else min(ub[i], k - 1)
+    for i, u in enumerate(ub):
+        fm.m.x[i].setub(u)
+
+
+def add_dominance(m, fms: list[FleetModel]) -> None:
+    """Find the dominated multiples of the fleets `fms` over the whole program m as built (every row and
+    objective, those linking the fleets too) and bound them. The instance-count bounds of a dominating
+    configuration must be implied by rows of m (inventory, chip cap), as `_upper_bounds` makes them."""
+    xs, owner = [], []
+    for b, fm in enumerate(fms):
+        xs += _vars(fm.m, range(len(fm.table)))
+        owner += [(b, i) for i in range(len(fm.table))]
+    rows, sense = dominance.coefficient_rows(m, xs)
+    for i, j, k in dominance.dominated_multiples(rows, sense, len(xs)):
+        (bi, li), (bj, lj) = owner[i], owner[j]
+        if bi == bj:
+            fms[bi].dominated.append((li, lj, k))
+    for fm in fms:
+        allow(fm, np.ones(len(fm.table), bool))
 
 
 # ---------------------------------------------------------------- build and solve
@@ -635,6 +664,7 @@ def build(table: pd.DataFrame, spec: MilpSpec) -> FleetModel:
     set_lazy(fm)
     add_objectives(fm)
     set_objective(fm, spec.objective)
+    add_dominance(fm.m, [fm])
     return fm
 
 

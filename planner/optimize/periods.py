@@ -230,6 +230,7 @@ def build(units: list[Unit], prices: pd.DataFrame, hours: np.ndarray, limits: Li
     add_fleet_limits(pm)
     add_changes(pm)
     add_objective(pm)
+    milp.add_dominance(pm.m, list(pm.blocks.values()))
     return pm
 
 

@@ -310,16 +310,12 @@ def solve_schedule(units, prices, hours, limits, tl: float, gap: float) -> perio
 def restricted_start(pm: periods.PeriodsModel, tl: float, gap: float) -> None:
     """A start for the joint program where the periods apart break a tie (change limits, budget): the joint program
     over only the configurations the loaded schedule uses (small, quick), its solution loaded when it has one."""
-    saved = []
     for (j, _p), fm in pm.blocks.items():
         used = set().union(*[np.flatnonzero(milp.counts(b)) for (jj, _q), b in pm.blocks.items() if jj == j])
-        for i in range(len(fm.table)):
-            if i not in used:
-                saved.append((fm.m.x[i], fm.m.x[i].ub))
-                fm.m.x[i].setub(0)
+        milp.allow(fm, np.isin(np.arange(len(fm.table)), list(used)))
     periods.solve(pm, time_limit_s=tl, mip_gap=gap, warm_start=True)
-    for var, ub in saved:
-        var.setub(ub)
+    for fm in pm.blocks.values():
+        milp.allow(fm, np.ones(len(fm.table), bool))
 
 
 def hold_repair(pm: periods.PeriodsModel, hold: int) -> None:

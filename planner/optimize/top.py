@@ -56,6 +56,7 @@ def distinct_fleets(fm: milp.FleetModel, n: int, best_cost: float, *, time_limit
         return
     yield st
     m, size = fm.m, len(fm.table)
+    milp.allow(fm, np.ones(size, bool), dominance=False)  # the no-good cuts below void the exchange argument
     ub = _bounds(fm, best_cost)
     m.y = pyo.Var(range(size), domain=pyo.Binary)
     m.y_link = pyo.Constraint(range(size), rule=lambda _m, i: _m.x[i] <= float(ub[i]) * _m.y[i])

@@ -1,0 +1,95 @@
+"""Instance-count bounds from dominated multiples: k instances of configuration i are never needed when one
+instance of j does everything they do, at no more cost (two TP4 instances against one TP8 of the same chip at the
+same price, when the TP8 serves at least twice the rate).
+
+The exchange argument, on the program as built: for integer k >= 2, let d = A[:, j] - k A[:, i] be the change of
+every constraint's left side when k copies of i become one copy of j. If d >= 0 on every `>=` row, d <= 0 on
+every `<=` row, d = 0 on every `==` row, and no objective gets worse, then any solution with x_i >= k maps to one
+at least as good with x_i - k, x_j + 1; the total instance count falls by k - 1 every time, so repeating it
+ends in a solution with x_i <= k - 1 for every such pair at once. The bound x_i <= k - 1 therefore keeps an
+optimum; it removes the many equal-cost ways of writing the same chips (4 x TP2 = 2 x TP4 = 1 x TP8) that the
+branch and bound otherwise has to rule out one by one. Every row of the model counts, active or not (rows switched
+on later, such as the lazy families, keep the bounds valid), and so do both objectives. The bound holds only
+while j may grow: `allow` applies it only where j is allowed, and its finite upper bound must come from rows
+(inventory, chip cap), which the caller guarantees.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyomo.core as pyo
+from pyomo.repn import generate_standard_repn
+
+TOL = 1e-9
+KEEP = 4  # dominating configurations kept per dominated one (the bound needs one of them allowed)
+
+
+def coefficient_rows(m, xs: list) -> tuple[list[dict[int, float]], np.ndarray]:
+    """(rows, sense) over every constraint and objective of model m that holds some of xs: each row as
+    {position in xs: coefficient}; sense +1 for rows whose left side may only grow under an exchange (>=,
+    maximize), -1 for those that may only shrink (<=, minimize), 0 for equalities (and ranged rows)."""
+    col = {id(v): i for i, v in enumerate(xs)}
+    rows, senses = [], []
+
+    def add(expr, sense: int) -> None:
+        rep = generate_standard_repn(expr, compute_values=True, quadratic=False)
+        a: dict[int, float] = {}
+        for v, c in zip(rep.linear_vars, rep.linear_coefs):
+            i = col.get(id(v))
+            if i is not None:
+                a[i] = a.get(i, 0.0) + float(c)
+        a = {i: c for i, c in a.items() if c != 0.0}
+        if a:
+            rows.append(a)
+            senses.append(sense)
+
+    for con in m.component_data_objects(pyo.Constraint, active=None, descend_into=True):
+        lo, hi = con.has_lb(), con.has_ub()
+        add(con.body, 0 if (lo and hi) else (1 if lo else -1))
+    for obj in m.component_data_objects(pyo.Objective, active=None, descend_into=True):
+        add(obj.expr, -1 if obj.sense == pyo.minimize else 1)
+    return rows, np.array(senses, float)
+
+
+def dominated_multiples(rows: list[dict[int, float]], sense: np.ndarray, n: int) -> list[tuple[int, int, int]]:
+    """(i, j, k) with k the smallest integer >= 2 for which k copies of column i are dominated by one copy of
+    column j (module docstring), up to KEEP such j per i, all at the smallest k any j allows. Only columns in the same rows are compared (a
+    configuration with a row of its own, such as a per-pool link, is never dominated): the columns are grouped
+    by the rows they appear in and each group is checked as a dense block."""
+    support: dict[int, list[int]] = {i: [] for i in range(n)}
+    for r, a in enumerate(rows):
+        for i in a:
+            support[i].append(r)
+    groups: dict[tuple, list[int]] = {}
+    for i, rs in support.items():
+        groups.setdefault(tuple(rs), []).append(i)
+    out = []
+    for rs, cols in groups.items():
+        if len(cols) > 1:
+            A = np.array([[rows[r][c] for c in cols] for r in rs]).reshape(len(rs), len(cols))
+            out.extend((cols[i], cols[j], k) for i, j, k in _block(A, sense[list(rs)]))
+    return sorted(out)
+
+
+def _block(A: np.ndarray, sense: np.ndarray) -> list[tuple[int, int, int]]:
+    """dominated_multiples on a dense block (rows x columns, every entry of a row's support)."""
+    n = A.shape[1]
+    s = sense[:, None]
+    out = []
+    for i in range(n):
+        a_i = A[:, i][:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = A / a_i
+        # rows that bound k from below: sense -1 with a_i > 0, sense +1 with a_i < 0; equalities fix it
+        lower = np.where(((s < 0) & (a_i > 0)) | ((s > 0) & (a_i < 0)) | ((s == 0) & (a_i != 0)), ratio, -np.inf)
+        k = np.maximum(2.0, np.ceil(np.max(lower, axis=0, initial=-np.inf) - TOL))
+        d = A - k[None, :] * a_i
+        scale = np.maximum(np.abs(A), np.abs(k[None, :] * a_i)).clip(min=1.0) * TOL
+        ok = np.all(np.where(s > 0, d >= -scale, np.where(s < 0, d <= scale, np.abs(d) <= scale)), axis=0)
+        ok &= np.isfinite(k)
+        ok[i] = False
+        js = np.flatnonzero(ok)
+        if len(js):  # the smallest multiple, from a few configurations (a sweep may switch some off)
+            js = js[k[js] == k[js].min()][:KEEP]
+            out.extend((i, int(j), int(k[j])) for j in js)
+    return out
