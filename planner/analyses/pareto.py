@@ -10,12 +10,18 @@ Sweeps (`sweep`):
 - budget: requests/s against $/h. Epsilon = the budget Param; objective max-throughput. Budgets run from
   the cheapest complete fleet to the scenario's budget (or 2x the cheapest fleet for its rate).
 
-Every point is an optimal (or gap-reported) MILP solution; the frontier keeps the non-dominated ones.
+Every point is an optimal (or gap-reported) MILP solution; the frontier keeps the non-dominated ones. The points
+are independent given the model, so with `workers` > 1 they are solved by forked copies of this process, each with
+its own HiGHS instance (HiGHS runs single-threaded here, `milp.HIGHS_OPTIONS`, which makes forking safe); the points
+are interleaved over the workers (the hard ones, large fleets near the limits, sit at one end of a sweep).
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,17 +99,52 @@ def time_limit_warnings(all_points: pd.DataFrame, time_limit_s: float) -> list[s
             "prove them, or loosen --mip-gap (e.g. 0.005) for a faster sweep"]
 
 
-def _tpot_sweep(prep: Prepared, fm: milp.FleetModel, n: int, tl: float, gap: float) -> list[dict]:
+_JOB: tuple | None = None  # (solve one point by index) for the forked workers, which inherit it
+
+
+def _points_chunk(indices: list[int]) -> list[dict]:
+    assert _JOB is not None
+    return [_JOB[0](i) for i in indices]
+
+
+def _solve_points(prep: Prepared, fm: milp.FleetModel, epsilons, set_epsilon: Callable, tl: float, gap: float,
+                  workers: int) -> list[dict]:
+    """One row per epsilon: set_epsilon(fm, eps) then solve; over `workers` forked processes where there are
+    points enough (each point is solved from the same model state, so the split does not change a point)."""
+    global _JOB
+    epsilons = [float(e) for e in epsilons]
+
+    def one(i: int) -> dict:
+        set_epsilon(fm, epsilons[i])
+        return _row(prep, fm, milp.solve(fm, time_limit_s=tl, mip_gap=gap), epsilons[i])
+
+    workers = max(1, min(workers, len(epsilons) // 2))
+    if workers == 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return [one(i) for i in range(len(epsilons))]
+    chunks = [list(range(w, len(epsilons), workers)) for w in range(workers)]
+    fm.solver, _JOB = None, (one,)  # each worker makes its own HiGHS instance
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            done = list(pool.map(_points_chunk, chunks))
+    finally:
+        _JOB = None
+    rows: list = [None] * len(epsilons)
+    for idx, part in zip(chunks, done, strict=True):
+        for i, r in zip(idx, part, strict=True):
+            rows[i] = r
+    return rows
+
+
+def _tpot_sweep(prep: Prepared, fm: milp.FleetModel, n: int, tl: float, gap: float, workers: int) -> list[dict]:
     t = fm.table
     role = t["role"].astype(str).to_numpy()
     tpot = t["tpot_ms"].to_numpy()
     lo = float(np.nanmin(tpot[~np.isin(role, ("prefill", "ffn"))]))
     hi = prep.scenario.slo.tpot_ms or float(np.nanmax(tpot[~np.isin(role, ("prefill", "ffn"))]))
     bounds = np.geomspace(lo, max(hi, lo), n) if n > 1 else np.array([hi])
-    rows = []
-    for eps in bounds:
-        milp.allow(fm, np.isin(role, ("prefill", "ffn", "draft")) | (tpot <= eps * (1 + 1e-9)))  # FFN, draft rows: no TPOT
-        rows.append(_row(prep, fm, milp.solve(fm, time_limit_s=tl, mip_gap=gap), float(eps)))
+    keep = np.isin(role, ("prefill", "ffn", "draft"))  # FFN, draft rows: no TPOT
+    rows = _solve_points(prep, fm, bounds, lambda f, eps: milp.allow(f, keep | (tpot <= eps * (1 + 1e-9))), tl, gap,
+                         workers)
     milp.allow(fm, np.ones(len(t), bool))
     return rows
 
@@ -115,7 +156,7 @@ def _max_rate(fm: milp.FleetModel, tl: float) -> float | None:
     return milp.value(fm, "lam") if st.has_solution else None
 
 
-def _throughput_sweep(prep: Prepared, fm: milp.FleetModel, n: int, tl: float, gap: float) -> list[dict]:
+def _throughput_sweep(prep: Prepared, fm: milp.FleetModel, n: int, tl: float, gap: float, workers: int) -> list[dict]:
     sc = prep.scenario
     top = _max_rate(fm, tl) if sc.has_limits else None
     if top is None or top <= 0:
@@ -123,14 +164,11 @@ def _throughput_sweep(prep: Prepared, fm: milp.FleetModel, n: int, tl: float, ga
             raise PlannerError("the throughput sweep needs a rate or a limit", field="workload.arrival_rate_rps")
         top = 4.0 * sc.workload.arrival_rate_rps
     milp.set_objective(fm, "min-cost")
-    rows = []
-    for eps in np.linspace(top / n, top, n):
-        milp.set_param(fm, "rate_min", float(eps) * (1 - 1e-9))
-        rows.append(_row(prep, fm, milp.solve(fm, time_limit_s=tl, mip_gap=gap), float(eps)))
-    return rows
+    return _solve_points(prep, fm, np.linspace(top / n, top, n),
+                         lambda f, eps: milp.set_param(f, "rate_min", eps * (1 - 1e-9)), tl, gap, workers)
 
 
-def _budget_sweep(prep: Prepared, fm: milp.FleetModel, n: int, tl: float, gap: float) -> list[dict]:
+def _budget_sweep(prep: Prepared, fm: milp.FleetModel, n: int, tl: float, gap: float, workers: int) -> list[dict]:
     sc = prep.scenario
     milp.set_objective(fm, "min-cost")
     milp.set_param(fm, "budget_usd_per_hr", None)
@@ -149,17 +187,15 @@ def _budget_sweep(prep: Prepared, fm: milp.FleetModel, n: int, tl: float, gap: f
         top = 2.0 * max(at_rate, cheapest)
     milp.set_param(fm, "rate_min", None)
     milp.set_objective(fm, "max-throughput")
-    rows = []
-    for eps in np.linspace(cheapest, max(top, cheapest), n):
-        milp.set_param(fm, "budget_usd_per_hr", float(eps) * (1 + 1e-9))
-        rows.append(_row(prep, fm, milp.solve(fm, time_limit_s=tl, mip_gap=gap), float(eps)))
-    return rows
+    return _solve_points(prep, fm, np.linspace(cheapest, max(top, cheapest), n),
+                         lambda f, eps: milp.set_param(f, "budget_usd_per_hr", eps * (1 + 1e-9)), tl, gap, workers)
 
 
 def pareto(sc: Scenario, *, sweep: str = "tpot", points: int = 20, catalogs=(), margin: float | None = None,
            cache: CoefficientCache | None = None, time_limit_s: float | None = None,
-           mip_gap: float | None = None) -> ParetoResult:
-    """Frontier of `sweep` with `points` epsilon values, on one model built once."""
+           mip_gap: float | None = None, workers: int = 1) -> ParetoResult:
+    """Frontier of `sweep` with `points` epsilon values, on one model built once; the points over `workers`
+    processes (module docstring)."""
     require_one_period(sc)
     if sc.classes is not None:
         raise PlannerError("pareto sweeps take one traffic class; solve a multi-class scenario with `planner solve`",
@@ -179,7 +215,7 @@ def pareto(sc: Scenario, *, sweep: str = "tpot", points: int = 20, catalogs=(), 
     t1 = time.perf_counter()
     tl = time_limit_s if time_limit_s is not None else sc.solver.time_limit_s
     gap = mip_gap if mip_gap is not None else sc.solver.mip_gap
-    rows = {"tpot": _tpot_sweep, "throughput": _throughput_sweep, "budget": _budget_sweep}[sweep](prep, fm, points, tl, gap)
+    rows = {"tpot": _tpot_sweep, "throughput": _throughput_sweep, "budget": _budget_sweep}[sweep](prep, fm, points, tl, gap, workers)
     all_points = pd.DataFrame(rows)
     for c in POINT_COLUMNS:
         if c not in all_points:

@@ -5,6 +5,8 @@ The optimizer modules (Pyomo, HiGHS) are imported inside the commands so other c
 
 from __future__ import annotations
 
+import os
+
 import click
 import pandas as pd
 from rich.console import Console
@@ -306,7 +308,7 @@ def pareto_cmd(scenario_path, sweep, points, margin_pct, time_limit_s, mip_gap, 
 
     sc = load_scenario(scenario_path, catalogs)
     res = pareto(sc, sweep=sweep, points=points, catalogs=catalogs, margin=_margin(margin_pct),
-                 time_limit_s=time_limit_s, mip_gap=mip_gap)
+                 time_limit_s=time_limit_s, mip_gap=mip_gap, workers=os.cpu_count() or 1)
     if plot_path:
         from planner.report.png import plot_frontier  # matplotlib only when asked for
 

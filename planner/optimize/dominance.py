@@ -34,7 +34,7 @@ def coefficient_rows(m, xs: list) -> tuple[list[dict[int, float]], np.ndarray]:
     def add(expr, sense: int) -> None:
         rep = generate_standard_repn(expr, compute_values=True, quadratic=False)
         a: dict[int, float] = {}
-        for v, c in zip(rep.linear_vars, rep.linear_coefs):
+        for v, c in zip(rep.linear_vars, rep.linear_coefs, strict=True):
             i = col.get(id(v))
             if i is not None:
                 a[i] = a.get(i, 0.0) + float(c)
@@ -75,21 +75,32 @@ def _block(A: np.ndarray, sense: np.ndarray) -> list[tuple[int, int, int]]:
     """dominated_multiples on a dense block (rows x columns, every entry of a row's support)."""
     n = A.shape[1]
     s = sense[:, None]
-    out = []
+    K = np.zeros((n, n))
+    OK = np.zeros((n, n), bool)
     for i in range(n):
         a_i = A[:, i][:, None]
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = A / a_i
         # rows that bound k from below: sense -1 with a_i > 0, sense +1 with a_i < 0; equalities fix it
         lower = np.where(((s < 0) & (a_i > 0)) | ((s > 0) & (a_i < 0)) | ((s == 0) & (a_i != 0)), ratio, -np.inf)
-        k = np.maximum(2.0, np.ceil(np.max(lower, axis=0, initial=-np.inf) - TOL))
+        k = np.maximum(1.0, np.ceil(np.max(lower, axis=0, initial=-np.inf) - TOL))
         d = A - k[None, :] * a_i
         scale = np.maximum(np.abs(A), np.abs(k[None, :] * a_i)).clip(min=1.0) * TOL
         ok = np.all(np.where(s > 0, d >= -scale, np.where(s < 0, d <= scale, np.abs(d) <= scale)), axis=0)
-        ok &= np.isfinite(k)
-        ok[i] = False
-        js = np.flatnonzero(ok)
-        if len(js):  # the smallest multiple, from a few configurations (a sweep may switch some off)
-            js = js[k[js] == k[js].min()][:KEEP]
-            out.extend((i, int(j), int(k[j])) for j in js)
+        # k >= 2 copies exactly equal to one j (linear scaling) are a tie, not a dominance: bounding them would
+        # split one pool of k x i into mixed sizes at the same cost
+        tie = np.all(np.abs(d) <= scale, axis=0) & (k >= 2)
+        K[i], OK[i] = k, ok & ~tie & np.isfinite(k)
+    np.fill_diagonal(OK, False)
+    one = OK & (K == 1)
+    # k = 1 (one j does what one i does): i -> j only where i does not do what j does, or j comes first, so
+    # that equal configurations do not bound each other to zero (the exchanges follow a strict order)
+    one &= ~one.T | (np.arange(n)[None, :] < np.arange(n)[:, None])
+    out = []
+    for i in range(n):
+        js = np.flatnonzero(one[i])
+        if not len(js):
+            js = np.flatnonzero(OK[i] & (K[i] >= 2))
+            js = js[K[i, js] == K[i, js].min()] if len(js) else js
+        out.extend((i, int(j), int(K[i, j])) for j in js[:KEEP])
     return out

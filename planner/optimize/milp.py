@@ -614,7 +614,7 @@ def allow(fm: FleetModel, mask: np.ndarray, *, dominance: bool = True) -> None:
     """Enable only candidates where mask is True (others fixed at zero via their upper bound); an allowed
     candidate dominated by an allowed one is bounded by the dominance (`dominance` False: not)."""
     mask = np.asarray(mask, bool)
-    ub = [u if ok else 0 for u, ok in zip(fm.m.x_ub, mask)]
+    ub = [u if ok else 0 for u, ok in zip(fm.m.x_ub, mask, strict=True)]
     if dominance:
         for i, j, k in fm.dominated:
             if mask[i] and mask[j]:
@@ -725,7 +725,7 @@ def build_block(m, table: pd.DataFrame, spec: MilpSpec, *, fleet_rows: bool = Tr
 # Measured on the example scenarios and a 30-point rate sweep (benchmarks/solve_speed.py): these fleet
 # programs are small covering knapsacks; HiGHS's RINS/RENS sub-MIPs and root restarts cost more than they
 # find (about 1.5x slower with them). Correctness does not depend on them.
-HIGHS_OPTIONS = {"mip_heuristic_run_rins": False, "mip_heuristic_run_rens": False, "mip_allow_restart": False}
+HIGHS_OPTIONS = {"mip_heuristic_run_rins": False, "mip_heuristic_run_rens": False, "mip_allow_restart": False, "threads": 1}
 
 
 def _solver():

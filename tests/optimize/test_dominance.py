@@ -28,8 +28,9 @@ def test_two_small_instances_dominated_by_one_twice_the_size():
     assert st.status == "optimal" and milp.counts(fm).tolist() == [0, 3]  # 7.5 requests/s for $6/h
 
 
-@pytest.mark.parametrize(("cap_big", "cost_big"), [(1.9, 2.0), (2.5, 2.1)])
+@pytest.mark.parametrize(("cap_big", "cost_big"), [(1.9, 2.0), (2.5, 2.1), (2.0, 2.0)])
 def test_no_bound_when_the_larger_serves_less_or_costs_more(cap_big, cost_big):
+    """Less capacity, a higher price, or exactly two of the smaller (a tie: six TP1 stay one pool)."""
     fm = milp.build(_table(cap_big, cost_big), milp.MilpSpec(modes=("aggregated",), rate_min=7.0))
     assert fm.dominated == []
     assert fm.m.x[0].ub is None

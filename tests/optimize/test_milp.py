@@ -377,6 +377,18 @@ def test_frontiers_are_monotone(monkeypatch):
     assert (np.diff(bu.points["throughput_rps"]) > 0).all() and (bu.points["cost_usd_per_hr"] <= 60 + 1e-6).all()
 
 
+@pytest.mark.parametrize("sweep", ["tpot", "throughput"])
+def test_points_over_two_processes_are_the_points_of_one(sweep):
+    """The sweep's points solved by two forked workers: every epsilon, status and cost as in one process (each
+    point at the proven optimum, mip_gap 0)."""
+    sc = _sc(chips=[{"id": "h100-sxm", "max_count": 32}, {"id": "b200", "max_count": 16}])
+    one = pareto(sc, sweep=sweep, points=6, cache=CACHE, mip_gap=0.0).all_points
+    two = pareto(sc, sweep=sweep, points=6, cache=CACHE, mip_gap=0.0, workers=2).all_points
+    assert two["epsilon"].tolist() == one["epsilon"].tolist()
+    assert two["status"].tolist() == one["status"].tolist()
+    np.testing.assert_allclose(two["cost_usd_per_hr"].to_numpy(float), one["cost_usd_per_hr"].to_numpy(float), rtol=1e-9)
+
+
 def test_points_stopped_at_the_time_limit_are_named():
     pts = pd.DataFrame({"status": ["optimal", "time-limit", "time-limit", "within-gap"],
                         "mip_gap": [0.0, 0.0012, 0.0017, 1e-4]})
