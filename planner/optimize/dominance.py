@@ -2,16 +2,18 @@
 instance of j does everything they do, at no more cost (two TP4 instances against one TP8 of the same chip at the
 same price, when the TP8 serves at least twice the rate).
 
-The exchange argument, on the program as built: for integer k >= 2, let d = A[:, j] - k A[:, i] be the change of
-every constraint's left side when k copies of i become one copy of j. If d >= 0 on every `>=` row, d <= 0 on
+The exchange argument, on the program as built: for an integer k >= 1, let d = A[:, j] - k A[:, i] be the change
+of every constraint's left side when k copies of i become one copy of j. If d >= 0 on every `>=` row, d <= 0 on
 every `<=` row, d = 0 on every `==` row, and no objective gets worse, then any solution with x_i >= k maps to one
-at least as good with x_i - k, x_j + 1; the total instance count falls by k - 1 every time, so repeating it
-ends in a solution with x_i <= k - 1 for every such pair at once. The bound x_i <= k - 1 therefore keeps an
-optimum; it removes the many equal-cost ways of writing the same chips (4 x TP2 = 2 x TP4 = 1 x TP8) that the
-branch and bound otherwise has to rule out one by one. Every row of the model counts, active or not (rows switched
-on later, such as the lazy families, keep the bounds valid), and so do both objectives. The bound holds only
-while j may grow: `allow` applies it only where j is allowed, and its finite upper bound must come from rows
-(inventory, chip cap), which the caller guarantees.
+at least as good with x_i - k, x_j + 1. For k >= 2 the instance count falls by k - 1; for k = 1 it stays and the
+exchange moves along a strict order (where i and j do the same, only the later one is bounded); so repeating
+exchanges ends in a solution with x_i <= k - 1 for every such pair at once, and the bounds keep an optimum. They
+remove the many equal-cost ways of writing the same chips (4 x TP2 = 2 x TP4 = 1 x TP8) that the branch and
+bound otherwise rules out one by one. Where k >= 2 copies of i equal one j in every row (linear scaling) the pair
+is a tie, not bounded (one pool of six 1-chip instances would become a 2-chip and a 4-chip pool at the same
+cost). Every row of the model counts, active or not (rows switched on later, such as the lazy families, keep the
+bounds valid), and so do both objectives. A bound holds only while j may grow: `milp.allow` applies it only where j
+is allowed, and j's finite upper bound must come from rows (inventory, chip cap), which the caller guarantees.
 """
 
 from __future__ import annotations
@@ -52,10 +54,10 @@ def coefficient_rows(m, xs: list) -> tuple[list[dict[int, float]], np.ndarray]:
 
 
 def dominated_multiples(rows: list[dict[int, float]], sense: np.ndarray, n: int) -> list[tuple[int, int, int]]:
-    """(i, j, k) with k the smallest integer >= 2 for which k copies of column i are dominated by one copy of
-    column j (module docstring), up to KEEP such j per i, all at the smallest k any j allows. Only columns in the same rows are compared (a
-    configuration with a row of its own, such as a per-pool link, is never dominated): the columns are grouped
-    by the rows they appear in and each group is checked as a dense block."""
+    """(i, j, k) with k the smallest integer for which k copies of column i are dominated by one copy of column j
+    (module docstring), up to KEEP such j per i, all at the smallest k any j allows (k = 1 first). Only columns
+    in the same rows are compared (a configuration with a row of its own, such as a per-pool link, is never
+    dominated): the columns are grouped by the rows they appear in and each group is checked as a dense block."""
     support: dict[int, list[int]] = {i: [] for i in range(n)}
     for r, a in enumerate(rows):
         for i in a:
