@@ -24,6 +24,7 @@ from pyomo.repn import generate_standard_repn
 
 TOL = 1e-9
 KEEP = 4  # dominating configurations kept per dominated one (the bound needs one of them allowed)
+CHUNK_ELEMENTS = 2_000_000  # entries compared at once (blocks x rows x columns x columns; a few arrays of them)
 
 
 def coefficient_rows(m, xs: list) -> tuple[list[dict[int, float]], np.ndarray]:
@@ -65,44 +66,54 @@ def dominated_multiples(rows: list[dict[int, float]], sense: np.ndarray, n: int)
     groups: dict[tuple, list[int]] = {}
     for i, rs in support.items():
         groups.setdefault(tuple(rs), []).append(i)
-    out = []
+    # groups of one shape (rows x columns) are checked together, one array operation for many small groups
+    shapes: dict[tuple[int, int], list[tuple[tuple, list[int]]]] = {}
     for rs, cols in groups.items():
         if len(cols) > 1:
-            A = np.array([[rows[r][c] for c in cols] for r in rs]).reshape(len(rs), len(cols))
-            out.extend((cols[i], cols[j], k) for i, j, k in _block(A, sense[list(rs)]))
+            shapes.setdefault((len(rs), len(cols)), []).append((rs, cols))
+    out = []
+    for (R, m), members in shapes.items():
+        A = np.array([[[rows[r][c] for c in cols] for r in rs] for rs, cols in members]).reshape(len(members), R, m)
+        S = np.array([sense[list(rs)] for rs, _ in members]).reshape(len(members), R)
+        for (_rs, cols), found in zip(members, _blocks(A, S), strict=True):
+            out.extend((cols[i], cols[j], k) for i, j, k in found)
     return sorted(out)
 
 
-def _block(A: np.ndarray, sense: np.ndarray) -> list[tuple[int, int, int]]:
-    """dominated_multiples on a dense block (rows x columns, every entry of a row's support)."""
-    n = A.shape[1]
-    s = sense[:, None]
-    K = np.zeros((n, n))
-    OK = np.zeros((n, n), bool)
-    for i in range(n):
-        a_i = A[:, i][:, None]
+def _blocks(A: np.ndarray, sense: np.ndarray) -> list[list[tuple[int, int, int]]]:
+    """dominated_multiples on G dense blocks of one shape (A: G x rows x columns, every entry of a row's
+    support; sense: G x rows), as (i, j, k) positions within each block; the pairs (i, j) compared as arrays
+    G x rows x i x j, a chunk of i at a time."""
+    G, R, n = A.shape
+    s = sense[:, :, None, None]
+    K = np.zeros((G, n, n))
+    OK = np.zeros((G, n, n), bool)
+    step = max(1, CHUNK_ELEMENTS // max(G * R * n, 1))
+    a_j = A[:, :, None, :]  # G x rows x 1 x j
+    for lo in range(0, n, step):
+        a_i = A[:, :, lo:lo + step, None]  # G x rows x i x 1
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = A / a_i
+            ratio = a_j / a_i
         # rows that bound k from below: sense -1 with a_i > 0, sense +1 with a_i < 0; equalities fix it
         lower = np.where(((s < 0) & (a_i > 0)) | ((s > 0) & (a_i < 0)) | ((s == 0) & (a_i != 0)), ratio, -np.inf)
-        k = np.maximum(1.0, np.ceil(np.max(lower, axis=0, initial=-np.inf) - TOL))
-        d = A - k[None, :] * a_i
-        scale = np.maximum(np.abs(A), np.abs(k[None, :] * a_i)).clip(min=1.0) * TOL
-        ok = np.all(np.where(s > 0, d >= -scale, np.where(s < 0, d <= scale, np.abs(d) <= scale)), axis=0)
+        k = np.maximum(1.0, np.ceil(np.max(lower, axis=1, initial=-np.inf) - TOL))  # G x i x j
+        d = a_j - k[:, None] * a_i
+        scale = np.maximum(np.abs(a_j), np.abs(k[:, None] * a_i)).clip(min=1.0) * TOL
+        ok = np.all(np.where(s > 0, d >= -scale, np.where(s < 0, d <= scale, np.abs(d) <= scale)), axis=1)
         # k >= 2 copies exactly equal to one j (linear scaling) are a tie, not a dominance: bounding them would
         # split one pool of k x i into mixed sizes at the same cost
-        tie = np.all(np.abs(d) <= scale, axis=0) & (k >= 2)
-        K[i], OK[i] = k, ok & ~tie & np.isfinite(k)
-    np.fill_diagonal(OK, False)
+        tie = np.all(np.abs(d) <= scale, axis=1) & (k >= 2)
+        K[:, lo:lo + step], OK[:, lo:lo + step] = k, ok & ~tie & np.isfinite(k)
+    OK[:, np.arange(n), np.arange(n)] = False
     one = OK & (K == 1)
     # k = 1 (one j does what one i does): i -> j only where i does not do what j does, or j comes first, so
     # that equal configurations do not bound each other to zero (the exchanges follow a strict order)
-    one &= ~one.T | (np.arange(n)[None, :] < np.arange(n)[:, None])
-    out = []
-    for i in range(n):
-        js = np.flatnonzero(one[i])
+    one &= ~np.swapaxes(one, 1, 2) | (np.arange(n)[None, None, :] < np.arange(n)[None, :, None])
+    out: list[list[tuple[int, int, int]]] = [[] for _ in range(G)]
+    for g, i in zip(*np.nonzero(OK.any(axis=2)), strict=True):
+        js = np.flatnonzero(one[g, i])
         if not len(js):
-            js = np.flatnonzero(OK[i] & (K[i] >= 2))
-            js = js[K[i, js] == K[i, js].min()] if len(js) else js
-        out.extend((i, int(j), int(K[i, j])) for j in js[:KEEP])
+            js = np.flatnonzero(OK[g, i] & (K[g, i] >= 2))
+            js = js[K[g, i, js] == K[g, i, js].min()] if len(js) else js
+        out[g].extend((int(i), int(j), int(K[g, i, j])) for j in js[:KEEP])
     return out

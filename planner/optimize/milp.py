@@ -139,6 +139,7 @@ class FleetModel:
     # (i, j, k): k instances of row i are never needed beside row j (planner.optimize.dominance); `allow` bounds
     # x_i <= k - 1 while j is allowed
     dominated: list = field(default_factory=list)
+    str_cols: dict = field(default_factory=dict)  # column name -> its values as strings (`_str_col`)
 
 
 # ---------------------------------------------------------------- helpers
@@ -184,10 +185,17 @@ def _step(coefs: np.ndarray) -> float:
     return float(pos.min()) if len(pos) else 0.0
 
 
-def _role_idx(t: pd.DataFrame, role: str, cls: str | None = None) -> np.ndarray:
-    sel = t["role"].astype(str).to_numpy() == role
+def _str_col(fm: FleetModel, name: str) -> np.ndarray:
+    """A table column as strings, read once per model (the families ask for `role` and `class` many times)."""
+    if name not in fm.str_cols:
+        fm.str_cols[name] = fm.table[name].astype(str).to_numpy()
+    return fm.str_cols[name]
+
+
+def _role_idx(fm: FleetModel, role: str, cls: str | None = None) -> np.ndarray:
+    sel = _str_col(fm, "role") == role
     if cls is not None:
-        sel &= t["class"].astype(str).to_numpy() == cls
+        sel &= _str_col(fm, "class") == cls
     return np.flatnonzero(sel)
 
 
@@ -234,7 +242,7 @@ def _shared_term(fm: FleetModel, role: str, cls: str | None, col: str | None = N
     of its time, e.g. NIC bandwidth); None when there are none."""
     if cls is None or not fm.shared:
         return None
-    role_col = fm.table["role"].astype(str).to_numpy()
+    role_col = _str_col(fm, "role")
     terms = []
     for i, loads in fm.shared.items():
         if role_col[i] != role or cls not in loads:
@@ -287,7 +295,7 @@ def _add_draft_groups(fm: FleetModel, cls: str | None) -> dict:
     level and draft tokens per request, i.e. the same gamma)."""
     t = fm.table
     lev = draft_level_col(t)
-    dec = _role_idx(t, "decode", cls)
+    dec = _role_idx(fm, "decode", cls)
     dec = dec[lev[dec] != ""]
     groups: dict = {}
     if not len(dec):
@@ -315,7 +323,7 @@ def add_rate_matching(fm: FleetModel, cls: str | None = None) -> None:
     for role in ("prefill", "decode"):
         if role == "decode" and path_var(m, "disaggregated", cls) is None:
             continue
-        idx = _role_idx(t, role, cls)
+        idx = _role_idx(fm, role, cls)
         lhs = None
         if role == "decode":
             groups = fm.draft_groups.get(cls, {})
@@ -329,7 +337,7 @@ def add_rate_matching(fm: FleetModel, cls: str | None = None) -> None:
 def add_aggregated(fm: FleetModel, cls: str | None = None) -> None:
     """Aggregated path: co-located instances serve lam_agg requests/s."""
     m, t = fm.m, fm.table
-    idx = _role_idx(t, "aggregated", cls)
+    idx = _role_idx(fm, "aggregated", cls)
     eff = t["eff_capacity_rps"].to_numpy()[idx]
     _add(fm, f"{_pre(cls)}aggregated-rate-min", "aggregated",
          _plus(_serving(fm, eff, idx), _shared_term(fm, "aggregated", cls)), ">=",
@@ -343,10 +351,10 @@ def add_afd_matching(fm: FleetModel, cls: str | None = None) -> None:
     pairing of attention and FFN instances, linear."""
     m, t = fm.m, fm.table
     eff = t["eff_capacity_rps"].to_numpy()
-    att = _role_idx(t, "attention", cls)
+    att = _role_idx(fm, "attention", cls)
     _add(fm, f"{_pre(cls)}attention-rate-min", "afd_matching", _serving(fm, eff[att], att), ">=",
          path_var(m, "afd", cls), _step(eff[att]))
-    ffn = _role_idx(t, "ffn", cls)
+    ffn = _role_idx(fm, "ffn", cls)
     tok = t["ffn_tokens"].to_numpy() if "ffn_tokens" in t else np.zeros(len(t))
     lev = t["afd_level"].astype(str).to_numpy() if "afd_level" in t else np.full(len(t), "")
     for level in sorted(set(lev[att]) | set(lev[ffn])):
@@ -367,7 +375,7 @@ def add_draft_matching(fm: FleetModel, cls: str | None = None) -> None:
     for g, (v, idx, _d, _lev) in groups.items():
         _add(fm, f"{_pre(cls)}{g}-spec-rate-min", "draft_matching", _serving(fm, eff[idx], idx), ">=", v, _step(eff[idx]))
     lev = draft_level_col(t)
-    drafts = _role_idx(t, "draft", cls)
+    drafts = _role_idx(fm, "draft", cls)
     sup = t["draft_tokens_s"].to_numpy() if "draft_tokens_s" in t else np.zeros(len(t))
     for level in sorted({g[3] for g in groups.values()} | set(lev[drafts])):
         d = drafts[lev[drafts] == level]
@@ -399,7 +407,7 @@ def add_kv_connector(fm: FleetModel, cls: str | None = None) -> None:
         return
     eff = t["eff_capacity_rps"].to_numpy()
     vendor = row_vendors(fm)
-    rows = {r: _role_idx(t, r, cls) for r in ("prefill", "decode")}
+    rows = {r: _role_idx(fm, r, cls) for r in ("prefill", "decode")}
     shared = {r: [i for i, loads in fm.shared.items() if str(t["role"].iloc[i]) == r and cls in loads]
               for r in rows} if cls is not None else {r: [] for r in rows}
     vendors = sorted(set(vendor[np.concatenate([rows["prefill"], rows["decode"]])])
@@ -435,7 +443,7 @@ def vendor_capacity(fm: FleetModel, cls: str | None) -> dict[str, tuple[float, f
     x = counts(fm).astype(float)
     out: dict[str, list[float]] = {v: [0.0, 0.0] for v in fm.kv_flows.get(cls, {})}
     for k, r in enumerate(("prefill", "decode")):
-        idx = _role_idx(t, r, cls)
+        idx = _role_idx(fm, r, cls)
         for v in out:
             mine = idx[vendor[idx] == v]
             out[v][k] += float(eff[mine] @ x[mine])
@@ -570,7 +578,7 @@ def add_kv_transfer(fm: FleetModel, cls: str | None = None) -> None:
     for role, rate in (("prefill", _sum(dis, afd)), ("decode", _sum(dis))):
         if role == "decode" and dis is None:
             continue
-        idx = _role_idx(t, role, cls)
+        idx = _role_idx(fm, role, cls)
         lhs = _plus(_serving(fm, nic[idx], idx), _shared_term(fm, role, cls, "nic_gb_s"))
         _add(fm, f"{_pre(cls)}{role}-kv_nic-min", "kv_transfer", lhs, ">=", kv * rate,
              _step(nic[idx]))
