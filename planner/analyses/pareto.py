@@ -11,17 +11,15 @@ Sweeps (`sweep`):
   the cheapest complete fleet to the scenario's budget (or 2x the cheapest fleet for its rate).
 
 Every point is an optimal (or gap-reported) MILP solution; the frontier keeps the non-dominated ones. The points
-are independent given the model, so with `workers` > 1 they are solved by forked copies of this process, each with
-its own HiGHS instance (HiGHS runs single-threaded here, `milp.HIGHS_OPTIONS`, which makes forking safe); the points
-are interleaved over the workers (the hard ones, large fleets near the limits, sit at one end of a sweep).
+are independent given the model, so with `workers` > 1 they are solved by forked copies of this process
+(planner.optimize.forked), each with its own HiGHS instance; the points are interleaved over the workers (the hard
+ones, large fleets near the limits, sit at one end of a sweep).
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +27,7 @@ import pandas as pd
 
 from planner.errors import InfeasibleError, PlannerError
 from planner.inputs.scenario import Scenario, require_one_period
-from planner.optimize import milp
+from planner.optimize import forked, milp
 from planner.optimize.checks import frontier_warnings
 from planner.optimize.coefficients import CoefficientCache
 from planner.optimize.prepare import Prepared, prepare
@@ -99,19 +97,10 @@ def time_limit_warnings(all_points: pd.DataFrame, time_limit_s: float) -> list[s
             "prove them, or loosen --mip-gap (e.g. 0.005) for a faster sweep"]
 
 
-_JOB: tuple | None = None  # (solve one point by index) for the forked workers, which inherit it
-
-
-def _points_chunk(indices: list[int]) -> list[dict]:
-    assert _JOB is not None
-    return [_JOB[0](i) for i in indices]
-
-
 def _solve_points(prep: Prepared, fm: milp.FleetModel, epsilons, set_epsilon: Callable, tl: float, gap: float,
                   workers: int) -> list[dict]:
     """One row per epsilon: set_epsilon(fm, eps) then solve; over `workers` forked processes where there are
     points enough (each point is solved from the same model state, so the split does not change a point)."""
-    global _JOB
     epsilons = [float(e) for e in epsilons]
 
     def one(i: int) -> dict:
@@ -119,15 +108,12 @@ def _solve_points(prep: Prepared, fm: milp.FleetModel, epsilons, set_epsilon: Ca
         return _row(prep, fm, milp.solve(fm, time_limit_s=tl, mip_gap=gap), epsilons[i])
 
     workers = max(1, min(workers, len(epsilons) // 2))
-    if workers == 1 or "fork" not in multiprocessing.get_all_start_methods():
+    if workers == 1 or not forked.available():
         return [one(i) for i in range(len(epsilons))]
     chunks = [list(range(w, len(epsilons), workers)) for w in range(workers)]
-    fm.solver, _JOB = None, (one,)  # each worker makes its own HiGHS instance
-    try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            done = list(pool.map(_points_chunk, chunks))
-    finally:
-        _JOB = None
+    fm.solver = None  # each worker makes its own HiGHS instance
+    with forked.pool(lambda idx: [one(i) for i in idx], workers) as submit:
+        done = [f.result() for f in [submit(c) for c in chunks]]
     rows: list = [None] * len(epsilons)
     for idx, part in zip(chunks, done, strict=True):
         for i, r in zip(idx, part, strict=True):

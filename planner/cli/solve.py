@@ -250,7 +250,8 @@ def _solve_periods(sc, *, catalogs, time_limit_s, mip_gap, margin, objective, to
                            hint="leave out --objective max-throughput")
     if top_n > 1:
         raise PlannerError("--top is for plans of one period", field="--top", hint="leave out --top")
-    plan = plan_periods(sc, catalogs=catalogs, time_limit_s=time_limit_s, mip_gap=mip_gap, margin=margin)
+    plan = plan_periods(sc, catalogs=catalogs, time_limit_s=time_limit_s, mip_gap=mip_gap, margin=margin,
+                        workers=os.cpu_count() or 1)
     if verify:
         from planner.optimize.verify_periods import verify_schedule
 

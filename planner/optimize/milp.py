@@ -734,7 +734,7 @@ def build_block(m, table: pd.DataFrame, spec: MilpSpec, *, fleet_rows: bool = Tr
 # programs are small covering knapsacks; HiGHS's RINS/RENS sub-MIPs and root restarts cost more than they
 # find (about 1.5x slower with them). Correctness does not depend on them. One thread: the branch and bound is
 # sequential (the 30-point throughput sweep is as fast), and a process whose HiGHS never started worker threads
-# can be forked (the Pareto sweeps deal their points to forked workers).
+# can be forked (planner.optimize.forked: the Pareto sweeps' points, a schedule's comparison programs).
 HIGHS_OPTIONS = {"mip_heuristic_run_rins": False, "mip_heuristic_run_rens": False, "mip_allow_restart": False, "threads": 1}
 
 

@@ -14,6 +14,7 @@ instance would spend on a request's prompt and answer alone (isl / prefill token
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ import pyomo.core as pyo
 from planner.errors import InfeasibleError, NoSolutionInTimeError, PlanCheckError, PlannerError
 from planner.inputs.demand import DemandTable, demand_table
 from planner.inputs.scenario import MIN_RATE_RPS, Scenario
-from planner.optimize import milp, periods
+from planner.optimize import forked, milp, periods
 from planner.optimize.coefficients import CoefficientCache
 from planner.optimize.pricing import chip_price_table, on_demand_only
 from planner.optimize.program import prepare_any
@@ -199,9 +200,11 @@ def _cost_per_day(pm: periods.PeriodsModel) -> float:
 
 
 def plan_periods(sc: Scenario, *, catalogs=(), time_limit_s: float | None = None, mip_gap: float | None = None,
-                 margin=None, cache: CoefficientCache | None = None, compare: bool = True) -> PeriodPlan:
+                 margin=None, cache: CoefficientCache | None = None, compare: bool = True,
+                 workers: int = 1) -> PeriodPlan:
     """The cheapest schedule over the scenario's periods (see the module docstring). compare: also price the
-    static peak fleet and the all-on-demand schedule (summary `savings`)."""
+    static peak fleet and the all-on-demand schedule (summary `savings`); with workers > 1 they are solved in a
+    forked process while this one solves the schedule (the three programs are independent)."""
     t0 = time.perf_counter()
     units = prepare_units(sc, catalogs=catalogs, margin=margin, cache=cache)
     prices = chip_price_table(sc, catalogs)
@@ -213,8 +216,17 @@ def plan_periods(sc: Scenario, *, catalogs=(), time_limit_s: float | None = None
     tl = time_limit_s if time_limit_s is not None else sc.solver.time_limit_s
     gap = mip_gap if mip_gap is not None else sc.solver.mip_gap
     t1 = time.perf_counter()
-    pm = solve_schedule(units, prices, hours, limits, tl, gap)
-    t2 = time.perf_counter()
+    loose = dataclasses.replace(limits, budget_usd_per_hr=None)  # what the budget rules out is what they cost
+    comparisons = None
+    with contextlib.ExitStack() as stack:
+        if compare and workers > 1 and forked.available():
+            submit = stack.enter_context(forked.pool(lambda _: _comparisons(units, prices, hours, loose, tl, gap), 1))
+            comparisons = submit(None)
+        pm = solve_schedule(units, prices, hours, limits, tl, gap)
+        t2 = time.perf_counter()
+        if compare:
+            comparisons = comparisons.result() if comparisons is not None else _comparisons(units, prices, hours, loose,
+                                                                                            tl, gap)
     st = pm.status
     tiers = periods.tier_chips(pm)
     sched = schedule_frame(pm)
@@ -225,10 +237,8 @@ def plan_periods(sc: Scenario, *, catalogs=(), time_limit_s: float | None = None
     reserved = [{"chip": r.chip, "count": int(r.reserved)} for r in com.itertuples() if r.reserved > 0]
     owned = [{"chip": r.chip, "count": int(r.owned)} for r in com.itertuples() if r.owned > 0]
     savings = None
-    if compare:
-        loose = dataclasses.replace(limits, budget_usd_per_hr=None)  # what the budget rules out is what they cost
-        static, static_status = _cost_or_none(_flat_peak(units), prices, hours, loose, tl / 2, gap)
-        on_demand, on_demand_status = _cost_or_none(units, on_demand_only(prices), hours, loose, tl / 2, gap)
+    if comparisons is not None:
+        (static, static_status), (on_demand, on_demand_status) = comparisons
         savings = {"static_peak_usd_per_day": static, "all_on_demand_usd_per_day": on_demand,
                    "static_peak_status": static_status, "all_on_demand_status": on_demand_status,
                    "vs_static_peak": None if static is None else 1 - per_day / static,
@@ -272,6 +282,12 @@ def plan_periods(sc: Scenario, *, catalogs=(), time_limit_s: float | None = None
 def _mean_lengths(u: periods.Unit):
     """The first traffic class's workload (a trace has one mix of lengths)."""
     return next(iter(u.prep.classes().values())).workload
+
+
+def _comparisons(units, prices, hours, limits, tl, gap) -> tuple[tuple[float | None, str], tuple[float | None, str]]:
+    """(cost per day, status) of the static fleet sized for the peak and of the all-on-demand schedule."""
+    return (_cost_or_none(_flat_peak(units), prices, hours, limits, tl / 2, gap),
+            _cost_or_none(units, on_demand_only(prices), hours, limits, tl / 2, gap))
 
 
 def _cost_or_none(units, prices, hours, limits, tl, gap) -> tuple[float | None, str]:

@@ -43,6 +43,18 @@ def test_summary_keys_and_sums():
     assert s["savings"]["vs_all_on_demand"] >= -1e-9 and s["savings"]["vs_static_peak"] >= -1e-9
 
 
+def test_comparisons_in_a_forked_process_are_those_of_one():
+    """With workers > 1 the static-peak and all-on-demand programs run in a forked process beside the schedule:
+    the same costs and savings as in one process."""
+    sc = _chat(demand={"profile": [6.0, 20.0, 12.0, 4.0], "period_hours": 6.0},
+               pricing={"reserved": {"discount": 0.4}}, solver={"mip_gap": 0.0})
+    one, two = plan_periods(sc).summary, plan_periods(sc, workers=2).summary
+    assert two["cost_usd_per_day"] == pytest.approx(one["cost_usd_per_day"], rel=1e-9)
+    for key in ("static_peak_usd_per_day", "all_on_demand_usd_per_day", "vs_static_peak", "vs_all_on_demand"):
+        assert two["savings"][key] == pytest.approx(one["savings"][key], rel=1e-9), key
+    assert two["savings"]["static_peak_usd_per_day"] > two["cost_usd_per_day"]
+
+
 def test_two_models_share_the_fleet():
     base = load_scenario("scenarios/llama70b-chat.yaml")
     sc = validate_scenario({
