@@ -12,8 +12,8 @@ Sweeps (`sweep`):
 
 Every point is an optimal (or gap-reported) MILP solution; the frontier keeps the non-dominated ones. The points
 are independent given the model, so with `workers` > 1 they are solved by forked copies of this process
-(planner.optimize.forked), each with its own HiGHS instance; the points are interleaved over the workers (the hard
-ones, large fleets near the limits, sit at one end of a sweep).
+(planner.optimize.forked), each with its own HiGHS instance, taking the points as they come free, the largest
+epsilon (the slowest: large fleets near the limits, most candidates) first.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class ParetoResult:
 def _row(prep: Prepared, fm: milp.FleetModel, st: milp.SolveStatus, eps: float) -> dict:
     if not st.has_solution:
         return {"epsilon": eps, "status": st.status, "mip_gap": None, "pools": []}
-    res = extract(prep, fm, st)
+    res = extract(prep, fm, st, detail=False)
     s = res.summary
     chips = s["num_chips"]
     return {
@@ -110,15 +110,12 @@ def _solve_points(prep: Prepared, fm: milp.FleetModel, epsilons, set_epsilon: Ca
     workers = max(1, min(workers, len(epsilons) // 2))
     if workers == 1 or not forked.available():
         return [one(i) for i in range(len(epsilons))]
-    chunks = [list(range(w, len(epsilons), workers)) for w in range(workers)]
     fm.solver = None  # each worker makes its own HiGHS instance
-    with forked.pool(lambda idx: [one(i) for i in idx], workers) as submit:
-        done = [f.result() for f in [submit(c) for c in chunks]]
-    rows: list = [None] * len(epsilons)
-    for idx, part in zip(chunks, done, strict=True):
-        for i, r in zip(idx, part, strict=True):
-            rows[i] = r
-    return rows
+    with forked.pool(one, workers) as submit:
+        # the largest epsilon first: in every sweep it allows the most (largest fleets, most candidates) and is
+        # the slowest to prove, so the workers take the points as they come free and finish together
+        futures = {i: submit(i) for i in reversed(range(len(epsilons)))}
+        return [futures[i].result() for i in range(len(epsilons))]
 
 
 def _tpot_sweep(prep: Prepared, fm: milp.FleetModel, n: int, tl: float, gap: float, workers: int) -> list[dict]:

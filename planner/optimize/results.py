@@ -278,12 +278,15 @@ def deployment_notes(pools: pd.DataFrame) -> list[str]:
     return out
 
 
-def extract(prep: Prepared, fm: milp.FleetModel, st: milp.SolveStatus) -> SolveResult:
-    """Summary dict (JSON keys), pools and constraint report of the loaded solution."""
+def extract(prep: Prepared, fm: milp.FleetModel, st: milp.SolveStatus, *, detail: bool = True) -> SolveResult:
+    """Summary dict (JSON keys), pools and constraint report of the loaded solution. detail False (a frontier's
+    points, which keep only the fleet and its figures) leaves out the constraint report, error bands, deployment
+    notes and the pools' records in the summary."""
     sc = prep.scenario
     x = milp.counts(fm)
     pools = pools_frame(prep, fm, x)
-    cons = name_candidate_rows(milp.constraint_report(fm), prep.table)
+    cons = name_candidate_rows(milp.constraint_report(fm), prep.table) if detail else pd.DataFrame(
+        {"constraint": pd.Series(dtype=str), "binding": pd.Series(dtype=bool)})
     lam = max(milp.value(fm, "lam"), 0.0)
     tol = 1e-9 * max(lam, 1.0)
     per_class = {}
@@ -345,7 +348,7 @@ def extract(prep: Prepared, fm: milp.FleetModel, st: milp.SolveStatus) -> SolveR
         "power_kw": float(pools["power_kw"].sum()),
         "slo": {"ttft_ms": sc.slo.ttft_ms, "tpot_ms": sc.slo.tpot_ms, "ttft_percentile": sc.slo.ttft_percentile},
         "limits": _limits_text(prep.spec),
-        "error_band": pool_error_bands(pools, sc.model),
+        "error_band": pool_error_bands(pools, sc.model) if detail else None,
         "binding_constraints": cons.loc[cons["binding"], "constraint"].tolist(),
         "slo_headroom": headroom,  # fraction of each SLO left at the plan's latencies (margin included)
         "tight_slos": [f"slo.{k}" for k, h in headroom.items() if h < TIGHT_SLO],
@@ -355,13 +358,15 @@ def extract(prep: Prepared, fm: milp.FleetModel, st: milp.SolveStatus) -> SolveR
         "timings_s": {**prep.timings, "solve_s": st.solve_s},
         "notes": list(prep.notes) + ([f"failure headroom N+{prep.spec.spare_instances}: every pool keeps "
                                       f"{prep.spec.spare_instances} spare instance(s); capacities, utilizations and TTFT "
-                                      "are those with them lost"] if prep.spec.spare_instances else []) + deployment_notes(pools),
+                                      "are those with them lost"] if prep.spec.spare_instances else [])
+        + (deployment_notes(pools) if detail else []),
         "warnings": plan_warnings(prep.pruned.diagnostics, sc.slo.tpot_ms),
-        "pools": pools.to_dict(orient="records"),
+        "pools": pools.to_dict(orient="records") if detail else [],
     }
     if classes_out:
         summary["classes"] = classes_out
-    summary["deployment"] = deployment(prep)
+    if detail:
+        summary["deployment"] = deployment(prep)
     return SolveResult(summary=summary, pools=pools, constraints=cons)
 
 
