@@ -100,7 +100,8 @@ def time_limit_warnings(all_points: pd.DataFrame, time_limit_s: float) -> list[s
 def _solve_points(prep: Prepared, fm: milp.FleetModel, epsilons, set_epsilon: Callable, tl: float, gap: float,
                   workers: int) -> list[dict]:
     """One row per epsilon: set_epsilon(fm, eps) then solve; over `workers` forked processes where there are
-    points enough (each point is solved from the same model state, so the split does not change a point)."""
+    points enough (a point is the same program in whichever process solves it: its cost does not depend on the
+    split, though which of several equal-cost fleets HiGHS returns may)."""
     epsilons = [float(e) for e in epsilons]
 
     def one(i: int) -> dict:
