@@ -27,13 +27,22 @@ def _call(arg):
 @contextmanager
 def pool(fn: Callable, workers: int) -> Iterator[Callable]:
     """A pool of `workers` forked processes that run fn(arg); yields submit(arg) -> a Future of fn(arg). The
-    workers are forked at the first submit, so fn and what it reads are those of that moment."""
+    workers are forked at the first submit, so fn and what it reads are those of that moment. Leaving the block
+    normally waits for the work submitted; leaving it by an exception (an infeasible schedule, Ctrl-C) stops the
+    workers at once instead of waiting for work nobody will read."""
     global _FN
     if _FN is not None:
         raise RuntimeError("one forked pool at a time")
     _FN = fn
+    ex = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
     try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as ex:
-            yield lambda arg: ex.submit(_call, arg)
+        yield lambda arg: ex.submit(_call, arg)
+    except BaseException:
+        for proc in list((getattr(ex, "_processes", None) or {}).values()):
+            proc.terminate()
+        ex.shutdown(wait=False, cancel_futures=True)
+        raise
+    else:
+        ex.shutdown(wait=True)
     finally:
         _FN = None
