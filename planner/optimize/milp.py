@@ -43,218 +43,56 @@ cost); one is active. Bounds that sweeps change are mutable Params; the model is
 persistent solver is re-run after `set_param` / `set_objective` / `allow`.
 """
 
+
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import pyomo.core as pyo  # not pyomo.environ: its plugin registry costs 0.1 s and HiGHS comes through appsi
-from pyomo.core.expr.numeric_expr import LinearExpression
 
 from planner.optimize import dominance
-
-# Tie-breaks must never change the primary optimum: chips are worth TIE_CHIPS x the cheapest chip-hour.
-TIE_CHIPS = 1e-7
-TIE_COST = 1e-7
-PARAMS = ("rate_min", "budget_usd_per_hr", "max_chips", "max_power_kw")
-PARAM_CONSTRAINT = {
-    "rate_min": "fleet-rate-min",
-    "budget_usd_per_hr": "fleet-budget-max",
-    "max_chips": "fleet-chips-max",
-    "max_power_kw": "fleet-power-max",
-}
-FAMILIES = ("demand", "class_demand", "class_sharing", "rate_matching", "aggregated", "afd_matching", "draft_matching", "inventory",
-            "power", "budget", "kv_transfer", "kv_connector", "pd_same_tp", "configurations_used", "failure_headroom",
-            "pool_limit")
-PATHS = {"aggregated": "lam_agg", "disaggregated": "lam_dis", "afd": "lam_afd"}
-
-
-@dataclass
-class MilpSpec:
-    """What the program needs besides the candidate table."""
-
-    modes: tuple[str, ...] = ("aggregated", "disaggregated")
-    rate_min: float | None = None  # requests/s (min-cost); None = no floor
-    budget_usd_per_hr: float | None = None
-    max_chips: int | None = None
-    max_power_kw: float | None = None
-    inventory: dict[str, int] = field(default_factory=dict)  # chip id -> max chips of that type
-    kv_gb_per_request: float | dict[str, float] = 0.0  # per class when `classes` is set
-    objective: str = "min-cost"  # or "max-throughput"
-    classes: dict[str, float] | None = None  # traffic class -> share of lam (table column `class`); None = one class
-    spare_instances: int = 0  # failure headroom N+k: every pool in use keeps k instances beyond what it serves
-    max_pools: int | None = None  # at most this many distinct configurations per role
-    # the framework's KV connector (catalogs/frameworks.yaml): chip id -> vendor where prefill hands its KV only to
-    # decode pools of its own vendor (None: any pair); pd_same_tp: every prefill and decode pool at one TP size
-    kv_vendor: dict[str, str] | None = None
-    pd_same_tp: bool = False
-
-    @property
-    def counts_configurations(self) -> bool:
-        return bool(self.spare_instances) or self.max_pools is not None
-
-    def class_names(self) -> list[str | None]:
-        return [None] if not self.classes else list(self.classes)
-
-    def kv_gb(self, cls: str | None) -> float:
-        kv = self.kv_gb_per_request
-        return float(kv.get(cls, 0.0)) if isinstance(kv, dict) else float(kv)
-
-
-@dataclass
-class SolveStatus:
-    status: str  # optimal | within-gap | time-limit | no-solution-in-time | infeasible | unbounded | error
-    termination: str  # the solver's own word
-    mip_gap: float | None  # relative gap of the incumbent (None when there is none)
-    objective: float | None
-    bound: float | None
-    solve_s: float
-
-    @property
-    def has_solution(self) -> bool:
-        return self.status in ("optimal", "within-gap", "time-limit")
-
-
-@dataclass
-class FleetModel:
-    """A built Pyomo model, its candidate table (row i <-> x[i]) and the persistent HiGHS solver."""
-
-    m: pyo.ConcreteModel
-    table: pd.DataFrame
-    spec: MilpSpec
-    constraints: dict[str, Row] = field(default_factory=dict)  # name -> row as written
-    solver: object = None
-    # draft-fed decode groups per class: group name -> (lam_g variable, row indices, draft tokens/request, level)
-    draft_groups: dict = field(default_factory=dict)
-    # pools shared by traffic classes: row index -> {class: (y_ic variable, e_ic)} (add_class_sharing)
-    shared: dict = field(default_factory=dict)
-    # per class, the disaggregated flow of each vendor (add_kv_connector): vendor key -> lam_v variable
-    kv_flows: dict = field(default_factory=dict)
-    # rows of the families added lazily (LAZY_FAMILIES), by family and class: built inactive, switched on by
-    # `solve` when a solution breaks them
-    lazy_rows: dict = field(default_factory=dict)
-    # (i, j, k): k instances of row i are never needed beside row j (planner.optimize.dominance); `allow` bounds
-    # x_i <= k - 1 while j is allowed
-    dominated: list = field(default_factory=list)
-    str_cols: dict = field(default_factory=dict)  # column name -> its values as strings (`_str_col`)
-
-
-# ---------------------------------------------------------------- helpers
-
-
-def _lin(coefs, xs) -> LinearExpression:
-    return LinearExpression(constant=0.0, linear_coefs=[float(c) for c in coefs], linear_vars=list(xs))
-
-
-def _vars(m, idx) -> list:
-    return [m.x[int(i)] for i in idx]
-
-
-def _serving(fm, coefs, idx):
-    """sum_i coef_i x_i over rows idx; with failure headroom (N+k), over the serving instances x_i - k z_i."""
-    lhs = _lin(coefs, _vars(fm.m, idx))
-    k = fm.spec.spare_instances
-    if k and len(idx):
-        lhs = lhs - _lin([k * float(c) for c in coefs], [fm.m.z[int(i)] for i in idx])
-    return lhs
-
-
-@dataclass
-class Row:
-    """A constraint as written: lhs (sense) rhs, with its smallest instance coefficient (integer step)."""
-
-    family: str
-    lhs: object
-    sense: str  # ">=", "<=", "=="
-    rhs: object
-    step: float = 0.0
-
-
-def _add(fm: FleetModel, name: str, family: str, lhs, sense: str, rhs, step: float = 0.0) -> None:
-    expr = lhs >= rhs if sense == ">=" else (lhs <= rhs if sense == "<=" else lhs == rhs)
-    fm.m.add_component(name, pyo.Constraint(expr=expr))
-    fm.constraints[name] = Row(family, lhs, sense, rhs, step)
-
-
-def _step(coefs: np.ndarray) -> float:
-    pos = np.asarray(coefs, float)
-    pos = pos[pos > 0]
-    return float(pos.min()) if len(pos) else 0.0
-
-
-def _str_col(fm: FleetModel, name: str) -> np.ndarray:
-    """A table column as strings, read once per model (the families ask for `role` and `class` many times)."""
-    if name not in fm.str_cols:
-        fm.str_cols[name] = fm.table[name].astype(str).to_numpy()
-    return fm.str_cols[name]
-
-
-def _role_idx(fm: FleetModel, role: str, cls: str | None = None) -> np.ndarray:
-    sel = _str_col(fm, "role") == role
-    if cls is not None:
-        sel &= _str_col(fm, "class") == cls
-    return np.flatnonzero(sel)
-
-
-def path_var(m, path: str, cls: str | None):
-    """The rate variable of a path (lam_agg, lam_dis, lam_afd) for a class; None when the mode is off."""
-    return getattr(m, PATHS[path] + ("" if cls is None else f"__{cls}"), None)
-
-
-def _pre(cls: str | None) -> str:
-    return "" if cls is None else f"{cls}-"
-
-
-def _sum(*vs):
-    vs = [v for v in vs if v is not None]
-    return sum(vs) if vs else 0.0
-
-
-SHARED_SEP = "+"  # the `class` of a shared row: its classes joined, e.g. "chat+coding"
-
-
-def shared_rows(t: pd.DataFrame) -> np.ndarray:
-    """Rows of pools shared by several traffic classes (column `shared`, see planner.optimize.traffic)."""
-    if "shared" not in t:
-        return np.zeros(0, np.int64)
-    return np.flatnonzero(t["shared"].fillna(False).to_numpy(bool))
-
-
-def _add_shared_loads(fm: FleetModel) -> None:
-    """Variables y_ic >= 0: requests/s of class c served by shared row i (its effective capacity for c in
-    column `eff__{c}`, the strictest of its classes' utilization caps times its capacity at c's lengths)."""
-    t = fm.table
-    for i in shared_rows(t):
-        loads = {}
-        for cls in str(t["class"].iloc[i]).split(SHARED_SEP):
-            e = float(t[f"eff__{cls}"].iloc[i])
-            v = pyo.Var(domain=pyo.NonNegativeReals)
-            fm.m.add_component(f"y__{int(i)}__{cls}", v)
-            loads[cls] = (v, e)
-        fm.shared[int(i)] = loads
-
-
-def _shared_term(fm: FleetModel, role: str, cls: str | None, col: str | None = None):
-    """Sum over shared rows of `role` serving `cls` of y_ic (col None) or col_i y_ic / e_ic (the row's share
-    of its time, e.g. NIC bandwidth); None when there are none."""
-    if cls is None or not fm.shared:
-        return None
-    role_col = _str_col(fm, "role")
-    terms = []
-    for i, loads in fm.shared.items():
-        if role_col[i] != role or cls not in loads:
-            continue
-        v, e = loads[cls]
-        terms.append(v if col is None else (float(fm.table[col].iloc[i]) / e) * v)
-    return sum(terms) if terms else None
-
-
-def _plus(lhs, extra):
-    return lhs if extra is None else lhs + extra
-
+from planner.optimize.fleet_model import (  # noqa: F401 - the program's data and helpers, used through milp.* too
+    FAMILIES,
+    PARAM_CONSTRAINT,
+    PARAMS,
+    PATHS,
+    ROLE_NAMES,
+    SHARED_SEP,
+    SPARE_BIG_M,
+    TIE_CHIPS,
+    TIE_COST,
+    FleetModel,
+    MilpSpec,
+    Row,
+    SolveStatus,
+    _add,
+    _add_shared_loads,
+    _lin,
+    _plus,
+    _pre,
+    _role_idx,
+    _serving,
+    _shared_term,
+    _step,
+    _str_col,
+    _sum,
+    _vars,
+    counts,
+    path_var,
+    shared_rows,
+)
+from planner.optimize.kv_rules import (  # noqa: F401 - families of the program, named in docs/milp.md
+    add_kv_connector,
+    add_pd_same_tp,
+    lazy_broken,
+    row_vendors,
+    vendor_capacity,
+    vendor_flows,
+    vendor_key,
+)
 
 # ---------------------------------------------------------------- constraint families
 
@@ -384,139 +222,6 @@ def add_draft_matching(fm: FleetModel, cls: str | None = None) -> None:
              _step(sup[d]))
 
 
-def vendor_key(vendor: str) -> str:
-    """A vendor as it appears in row names (`nvidia-prefill-kv_pairs-min`)."""
-    return "".join(c if c.isalnum() else "_" for c in vendor.lower())
-
-
-def row_vendors(fm: FleetModel) -> np.ndarray:
-    """Each candidate row's vendor key under the KV connector's vendor rule (spec.kv_vendor; the chip id where the
-    map has none)."""
-    vendor_of = fm.spec.kv_vendor or {}
-    return np.array([vendor_key(vendor_of.get(c, c)) for c in fm.table["chip"].astype(str).to_numpy()])
-
-
-def add_kv_connector(fm: FleetModel, cls: str | None = None) -> None:
-    """What the framework's KV connector pairs (catalogs/frameworks.yaml). Across vendors it pairs nothing (vLLM's
-    NIXL handshake requires the same attention backend, which CUDA and ROCm builds do not share), so with chips
-    of several vendors the disaggregated requests split into per-vendor flows lam_v, each carried by that vendor's
-    prefill and decode pools. Shared pools enter their vendor's rows through their class loads."""
-    m, t = fm.m, fm.table
-    dis = path_var(m, "disaggregated", cls)
-    if not fm.spec.kv_vendor or dis is None:
-        return
-    eff = t["eff_capacity_rps"].to_numpy()
-    vendor = row_vendors(fm)
-    rows = {r: _role_idx(fm, r, cls) for r in ("prefill", "decode")}
-    shared = {r: [i for i, loads in fm.shared.items() if str(t["role"].iloc[i]) == r and cls in loads]
-              for r in rows} if cls is not None else {r: [] for r in rows}
-    vendors = sorted(set(vendor[np.concatenate([rows["prefill"], rows["decode"]])])
-                     | {vendor[i] for r in shared for i in shared[r]})
-    if len(vendors) < 2:
-        return
-    flows = {}
-    for v in vendors:
-        var = pyo.Var(domain=pyo.NonNegativeReals)
-        m.add_component(f"lam_kv__{cls or ''}__{v}", var)
-        flows[v] = var
-    fm.kv_flows[cls] = flows
-    first = len(fm.constraints)
-    _add(fm, f"{_pre(cls)}kv_pairs-vendor-split", "kv_connector", sum(flows.values()), "==", dis)
-    for v, flow in flows.items():
-        for role, idx in rows.items():
-            mine = idx[vendor[idx] == v]
-            extra = [fm.shared[i][cls][0] for i in shared[role] if vendor[i] == v]
-            lhs = _serving(fm, eff[mine], mine) if len(mine) else None
-            lhs = _sum(lhs, *extra) if extra else lhs
-            _add(fm, f"{_pre(cls)}{v}-{role}-kv_pairs-min", "kv_connector", lhs if lhs is not None else 0.0, ">=",
-                 flow, _step(eff[mine]) if len(mine) else 0.0)
-    fm.lazy_rows[("kv_connector", cls)] = list(fm.constraints)[first:]
-
-
-def vendor_capacity(fm: FleetModel, cls: str | None) -> dict[str, tuple[float, float]]:
-    """At the loaded solution, per vendor key: the effective prefill and decode capacity (requests/s) of the
-    class's disaggregated pools of that vendor (shared pools through their class loads)."""
-    t = fm.table
-    eff = t["eff_capacity_rps"].to_numpy()
-    vendor = row_vendors(fm)
-    role = t["role"].astype(str).to_numpy()
-    x = counts(fm).astype(float)
-    out: dict[str, list[float]] = {v: [0.0, 0.0] for v in fm.kv_flows.get(cls, {})}
-    for k, r in enumerate(("prefill", "decode")):
-        idx = _role_idx(fm, r, cls)
-        for v in out:
-            mine = idx[vendor[idx] == v]
-            out[v][k] += float(eff[mine] @ x[mine])
-            out[v][k] += sum(float(loads[cls][0].value or 0.0) for i, loads in fm.shared.items()
-                             if cls in loads and role[i] == r and vendor[i] == v)
-    return {v: (p, d) for v, (p, d) in out.items()}
-
-
-def vendor_flows(fm: FleetModel, cls: str | None) -> dict[str, float] | None:
-    """The disaggregated requests/s each vendor's pools carry at the loaded solution: the program's lam_v where
-    its rows are on, else a split the solution allows (each vendor in proportion to what its pools can pair,
-    min(prefill, decode)); None without the vendor rule."""
-    flows = fm.kv_flows.get(cls)
-    if not flows:
-        return None
-    split = fm.m.component(f"{_pre(cls)}kv_pairs-vendor-split")
-    if split is not None and split.active:
-        return {v: float(var.value or 0.0) for v, var in flows.items()}
-    dis = path_var(fm.m, "disaggregated", cls)
-    total = float(dis.value or 0.0) if dis is not None else 0.0
-    pairable = {v: min(p, d) for v, (p, d) in vendor_capacity(fm, cls).items()}
-    room = sum(pairable.values())
-    return {v: total * m / room if room > 0 else 0.0 for v, m in pairable.items()}
-
-
-def _lazy_broken(fm: FleetModel) -> list:
-    """Lazy families whose rows are off and that the loaded solution breaks (keys of fm.lazy_rows)."""
-    broken = []
-    for key, names in fm.lazy_rows.items():
-        if not names or fm.m.component(names[0]).active:
-            continue
-        family, cls = key
-        if family == "kv_connector":
-            dis = path_var(fm.m, "disaggregated", cls)
-            need = float(dis.value or 0.0) if dis is not None else 0.0
-            pairable = sum(min(p, d) for p, d in vendor_capacity(fm, cls).values())
-            if pairable < need * (1 - 1e-7) - 1e-9:
-                broken.append(key)
-        elif family == "pd_same_tp":
-            t = fm.table
-            x = counts(fm)
-            pd_rows = t["role"].astype(str).isin(("prefill", "decode")).to_numpy()
-            if len(set(t["tp"].astype(int).to_numpy()[pd_rows & (x > 0)].tolist())) > 1:
-                broken.append(key)
-    return broken
-
-
-def add_pd_same_tp(fm: FleetModel) -> None:
-    """Prefill and decode pools at one tensor-parallel size (vLLM's NIXL connector for models with linear-attention
-    or SSM layers: `P TP == D TP`): a binary w_t per TP size among them, at most one chosen, and a pool runs only
-    at the chosen size."""
-    m, t = fm.m, fm.table
-    role = t["role"].astype(str).to_numpy()
-    idx = np.flatnonzero(np.isin(role, ("prefill", "decode")))
-    if not fm.spec.pd_same_tp or not len(idx):
-        return
-    tp = t["tp"].astype(int).to_numpy()
-    sizes = sorted(set(tp[idx].tolist()))
-    w = {}
-    for size in sizes:
-        var = pyo.Var(domain=pyo.Binary)
-        m.add_component(f"pd_tp__{size}", var)
-        w[size] = var
-    first = len(fm.constraints)
-    _add(fm, "pd-tp_choice-max", "pd_same_tp", sum(w.values()), "<=", 1.0, 1.0)
-    for i in idx:
-        ub = m.x_ub[i] if m.x_ub[i] is not None else SPARE_BIG_M
-        _add(fm, f"cand{i}-pd_tp-max", "pd_same_tp", m.x[int(i)], "<=", ub * w[int(tp[i])])
-    fm.lazy_rows[("pd_same_tp", None)] = list(fm.constraints)[first:]
-
-
-SPARE_BIG_M = 10_000  # instances of one configuration, at most, where no inventory or chip cap bounds them
-ROLE_NAMES = ("prefill", "decode", "aggregated", "attention", "ffn", "draft")
 
 
 def add_configurations_used(fm: FleetModel) -> None:
@@ -764,7 +469,7 @@ def solve(fm, *, time_limit_s: float = 10.0, mip_gap: float = 1e-4, lazy: bool =
     switches them on and solves again (`lazy` False: never, for a caller that sets rows on and off itself)."""
     st = _solve_once(fm, time_limit_s=time_limit_s, mip_gap=mip_gap)
     parts = list(fm.blocks.values()) if hasattr(fm, "blocks") else [fm]
-    while lazy and st.has_solution and (broken := [(b, key) for b in parts for key in _lazy_broken(b)]):
+    while lazy and st.has_solution and (broken := [(b, key) for b in parts for key in lazy_broken(b)]):
         for b, key in broken:
             for n in b.lazy_rows[key]:
                 b.m.component(n).activate()
@@ -807,11 +512,6 @@ def _solve_once(fm, *, time_limit_s: float, mip_gap: float) -> SolveStatus:
     else:
         status = "error"
     return SolveStatus(status, str(tc.name), gap, obj, bound, dt)
-
-
-def counts(fm: FleetModel) -> np.ndarray:
-    """Instance counts x_i of the loaded solution (integers)."""
-    return np.array([int(round(pyo.value(fm.m.x[i]) or 0.0)) for i in range(len(fm.table))], dtype=np.int64)
 
 
 def value(fm: FleetModel, name: str) -> float:
