@@ -63,12 +63,6 @@ def ffn_copies(top_k: int, ffn_chips, domain: float) -> np.ndarray:
     return np.where(nodes > 1, nodes * -np.expm1(top_k * np.log1p(-1.0 / np.maximum(nodes, 1.0 + 1e-9))), 1.0)
 
 
-def step_overhead_s(framework: int = 0, seqs_per_rank=0.0):
-    """The framework's host time per iteration (FRAMEWORK_CODE), once per AFD decode step: its fixed part and its
-    scheduler's time for the sequences each attention rank carries."""
-    return active_params().host_time_s(framework, seqs_per_rank)
-
-
 def _dispatch_bytes(wdtype: str) -> float:
     return 1.0 if wdtype != "bf16" else ACT_BYTES
 
@@ -155,7 +149,8 @@ def afd_rows(model, chips, ct: ChipTable, *, wdtype: str, kvdtype: str, isl: flo
                 x_c = lat + mb * model.hidden_size * ACT_BYTES / bw
                 busy = m * np.maximum(t["a"], np.maximum(x_d, x_c))
                 for j, tau in enumerate(taus):
-                    tpot = L * tau + m * t["lm"] + step_overhead_s(framework, B / P[:, 3])
+                    # the framework's host time once per step, for the sequences each attention rank carries
+                    tpot = L * tau + m * t["lm"] + active_params().host_time_s(framework, B / P[:, 3])
                     ok = fits & (busy <= tau) & (t["a"] + x_d + x_c + tau / m <= tau) & (tpot <= tpot_max * (1 + 1e-9))
                     if not ok.any():
                         continue

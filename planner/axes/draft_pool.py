@@ -27,6 +27,7 @@ import pandas as pd
 
 from planner.axes.speculative import _step_without_mtp
 from planner.engine.candidates import DECODE_BATCHES_PER_RANK
+from planner.engine.params import active_params
 from planner.engine.result import EngineResult
 from planner.engine.roofline import Candidates, evaluate
 from planner.engine.tables import DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
@@ -61,9 +62,7 @@ def draft_grid(draft, ct: ChipTable, wdtype: str, kvdtype: str, isl: float, osl:
 
 def overhead_s(framework=0):
     """The framework's host time per iteration (FRAMEWORK_CODE codes), once per draft pass."""
-    from planner.axes.speculative import draft_step_overhead_s
-
-    return draft_step_overhead_s(framework)
+    return active_params().host_s(framework)
 
 
 def levels(dres: EngineResult, n: int) -> np.ndarray:

@@ -24,7 +24,6 @@ from dataclasses import replace
 import numpy as np
 
 from planner.engine.candidates import concat
-from planner.engine.params import active_params
 from planner.engine.result import EngineResult
 from planner.engine.roofline import Candidates, evaluate, speculative_step_factor
 from planner.engine.tables import DTYPE_BYTES, ROLE_CODE, ModelTable
@@ -94,11 +93,6 @@ def _step_without_mtp(res: EngineResult, c: Candidates, mt: ModelTable) -> np.nd
     over every pipeline stage is the sum of the per-family times."""
     f = speculative_step_factor(c.spec_tokens, mt.layers[c.model])
     return res.step_s - res.kernel_time_s() * (f - 1.0)
-
-
-def draft_step_overhead_s(framework=0):
-    """The framework's host time per iteration (FRAMEWORK_CODE codes), paid once per target step."""
-    return active_params().host_s(framework)
 
 
 def _draft_tp(draft, chips_per_stage: np.ndarray) -> np.ndarray:

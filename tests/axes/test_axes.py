@@ -136,7 +136,7 @@ def test_draft_pool_target_step_by_hand(cat):
     c2, out = draft_pool.apply_draft_pool(c, res, mt, ct, taus)
     lvl, per_req = out.draft_level_idx, out.draft_tokens_per_req
     assert list(lvl) == [-1, 0, 1] and list(c2.spec_tokens) == [0, 2, 2]  # aggregated gamma-2 row dropped
-    over = speculative.draft_step_overhead_s()  # the draft pass's fixed host time
+    over = draft_pool.overhead_s()  # the draft pass's fixed host time
     verify = (res.step_s[1] - res.host_s[1]) / (1 + 2 / m.num_layers) + res.host_s[1]
     for i, tau in ((1, 0.002), (2, 0.003)):
         step = verify + 2.5 * tau + over + 2 * ct.scaleout_lat[0]
