@@ -19,10 +19,7 @@ from planner.paths import ROOT
 # ASSUMPTION otherwise (see docs/validation.md for the sensitivity of the results to them). Matched against a
 # row's notes longest key first, so a mix that names a dataset ("OpenOrca+GSM8K+MBXP") wins over the dataset.
 DATASETS_FILE = ROOT / "validation" / "datasets.csv"
-ASSUMED_DATASET_ISL: dict[str, tuple[float, str]] = {
-    "reasoning mix": (800.0, "assumption: MLPerf deepseek-r1 mix (AIME, MATH500, GPQA, MMLU-Pro, LiveCodeBench prompts); "
-                             "mean not published; OSL ~3,700 makes the result insensitive to it"),
-}
+ASSUMED_DATASET_ISL: dict[str, tuple[float, str]] = {}
 
 
 def measured_dataset_isl(df: pd.DataFrame) -> dict[str, tuple[float, str]]:

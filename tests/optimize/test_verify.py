@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from planner.cli import main
 from planner.errors import PlannerError
 from planner.inputs.scenario import load_scenario, validate_scenario
-from planner.optimize.verify import solve_verified
+from planner.optimize.verify import MIN_PLANNING_FRACTION, solve_verified
 from planner.paths import SCENARIOS_DIR
 
 
@@ -74,12 +74,14 @@ def test_each_traffic_class_is_verified_against_its_own_slos():
 
 def test_a_plan_inside_its_planning_slo_is_tightened_below_what_it_was_planned_at():
     """long-context-prefill: the fleet is planned at a p90 TTFT below its SLO, yet simulated above it; the next
-    planning SLO is the plan's own TTFT less the excess (the SLO less the excess would return the same fleet), and
-    the fleet planned under it holds."""
+    planning SLO is the plan's own TTFT less the excess (the SLO less the excess would return the same fleet), never
+    below MIN_PLANNING_FRACTION of the SLO, and the fleet planned under it holds."""
     res = solve_verified(load_scenario(SCENARIOS_DIR / "long-context-prefill.yaml"))
     v = res.summary["verification"]
     first, second = v["rounds"][0], v["rounds"][1]
     assert not first["meets_slos"] and first["planned_ttft_ms"] < 6000 < first["simulated_ttft_ms"]
     excess = first["simulated_ttft_ms"] - 6000
-    assert second["planning_slo"]["ttft_ms"] == pytest.approx(first["planned_ttft_ms"] - excess)
+    expected = max(first["planned_ttft_ms"] - excess, MIN_PLANNING_FRACTION * 6000)
+    assert second["planning_slo"]["ttft_ms"] == pytest.approx(expected)
+    assert expected < first["planned_ttft_ms"]
     assert v["verified"] and second["meets_slos"] and second["planned_ttft_ms"] < first["planned_ttft_ms"]
