@@ -6,7 +6,7 @@ B200, score the engine's layer model on B200 (in sample) and GB200 (held out).
 Data: ../shared/validation/kernels_blackwell/<system>/linear_attention/trtllm/1.3.0rc20/gdn_perf.parquet (AI
 Configurator, TensorRT-LLM 1.3.0rc20, Apache-2.0): per (phase, batch, sequence length, head shapes) the latency of
 the short convolution and of the delta-rule kernel (chunked scan for a prefill, fused recurrent update for a
-decode step), milliseconds. One layer as the engine prices it (planner.engine.roofline.linear_attention_work):
+decode step), milliseconds. One layer as the engine prices it (planner.engine.operators.linear_attention_work):
 FLOPs of the decode update at the attention peak, FLOPs of the scan at `linear_scan_efficiency` of the bf16 peak,
 the state and activation bytes at the chip's memory bandwidth, the slower of the two, plus the kernel launches
 (the chip's `kernel_overhead_us` each: a decode step's convolution update and recurrent kernel; a prefill's
@@ -25,8 +25,8 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from planner.engine.operators import LIN_DECODE_KERNELS, LIN_SCAN_EXTRA_KERNELS, linear_attention_work  # noqa: E402
 from planner.engine.params import PARAMS  # noqa: E402
-from planner.engine.roofline import LIN_DECODE_KERNELS, LIN_SCAN_EXTRA_KERNELS, linear_attention_work  # noqa: E402
 from planner.inputs.chips import load_catalog  # noqa: E402
 
 SRC = ROOT.parent / "shared" / "validation" / "kernels_blackwell"

@@ -21,7 +21,8 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from planner.engine.roofline import Candidates, evaluate  # noqa: E402
+from planner.engine.candidates import Candidates  # noqa: E402
+from planner.engine.roofline import evaluate  # noqa: E402
 from planner.engine.tables import DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable  # noqa: E402
 from planner.inputs.chips import load_catalog  # noqa: E402
 from planner.inputs.models import load_model  # noqa: E402

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from planner.engine.roofline import Candidates, evaluate, op_breakdown, to_frame
+from planner.engine.candidates import Candidates
+from planner.engine.roofline import evaluate, op_breakdown, to_frame
 from planner.engine.tables import DTYPE_CODE, FRAMEWORK_CODE, GIB, ROLE_CODE, ChipTable, ModelTable
 from planner.errors import PlannerError
 from planner.inputs.chips import Chip

@@ -24,8 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from planner.engine.params import PARAMS
-from planner.engine.roofline import (
+from planner.engine.operators import (
     ACT_BYTES,
     DECODE_ATTN_CTA_SLOTS,
     MOE_EXTRA_KERNELS,
@@ -43,6 +42,7 @@ from planner.engine.roofline import (
     moe_width_factor,
     prefill_attention_units,
 )
+from planner.engine.params import PARAMS
 from planner.engine.tables import BYTES_PER_ELEM
 from planner.inputs.chips import Chip
 from planner.paths import ROOT

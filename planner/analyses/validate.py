@@ -33,9 +33,14 @@ from planner.analyses.datasets import dataset_isl, dataset_osl, dataset_output_c
 from planner.axes import overlap
 from planner.axes.afd import afd_rows, best_per_chip
 from planner.axes.speculative import DEFAULT_ACCEPTANCE, DEFAULT_DECAY, tokens_per_step
-from planner.engine.candidates import DECODE_BATCHES_PER_RANK, default_kv_dtype, parallelism_options
+from planner.engine.candidates import (
+    DECODE_BATCHES_PER_RANK,
+    Candidates,
+    default_kv_dtype,
+    parallelism_options,
+)
 from planner.engine.result import EngineResult
-from planner.engine.roofline import FIT_REASONS, Candidates, evaluate
+from planner.engine.roofline import FIT_REASONS, evaluate
 from planner.engine.tables import DTYPE_CODE, FRAMEWORK_CODE, ROLE_CODE, ChipTable, ModelTable
 from planner.errors import PlannerError
 from planner.inputs.chips import ChipCatalog, load_catalog

@@ -26,20 +26,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from planner.engine.candidates import DECODE_BATCHES_PER_RANK, parallelism_options
-from planner.engine.params import active_params
-from planner.engine.roofline import (
+from planner.engine.candidates import DECODE_BATCHES_PER_RANK, Candidates, parallelism_options
+from planner.engine.operators import (
     ACT_BYTES,
     KERNELS_PER_LAYER,
-    MEMORY_RESERVE_FRACTION,
     MLA_EXTRA_KERNELS,
     MOE_EXTRA_KERNELS,
     SHARED_EXPERT_KERNELS,
-    Candidates,
-    evaluate,
     experts_per_rank,
     group_allreduce_s,
 )
+from planner.engine.params import active_params
+from planner.engine.roofline import MEMORY_RESERVE_FRACTION, evaluate
 from planner.engine.tables import DTYPE_BYTES, DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
 
 ATTN_KERNELS = 5  # norm, QKV, attention, O, residual (of KERNELS_PER_LAYER = 8)

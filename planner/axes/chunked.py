@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from planner.engine.candidates import Candidates
 from planner.engine.result import EngineResult
-from planner.engine.roofline import Candidates
 from planner.engine.tables import ROLE_CODE, ChipTable, ModelTable
 
 

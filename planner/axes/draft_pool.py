@@ -26,10 +26,10 @@ import numpy as np
 import pandas as pd
 
 from planner.axes.speculative import _step_without_mtp
-from planner.engine.candidates import DECODE_BATCHES_PER_RANK
+from planner.engine.candidates import DECODE_BATCHES_PER_RANK, Candidates
 from planner.engine.params import active_params
 from planner.engine.result import EngineResult
-from planner.engine.roofline import Candidates, evaluate
+from planner.engine.roofline import evaluate
 from planner.engine.tables import DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
 
 LEVEL_STEP = 1.5  # ratio of consecutive draft latency levels

@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 
 from planner.axes import chunked, draft_pool, overlap, prefix, speculative
-from planner.engine.candidates import DTYPES_BY_CODE, Grid, build_candidates
+from planner.engine.candidates import DTYPES_BY_CODE, Candidates, Grid, build_candidates
+from planner.engine.operators import PREFILL_CHUNK_TOKENS
 from planner.engine.result import EngineResult
-from planner.engine.roofline import PREFILL_CHUNK_TOKENS, Candidates, evaluate, to_frame
+from planner.engine.roofline import evaluate, to_frame
 from planner.engine.tables import FRAMEWORK_CODE, ROLE_CODE, ChipTable, ModelTable
 from planner.inputs.chips import Chip
 from planner.inputs.models import ModelArch, load_model

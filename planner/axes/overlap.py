@@ -23,9 +23,9 @@ import dataclasses
 
 import numpy as np
 
-from planner.engine.candidates import concat
+from planner.engine.candidates import Candidates, concat
 from planner.engine.result import OP_FAMILIES, EngineResult
-from planner.engine.roofline import Candidates, evaluate
+from planner.engine.roofline import evaluate
 from planner.engine.tables import ROLE_CODE, ChipTable, ModelTable
 
 MICRO_BATCHES = 2

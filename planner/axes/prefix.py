@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from planner.engine.candidates import Candidates
+from planner.engine.operators import kv_elems_per_chip
 from planner.engine.result import EngineResult
-from planner.engine.roofline import MEMORY_RESERVE_FRACTION, Candidates, kv_elems_per_chip
+from planner.engine.roofline import MEMORY_RESERVE_FRACTION
 from planner.engine.tables import DTYPE_BYTES, ROLE_CODE, ChipTable, ModelTable
 
 FIT_MEMORY = 7  # engine.FIT_REASONS: "weights + KV cache + activations exceed usable memory per chip"

@@ -23,9 +23,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from planner.engine.candidates import concat
+from planner.engine.candidates import Candidates, concat
+from planner.engine.operators import speculative_step_factor
 from planner.engine.result import EngineResult
-from planner.engine.roofline import Candidates, evaluate, speculative_step_factor
+from planner.engine.roofline import evaluate
 from planner.engine.tables import DTYPE_BYTES, ROLE_CODE, ModelTable
 
 DEFAULT_ACCEPTANCE = {"mtp": 0.85, "draft": 0.7}

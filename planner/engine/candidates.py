@@ -1,4 +1,5 @@
-"""Enumerate candidate instance configurations (role × chip × TP/EP/PP/DP × batch × dtype) as arrays.
+"""Enumerate candidate instance configurations (role × chip × TP/EP/PP/DP × batch × dtype) as arrays
+(`Candidates`, the columns planner.engine.roofline evaluates).
 
 The grid also names the settings of the other axes; planner.axes.evaluate turns candidates into the
 coefficient table."""
@@ -6,17 +7,72 @@ coefficient table."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
-from planner.engine.roofline import Candidates
 from planner.engine.tables import DTYPE_CODE, FRAMEWORK_CODE, ROLE_CODE
 from planner.inputs.chips import Chip
 from planner.inputs.frameworks import runs_fp4_weight_only, runs_on
 from planner.inputs.models import ModelArch
 
 DTYPES_BY_CODE = {v: k for k, v in DTYPE_CODE.items()}
+
+
+@dataclass
+class Candidates:
+    """Columns of candidate instances; every field a 1-D array of equal length (codes for categories)."""
+
+    role: np.ndarray  # ROLE_CODE
+    model: np.ndarray  # index into ModelTable
+    chip: np.ndarray  # index into ChipTable
+    tp: np.ndarray
+    ep: np.ndarray
+    pp: np.ndarray
+    dp: np.ndarray
+    batch: np.ndarray  # prefill: sequences per forward; decode/aggregated: sequences in flight
+    isl: np.ndarray
+    osl: np.ndarray
+    wdtype: np.ndarray  # DTYPE_CODE
+    kvdtype: np.ndarray
+    prefix_hit: np.ndarray  # fraction of input tokens served from a prefix cache
+    spec_tokens: np.ndarray  # draft tokens per decode step (MTP/EAGLE); 0 = no speculative decoding
+    spec_accept: np.ndarray  # mean tokens emitted per target step incl. the verified one (1 = none)
+    osl_cv: np.ndarray  # coefficient of variation of the output lengths (0 = every request emits osl tokens)
+    # one iteration as a serving scheduler composes it (planner.serving); NaN = the steady state from isl/osl:
+    decode_ctx: np.ndarray  # KV tokens per decoding sequence (NaN: mean_decode_context(isl, osl, osl_cv))
+    prefill_seqs: np.ndarray  # aggregated: prompts of isl tokens prefilled in this step (NaN: batch x accept / osl)
+    framework: np.ndarray  # FRAMEWORK_CODE of the serving framework (its host time per iteration)
+    tbo: np.ndarray  # 1: two micro-batches overlap MoE communication with compute (planner.axes.overlap), 0: not
+
+    @classmethod
+    def from_columns(cls, **cols) -> Candidates:
+        """Broadcast scalars and arrays to one length; missing optional columns default sensibly."""
+        cols.setdefault("prefix_hit", 0.0)
+        cols.setdefault("spec_tokens", 0.0)
+        cols.setdefault("spec_accept", 1.0)
+        cols.setdefault("osl_cv", 0.0)
+        cols.setdefault("decode_ctx", np.nan)
+        cols.setdefault("prefill_seqs", np.nan)
+        cols.setdefault("framework", 0)
+        cols.setdefault("tbo", 0)
+        cols.setdefault("ep", 1)
+        cols.setdefault("pp", 1)
+        cols.setdefault("dp", 1)
+        names = [f.name for f in fields(cls)]
+        missing = [n for n in names if n not in cols]
+        if missing:
+            raise TypeError(f"missing candidate columns: {missing}")
+        arrays = np.broadcast_arrays(*[np.asarray(cols[n]) for n in names])
+        kinds = {"role": np.int8, "model": np.int32, "chip": np.int32, "wdtype": np.int8, "kvdtype": np.int8,
+                 "framework": np.int8, "tbo": np.int8}
+        return cls(**{n: np.ascontiguousarray(a, dtype=kinds.get(n, np.float64)) for n, a in zip(names, arrays, strict=True)})
+
+    def __len__(self) -> int:
+        return len(self.role)
+
+    def take(self, idx: np.ndarray) -> Candidates:
+        return Candidates(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
 PREFILL_BATCHES = (1, 2, 4, 8, 16, 32)
 # sequences in flight per attention rank; multiplied by dp for DP-attention instances

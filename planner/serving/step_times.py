@@ -20,7 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from planner.engine.roofline import MEMORY_RESERVE_FRACTION, Candidates, evaluate, kv_elems_per_chip
+from planner.engine.candidates import Candidates
+from planner.engine.operators import kv_elems_per_chip
+from planner.engine.roofline import MEMORY_RESERVE_FRACTION, evaluate
 from planner.engine.tables import DTYPE_BYTES, DTYPE_CODE, FRAMEWORK_CODE, ROLE_CODE, ChipTable, ModelTable
 from planner.inputs.chips import Chip
 from planner.inputs.models import ModelArch

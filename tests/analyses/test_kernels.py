@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from planner.analyses import kernels as K
-from planner.engine.roofline import allreduce_s
+from planner.engine.operators import allreduce_s
 from planner.inputs.chips import load_catalog
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "validation" / "kernels"

@@ -22,7 +22,8 @@ from planner.analyses.validate import (
     summarize,
 )
 from planner.cli import main
-from planner.engine.roofline import Candidates, evaluate
+from planner.engine.candidates import Candidates
+from planner.engine.roofline import evaluate
 from planner.engine.tables import DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
 from planner.inputs.chips import load_catalog
 from planner.inputs.models import load_model

@@ -13,9 +13,9 @@ from planner.analyses.validate import predict_points, read_points
 from planner.axes import afd, chunked, prefix, speculative
 from planner.axes.evaluate import coefficient_table
 from planner.cli import main
-from planner.engine.candidates import Grid
+from planner.engine.candidates import Candidates, Grid
 from planner.engine.params import PARAMS
-from planner.engine.roofline import OP_FAMILIES, Candidates, evaluate
+from planner.engine.roofline import OP_FAMILIES, evaluate
 from planner.engine.tables import ROLE_CODE, ChipTable, ModelTable
 from planner.errors import PlannerError
 from planner.inputs.chips import load_catalog

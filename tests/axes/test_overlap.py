@@ -12,8 +12,9 @@ import pytest
 
 from planner.analyses.validate import parse_two_batch_overlap, predict_points, read_points
 from planner.axes import overlap
+from planner.engine.candidates import Candidates
 from planner.engine.params import active_params
-from planner.engine.roofline import Candidates, evaluate
+from planner.engine.roofline import evaluate
 from planner.engine.tables import DTYPE_CODE, FRAMEWORK_CODE, ROLE_CODE, ChipTable, ModelTable
 from planner.export.launch import sglang_launch, trtllm_launch, vllm_launch
 from planner.inputs.chips import load_catalog

@@ -5,20 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planner.engine.candidates import Grid, build_candidates
-from planner.engine.params import PARAMS
-from planner.engine.roofline import (
+from planner.engine.candidates import Candidates, Grid, build_candidates
+from planner.engine.operators import (
     ACT_BYTES,
     KERNELS_PER_LAYER,
-    MEMORY_RESERVE_FRACTION,
-    Candidates,
     allreduce_s,
     distinct_experts,
-    evaluate,
     group_allreduce_s,
     pipelined_prefill_s,
-    to_frame,
 )
+from planner.engine.params import PARAMS
+from planner.engine.roofline import MEMORY_RESERVE_FRACTION, evaluate, to_frame
 from planner.engine.tables import DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
 from planner.inputs.chips import Chip, load_catalog
 from planner.inputs.models import load_model
@@ -111,7 +108,7 @@ def test_decode_kv_read_scales_with_context(cat):
     """Attention decode time = batch · context · KV bytes per token per layer / bandwidth (memory-bound), the
     bandwidth at the KV stream's own efficiency (`attention_memory`, not the GEMMs' `memory`) scaled by the
     concurrent CTAs n/(n + half), plus the per-work-item cost (bf16 GQA variant)."""
-    from planner.engine.roofline import DECODE_ATTN_CTA_SLOTS
+    from planner.engine.operators import DECODE_ATTN_CTA_SLOTS
 
     model, chip = load_model("llama-3.1-8b"), cat["h100-sxm"]
     b, isl = 64, 8192
@@ -131,7 +128,7 @@ def test_output_length_spread_lengthens_in_flight_context(cat):
     """Variable output lengths: the batch holds a request for L steps, so the generated part of the in-flight
     context averages osl·(1 + cv²)/2 (length-biased). Exponential lengths (cv 1) hold isl + osl; the KV read and
     the resident KV grow by exactly that context ratio (memory-bound decode, no split-KV change)."""
-    from planner.engine.roofline import mean_decode_context
+    from planner.engine.operators import mean_decode_context
 
     assert mean_decode_context(1000, 400) == 1200.0
     assert mean_decode_context(1000, 400, 1.0) == 1400.0
@@ -200,7 +197,7 @@ def test_long_prompts_pipeline_their_chunks_through_the_stages(cat):
 def test_one_shot_allreduce_traffic():
     """Inside an NVLink domain small messages go one-shot ((n−1)·bytes per rank), large ones two-shot (2(n−1)/n),
     blended by 1/(1 + (bytes/B*)^k); two ranks move the same bytes either way."""
-    from planner.engine.roofline import allreduce_traffic
+    from planner.engine.operators import allreduce_traffic
 
     assert float(allreduce_traffic(1e3, 8, 4e6, 2.0)) == pytest.approx(7.0, rel=1e-6)
     assert float(allreduce_traffic(4e6, 8, 4e6, 2.0)) == pytest.approx(1.75 + 5.25 / 2)  # at B*: halfway

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from planner.analyses.validate import parse_framework
 from planner.axes.evaluate import coefficient_table
 from planner.cli import main
-from planner.engine.candidates import Grid
+from planner.engine.candidates import Candidates, Grid
 from planner.engine.params import PARAMS, using_params
-from planner.engine.roofline import Candidates, evaluate
+from planner.engine.roofline import evaluate
 from planner.engine.tables import FRAMEWORK_CODE, FRAMEWORKS, ROLE_CODE, ChipTable, ModelTable
 from planner.inputs.chips import load_catalog
 from planner.inputs.models import load_model

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planner.engine.roofline import Candidates, evaluate
+from planner.engine.candidates import Candidates
+from planner.engine.roofline import evaluate
 from planner.engine.tables import DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
 from planner.inputs.chips import load_catalog
 from planner.inputs.models import LinearAttention, ModelArch

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from planner.analyses import calibrate, kernels
+from planner.engine.candidates import Candidates
 from planner.engine.params import PARAMS, EngineParams, active_params, using_params
-from planner.engine.roofline import Candidates, evaluate
+from planner.engine.roofline import evaluate
 from planner.engine.tables import ROLE_CODE, ChipTable, ModelTable
 from planner.inputs.chips import load_catalog
 from planner.inputs.models import load_model

@@ -146,7 +146,8 @@ def _moe_prefill(dp: int, framework: str) -> EngineConfig:
 def test_a_prefill_engine_is_priced_as_the_optimizers_prefill_role():
     """The simulator's prefill pool and the optimizer's coefficient table agree on a prefill instance: P tokens
     are P / isl prompts of the prefill role, spread over the attention-DP ranks."""
-    from planner.engine.roofline import Candidates, evaluate
+    from planner.engine.candidates import Candidates
+    from planner.engine.roofline import evaluate
     from planner.engine.tables import DTYPE_CODE, FRAMEWORK_CODE, ROLE_CODE, ChipTable, ModelTable
 
     isl = 4096
