@@ -277,6 +277,13 @@ def without_overlap(catalog, row_id: str) -> float:
     return predicted_at(catalog, row_id, notes=re.sub(r"\bTBO\b", "", notes))
 
 
+def ix13_bound(res: pd.DataFrame) -> str:
+    """Which pool the prediction of IX-13-a says limits the fleet ('prefill-bound' or 'decode-bound'), from its
+    config text."""
+    config = str(res.loc[res["id"] == "IX-13-a", "config"].iloc[0])
+    return "prefill-bound" if "prefill-bound" in config else "decode-bound"
+
+
 def output_cv_what_if(catalog, cvs=(0.0, 0.8)) -> pd.DataFrame:
     """predicted/measured of the DeepSeek-R1 MLPerf rows (shared and held out) at fixed output lengths, at other
     spreads `cvs`, and at the reasoning set's measured reference spread (what the shipped prediction uses)."""
@@ -648,7 +655,7 @@ error seen so far, not as confidence intervals.
   {span(res, res["id"].eq("IX-13-b"))}) and the throughput {span(res, res["id"].eq("IX-13-a"))}: the measured fleet
   decodes about half its clients at a time (522 output tokens/s per decode GPU at 39 ms per token: ~980 sequences),
   so its one prefill instance (EP 8, attention DP 8) sustains ~3,100 input tokens/s per GPU, where the engine's
-  prefill role gives {ix13_prefill_tok_s(catalog):,.0f} and calls the fleet decode-bound. The disaggregated serving rows near saturation point
+  prefill role gives {ix13_prefill_tok_s(catalog):,.0f} and calls the fleet {ix13_bound(res)}. The disaggregated serving rows near saturation point
   the same way (docs/serving.md: measured TTFT of seconds where the simulated prefill pool keeps up); the published
   EP 32 prefill row with two-batch overlap (SG-P2) does not. Not resolved with the data here.
 - **Long-context Llama-3.1-405B MLPerf rows**: with the p99 TTFT queueing the Hopper rows are still

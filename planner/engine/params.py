@@ -91,7 +91,7 @@ class EngineParams(FittedConstants):
         0.5e-3, unit="s", bounds=(0.0, 0.01), data=HOST_DATA, command=HOST_FIT,
         meaning="vLLM: host time per iteration outside the kernels")
     host_s_sglang: float = fitted(
-        1.0e-3, unit="s", bounds=(0.0, 0.01), data=HOST_DATA, command=HOST_FIT,
+        0.5e-3, unit="s", bounds=(0.0, 0.01), data=HOST_DATA, command=HOST_FIT,
         meaning="SGLang: host time per iteration outside the kernels")
     host_s_per_seq_trtllm: float = fitted(
         1.0e-5, unit="s", bounds=(0.0, 1e-4), data=HOST_DATA, command=HOST_FIT,

@@ -37,7 +37,7 @@ class ServingParams(FittedConstants):
     request_s: float = _fitted(0.12, unit="s", bounds=(0.0, 0.5),
                                meaning="latency a request's first token carries outside the engine (HTTP, tokenization, "
                                        "the frontend, streaming back)")
-    disagg_handoff_s: float = _fitted(0.54, unit="s", bounds=(0.0, 1.0),
+    disagg_handoff_s: float = _fitted(0.52, unit="s", bounds=(0.0, 1.0),
                                       meaning="disaggregated serving: first-token latency of the prefill-to-decode "
                                               "handoff beyond the KV bytes (routing, transfer setup, the decode "
                                               "engine's first step)")

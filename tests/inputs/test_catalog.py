@@ -289,10 +289,12 @@ def test_a_calibration_reaches_every_chip_of_the_same_die(tmp_path):
     assert cat["h200-sxm"].efficiency.attention_unit_ns == cat["h100-sxm"].efficiency.attention_unit_ns > 0
     assert cat["h200-sxm"].efficiency.memory != cat["h100-sxm"].efficiency.memory  # its own value stays
     ov = tmp_path / "h100-cal.yaml"
-    ov.write_text("chips:\n  - id: h100-sxm\n    efficiency: {attention_unit_ns: 12.5, gemm_m_half: 70}\n")
+    ov.write_text("chips:\n  - id: h100-sxm\n    efficiency: {attention_unit_ns: 12.5, gemm_m_half: 70, memory: 0.5}\n")
     cal = load_catalog((str(ov),))
     assert cal["h800-sxm"].efficiency.attention_unit_ns == 12.5
-    assert cal["h200-sxm"].efficiency.gemm_m_half == 59  # set on h200 itself: not overwritten
+    assert cal["h200-sxm"].efficiency.gemm_m_half == cal["h800-sxm"].efficiency.gemm_m_half == 70
+    assert cal["h800-sxm"].efficiency.memory == 0.5  # same HBM3 as H100: inherited
+    assert cal["h200-sxm"].efficiency.memory == cat["h200-sxm"].efficiency.memory  # set on h200 itself: kept
     base = {c.id: c.model_dump(exclude_none=True) for c in cat}
     bad = {**base, "x1": {**base["h200-sxm"], "id": "x1", "same_die_as": "h1OO"}}
     with pytest.raises(PlannerError) as e:
@@ -302,3 +304,30 @@ def test_a_calibration_reaches_every_chip_of_the_same_die(tmp_path):
             "a2": {**base["b200"], "id": "a2", "same_die_as": "a1"}}
     with pytest.raises(PlannerError, match="loop"):
         build_catalog(loop)
+
+
+def test_the_h200_stream_fractions_follow_the_h100_calibration():
+    """H200 sets only its HBM3e stream fractions, H100's calibrated values scaled by the measured stream ratio
+    (shared/data/efficiency.csv, Azure Copy: H200 4.01 of 4.8 TB/s, H100 2.90 of 3.35): recomputed here so a
+    recalibration of H100 that leaves them behind fails. Every other efficiency field is H100's."""
+    cat = load_catalog()
+    h100, h200, h800 = (cat[k].efficiency for k in ("h100-sxm", "h200-sxm", "h800-sxm"))
+    ratio = (4.01 / 4.8) / (2.90 / 3.35)
+    assert h200.memory == pytest.approx(h100.memory * ratio, abs=0.005)
+    assert h200.attention_memory == pytest.approx(h100.attention_memory * ratio, abs=0.005)
+    own = {"h200-sxm": {"memory", "attention_memory"}, "h800-sxm": {"scaleup", "scaleout"}}
+    for chip, eff in (("h200-sxm", h200), ("h800-sxm", h800)):
+        for field, value in h100.model_dump().items():
+            if field not in own[chip]:
+                assert getattr(eff, field) == value, (chip, field)
+
+
+def test_the_blackwell_fp8_fraction_follows_the_h100_calibration():
+    """B200's fp8 GEMM fraction is the GB200 cuBLASLt large-square fraction (0.581, shared/data/efficiency.csv)
+    times H100's ratio of its calibrated serving-shaped fp8 fraction to the same benchmark (0.698): recomputed here
+    so an H100 recalibration that leaves it behind fails. GB200 (same die) and GB300 (B300's die) inherit it."""
+    cat = load_catalog()
+    want = 0.581 * cat["h100-sxm"].efficiency.compute["fp8"] / 0.698
+    assert cat["b200"].efficiency.compute["fp8"] == pytest.approx(want, abs=0.005)
+    for chip in ("gb200", "b300", "gb300"):
+        assert cat[chip].efficiency.compute == cat["b200"].efficiency.compute, chip
