@@ -310,9 +310,11 @@ def solve_schedule(units, prices, hours, limits, tl: float, gap: float) -> perio
 def restricted_start(pm: periods.PeriodsModel, tl: float, gap: float) -> None:
     """A start for the joint program where the periods apart break a tie (change limits, budget): the joint program
     over only the configurations the loaded schedule uses (small, quick), its solution loaded when it has one."""
+    used: dict[int, np.ndarray] = {}  # per model: configurations some period of the schedule uses
     for (j, _p), fm in pm.blocks.items():
-        used = set().union(*[np.flatnonzero(milp.counts(b)) for (jj, _q), b in pm.blocks.items() if jj == j])
-        milp.allow(fm, np.isin(np.arange(len(fm.table)), list(used)))
+        used[j] = used.get(j, np.zeros(len(fm.table), bool)) | (milp.counts(fm) > 0)
+    for (j, _p), fm in pm.blocks.items():
+        milp.allow(fm, used[j])
     periods.solve(pm, time_limit_s=tl, mip_gap=gap, warm_start=True)
     for fm in pm.blocks.values():
         milp.allow(fm, np.ones(len(fm.table), bool))
