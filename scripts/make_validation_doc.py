@@ -664,11 +664,14 @@ error seen so far, not as confidence intervals.
   coefficient of variation 0.43) lengthens the p99 TTFT beyond the mean-prompt service time the queue uses.
 - **MI300X, Llama 2 70B** (vLLM on ROCm): every row is predicted too fast. Server and Offline are
   {span(res, mi300_llama & ~res["id"].eq("ML51-1"))} (held out, Dell v6.0: {span(held, held_mi300)}); ML51-1,
-  Interactive (p99 TTFT ≤ 450 ms, TPOT ≤ 40 ms), is {span(res, res["id"].eq("ML51-1"))}. The MI300X efficiencies
-  are microbenchmark figures (hipBLASLt's best fp8 GEMM, a stream copy; `catalogs/chips.yaml`), not a
-  calibration: no MI300X kernel measurements exist to calibrate on. The same benchmark on MI325X is
-  {span(res, res["chip"].eq("mi325x") & res["model"].eq("llama-2-70b"))}, so the gap is specific to the MI300X
-  (its sustained efficiencies or its software), not to the method. At the parallelism of AMD's v5.1 configs
+  Interactive (p99 TTFT ≤ 450 ms, TPOT ≤ 40 ms), is {span(res, res["id"].eq("ML51-1"))}. No MI300X kernel
+  measurements exist to calibrate on: its efficiencies are H100's kernel calibration carried over by the ratio of
+  the same Azure microbenchmarks on both chips (best fp8 GEMM, stream copy, FlashAttention-2; `catalogs/chips.yaml`,
+  the rule B200 and H200 follow). Until 2026-12-07 they were the raw microbenchmark fractions (hipBLASLt's best
+  fp8 GEMM 0.47), and these rows were 1.41–1.54× (held out 1.28–1.34×), ML51-1 3.11×. MI325X (same die, its
+  efficiencies inherited) is {span(res, res["chip"].eq("mi325x") & res["model"].eq("llama-2-70b"))} on the same
+  benchmark. What is left of ML51-1 is the Interactive limit: the p99 TPOT is checked on the mean step (as for
+  the DeepSeek-R1 rows above), and at the parallelism of AMD's v5.1 configs
   (TP1, no pipeline; from its Offline config, as the Interactive one is not public) instead of the planner's
   pipeline-parallel pick, ML51-1 is predicted {ml51_1_tp1:.2f}×.
 - **Framework behaviour**: compute and communication overlap only in prefill rows whose notes say two-batch

@@ -118,15 +118,15 @@ def test_detect_format():
 
 
 def test_blank_attention_memory_follows_a_fitted_memory():
-    """A chip without its own KV-stream efficiency (MI300X) reads KV at `memory`: a memory fit must move both, and
+    """A chip without its own KV-stream efficiency (B200) reads KV at `memory`: a memory fit must move both, and
     its overlay must not pin attention_memory to the old memory value."""
     from planner.engine.tables import ChipTable
 
     cat = load_catalog()
-    assert cat["mi300x"].efficiency.attention_memory is None
-    params = K.KernelParams.from_chip(cat["mi300x"]).with_values(["memory"], [0.5])
+    assert cat["b200"].efficiency.attention_memory is None
+    params = K.KernelParams.from_chip(cat["b200"]).with_values(["memory"], [0.5])
     assert params.attention_memory is None and params.value("attention_memory") == 0.5
-    table = ChipTable.build([C.apply_params(cat, "mi300x", params)["mi300x"]])
+    table = ChipTable.build([C.apply_params(cat, "b200", params)["b200"]])
     assert table.eta_memory[0] == table.eta_attention_memory[0] == 0.5
     assert "attention_memory" not in params.efficiency_overlay()
     h100 = K.KernelParams.from_chip(cat["h100-sxm"])  # a calibrated chip keeps its own

@@ -331,3 +331,19 @@ def test_the_blackwell_fp8_fraction_follows_the_h100_calibration():
     assert cat["b200"].efficiency.compute["fp8"] == pytest.approx(want, abs=0.005)
     for chip in ("gb200", "b300", "gb300"):
         assert cat[chip].efficiency.compute == cat["b200"].efficiency.compute, chip
+
+
+def test_the_cdna3_fractions_follow_the_h100_calibration():
+    """MI300X takes H100's kernel calibration through the ratio of the same Azure microbenchmark on both chips
+    (shared/data/efficiency.csv): GEMM best of sweep (MI300X hipBLASLt fp8 0.468, H100 cuBLASLt 0.698), HBM stream
+    copy (0.783, 0.866) and FlashAttention-2 forward (0.251, 0.332); bf16 keeps H100's calibrated bf16/fp8 ratio.
+    Recomputed here so an H100 recalibration that leaves MI300X behind fails; MI325X (same die) inherits it all."""
+    cat = load_catalog()
+    h100, mi300x = cat["h100-sxm"].efficiency, cat["mi300x"].efficiency
+    fp8 = 0.468 * h100.compute["fp8"] / 0.698
+    assert mi300x.compute["fp8"] == pytest.approx(fp8, abs=0.005)
+    assert mi300x.compute["bf16"] == pytest.approx(fp8 * h100.compute["bf16"] / h100.compute["fp8"], abs=0.005)
+    assert mi300x.memory == pytest.approx(h100.memory * 0.783 / 0.866, abs=0.005)
+    assert mi300x.attention_memory == pytest.approx(h100.attention_memory * 0.783 / 0.866, abs=0.005)
+    assert mi300x.attention == pytest.approx(h100.attention * 0.251 / 0.332, abs=0.005)
+    assert cat["mi325x"].efficiency == mi300x
