@@ -206,6 +206,13 @@ class Margins:
             out["by_family"] = per
         return out
 
+    def with_capacity_factor(self, factor: float, why: str) -> Margins:
+        """The same margins with every capacity divided by `factor` more: (1 + capacity) · factor − 1."""
+        def scaled(vals):
+            return ((1.0 + vals[0]) * factor - 1.0, *vals[1:])
+        return Margins(scaled(self.default), tuple((fam, *scaled(vals)) for fam, *vals in self.families),
+                       f"{self.basis}; {why}")
+
     def text(self, chip_ids=()) -> str:
         """One line: 'capacity 20%, TPOT 12%, TTFT 45% (basis)'."""
         return margin_text(self.summary(chip_ids))
