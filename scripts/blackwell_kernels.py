@@ -6,7 +6,10 @@ CSV format of validation/kernels_h100, so `planner calibrate` and benchmarks/ker
 Writes OUT_ROOT/kernels_b200 and OUT_ROOT/kernels_gb200 (default OUT_ROOT: validation/): gemm (bf16, fp8 per-tensor,
 fp8 block-scaled, NVFP4 as dtype fp4), attn_decode and attn_prefill
 (full attention only: window_size 0; decode kv_len = the table's `step`, its `isl` being 1), allreduce (TRT-LLM custom
-all-reduce and NCCL; bytes = elements x 2 for bf16). Latencies milliseconds -> microseconds, rounded to 1 ns.
+all-reduce and NCCL; bytes = elements x 2 for bf16), moe (the fused MoE layer: bf16 and fp8 per-tensor on TRT-LLM's
+CUTLASS path, fp8 block-scaled on DeepGEMM, as the H100 table; every routing distribution, `model` = the shape,
+h{hidden}-i{intermediate}-e{experts}-k{top k}; NVFP4 MoE left out: the kernel model has no 4-bit MoE path). Latencies
+milliseconds -> microseconds, rounded to 1 ns.
 """
 
 from __future__ import annotations
@@ -48,6 +51,20 @@ def attention(src: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return dec, pre
 
 
+MOE_KERNEL = {"bfloat16": "moe_torch_flow_cutlass", "fp8": "moe_torch_flow_cutlass", "fp8_block": "deepgemm"}
+
+
+def moe(src: Path) -> pd.DataFrame:
+    d = pd.read_parquet(src / "moe" / "trtllm" / "1.3.0rc20" / "moe_perf.parquet")
+    d = d[d["kernel_source"].eq(d["moe_dtype"].map(MOE_KERNEL))]
+    shape = ("h" + d["hidden_size"].astype(str) + "-i" + d["inter_size"].astype(str) + "-e" + d["num_experts"].astype(str)
+             + "-k" + d["topk"].astype(str))
+    return pd.DataFrame({"model": shape, "dtype": d["moe_dtype"].map(DTYPE), "num_tokens": d["num_tokens"],
+                         "hidden_size": d["hidden_size"], "inter_size": d["inter_size"], "topk": d["topk"],
+                         "num_experts": d["num_experts"], "moe_tp": d["moe_tp_size"], "moe_ep": d["moe_ep_size"],
+                         "distribution": d["distribution"], "latency_us": _us(d["latency"])})
+
+
 def allreduce(src: Path) -> pd.DataFrame:
     r = pd.read_parquet(src / "comm" / "trtllm" / "1.3.0rc20" / "custom_allreduce_perf.parquet")
     r = r[r["allreduce_dtype"] == "bfloat16"]
@@ -62,7 +79,8 @@ def main() -> None:
         src, out = src_root / system, out_root / folder
         out.mkdir(parents=True, exist_ok=True)
         dec, pre = attention(src)
-        for name, df in (("gemm", gemm(src)), ("attn_decode", dec), ("attn_prefill", pre), ("allreduce", allreduce(src))):
+        for name, df in (("gemm", gemm(src)), ("attn_decode", dec), ("attn_prefill", pre), ("allreduce", allreduce(src)),
+                         ("moe", moe(src))):
             df.to_csv(out / f"{name}.csv", index=False)
             print(f"{out / name}.csv: {len(df):,} rows")
 
