@@ -7,6 +7,7 @@ Errors the user can fix (PlannerError) print one clear message and exit non-zero
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -43,3 +44,33 @@ class PlannerGroup(click.Group):
 @click.version_option(package_name="planner")
 def main():
     """Capacity planner for disaggregated LLM inference fleets: roofline engine + MILP (HiGHS)."""
+
+
+# Commands that may leave without the interpreter's teardown: each has written and closed everything it makes (files
+# in `with` blocks, worker pools shut down) by the time it returns. Not `ui`: its server owns a temporary folder.
+FAST_EXIT = frozenset(COMMANDS) - {"ui"}
+
+
+def run(argv: list[str] | None = None) -> None:
+    """The console entry point: `main`, then, for a command in FAST_EXIT, leave with its exit status once stdout and
+    stderr are flushed, skipping the interpreter's teardown (freeing Pyomo's and pandas' objects one by one: 0.2–0.4 s
+    of a 1.5 s `planner solve` on a 2-core machine). An unexpected exception still ends the usual way, traceback
+    and all."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    try:
+        main(args, standalone_mode=True)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    if not args or args[0] not in FAST_EXIT:
+        sys.exit(code)
+    if not isinstance(code, int):  # sys.exit("message") prints the message and exits 1
+        if code is not None:
+            print(code, file=sys.stderr)
+        code = 0 if code is None else 1
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, OSError):  # a closed pipe (`planner ... | head`): nothing more to say
+        code = code or 1
+    os._exit(code)

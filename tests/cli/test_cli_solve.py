@@ -139,6 +139,36 @@ def test_module_entry_point_end_to_end():
     assert json.loads(p.stdout)["status"] == "optimal"
 
 
+def test_the_entry_point_leaves_fast_with_everything_written_and_the_exit_status_kept(tmp_path):
+    """`python -m planner` skips the interpreter's teardown after a command (planner.cli.run): its whole JSON on
+    stdout, the files an export writes complete, the exit status of an infeasible plan (1) and of bad input (2)
+    with the message on stderr, and `--help` as usual."""
+    out = tmp_path / "deploy"
+
+    def planner(*args):
+        return subprocess.run([sys.executable, "-m", "planner", *map(str, args)], capture_output=True, text=True,
+                              cwd=ROOT, timeout=120)
+
+    p = planner("solve", SCENARIOS_DIR / "llama70b-chat.yaml", "--format", "json", "--export", "vllm",
+                "--export-dir", out)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["status"] == "optimal"
+    same = tmp_path / "in-process"  # the same export through click's runner, which ends the usual way
+    assert run("solve", SCENARIOS_DIR / "llama70b-chat.yaml", "--export", "vllm", "--export-dir", same).exit_code == 0
+    def files(folder):  # the plan's JSON less its timings, which differ run to run
+        got = {f.relative_to(folder): f.read_bytes() for f in folder.rglob("*") if f.is_file()}
+        plan = json.loads(got.pop(Path("plan.json")))
+        return got, {k: v for k, v in plan.items() if k not in ("timings_s", "solve_s")}
+    assert files(out) == files(same) and files(out)[0]
+    p = planner("solve", "--model", "llama-3.1-70b", "--chips", "h100-sxm", "--rate", "10", "--isl", "2048",
+                "--osl", "256", "--ttft", "1000", "--tpot", "1")
+    assert p.returncode == 1 and "slo.tpot_ms" in p.stderr and "Traceback" not in p.stderr
+    p = planner("solve", tmp_path / "missing.yaml")
+    assert p.returncode == 2 and p.stderr.startswith("error:") and "Traceback" not in p.stderr
+    p = planner("--help")
+    assert p.returncode == 0 and "solve" in p.stdout
+
+
 def test_solve_shared_classes_is_cheaper_than_dedicated(tmp_path):
     """scenarios/traffic-classes-shared.yaml: two low-rate classes; sharing pools is strictly cheaper."""
     r = run("solve", SCENARIOS_DIR / "traffic-classes-shared.yaml", "--format", "json")
