@@ -218,8 +218,6 @@ _UNMODELLED_KEYS = (
     ("compress_ratios", "DeepSeek-V4's compressed attention (CSA/HCA: KV rows pooled over 4 or 128 tokens), "
                         "grouped low-rank output and hyper-connections"),
     ("hc_mult", "hyper-connections (several residual streams per layer)"),
-    ("block_configs", "per-layer heterogeneous blocks (Nemotron-Super/Ultra NAS: attention and FFN widths vary by "
-                      "layer, some are no-ops)"),
     ("enable_moe_block", "a dense MLP beside the routed experts in every layer (Gemma-4 MoE)"),
     ("attention_k_eq_v", "keys shared as values and wider global-attention heads (Gemma-4)"),
 )
@@ -297,6 +295,51 @@ def _nemotron_h(cfg: dict, arch: str, out: dict) -> None:
                      f"{n['moe']} MoE, {n['mlp']} MLP blocks)")
 
 
+def _nas_ffn_width(ffn_mult: float, hidden: int) -> int:
+    """A Llama-Nemotron NAS block's FFN width from its `ffn_mult` (DeciLM's rule: 2/3 of mult x hidden, rounded up to
+    a multiple of 256; 5.25 on a 8,192 hidden size is Llama-3.1-70B's 28,672)."""
+    width = int(2 * ffn_mult * hidden / 3)
+    return -(-width // 256) * 256
+
+
+def _nas_blocks(cfg: dict, arch: str) -> dict:
+    """Llama-Nemotron NAS (DeciLM `block_configs`, Nemotron-Super/Ultra): every block has an attention (grouped-query,
+    `n_heads_in_group` query heads per KV head) or none, and a gated FFN of its own width or none. The planner's layers
+    are the attention blocks; its FFN layers the FFN blocks, at their mean width: weights and FLOPs are exact (up to
+    rounding the mean to a whole column), only the per-layer GEMM shapes are averaged. Blocks the engine has no operator for (attention or FFN replaced by a
+    linear layer, windowed or sink attention, sparsified blocks) are refused."""
+    blocks = cfg.get("block_configs")
+    if not isinstance(blocks, list) or not blocks or not all(isinstance(b, dict) for b in blocks):
+        raise _missing("block_configs", arch, why="expected a list of blocks for key")
+    hidden = _int(cfg, arch, "hidden_size")
+    heads = _int(cfg, arch, "num_attention_heads")
+    groups, widths = set(), []
+    for i, b in enumerate(blocks):
+        att, ffn = b.get("attention") or {}, b.get("ffn") or {}
+        odd = [f"{part}.{k}" for part, d in (("attention", att), ("ffn", ffn))
+               for k in ("replace_with_linear", "sparsify", "window_length", "num_sink_tokens") if d.get(k)]
+        if odd:
+            raise PlannerError(f"not modelled yet: NAS block {i} has {', '.join(odd)} (a linear stand-in, windowed or "
+                               "sparsified block); importing it as a standard block would size or price the model "
+                               "wrongly", field="config.json.block_configs",
+                               hint="plan a preset or a bundled model of a similar size until these blocks land")
+        if not att.get("no_op"):
+            groups.add(att.get("n_heads_in_group"))
+        if not ffn.get("no_op"):
+            mult = ffn.get("ffn_mult")
+            if isinstance(mult, bool) or not isinstance(mult, (int, float)) or not 0 < mult <= 64:
+                raise _missing("block_configs", arch, why=f"block {i}: expected a positive ffn_mult, got {mult!r} in key")
+            widths.append(_nas_ffn_width(float(mult), hidden))
+    if len(groups) != 1 or not all(isinstance(g, int) and g > 0 and heads % g == 0 for g in groups) or not widths:
+        raise PlannerError(f"NAS blocks with query-group sizes {sorted(map(str, groups))} or no FFN are not modelled: "
+                           "the engine takes one KV-head count for every attention layer",
+                           field="config.json.block_configs", hint="plan a preset of a similar size")
+    return {"num_layers": sum(1 for b in blocks if not (b.get("attention") or {}).get("no_op")),
+            "ffn_layers": len(widths), "num_kv_heads": heads // groups.pop(),
+            "intermediate_size": int(round(sum(widths) / len(widths))),
+            "nas_note": f"{len(blocks)} NAS blocks: {len(widths)} FFN widths {min(widths):,}-{max(widths):,}"}
+
+
 def _is_nemotron_h(cfg: dict) -> bool:
     kinds = cfg.get("layers_block_type")
     return bool(cfg.get("hybrid_override_pattern")) or (
@@ -343,6 +386,9 @@ def arch_dict_from_hf(cfg: dict, model_id: str) -> dict:
     archs = cfg.get("architectures") or []
     arch = str(archs[0]) if isinstance(archs, list) and archs else str(cfg.get("model_type") or "unknown")
     model_type = str(cfg.get("model_type") or "").lower()
+    nas = _nas_blocks(cfg, arch) if cfg.get("block_configs") else None
+    if nas:  # the per-block shapes stand in for the config's nulls (intermediate_size, num_key_value_heads)
+        cfg = {**cfg, "intermediate_size": nas["intermediate_size"], "num_key_value_heads": nas["num_kv_heads"]}
 
     hidden = _int(cfg, arch, "hidden_size", "d_model", "n_embd")
     num_layers = _int(cfg, arch, "num_hidden_layers", "n_layer", "num_layers")
@@ -434,6 +480,9 @@ def arch_dict_from_hf(cfg: dict, model_id: str) -> dict:
         out["linear_attention"] = linear
     if _is_nemotron_h(cfg):
         _nemotron_h(cfg, arch, out)
+    if nas:
+        out.update(num_layers=nas["num_layers"], ffn_layers=nas["ffn_layers"])
+        out["source"] = f"Hugging Face config.json ({arch}: {nas['nas_note']}, {nas['num_layers']} with attention)"
     # a second query-sized projection gates the attention output (Qwen3-Next always; Qwen3.5 says so)
     if bool(cfg.get("attn_output_gate", model_type.startswith("qwen3_next"))) and out["attention"] == "gqa":
         out["attn_output_gate"] = True

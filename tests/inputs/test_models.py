@@ -477,6 +477,35 @@ def test_nemotron_h_blocks_by_hand(tmp_path):
     assert m.kv_elems_per_token_per_layer * m.num_layers == 2 * 2 * 16  # one attention block
 
 
+def test_nas_blocks_by_hand(tmp_path):
+    """Llama-Nemotron NAS (DeciLM block_configs): attention layers are the blocks with attention (KV heads = heads /
+    n_heads_in_group), FFN layers the blocks with an FFN at their mean width (DeciLM: 2/3 of ffn_mult x hidden, up
+    to a multiple of 256), so the weights are exact (up to the mean's rounding); a block replaced by a linear layer is refused by name."""
+    import json
+
+    def block(group, mult):
+        return {"attention": {"n_heads_in_group": group, "no_op": group is None, "replace_with_linear": False},
+                "ffn": {"ffn_mult": mult, "no_op": mult is None, "replace_with_linear": False}}
+
+    cfg = {"architectures": ["DeciLMForCausalLM"], "model_type": "nemotron-nas", "hidden_size": 768,
+           "num_hidden_layers": 4, "num_attention_heads": 6, "num_key_value_heads": None, "intermediate_size": None,
+           "vocab_size": 100, "block_configs": [block(3, 1.0), block(None, 2.0), block(3, None), block(None, 1.5)]}
+    p = tmp_path / "nas_config.json"
+    p.write_text(json.dumps(cfg))
+    m = load_model(p)
+    widths = [512, 1024, 768]  # 2/3 x (1.0, 2.0, 1.5) x 768 = 512, 1,024, 768: already multiples of 256
+    assert (m.num_layers, m.num_ffn_layers, m.num_kv_heads, m.head_dim) == (2, 3, 2, 128)
+    assert m.intermediate_size == sum(widths) / 3 == 768
+    attention = 768 * (6 + 2 + 2) * 128 + 6 * 128 * 768
+    assert m.total_params == 2 * attention + 3 * 768 * sum(widths) + 2 * 100 * 768
+    assert m.kv_elems_per_token_per_layer * m.num_layers == 2 * 2 * 2 * 128  # two attention blocks
+    cfg["block_configs"][1]["ffn"]["replace_with_linear"] = True
+    p.write_text(json.dumps(cfg))
+    with pytest.raises(PlannerError, match="linear stand-in") as exc:
+        load_model(p)
+    assert exc.value.field == "config.json.block_configs"
+
+
 def test_latent_moe_is_refused_not_sized_wrongly(tmp_path):
     import json
 
