@@ -41,12 +41,13 @@ SYSTEM_CHIP = {"h100_sxm": "h100-sxm", "h200_sxm": "h200-sxm", "b200_sxm": "b200
 
 def chip_for_system(system: str, catalog: ChipCatalog | None = None) -> str | None:
     """The catalog chip of a serving row's `system`: SYSTEM_CHIP, else the name as the catalog spells ids
-    (`a100_sxm` -> a100-sxm-80gb, `gb200_sxm` -> gb200, `h20` -> h20); None when no chip matches."""
+    (`a100_sxm` -> a100-sxm-80gb, `gb200_sxm` -> gb200, `h20` -> h20, AI Configurator's `rtx_pro_6000_server` ->
+    rtx-pro-6000); None when no chip matches."""
     s = str(system).strip().lower()
     if s in SYSTEM_CHIP:
         return SYSTEM_CHIP[s]
     ids = set((catalog or load_catalog()).ids())
-    base = s.replace("_", "-")
+    base = s.replace("_", "-").removesuffix("-server")
     stem = base.removesuffix("-sxm")
     for cand in (base, stem, f"{stem}-sxm", f"{stem}-sxm-80gb"):
         if cand in ids:
