@@ -59,9 +59,14 @@ def system_chips(systems: pd.Series, catalog: ChipCatalog | None = None) -> pd.S
     """chip_for_system over a column of systems."""
     return systems.map(lambda v: chip_for_system(v, catalog))
 # quantization labels of the format -> the engine's weights dtype
+# (the labels of AI Configurator's GEMMQuantMode / MoEQuantMode, aiconfigurator-core 0.12.0). `sq` (int8 weights and
+# activations, SmoothQuant) runs at the fp8 rate on the chips that have both; `w4afp8` (4-bit weights, fp8
+# activations) has no engine dtype of its own and is priced as `w4a16` (its bytes, 16-bit math: prefill pessimistic)
 QUANT_DTYPE = {"bf16": "bf16", "fp16": "bf16", "float16": "bf16", "bfloat16": "bf16", "fp8": "fp8", "fp8_block": "fp8",
-               "fp8_pertensor": "fp8", "nvfp4": "fp4", "mxfp4": "fp4", "w4a8_mxfp4_mxfp8": "fp4"}
-WEIGHT_ONLY_4BIT = ("int4_wo", "w4a16_mxfp4", "w4a16")  # 4-bit weights, 16-bit math
+               "fp8_pertensor": "fp8", "fp8_static": "fp8", "fp8_ootb": "fp8", "sq": "fp8", "nvfp4": "fp4",
+               "mxfp4": "fp4", "w4a8_mxfp4_mxfp8": "fp4", "w4a8_mxfp4_mxfp8_trtllm": "fp4"}
+WEIGHT_ONLY_4BIT = ("int4_wo", "w4a16_mxfp4", "w4a16", "w4a16_mxfp4_cutlass", "nvfp4_wo", "w4a16_nvfp4",
+                    "w4afp8")  # 4-bit weights, 16-bit math
 # the format does not state the KV-cache dtype, so each framework's default ("auto") is assumed: TensorRT-LLM takes
 # the checkpoint's recipe, and the FP8/NVFP4 (ModelOpt) checkpoints quantize the KV cache to FP8 (22 of the 25
 # hf_quant_config.json files in ../shared/models/zoo say kv_cache_quant_algo FP8); vLLM and SGLang keep the model's

@@ -59,6 +59,23 @@ def test_a_row_on_another_system_is_predicted_on_its_chip():
     assert s.config.chip.id == "h20"
 
 
+@pytest.mark.parametrize("gemm, moe, dtype", [("fp8_static", "", "fp8"), ("fp8_ootb", "", "fp8"), ("sq", "", "fp8"),
+                                               ("bfloat16", "nvfp4_wo", "w4a16"), ("w4a16_nvfp4", "", "w4a16"),
+                                               ("fp8_block", "w4afp8", "w4a16"), ("nvfp4", "nvfp4", "fp4"),
+                                               ("fp8", "w4a8_mxfp4_mxfp8_trtllm", "fp4"), ("int8_wo", "", None)])
+def test_every_quantization_label_of_the_format_has_a_dtype_or_a_reason(gemm, moe, dtype):
+    """AI Configurator's GEMM and MoE quantization modes: each runs as an engine dtype, or the row is skipped
+    naming the label (int8 weight-only has no engine dtype)."""
+    from planner.analyses.serving import Skip, _dtype
+
+    row = pd.Series({"gemm_quant_mode": gemm, "moe_quant_mode": moe, "precision": "fp8"})
+    if dtype is None:
+        with pytest.raises(Skip, match=gemm):
+            _dtype(row)
+    else:
+        assert _dtype(row) == dtype
+
+
 def test_the_kv_cache_dtype_is_each_framework_s_default():
     """TensorRT-LLM takes the FP8/NVFP4 checkpoint's FP8 KV recipe; vLLM and SGLang keep 16-bit; unquantized
     checkpoints keep 16-bit everywhere."""
