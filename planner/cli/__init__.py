@@ -20,11 +20,42 @@ COMMANDS = {"chips": "catalog_cmds", "models": "catalog_cmds", "estimate": "esti
             "pareto": "solve", "simulate": "simulate", "validate": "validate", "calibrate": "validate",
             "batch": "batch", "report": "report", "ui": "ui", "export": "export"}
 COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
+# the first sentence of each command's help, so that `planner --help` lists them without importing every command
+# module (tests/cli/test_cli_entry.py checks these against the commands' own help)
+SUMMARIES = {
+    "batch": "Solve many scenarios into one table: scenario files, directories of them, or sweep files.",
+    "calibrate": "Fit a chip's sustained efficiencies to kernel-level or end-to-end measurements; write a --catalog "
+                 "overlay.",
+    "chips": "List the chips in the catalog (dense peaks, memory, links, power, price).",
+    "estimate": "Predict TTFT, TPOT, throughput per chip and memory for one configuration.",
+    "export": "Write the launch commands for every pool of a plan (a `planner solve --format json` file, or a "
+              "scenario, solved first): parallelism, batch limits, token budget, KV-cache dtype, quantization, "
+              "speculative decoding and P/D disaggregation settings, with a README on routing and the benchmark that "
+              "reproduces the planned load.",
+    "models": "List the model presets (shapes, parameter counts, KV bytes per token); `planner models show MODEL` for "
+              "one.",
+    "pareto": "Pareto frontier by epsilon-constraint runs on one persistent MILP; one row per frontier point.",
+    "report": "Write an HTML report: the plan first, why this architecture, the pools, a frontier per architecture "
+              "with the plan marked, each chip type alone against the heterogeneous plan, the plan in simulation, "
+              "error bands. A scenario with demand over time gets its schedule.",
+    "simulate": "Simulate the planned fleet: does it meet its SLOs under open-loop traffic?",
+    "solve": "Cheapest fleet for the SLO (min-cost) or the most requests/s within the limits (max-throughput).",
+    "ui": "Explore fleets and frontiers in a browser: a local web app (offline; every asset served by it).",
+    "validate": "Predict every row of a points file (default: the bundled validation/points.csv) and report the "
+                "error.",
+}
 
 
 class PlannerGroup(click.Group):
     def list_commands(self, ctx):
         return sorted(COMMANDS)
+
+    def format_commands(self, ctx, formatter):
+        """The command list of `--help` from SUMMARIES, shortened as click shortens a command's own help."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        with formatter.section("Commands"):
+            formatter.write_dl([(n, click.utils.make_default_short_help(SUMMARIES[n], limit)) for n in names])
 
     def get_command(self, ctx, name):
         module = COMMANDS.get(name)
