@@ -4,7 +4,7 @@
    wall time of a fresh `python -m planner` process, Python start-up and imports included. Goal <= 2 s on
    a 2-core machine (NVIDIA AI Configurator: 19-60 s for one chip type).
 2. `planner pareto scenarios/eight-chips.yaml --points 30` (the default TPOT sweep). Goal <= 10 s.
-3. For reference: the CLI start-up alone (every command module is imported at start-up), the same query
+3. For reference: the CLI start-up alone (`--help`, which imports no command module), the same query
    through the library in a fresh process, the in-process stages of one solve, and the 30-point
    throughput and budget sweeps (harder MILPs: large fleets near the inventory limits).
 
