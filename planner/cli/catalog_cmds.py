@@ -95,7 +95,11 @@ def models_show_cmd(model_ref, fmt):
         ("feed-forward", f"{lay['moe']} MoE, {lay['dense_ffn']} dense" + (f"; {lay['mtp_modules']} MTP module(s)"
                                                                           if lay["mtp_modules"] else "")),
         ("attention", f"{att['kind'].upper()}, {att['heads']} heads, {att['kv_heads']} KV heads, head dim "
-                      f"{att['head_dim']}" + (", gated output" if att["output_gate"] else "")),
+                      f"{att['head_dim']}" + (", gated output" if att["output_gate"] else "")
+                      + (f"; full-attention layers {att['full_attention']['num_kv_heads']} KV heads, head dim "
+                         f"{att['full_attention']['head_dim']}"
+                         + (", keys serve as values" if att["full_attention"]["values_are_keys"] else "")
+                         if att.get("full_attention") else "")),
     ]
     if d["moe"]:
         mo = d["moe"]

@@ -34,8 +34,22 @@ PREFILL_CHUNK_TOKENS = 8192  # largest prompt chunk per rank and step (TRT-LLM m
 
 def kv_elems_per_chip(mt: ModelTable, m, tp):
     """KV-cache elements one token adds per layer on one chip: the MLA latent (replicated over TP ranks), or
-    2 x the KV heads this chip holds (at least one, replicated when tp exceeds them) x head_dim."""
-    return np.where(mt.is_mla[m], mt.kv_elems[m], 2.0 * np.maximum(mt.kv_heads[m] / tp, 1.0) * mt.head_dim[m])
+    2 x the KV heads this chip holds (at least one, replicated when tp exceeds them) x head_dim; averaged over the
+    softmax layers where the windowed layers have a shape of their own (`kv_elems_per_chip_by_kind`)."""
+    full, win = kv_elems_per_chip_by_kind(mt, m, tp)
+    softmax = np.maximum(mt.layers[m] - mt.lin_layers[m], 1.0)
+    return np.where(mt.window_shape[m], ((softmax - mt.window_layers[m]) * full + mt.window_layers[m] * win) / softmax,
+                    full)
+
+
+def kv_elems_per_chip_by_kind(mt: ModelTable, m, tp):
+    """(full-attention layer, windowed layer) KV elements one token adds on one chip. The two differ only where the
+    windowed layers have their own shape (Gemma-4); a full layer whose keys serve as values caches them once."""
+    full = np.where(mt.is_mla[m], mt.kv_elems[m], 2.0 * np.maximum(mt.kv_heads[m] / tp, 1.0) * mt.head_dim[m])
+    own = mt.window_shape[m]
+    full = np.where(own, mt.kv_elems[m] / mt.kv_heads[m] * np.maximum(mt.kv_heads[m] / tp, 1.0), full)
+    win = np.where(own, 2.0 * np.maximum(mt.kv_heads_win[m] / tp, 1.0) * mt.head_dim_win[m], full)
+    return full, win
 
 
 def experts_per_rank(num_experts, ep):

@@ -32,6 +32,7 @@ from planner.engine.operators import (
     group_allreduce_s,
     kernels_per_stage,
     kv_elems_per_chip,
+    kv_elems_per_chip_by_kind,
     linear_attention_work,
     mean_decode_context,
     moe_imbalance,
@@ -165,6 +166,10 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     W = mt.window[m]
     frac_win = mt.window_layers[m] / L if W > 0 else 0.0
     frac_lin = mt.lin_layers[m] / L  # linear-attention layers hold no KV and attend over no context
+    # windowed layers with a shape of their own (Gemma-4): full and windowed layers priced apart below
+    own_win = bool(mt.window_shape[m])
+    kv_full_chip, kv_win_chip = kv_elems_per_chip_by_kind(mt, m, tp)
+    hd_w = mt.head_dim_win[m]
     lin = mt.lin_layers[m] > 0
 
     K = mt.dsa_topk[m]  # DeepSeek sparse attention: each query reads its top-K keys (0: dense)
@@ -185,7 +190,12 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     # KV held per sequence: the prompt (prefill), else what the scheduler reserves (KV_RESERVATION)
     kv_ctx_resident = isl if is_prefill else (isl + osl if KV_RESERVATION == "peak" else ctx_dec)
     kv_seqs_resident = (B if is_prefill else (B + B / osl if is_agg else B)) / dp
-    kv_bytes = kv_seqs_resident * ctx_held(kv_ctx_resident) * kv_elems_chip * kb * ls
+    if own_win:
+        held = ((1 - frac_win - frac_lin) * kv_ctx_resident * kv_full_chip
+                + frac_win * np.minimum(kv_ctx_resident, W) * kv_win_chip)
+        kv_bytes = kv_seqs_resident * held * kb * ls
+    else:
+        kv_bytes = kv_seqs_resident * ctx_held(kv_ctx_resident) * kv_elems_chip * kb * ls
     idx_key_bytes = mt.idx_dim[m] + 4.0  # DSA indexer key per token and indexer layer: fp8 and a 4-byte scale
     idx_stage = mt.idx_layers[m] / pp
     if K > 0:
@@ -247,6 +257,13 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     # each sequence reads its KV once per step, for all of its (1 + spec_tokens) query tokens
     f_att, b_att = decode_attention_flops_bytes(dec_seqs / dp, ctx_d, heads_chip * q_tok, kv_elems_chip, kb, per_ctx_flops)
     kv_heads_chip = 1.0 if mla else np.maximum(kvh / tp, 1.0)
+    if own_win:  # full and windowed layers apart: each its context, head size and KV heads
+        c_full = (1 - frac_win - frac_lin) * (np.minimum(ctx_dec, K) if K > 0 else ctx_dec)
+        c_win = frac_win * np.minimum(ctx_dec, W)
+        f_att = dec_seqs / dp * heads_chip * q_tok * (c_full * 2.0 * (hd + vhd) + c_win * 4.0 * hd_w)
+        b_att = dec_seqs / dp * (c_full * kv_full_chip + c_win * kv_win_chip) * kb
+        kv_heads_chip = ((1 - frac_win - frac_lin) * kv_heads_chip
+                         + frac_win * np.maximum(mt.kv_heads_win[m] / tp, 1.0)) / (1 - frac_lin)
     q_per_kv = heads / np.maximum(kvh, 1.0)
     units = dec_seqs / dp * kv_heads_chip  # decode-attention work items (CTAs before split-KV)
     t_serial = 0.0
@@ -267,11 +284,16 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
             pairs = (1 - frac_win - frac_lin) * pairs_full + frac_win * pairs_win
         else:
             pairs = (1 - frac_lin) * pairs_full
-        f_att = f_att + pre_r * pairs * 2.0 * (hd + vhd) * heads_chip
+        if own_win:
+            f_att = f_att + pre_r * heads_chip * ((1 - frac_win - frac_lin) * pairs_full * 2.0 * (hd + vhd)
+                                                  + frac_win * pairs_win * 4.0 * hd_w)
+        else:
+            f_att = f_att + pre_r * pairs * 2.0 * (hd + vhd) * heads_chip
         pre_units = prefill_attention_units(pre_r, s_new, heads_chip) * (1 - frac_lin)
         if mla:  # a cached prefix is re-expanded from the latent through kv_b (MLA chunk overhead)
             f_att = f_att + 2.0 * pre_r * prefix * mt.kv_lora[m] * heads_chip * (hd - mt.qk_rope[m] + vhd)
-        b_att = b_att + pre_r * (1 - frac_lin) * (s_new * (2 * heads_chip * hd * ACT_BYTES + kv_elems_chip * kb)
+        hd_q = ((1 - frac_win - frac_lin) * hd + frac_win * hd_w) / (1 - frac_lin) if own_win else hd
+        b_att = b_att + pre_r * (1 - frac_lin) * (s_new * (2 * heads_chip * hd_q * ACT_BYTES + kv_elems_chip * kb)
                                                   + prefix * kv_elems_chip * kb)
     else:
         pre_r, pre_units = 0.0, 0.0
@@ -407,7 +429,8 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
         kv_bytes=kv_bytes, memory_capacity_bytes=np.full(n, ct.mem_bytes[k] + ct.cold_bytes[k]),
         cold_tier_fraction=cold_frac, fit_reason=reason, share_compute=t_compute / total,
         share_memory=t_memory / total, share_comm=t_comm_stage / total, share_overhead=t_overhead / total,
-        kv_bytes_per_token=(mt.kv_elems[m] * kb * L * (1 - frac_lin)
+        kv_bytes_per_token=(((mt.kv_elems[m] * (1 - frac_win - frac_lin) + mt.kv_elems_win[m] * frac_win) * kb * L
+                             if own_win else mt.kv_elems[m] * kb * L * (1 - frac_lin))
                             + (mt.idx_layers[m] * (mt.idx_dim[m] + 4.0) if K > 0 else 0.0) + np.zeros(n)),
         state_bytes_per_request=mt.lin_layers[m] * mt.lin_state_elems[m] * mt.lin_state_bytes[m] + np.zeros(n),
         **{f"t_{f}_s": np.broadcast_to(fam.get(f, 0.0), (n,)) * pp for f in OP_FAMILIES},

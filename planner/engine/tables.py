@@ -51,9 +51,14 @@ class ModelTable:
     shared_params: np.ndarray  # per MoE layer, all shared experts
     vocab: np.ndarray
     embed_params: np.ndarray
-    kv_elems: np.ndarray  # per token per softmax-attention layer, whole model (before TP split)
+    kv_elems: np.ndarray  # per token per full-attention layer, whole model (before TP split)
     window: np.ndarray  # sliding window tokens (0 = none)
     window_layers: np.ndarray
+    # the windowed layers' own shape (Gemma-4: narrower heads, more KV heads); equal to the full layers' otherwise
+    window_shape: np.ndarray  # bool: the windowed layers' shape differs from the full ones'
+    kv_elems_win: np.ndarray
+    kv_heads_win: np.ndarray
+    head_dim_win: np.ndarray
     lin_layers: np.ndarray  # linear-attention layers (hybrids; 0 = none): a recurrent state, no KV cache
     lin_state_elems: np.ndarray  # state elements per sequence per linear layer (whole model, before TP split)
     lin_state_bytes: np.ndarray  # bytes per state element
@@ -78,12 +83,13 @@ class ModelTable:
             dense_layers=arr(lambda m: m.num_dense_layers),
             moe_layers=arr(lambda m: m.num_moe_layers),
             heads=arr(lambda m: m.num_heads),
-            kv_heads=arr(lambda m: m.num_kv_heads),
-            head_dim=arr(lambda m: m.head_dim),
+            kv_heads=arr(lambda m: m.full_attention.num_kv_heads if m.full_attention else m.num_kv_heads),
+            head_dim=arr(lambda m: m.full_attention.head_dim if m.full_attention else m.head_dim),
             is_mla=arr(lambda m: m.attention == "mla", bool),
             kv_lora=arr(lambda m: m.mla.kv_lora_rank if m.mla else 0),
             qk_rope=arr(lambda m: m.mla.qk_rope_head_dim if m.mla else 0),
-            v_head_dim=arr(lambda m: m.mla.v_head_dim if m.mla else m.head_dim),
+            v_head_dim=arr(lambda m: m.mla.v_head_dim if m.mla else (m.full_attention.head_dim if m.full_attention
+                                                                      else m.head_dim)),
             attn_params=arr(lambda m: m.attn_params_per_layer),
             dense_ffn_params=arr(lambda m: m.dense_ffn_params),
             experts=arr(lambda m: m.moe.num_experts if m.moe else 0),
@@ -95,6 +101,10 @@ class ModelTable:
             kv_elems=arr(lambda m: m.kv_elems_per_token_per_full_layer),
             window=arr(lambda m: m.sliding_window.window if m.sliding_window else 0),
             window_layers=arr(lambda m: m.sliding_window.num_layers if m.sliding_window else 0),
+            window_shape=arr(lambda m: m.full_attention is not None, bool),
+            kv_elems_win=arr(lambda m: m.kv_elems_per_token_per_window_layer),
+            kv_heads_win=arr(lambda m: m.num_kv_heads),
+            head_dim_win=arr(lambda m: m.head_dim),
             lin_layers=arr(lambda m: m.linear_attention.num_layers if m.linear_attention else 0),
             lin_state_elems=arr(lambda m: m.linear_attention.state_elems_per_layer if m.linear_attention else 0),
             lin_state_bytes=arr(lambda m: m.linear_attention.state_bytes_per_elem if m.linear_attention else 0),

@@ -150,7 +150,8 @@ def _moe(cfg: dict, arch: str, model_type: str, num_layers: int) -> tuple[dict |
     if not experts or experts <= 1:
         return None, None
 
-    top_k = _int(cfg, arch, "num_experts_per_tok", "experts_per_token", "moe_top_k", "num_experts_per_token")
+    top_k = _int(cfg, arch, "num_experts_per_tok", "experts_per_token", "moe_top_k", "num_experts_per_token",
+                 "top_k_experts")
     n_shared, shared_width = 0, 0
     moe_layers: set[int] | None = None  # None: every layer is MoE
     expert_width_is_intermediate = False
@@ -187,6 +188,8 @@ def _moe(cfg: dict, arch: str, model_type: str, num_layers: int) -> tuple[dict |
             moe_layers = set(range(step - 1, num_layers, step))
         n_shared, shared_width = 1, width  # Llama4TextMoe: one shared expert of the routed experts' width
         dense_width = _int(cfg, arch, "intermediate_size_mlp", required=False)
+    elif cfg.get("enable_moe_block"):  # Gemma-4 MoE: the layer's dense MLP runs beside the experts, like a shared one
+        n_shared, shared_width = 1, _int(cfg, arch, "intermediate_size")
     elif "moe_layers_enum" in cfg or "share_expert_dim" in cfg:  # Step3
         shared = _int(cfg, arch, "share_expert_dim", default=0)
         n_shared, shared_width = (1, shared) if shared else (0, 0)
@@ -218,8 +221,9 @@ _UNMODELLED_KEYS = (
     ("compress_ratios", "DeepSeek-V4's compressed attention (CSA/HCA: KV rows pooled over 4 or 128 tokens), "
                         "grouped low-rank output and hyper-connections"),
     ("hc_mult", "hyper-connections (several residual streams per layer)"),
-    ("enable_moe_block", "a dense MLP beside the routed experts in every layer (Gemma-4 MoE)"),
-    ("attention_k_eq_v", "keys shared as values and wider global-attention heads (Gemma-4)"),
+    ("hidden_size_per_layer_input", "per-layer input embeddings (Gemma-3n and the small Gemma-4 models)"),
+    ("num_kv_shared_layers", "layers that reuse another layer's KV cache"),
+    ("use_double_wide_mlp", "double-width MLPs in some layers"),
 )
 _STATE_DTYPE_BYTES = {"float32": 4, "fp32": 4, "bfloat16": 2, "bf16": 2, "float16": 2, "fp16": 2}
 
@@ -463,6 +467,19 @@ def arch_dict_from_hf(cfg: dict, model_id: str) -> dict:
     window = _sliding_window(cfg, arch, model_type, num_layers)
     if window:
         out["sliding_window"] = window
+    g_dim, g_kv = (_int(cfg, arch, k, required=False) for k in ("global_head_dim", "num_global_key_value_heads"))
+    if out["attention"] == "gqa" and (g_dim or g_kv or cfg.get("attention_k_eq_v")):
+        # Gemma-4: the full-attention layers have wider heads, fewer KV heads and read values from the keys
+        full = {"head_dim": g_dim or out["head_dim"], "num_kv_heads": g_kv or out["num_kv_heads"],
+                "values_are_keys": bool(cfg.get("attention_k_eq_v"))}
+        if window and window["num_layers"] < num_layers:
+            out["full_attention"] = full
+        elif not window and not full["values_are_keys"]:  # every layer full: the full shape is the model's
+            out.update(head_dim=full["head_dim"], num_kv_heads=full["num_kv_heads"])
+        elif not window:
+            raise PlannerError("keys serving as values on every layer of a model without windowed layers is not "
+                               "modelled yet", field="config.json.attention_k_eq_v",
+                               hint="plan a preset of a similar size")
     ckpt = checkpoint_precision(cfg)
     if ckpt:
         out["checkpoint"] = ckpt

@@ -64,6 +64,21 @@ class SlidingWindow(_Strict):
     kind: Literal["sliding", "chunked"] = "sliding"
 
 
+class FullAttentionShape(_Strict):
+    """The full-attention layers' own shape where it differs from the sliding-window layers' (Gemma-4: wider heads,
+    fewer KV heads, values read from the keys). The model's head_dim and num_kv_heads then describe its windowed
+    layers; the query heads are the same in both."""
+
+    head_dim: int = Field(gt=0)
+    num_kv_heads: int = Field(gt=0)
+    values_are_keys: bool = Field(default=False, description="no value projection: the keys serve as values, and "
+                                                              "the cache holds them once")
+
+    @property
+    def kv_elems_per_token(self) -> int:
+        return (1 if self.values_are_keys else 2) * self.num_kv_heads * self.head_dim
+
+
 class LinearAttention(_Strict):
     """Hybrid models: `num_layers` of the layers mix tokens with a linear-attention recurrence instead of softmax
     attention: Gated DeltaNet (Qwen3.5/3.6, Qwen3-Next) or Mamba2 (Nemotron-H: value heads = mamba heads, value
@@ -156,6 +171,8 @@ class ModelArch(_Strict):
     mla: MLA | None = None
     moe: MoE | None = None
     sliding_window: SlidingWindow | None = None
+    full_attention: FullAttentionShape | None = Field(default=None, description="the full-attention layers' shape "
+                                                      "when it differs from the windowed layers' (Gemma-4)")
     attention_bias: bool = False
     attn_output_gate: bool = Field(default=False, description="full-attention layers gate their output with a "
                                                               "second query-sized projection (Qwen3.5, Qwen3-Next)")
@@ -181,6 +198,12 @@ class ModelArch(_Strict):
             raise ValueError("moe.first_dense_layers exceeds the FFN layers")
         if self.sliding_window and self.sliding_window.num_layers > self.num_layers:
             raise ValueError("sliding_window.num_layers exceeds num_layers")
+        if self.full_attention and (self.attention != "gqa" or not self.sliding_window):
+            raise ValueError("full_attention (a shape of its own for the full-attention layers) needs gqa attention "
+                             "and sliding_window layers to differ from")
+        if self.full_attention and self.num_heads % self.full_attention.num_kv_heads:
+            raise ValueError(f"num_heads={self.num_heads} is not a multiple of full_attention.num_kv_heads="
+                             f"{self.full_attention.num_kv_heads}")
         if self.linear_attention and self.linear_attention.num_layers >= self.num_layers:
             raise ValueError("linear_attention.num_layers must leave at least one full-attention layer")
         if self.sparse_attention and self.sparse_attention.indexer_layers > self.num_layers:
@@ -223,9 +246,16 @@ class ModelArch(_Strict):
         return self.num_full_attention_layers / self.num_layers
 
     @property
+    def num_window_layers(self) -> int:
+        return self.sliding_window.num_layers if self.sliding_window else 0
+
+    @property
     def mixer_params(self) -> int:
         """Token-mixer parameters of all layers: softmax attention, and linear attention in hybrids."""
         full = self.num_full_attention_layers * self.full_attn_params_per_layer
+        if self.full_attention:  # the windowed layers keep the base shape, the full ones their own
+            full = (self.num_window_layers * self._gqa_params(self.head_dim, self.num_kv_heads, False)
+                    + (self.num_full_attention_layers - self.num_window_layers) * self.full_attn_params_per_layer)
         la, sa = self.linear_attention, self.sparse_attention
         indexer = sa.indexer_layers * sa.layer_params(self.hidden_size, self.mla.q_lora_rank if self.mla else 0) if sa else 0
         return full + (la.num_layers * la.layer_params(self.hidden_size) if la else 0) + indexer
@@ -245,9 +275,17 @@ class ModelArch(_Strict):
             kv = h * (m.kv_lora_rank + m.qk_rope_head_dim) + m.kv_lora_rank * self.num_heads * (m.qk_nope_head_dim + m.v_head_dim)
             o = self.num_heads * m.v_head_dim * h
             return q + kv + o
+        fa = self.full_attention
+        if fa:
+            return self._gqa_params(fa.head_dim, fa.num_kv_heads, fa.values_are_keys)
+        return self._gqa_params(self.head_dim, self.num_kv_heads, False)
+
+    def _gqa_params(self, head_dim: int, kv_heads: int, values_are_keys: bool) -> int:
+        """One grouped-query attention layer: Q (and its output gate), K, V (none when the keys serve as values), O."""
+        h = self.hidden_size
         q_heads = self.num_heads * (2 if self.attn_output_gate else 1)
-        qkv = h * (q_heads + 2 * self.num_kv_heads) * self.head_dim
-        o = self.num_heads * self.head_dim * h
+        qkv = h * (q_heads + (1 if values_are_keys else 2) * kv_heads) * head_dim
+        o = self.num_heads * head_dim * h
         return qkv + o
 
     @property
@@ -297,12 +335,25 @@ class ModelArch(_Strict):
         latent+rope (MLA)."""
         if self.attention == "mla":
             return self.mla.kv_lora_rank + self.mla.qk_rope_head_dim
+        if self.full_attention:
+            return self.full_attention.kv_elems_per_token
         return 2 * self.num_kv_heads * self.head_dim
+
+    @property
+    def kv_elems_per_token_per_window_layer(self) -> int:
+        """The same in a sliding-window layer: the full layers' figure unless full_attention gives those their own."""
+        if self.full_attention:
+            return 2 * self.num_kv_heads * self.head_dim
+        return self.kv_elems_per_token_per_full_layer
 
     @property
     def kv_elems_per_token_per_layer(self) -> float:
         """KV-cache elements per token, averaged over the layers (linear-attention layers hold none), so that
         num_layers x this is what a token adds to the whole model's cache."""
+        if self.full_attention:
+            full = self.num_full_attention_layers - self.num_window_layers
+            return (full * self.kv_elems_per_token_per_full_layer
+                    + self.num_window_layers * self.kv_elems_per_token_per_window_layer) / self.num_layers
         return self.kv_elems_per_token_per_full_layer * self.full_attention_fraction
 
     @property
@@ -332,6 +383,7 @@ def describe_model(m: ModelArch) -> dict:
                    "moe": m.num_moe_layers, "dense_ffn": m.num_dense_layers, "mtp_modules": m.mtp_layers},
         "attention": {"kind": m.attention, "heads": m.num_heads, "kv_heads": m.num_kv_heads, "head_dim": m.head_dim,
                       "output_gate": m.attn_output_gate,
+                      "full_attention": m.full_attention.model_dump() if m.full_attention else None,
                       "mla": m.mla.model_dump() if m.mla else None},
         "moe": ({"experts": m.moe.num_experts, "top_k": m.moe.top_k, "expert_width": m.moe.expert_intermediate_size,
                  "shared_experts": m.moe.num_shared_experts, "shared_width": m.moe.shared_intermediate_size}

@@ -273,6 +273,23 @@ def test_sliding_window_caps_context():
     assert raw_long["kv_bytes"] < 0.51 * 16 * 36 * (64_000 + 1) * per_tok
 
 
+def test_windowed_layers_with_their_own_shape_gemma4():
+    """Gemma-4 31B: 50 sliding-window layers (16 KV heads x 256, window 1,024) and 10 global layers (4 KV heads x
+    512, keys serving as values: cached once). KV held and the per-token KV traffic of a prompt by hand, per kind."""
+    model = load_model("nvidia/Gemma-4-31B-IT-NVFP4")
+    cat = load_catalog()
+    isl, batch = 64_000, 4
+    raw, _ = run(model, cat["h100-sxm"], wdtype=DTYPE_CODE["fp8"], kvdtype=DTYPE_CODE["fp8"], batch=batch, isl=isl)
+    full, win = 4 * 512 * 1, 2 * 16 * 256  # elements per token and layer (fp8: bytes)
+    assert raw["kv_bytes"] == pytest.approx(batch * (10 * (isl + 1) * full + 50 * 1024 * win), rel=1e-6)
+    assert raw["kv_bytes_per_token"] == pytest.approx(10 * full + 50 * win)
+    # decode reads each kind's context once per step: past the window only the global layers' reads grow, and the
+    # attention time follows the bytes (less the fixed per-work-item costs both contexts pay)
+    short, _ = run(model, cat["h100-sxm"], wdtype=DTYPE_CODE["fp8"], kvdtype=DTYPE_CODE["fp8"], batch=batch, isl=1024)
+    bytes_ratio = (10 * (isl + 1) * full + 50 * 1024 * win) / (10 * 1025 * full + 50 * 1024 * win)
+    assert 0.75 * bytes_ratio < raw["t_attn_core_s"] / short["t_attn_core_s"] <= bytes_ratio
+
+
 def test_pipeline_parallel_latency_and_throughput(cat):
     model, chip = load_model("llama-3.1-70b"), cat["h100-sxm"]
     raw1, _ = run(model, chip, tp=4, pp=1, batch=64, isl=1024)

@@ -506,6 +506,33 @@ def test_nas_blocks_by_hand(tmp_path):
     assert exc.value.field == "config.json.block_configs"
 
 
+def test_gemma4_shapes_by_hand(tmp_path):
+    """Gemma-4: windowed layers keep head_dim / num_key_value_heads, the global ones take global_head_dim /
+    num_global_key_value_heads and (attention_k_eq_v) no value projection; the MoE block's dense MLP is a shared
+    expert of intermediate_size. Every count by hand; layers sharing another's KV cache are refused by name."""
+    import json
+
+    cfg = {"architectures": ["Gemma4ForCausalLM"], "model_type": "gemma4_text", "hidden_size": 64,
+           "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
+           "global_head_dim": 32, "num_global_key_value_heads": 1, "attention_k_eq_v": True, "sliding_window": 8,
+           "layer_types": ["sliding_attention"] * 3 + ["full_attention"], "intermediate_size": 48,
+           "num_experts": 8, "top_k_experts": 2, "moe_intermediate_size": 24, "enable_moe_block": True,
+           "vocab_size": 100, "tie_word_embeddings": True, "num_kv_shared_layers": 0}
+    p = tmp_path / "gemma_config.json"
+    p.write_text(json.dumps(cfg))
+    m = load_model(p)
+    window = 64 * (4 + 2 * 2) * 16 + 4 * 16 * 64  # q, k, v and o at 16-wide heads
+    full = 64 * (4 + 1) * 32 + 4 * 32 * 64  # q and one k (the values are the keys) at 32-wide heads, o
+    ffn = 8 * 3 * 64 * 24 + 3 * 64 * 48  # experts and the dense MLP beside them
+    assert m.total_params == 3 * window + full + 4 * ffn + 100 * 64
+    assert (m.kv_elems_per_token_per_window_layer, m.kv_elems_per_token_per_full_layer) == (2 * 2 * 16, 1 * 32)
+    assert m.kv_elems_per_token_per_layer * m.num_layers == 3 * 64 + 32
+    p.write_text(json.dumps({**cfg, "num_kv_shared_layers": 2}))
+    with pytest.raises(PlannerError) as exc:
+        load_model(p)
+    assert exc.value.field == "config.json.num_kv_shared_layers"
+
+
 def test_latent_moe_is_refused_not_sized_wrongly(tmp_path):
     import json
 
