@@ -36,7 +36,8 @@ from planner.serving.step_times import EngineConfig, StepModel
 REQUIRED = ("id", "backend", "model_path", "system", "mode", "isl", "osl", "silicon_ttft_ms", "silicon_tpot_ms",
             "silicon_data_source")
 SYSTEM_CHIP = {"h100_sxm": "h100-sxm", "h200_sxm": "h200-sxm", "b200_sxm": "b200", "gb200": "gb200",
-               "b300_sxm": "b300", "gb300": "gb300", "mi300x": "mi300x", "mi325x": "mi325x", "mi355x": "mi355x"}
+               "b300_sxm": "b300", "gb300": "gb300", "mi300x": "mi300x", "mi325x": "mi325x", "mi355x": "mi355x",
+               "b60": "arc-pro-b60"}
 
 
 def chip_for_system(system: str, catalog: ChipCatalog | None = None) -> str | None:

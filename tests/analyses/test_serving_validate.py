@@ -45,7 +45,8 @@ def test_rows_become_deployments():
 @pytest.mark.parametrize("system, chip", [("h100_sxm", "h100-sxm"), ("gb200", "gb200"), ("gb200_sxm", "gb200"),
                                           ("a100_sxm", "a100-sxm-80gb"), ("h20", "h20"), ("b300_sxm", "b300"),
                                           ("l40s", "l40s"), ("mi355x", "mi355x"), ("h100_pcie", "h100-pcie"),
-                                          ("rtx_pro_6000_server", "rtx-pro-6000"), ("unknown_gpu", None)])
+                                          ("rtx_pro_6000_server", "rtx-pro-6000"), ("b60", "arc-pro-b60"),
+                                          ("unknown_gpu", None)])
 def test_systems_map_to_catalog_chips(system, chip):
     """Systems beyond the shared rows' four are found by the catalog's spelling of ids."""
     assert chip_for_system(system) == chip
