@@ -310,8 +310,9 @@ def _nas_blocks(cfg: dict, arch: str) -> dict:
     """Llama-Nemotron NAS (DeciLM `block_configs`, Nemotron-Super/Ultra): every block has an attention (grouped-query,
     `n_heads_in_group` query heads per KV head) or none, and a gated FFN of its own width or none. The planner's layers
     are the attention blocks; its FFN layers the FFN blocks, at their mean width: weights and FLOPs are exact (up to
-    rounding the mean to a whole column), only the per-layer GEMM shapes are averaged. Blocks the engine has no operator for (attention or FFN replaced by a
-    linear layer, windowed or sink attention, sparsified blocks) are refused."""
+    rounding the mean to a whole column), only the per-layer GEMM shapes are averaged. Blocks the engine has no
+    operator for (attention or FFN replaced by a linear layer, windowed or sink attention, sparsified blocks) are
+    refused."""
     blocks = cfg.get("block_configs")
     if not isinstance(blocks, list) or not blocks or not all(isinstance(b, dict) for b in blocks):
         raise _missing("block_configs", arch, why="expected a list of blocks for key")
@@ -335,6 +336,7 @@ def _nas_blocks(cfg: dict, arch: str) -> dict:
                 raise _missing("block_configs", arch, why=f"block {i}: expected a positive ffn_mult, got {mult!r} in key")
             widths.append(_nas_ffn_width(float(mult), hidden))
     if len(groups) != 1 or not all(isinstance(g, int) and g > 0 and heads % g == 0 for g in groups) or not widths:
+        # (no attention block at all is the empty set: refused here too)
         raise PlannerError(f"NAS blocks with query-group sizes {sorted(map(str, groups))} or no FFN are not modelled: "
                            "the engine takes one KV-head count for every attention layer",
                            field="config.json.block_configs", hint="plan a preset of a similar size")
