@@ -58,14 +58,15 @@ def test_planning_margins_quoted_in_readme_and_milp():
     from planner.optimize.uncertainty import planning_margins
 
     m = planning_margins()
-    hop, bw = m.of_family("nvidia-hopper"), m.of_family("nvidia-blackwell")
+    hop, bw, amd = m.of_family("nvidia-hopper"), m.of_family("nvidia-blackwell"), m.of_family("amd-cdna3")
 
     def pct(v):
         return f"{100 * v:.0f}%"
 
     readme = " ".join((DOCS.parent / "README.md").read_text().split())
-    assert (f"capacity {pct(hop['capacity'])} on Hopper, {pct(bw['capacity'])} on Blackwell; TPOT {pct(hop['tpot'])} / "
-            f"{pct(bw['tpot'])}; TTFT {pct(hop['ttft'])} / {pct(bw['ttft'])}") in readme
+    assert (f"capacity {pct(hop['capacity'])} on Hopper, {pct(bw['capacity'])} on Blackwell, {pct(amd['capacity'])} on "
+            f"AMD CDNA3; TPOT {pct(hop['tpot'])} / {pct(bw['tpot'])}; TTFT {pct(hop['ttft'])} / {pct(bw['ttft'])}") in readme
     milp = " ".join((DOCS / "milp.md").read_text().split())
-    assert f"capacity {pct(hop['capacity'])} on Hopper, {pct(bw['capacity'])} on Blackwell" in milp
+    assert (f"capacity {pct(hop['capacity'])} on Hopper, {pct(bw['capacity'])} on Blackwell, {pct(amd['capacity'])} on "
+            "AMD CDNA3") in milp
     assert f"TPOT {pct(hop['tpot'])} on Hopper, {pct(bw['tpot'])} on Blackwell" in milp
