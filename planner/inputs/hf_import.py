@@ -321,6 +321,8 @@ def _nas_blocks(cfg: dict, arch: str) -> dict:
     groups, widths = set(), []
     for i, b in enumerate(blocks):
         att, ffn = b.get("attention") or {}, b.get("ffn") or {}
+        if not isinstance(att, dict) or not isinstance(ffn, dict):
+            raise _missing("block_configs", arch, why=f"block {i}: expected 'attention' and 'ffn' mappings in key")
         odd = [f"{part}.{k}" for part, d in (("attention", att), ("ffn", ffn))
                for k in ("replace_with_linear", "sparsify", "window_length", "num_sink_tokens") if d.get(k)]
         if odd:
@@ -329,7 +331,8 @@ def _nas_blocks(cfg: dict, arch: str) -> dict:
                                "wrongly", field="config.json.block_configs",
                                hint="plan a preset or a bundled model of a similar size until these blocks land")
         if not att.get("no_op"):
-            groups.add(att.get("n_heads_in_group"))
+            group = att.get("n_heads_in_group")
+            groups.add(group if isinstance(group, int) and not isinstance(group, bool) else repr(group))
         if not ffn.get("no_op"):
             mult = ffn.get("ffn_mult")
             if isinstance(mult, bool) or not isinstance(mult, (int, float)) or not 0 < mult <= 64:

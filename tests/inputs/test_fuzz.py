@@ -84,13 +84,15 @@ def test_damaged_model_configs_are_accepted_or_refused(tmp_path, seed):
 
 
 ZOO = ["Qwen--Qwen3.5-397B-A17B", "nvidia--NVIDIA-Nemotron-3-Super-120B-A12B-FP8", "deepseek-ai--DeepSeek-V3.2",
-       "zai-org--GLM-5.2", "nvidia--Qwen3.6-35B-A3B-NVFP4", "moonshotai--Kimi-K2.5"]
+       "zai-org--GLM-5.2", "nvidia--Qwen3.6-35B-A3B-NVFP4", "moonshotai--Kimi-K2.5",
+       "nvidia--Llama-3_3-Nemotron-Super-49B-v1", "google--gemma-4-26B-A4B"]
 
 
 @FUZZ
 @given(SEEDS)
 def test_damaged_current_model_configs_and_quantization_recipes_are_accepted_or_refused(tmp_path, seed):
-    """Hybrids, sparse attention, latent MoE and checkpoint recipes (config.json and hf_quant_config.json) damaged."""
+    """Hybrids, sparse attention, latent MoE, NAS blocks, Gemma-4's two attention shapes and checkpoint recipes
+    (config.json and hf_quant_config.json) damaged."""
     from planner.paths import ZOO_DIR
 
     rng = random.Random(seed[0])
