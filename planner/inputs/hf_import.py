@@ -306,7 +306,7 @@ def _nas_ffn_width(ffn_mult: float, hidden: int) -> int:
     return -(-width // 256) * 256
 
 
-def _nas_blocks(cfg: dict, arch: str) -> dict:
+def _nas_blocks(cfg: dict, arch: str, hidden: int, heads: int) -> dict:
     """Llama-Nemotron NAS (DeciLM `block_configs`, Nemotron-Super/Ultra): every block has an attention (grouped-query,
     `n_heads_in_group` query heads per KV head) or none, and a gated FFN of its own width or none. The planner's layers
     are the attention blocks; its FFN layers the FFN blocks, at their mean width: weights and FLOPs are exact (up to
@@ -316,8 +316,6 @@ def _nas_blocks(cfg: dict, arch: str) -> dict:
     blocks = cfg.get("block_configs")
     if not isinstance(blocks, list) or not blocks or not all(isinstance(b, dict) for b in blocks):
         raise _missing("block_configs", arch, why="expected a list of blocks for key")
-    hidden = _int(cfg, arch, "hidden_size")
-    heads = _int(cfg, arch, "num_attention_heads")
     groups, widths = set(), []
     for i, b in enumerate(blocks):
         att, ffn = b.get("attention") or {}, b.get("ffn") or {}
@@ -395,14 +393,14 @@ def arch_dict_from_hf(cfg: dict, model_id: str) -> dict:
     archs = cfg.get("architectures") or []
     arch = str(archs[0]) if isinstance(archs, list) and archs else str(cfg.get("model_type") or "unknown")
     model_type = str(cfg.get("model_type") or "").lower()
-    nas = _nas_blocks(cfg, arch) if cfg.get("block_configs") else None
-    if nas:  # the per-block shapes stand in for the config's nulls (intermediate_size, num_key_value_heads)
-        cfg = {**cfg, "intermediate_size": nas["intermediate_size"], "num_key_value_heads": nas["num_kv_heads"]}
 
     hidden = _int(cfg, arch, "hidden_size", "d_model", "n_embd")
     num_layers = _int(cfg, arch, "num_hidden_layers", "n_layer", "num_layers")
     num_heads = _int(cfg, arch, "num_attention_heads", "n_head", "num_heads")
     vocab = _int(cfg, arch, "vocab_size", "padded_vocab_size")
+    nas = _nas_blocks(cfg, arch, hidden, num_heads) if cfg.get("block_configs") else None
+    if nas:  # the per-block shapes stand in for the config's nulls (intermediate_size, num_key_value_heads)
+        cfg = {**cfg, "intermediate_size": nas["intermediate_size"], "num_key_value_heads": nas["num_kv_heads"]}
 
     out: dict[str, Any] = {
         "id": _sanitize_id(model_id),

@@ -252,10 +252,8 @@ class ModelArch(_Strict):
     @property
     def mixer_params(self) -> int:
         """Token-mixer parameters of all layers: softmax attention, and linear attention in hybrids."""
-        full = self.num_full_attention_layers * self.full_attn_params_per_layer
-        if self.full_attention:  # the windowed layers keep the base shape, the full ones their own
-            full = (self.num_window_layers * self._gqa_params(self.head_dim, self.num_kv_heads, False)
-                    + (self.num_full_attention_layers - self.num_window_layers) * self.full_attn_params_per_layer)
+        full = (self.num_window_layers * self.window_attn_params_per_layer
+                + (self.num_full_attention_layers - self.num_window_layers) * self.full_attn_params_per_layer)
         la, sa = self.linear_attention, self.sparse_attention
         indexer = sa.indexer_layers * sa.layer_params(self.hidden_size, self.mla.q_lora_rank if self.mla else 0) if sa else 0
         return full + (la.num_layers * la.layer_params(self.hidden_size) if la else 0) + indexer
@@ -287,6 +285,13 @@ class ModelArch(_Strict):
         qkv = h * (q_heads + (1 if values_are_keys else 2) * kv_heads) * head_dim
         o = self.num_heads * head_dim * h
         return qkv + o
+
+    @property
+    def window_attn_params_per_layer(self) -> int:
+        """A sliding-window layer: the base shape where full_attention gives the full layers their own, else theirs."""
+        if self.full_attention:
+            return self._gqa_params(self.head_dim, self.num_kv_heads, False)
+        return self.full_attn_params_per_layer
 
     @property
     def dense_ffn_params(self) -> int:

@@ -97,7 +97,7 @@ def solve_verified(sc: Scenario, *, rounds: int = 3, requests: int = 3000, seed:
     user = _user_slos(sc)
     planning = {k: dict(v) for k, v in user.items()}
     rest = {k: v for k, v in solve_kw.items() if k != "margin"}
-    margin, factor = None, 1.0  # None: the margins the first plan was solved with
+    margin, factor = solve_kw.get("margin"), 1.0  # the first plan's margins until the simulation asks for less capacity
     log, note, chosen = [], "", res
     for k in range(rounds + 1):
         try:
@@ -131,8 +131,7 @@ def solve_verified(sc: Scenario, *, rounds: int = 3, requests: int = 3000, seed:
             margin = resolve_margin(sc, solve_kw.get("margin")).with_capacity_factor(
                 factor, f"capacity / {factor:.3f} more (time in system simulated / planned)")
         try:
-            res = solve_scenario(_with_slos(sc, planning), **rest, margin=margin if margin is not None
-                                 else solve_kw.get("margin"))
+            res = solve_scenario(_with_slos(sc, planning), **rest, margin=margin)
         except InfeasibleError as exc:
             note = (f"no fleet meets the tighter planning SLOs {_flat(planning)} the simulation asks for: "
                     f"{str(exc).splitlines()[0]}")
