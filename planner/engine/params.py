@@ -88,7 +88,7 @@ class EngineParams(FittedConstants):
         meaning="TensorRT-LLM: host time per iteration outside the kernels (scheduling, CUDA-graph replay, sampling, "
                 "detokenization), paid once per step of any role")
     host_s_vllm: float = fitted(
-        0.5e-3, unit="s", bounds=(0.0, 0.01), data=HOST_DATA, command=HOST_FIT,
+        0.25e-3, unit="s", bounds=(0.0, 0.01), data=HOST_DATA, command=HOST_FIT,
         meaning="vLLM: host time per iteration outside the kernels")
     host_s_sglang: float = fitted(
         0.5e-3, unit="s", bounds=(0.0, 0.01), data=HOST_DATA, command=HOST_FIT,
