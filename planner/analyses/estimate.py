@@ -112,7 +112,7 @@ def estimate(model: ModelArch, chip: Chip, s: Setting) -> Estimate:
         "cost_usd_per_hr": float(df["cost_usd_per_hr"].iloc[0]),
         "power_kw": float(df["power_w"].iloc[0]) / 1e3,
         # measured/predicted performance over comparable validated rows (planner.optimize.uncertainty; docs/validation.md)
-        "error_band": {ph: error_band(ph, chip.id, model.id) for ph in ("prefill", "decode")},
+        "error_band": {ph: error_band(ph, chip.id, model.id, is_moe=model.is_moe) for ph in ("prefill", "decode")},
     }
     breakdown = {ph: _with_rest(op_breakdown(res, i), total)
                  for i, (ph, total) in enumerate((("prefill", summary["ttft_ms"]), ("decode", summary["tpot_ms"])))}

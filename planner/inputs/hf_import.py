@@ -165,7 +165,7 @@ def _moe(cfg: dict, arch: str, model_type: str, num_layers: int) -> tuple[dict |
         expert_width_is_intermediate = True
 
     if "n_shared_experts" in cfg or "first_k_dense_replace" in cfg:  # DeepSeek-V2/V3, Kimi-K2
-        n_shared = _int(cfg, arch, "n_shared_experts", default=0)
+        n_shared = _int(cfg, arch, "n_shared_experts", "num_shared_experts", default=0)  # Kimi Linear: num_
         shared_width = width if n_shared else 0
         first_k = _int(cfg, arch, "first_k_dense_replace", default=0)
         if isinstance(cfg.get("moe_layer_freq"), list):  # one flag per layer (1: MoE)
@@ -209,6 +209,9 @@ def _moe(cfg: dict, arch: str, model_type: str, num_layers: int) -> tuple[dict |
         "shared_intermediate_size": shared_width,
         "first_dense_layers": num_layers - n_moe,
     }
+    latent = _int(cfg, arch, "routed_expert_hidden_size", "moe_latent_size", required=False)
+    if latent:  # latent MoE (Kimi-K3): the routed experts run on a projection of the hidden state to this width
+        block["latent_size"] = latent
     return block, (dense_width or width if expert_width_is_intermediate else None)
 
 
@@ -228,9 +231,28 @@ _UNMODELLED_KEYS = (
 _STATE_DTYPE_BYTES = {"float32": 4, "fp32": 4, "bfloat16": 2, "bf16": 2, "float16": 2, "fp16": 2}
 
 
+def _kimi_delta_attention(cfg: dict, arch: str, num_layers: int) -> dict | None:
+    """Kimi Linear hybrids (Kimi-K3): `linear_attn_config` names the KDA layers (1-based) and their heads, which
+    are key and value heads alike; the output gate is full rank where `use_full_rank_gate` says so, else it goes
+    through a head_dim bottleneck as the decay does."""
+    la = cfg["linear_attn_config"]
+    key = "linear_attn_config"
+    if not isinstance(la, dict):
+        raise _missing(key, arch, why=f"expected a mapping, got {la!r} for key")
+    layers = _layer_index_set(la.get("kda_layers", []), arch, f"{key}.kda_layers") & set(range(1, num_layers + 1))
+    if not layers:
+        return None
+    heads, dim = _int(la, arch, "num_heads"), _int(la, arch, "head_dim")
+    return {"kind": "kda", "num_layers": len(layers), "num_key_heads": heads, "num_value_heads": heads,
+            "key_head_dim": dim, "value_head_dim": dim, "conv_kernel": _int(la, arch, "short_conv_kernel_size", default=4),
+            "state_bytes_per_elem": 4, "output_gate_rank": 0 if la.get("use_full_rank_gate") else dim}
+
+
 def _linear_attention(cfg: dict, arch: str, model_type: str, num_layers: int) -> dict | None:
     """Gated DeltaNet hybrids (Qwen3.5/3.6, Qwen3-Next): `layer_types` (or every `full_attention_interval`-th
-    layer full) and the `linear_*` head shapes."""
+    layer full) and the `linear_*` head shapes; Kimi Delta Attention hybrids by `linear_attn_config`."""
+    if cfg.get("linear_attn_config") is not None:
+        return _kimi_delta_attention(cfg, arch, num_layers)
     kinds = cfg.get("layer_types")
     interval = cfg.get("full_attention_interval")
     if isinstance(kinds, list) and kinds:
@@ -372,12 +394,6 @@ def _refuse_unmodelled(cfg: dict) -> None:
         raise PlannerError(f"layer kinds {unknown} (layer_types) are not modelled; importing them as attention "
                            "layers could size the model wrongly", field="config.json.layer_types",
                            hint="plan a preset of a similar size until these layers land")
-    latent = cfg.get("routed_expert_hidden_size") or (None if _is_nemotron_h(cfg) else cfg.get("moe_latent_size"))
-    if latent:
-        raise PlannerError(f"latent MoE (experts on a {latent}-wide projection of the hidden state) is not modelled "
-                           "yet; importing the experts at the full hidden width would size them wrongly (~2x)",
-                           field="config.json." + ("routed_expert_hidden_size" if cfg.get("routed_expert_hidden_size")
-                                                   else "moe_latent_size"), hint="plan a preset of a similar size until latent MoE lands")
 
 
 def arch_dict_from_hf(cfg: dict, model_id: str) -> dict:
@@ -505,5 +521,7 @@ def arch_dict_from_hf(cfg: dict, model_id: str) -> dict:
         out["source"] = f"Hugging Face config.json ({arch}: {nas['nas_note']}, {nas['num_layers']} with attention)"
     # a second query-sized projection gates the attention output (Qwen3-Next always; Qwen3.5 says so)
     if bool(cfg.get("attn_output_gate", model_type.startswith("qwen3_next"))) and out["attention"] == "gqa":
+        out["attn_output_gate"] = True
+    if out["attention"] == "mla" and cfg.get("mla_use_output_gate"):  # Kimi-K3's gated MLA: sigmoid(W_g x) on its output
         out["attn_output_gate"] = True
     return out

@@ -81,12 +81,13 @@ class FullAttentionShape(_Strict):
 
 class LinearAttention(_Strict):
     """Hybrid models: `num_layers` of the layers mix tokens with a linear-attention recurrence instead of softmax
-    attention: Gated DeltaNet (Qwen3.5/3.6, Qwen3-Next) or Mamba2 (Nemotron-H: value heads = mamba heads, value
-    head dim = mamba head dim, key heads = groups, key head dim = the SSM state size). Such a layer keeps a
+    attention: Gated DeltaNet (Qwen3.5/3.6, Qwen3-Next), Kimi Delta Attention (Kimi-K3: the same state, a decay per
+    key channel) or Mamba2 (Nemotron-H: value heads = mamba heads, value head dim = mamba head dim, key heads =
+    groups, key head dim = the SSM state size). Such a layer keeps a
     constant-size state per sequence (per value head a key_head_dim x value_head_dim matrix, and a short
     convolution's last kernel-1 inputs), not a KV cache that grows with the context."""
 
-    kind: Literal["gated_deltanet", "mamba2"] = "gated_deltanet"
+    kind: Literal["gated_deltanet", "mamba2", "kda"] = "gated_deltanet"
     num_layers: int = Field(gt=0, description="how many of the layers are linear attention; the rest are full")
     num_key_heads: int = Field(gt=0)
     num_value_heads: int = Field(gt=0)
@@ -94,6 +95,8 @@ class LinearAttention(_Strict):
     value_head_dim: int = Field(gt=0)
     conv_kernel: int = Field(default=4, gt=0)
     state_bytes_per_elem: int = Field(default=4, gt=0, description="the recurrent state's dtype (fp32: 4)")
+    output_gate_rank: int = Field(default=0, ge=0, description="kda: the output gate's projection, full rank (0) or "
+                                                               "through a bottleneck of this width")
 
     @property
     def conv_channels(self) -> int:
@@ -104,6 +107,13 @@ class LinearAttention(_Strict):
         b per value head), the depthwise convolution over q, k, v, out_proj, and per-head A and dt bias and the
         gated norm's weight."""
         nk, nv, dk, dv = self.num_key_heads, self.num_value_heads, self.key_head_dim, self.value_head_dim
+        if self.kind == "kda":  # q, k, v; the per-channel decay through a key_head_dim bottleneck (f_a, f_b) and its
+            # bias; beta per head; the output gate (full rank or through its bottleneck); conv; out_proj; A and norm
+            v = nv * dv
+            rank = self.output_gate_rank
+            gate = hidden * v if rank == 0 else rank * (hidden + v)
+            return (hidden * (2 * nk * dk + v + nv) + dk * (hidden + nk * dk) + nk * dk + gate
+                    + self.conv_channels * self.conv_kernel + v * hidden + nv + dv)
         if self.kind == "mamba2":  # in_proj (z, x, B, C, dt), conv over x, B, C, out_proj, A, D, dt bias, norm
             in_proj = hidden * (2 * nv * dv + 2 * nk * dk + nv)
             return in_proj + self.conv_channels * self.conv_kernel + nv * dv * hidden + 3 * nv + nv * dv
@@ -175,7 +185,8 @@ class ModelArch(_Strict):
                                                       "when it differs from the windowed layers' (Gemma-4)")
     attention_bias: bool = False
     attn_output_gate: bool = Field(default=False, description="full-attention layers gate their output with a "
-                                                              "second query-sized projection (Qwen3.5, Qwen3-Next)")
+                                                              "second query-sized projection (Qwen3.5, Qwen3-Next; "
+                                                              "Kimi-K3's gated MLA)")
     linear_attention: LinearAttention | None = None
     sparse_attention: SparseAttention | None = None
     checkpoint: Checkpoint | None = Field(default=None, description="a quantized checkpoint's precision")
@@ -272,7 +283,7 @@ class ModelArch(_Strict):
             q = h * self.num_heads * qk if m.q_lora_rank == 0 else h * m.q_lora_rank + m.q_lora_rank * self.num_heads * qk
             kv = h * (m.kv_lora_rank + m.qk_rope_head_dim) + m.kv_lora_rank * self.num_heads * (m.qk_nope_head_dim + m.v_head_dim)
             o = self.num_heads * m.v_head_dim * h
-            return q + kv + o
+            return q + kv + o * (2 if self.attn_output_gate else 1)  # a gate is as wide as the output projection
         fa = self.full_attention
         if fa:
             return self._gqa_params(fa.head_dim, fa.num_kv_heads, fa.values_are_keys)

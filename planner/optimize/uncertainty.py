@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from planner.inputs.models import load_model, preset_ids
+from planner.errors import PlannerError
+from planner.inputs.models import load_model
 from planner.paths import ROOT
 
 RESULTS_FILE = ROOT / "validation" / "results.csv"
@@ -47,11 +48,13 @@ def chip_family(chip_id: str) -> str:
     return CHIP_FAMILY.get(chip_id, "other")
 
 
-def model_class(model_id: str) -> str:
-    """'moe' or 'dense' from the model preset (unknown ids: 'dense')."""
-    if model_id in preset_ids():
-        return "moe" if load_model(model_id).is_moe else "dense"
-    return "dense"
+def model_class(model_ref: str) -> str:
+    """'moe' or 'dense' from the model a scenario names (a preset, a zoo id or a config path; one that does not
+    load: 'dense')."""
+    try:
+        return "moe" if load_model(model_ref).is_moe else "dense"
+    except PlannerError:
+        return "dense"
 
 
 def performance_ratio(metric: str, measured, predicted):
@@ -79,9 +82,12 @@ def load_results(path: str | Path | None = None) -> pd.DataFrame:
     return _results(str(path or RESULTS_FILE))
 
 
-def error_band(phase: str, chip_id: str, model_id: str, results: pd.DataFrame | None = None) -> dict:
-    """Band of measured/predicted performance over comparable validated rows: {lo, hi, median_ape, n, basis}."""
-    fam, cls = chip_family(chip_id), model_class(model_id)
+def error_band(phase: str, chip_id: str, model_id: str, results: pd.DataFrame | None = None,
+               is_moe: bool | None = None) -> dict:
+    """Band of measured/predicted performance over comparable validated rows: {lo, hi, median_ape, n, basis}.
+    is_moe: the model's class where the caller holds the model (else read from model_id)."""
+    fam = chip_family(chip_id)
+    cls = model_class(model_id) if is_moe is None else ("moe" if is_moe else "dense")
     if results is None:  # the bundled results: the same few bands for every pool of every plan
         return dict(_bundled_band(phase, fam, cls))
     return _band(results, phase, fam, cls)

@@ -281,3 +281,15 @@ def test_estimate_carries_error_band(cat):
     band = est.summary["error_band"]
     assert set(band) == {"prefill", "decode"}
     assert band["decode"]["n"] > 0 and band["decode"]["lo"] <= band["decode"]["hi"]
+
+
+def test_a_zoo_moe_model_gets_the_moe_band_not_the_dense_one():
+    """The model class of an error band follows the model a scenario names, a Hugging Face id of the zoo as much as
+    a preset (before: every non-preset model was banded as dense)."""
+    from planner.optimize.uncertainty import error_band, model_class
+
+    assert model_class("moonshotai/Kimi-K3") == "moe" and model_class("deepseek-v3") == "moe"
+    assert model_class("meta-llama/Llama-3.1-70B") == "dense" and model_class("no-such-model") == "dense"
+    band = error_band("decode", "b200", "moonshotai/Kimi-K3")
+    assert "model class=moe" in band["basis"] or band["basis"] == "all validated rows"
+    assert error_band("decode", "b200", "kimi-k3", is_moe=True) == band

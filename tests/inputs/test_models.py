@@ -533,17 +533,43 @@ def test_gemma4_shapes_by_hand(tmp_path):
     assert exc.value.field == "config.json.num_kv_shared_layers"
 
 
-def test_latent_moe_is_refused_not_sized_wrongly(tmp_path):
+def test_kimi_linear_blocks_by_hand(tmp_path):
+    """Kimi Linear (Kimi-K3): `linear_attn_config` names the KDA layers (1-based) and their heads; the rest are
+    MLA, gated on their output when mla_use_output_gate; a latent MoE (routed_expert_hidden_size) runs its experts
+    on a projection of the hidden state, its shared experts (num_shared_experts) on the hidden state. By hand."""
     import json
 
-    cfg = {"architectures": ["KimiLinearForCausalLM"], "hidden_size": 7168, "num_hidden_layers": 4,
-           "num_attention_heads": 8, "num_key_value_heads": 8, "vocab_size": 1000, "intermediate_size": 100,
-           "moe_intermediate_size": 3072, "num_experts": 896, "num_experts_per_token": 16,
-           "routed_expert_hidden_size": 3584}
+    cfg = {"architectures": ["KimiLinearForCausalLM"], "model_type": "kimi_linear", "hidden_size": 64,
+           "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 4, "vocab_size": 100,
+           "intermediate_size": 96, "first_k_dense_replace": 1, "moe_intermediate_size": 24, "num_experts": 8,
+           "num_experts_per_token": 2, "num_shared_experts": 2, "routed_expert_hidden_size": 32,
+           "kv_lora_rank": 16, "q_lora_rank": 24, "qk_nope_head_dim": 8, "qk_rope_head_dim": 4, "v_head_dim": 8,
+           "mla_use_output_gate": True,
+           "linear_attn_config": {"kda_layers": [1, 2, 3], "full_attn_layers": [4], "num_heads": 4, "head_dim": 8,
+                                  "short_conv_kernel_size": 4, "use_full_rank_gate": True}}
     p = tmp_path / "kimi_config.json"
     p.write_text(json.dumps(cfg))
-    with pytest.raises(PlannerError, match="latent MoE"):
-        load_model(p)
+    m = load_model(p)
+    assert (m.num_layers, m.num_full_attention_layers, m.linear_attention.num_layers) == (4, 1, 3)
+    assert (m.linear_attention.kind, m.moe.latent_size, m.moe.num_shared_experts, m.attn_output_gate) == ("kda", 32, 2, True)
+    # KDA layer, P = 4 heads x 8 = 32: q, k, v and the full-rank gate 4 x 64 x 32; decay f_a 64 x 8, f_b 8 x 32 and
+    # its per-channel bias 32; beta 64 x 4; conv 3 x 32 x 4; out_proj 32 x 64; A_log 4; the head norm 8
+    kda = 4 * 64 * 32 + 64 * 8 + 8 * 32 + 32 + 64 * 4 + 3 * 32 * 4 + 32 * 64 + 4 + 8
+    # MLA layer: q 64 x 24 + 24 x 4 x 12; kv 64 x (16 + 4) + 16 x 4 x (8 + 8); o 4 x 8 x 64, and its gate as wide
+    mla = 64 * 24 + 24 * 4 * 12 + 64 * 20 + 16 * 4 * 16 + 2 * 4 * 8 * 64
+    experts = 3 * 32 * 24  # on the 32-wide latent
+    moe_dense = 2 * 3 * 64 * 24 + 2 * 64 * 32  # two shared experts on the hidden state, the latent projections
+    dense = 3 * 64 * 96  # the first layer's dense FFN
+    assert m.total_params == 3 * kda + mla + dense + 3 * (8 * experts + moe_dense) + 2 * 100 * 64
+    assert m.active_params == 3 * kda + mla + dense + 3 * (2 * experts + moe_dense) + 100 * 64
+    # state per sequence: 3 layers x (4 heads x 8 x 8 + 3 x 32 x 3 conv inputs) fp32; KV: one MLA layer, latent + rope
+    assert m.state_bytes_per_sequence == 3 * (4 * 8 * 8 + 96 * 3) * 4
+    assert m.kv_elems_per_token_per_layer * m.num_layers == 16 + 4
+    # the low-rank output gate of Kimi-Linear-48B: through a head_dim bottleneck, as the decay
+    cfg["linear_attn_config"]["use_full_rank_gate"] = False
+    p.write_text(json.dumps(cfg))
+    low = load_model(p)
+    assert m.total_params - low.total_params == 3 * (64 * 32 - 8 * (64 + 32))
 
 
 # ---------------------------------------------------------------- linear-attention hybrids (Gated DeltaNet)
