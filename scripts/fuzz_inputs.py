@@ -51,7 +51,7 @@ ZOO_DIR = ROOT / "models" / "zoo"
 ZOO_CONFIGS = ("Qwen--Qwen3.5-397B-A17B", "nvidia--NVIDIA-Nemotron-3-Super-120B-A12B-FP8", "deepseek-ai--DeepSeek-V3.2",
                "zai-org--GLM-5.2", "openai--gpt-oss-120b", "moonshotai--Kimi-K2.5", "nvidia--Qwen3.6-35B-A3B-NVFP4",
                "meta-llama--Llama-4-Scout-17B-16E-Instruct", "nvidia--NVIDIA-Nemotron-3-Ultra-550B-A55B-BF16",
-               "nvidia--Llama-3_3-Nemotron-Super-49B-v1", "google--gemma-4-26B-A4B", "moonshotai--Kimi-K3", "nvidia--Gemma-4-31B-IT-NVFP4")
+               "nvidia--Llama-3_3-Nemotron-Super-49B-v1", "google--gemma-4-26B-A4B", "moonshotai--Kimi-K3", "deepseek-ai--DeepSeek-V4-Flash", "nvidia--Gemma-4-31B-IT-NVFP4")
 SERVING = ROOT / "tests" / "fixtures" / "serving" / "serving_small.csv"
 CELLS = ["", "nan", "-1", "0", "TP8", "1e308", "inf", "x" * 50, "int8", "2.5", "true", "=1+1"]
 

@@ -81,9 +81,15 @@ def models_show_cmd(model_ref, fmt):
         echo_json(d)
         return
     lay, att = d["layers"], d["attention"]
-    sa = d["sparse_attention"]
+    sa, ca = d["sparse_attention"], d["compressed_attention"]
     kinds = [f"{lay['full_attention']} " + (f"sparse attention (DSA: top {sa['topk']:,} tokens, indexer on "
                                             f"{sa['indexer_layers']} layers)" if sa else "full attention")]
+    if ca:  # DeepSeek-V4: every layer windowed, most with compressed entries beside the window
+        rest = lay["total"] - ca["csa_layers"] - ca["hca_layers"]
+        kinds = [f"{ca['csa_layers']} CSA (one entry per {ca['csa_ratio']} tokens, top {ca['topk']:,} by an indexer)",
+                 f"{ca['hca_layers']} HCA (one entry per {ca['hca_ratio']} tokens, all attended)"]
+        kinds += [f"{rest} window only"] if rest else []
+        kinds[-1] += f"; each with a {ca['window']}-token window"
     if lay["sliding_window"]:
         kinds.append(f"{lay['sliding_window']} {lay['window_kind']} ({lay['window_tokens']:,} tokens)")
     if lay["linear_attention"]:
@@ -96,6 +102,9 @@ def models_show_cmd(model_ref, fmt):
                                                                           if lay["mtp_modules"] else "")),
         ("attention", f"{att['kind'].upper()}, {att['heads']} heads, {att['kv_heads']} KV heads, head dim "
                       f"{att['head_dim']}" + (", gated output" if att["output_gate"] else "")
+                      + (f", keys serve as values, queries through a {ca['q_lora_rank']:,} latent, output through "
+                         f"{ca['o_groups']} groups of {ca['o_lora_rank']:,}; {ca['hc_mult']} residual streams (mHC)"
+                         if ca else "")
                       + (f"; full-attention layers {att['full_attention']['num_kv_heads']} KV heads, head dim "
                          f"{att['full_attention']['head_dim']}"
                          + (", keys serve as values" if att["full_attention"]["values_are_keys"] else "")
@@ -106,7 +115,12 @@ def models_show_cmd(model_ref, fmt):
         rows.append(("experts", f"{mo['experts']} routed (top {mo['top_k']}, width {mo['expert_width']:,})"
                                 + (f", {mo['shared_experts']} shared (width {mo['shared_width']:,})" if mo["shared_experts"] else "")))
     kv = d["kv_bytes_per_token"]
-    rows.append(("KV cache per token", f"{kv['bf16'] / 1024:,.1f} KiB bf16, {kv['fp8'] / 1024:,.1f} KiB fp8"))
+    rows.append(("KV cache per token", f"{kv['bf16'] / 1024:,.1f} KiB bf16, {kv['fp8'] / 1024:,.1f} KiB fp8"
+                 + (" (compressed entries, amortized)" if ca else "")))
+    if ca:
+        win = d["window_kv_bytes_per_sequence"]
+        rows.append(("window KV per sequence", f"{win['bf16'] / 2**20:,.1f} MiB bf16, {win['fp8'] / 2**20:,.1f} MiB "
+                                               "fp8 (the last window's tokens on every layer)"))
     if d["state_bytes_per_sequence"]:
         rows.append(("state per sequence", f"{d['state_bytes_per_sequence'] / 2**20:,.1f} MiB (linear attention, "
                                            "constant in the context)"))

@@ -45,7 +45,9 @@ def kv_elems_per_chip(mt: ModelTable, m, tp):
 def kv_elems_per_chip_by_kind(mt: ModelTable, m, tp):
     """(full-attention layer, windowed layer) KV elements one token adds on one chip. The two differ only where the
     windowed layers have their own shape (Gemma-4); a full layer whose keys serve as values caches them once."""
-    full = np.where(mt.is_mla[m], mt.kv_elems[m], 2.0 * np.maximum(mt.kv_heads[m] / tp, 1.0) * mt.head_dim[m])
+    # MLA: the latent, replicated; DeepSeek-V4: its one KV head (keys are values), replicated; else 2 x the KV heads
+    full = np.where(mt.is_mla[m] | (mt.ca_window[m] > 0), mt.kv_elems[m],
+                    2.0 * np.maximum(mt.kv_heads[m] / tp, 1.0) * mt.head_dim[m])
     own = mt.window_shape[m]
     full = np.where(own, mt.kv_elems[m] / mt.kv_heads[m] * np.maximum(mt.kv_heads[m] / tp, 1.0), full)
     win = np.where(own, 2.0 * np.maximum(mt.kv_heads_win[m] / tp, 1.0) * mt.head_dim_win[m], full)

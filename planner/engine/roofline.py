@@ -173,15 +173,26 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     lin = mt.lin_layers[m] > 0
 
     K = mt.dsa_topk[m]  # DeepSeek sparse attention: each query reads its top-K keys (0: dense)
+    # DeepSeek-V4: every layer keeps a window of Wc tokens; CSA layers also one entry per r_csa tokens (their top Kc
+    # attended), HCA layers one per r_hca (all attended). Its KV unit is an entry of one head (keys are values).
+    ca = bool(mt.ca_window[m] > 0)
+    Wc, Kc = mt.ca_window[m], mt.ca_topk[m]
+    f_csa, f_hca = mt.ca_csa_layers[m] / L, mt.ca_hca_layers[m] / L
+    r_csa, r_hca = mt.ca_csa_ratio[m], mt.ca_hca_ratio[m]
 
     def ctx_held(ctx):
         """KV tokens a sequence holds per layer, averaged over the layers (windowed layers at most W, linear ones
-        none; sparse attention still caches every token)."""
+        none; sparse attention still caches every token; V4: its window and its compressed entries)."""
+        if ca:
+            return np.minimum(ctx, Wc) + (f_csa / r_csa + f_hca / r_hca) * ctx
         return (1 - frac_win - frac_lin) * ctx + frac_win * np.minimum(ctx, W) if W > 0 else (1 - frac_lin) * ctx
 
     def ctx_eff(ctx):
         """Context each layer attends over, averaged over the layers (windowed layers see at most W tokens,
-        linear-attention layers none, sparse-attention layers their top K)."""
+        linear-attention layers none, sparse-attention layers their top K; V4: its window, the top Kc of a CSA
+        layer's entries and all of an HCA layer's)."""
+        if ca:
+            return np.minimum(ctx, Wc) + f_csa * np.minimum(ctx / r_csa, Kc) + f_hca * ctx / r_hca
         if K <= 0:
             return ctx_held(ctx)
         full = (1 - frac_win - frac_lin) * np.minimum(ctx, K)
@@ -198,8 +209,9 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
         kv_bytes = kv_seqs_resident * ctx_held(kv_ctx_resident) * kv_elems_chip * kb * ls
     idx_key_bytes = mt.idx_dim[m] + 4.0  # DSA indexer key per token and indexer layer: fp8 and a 4-byte scale
     idx_stage = mt.idx_layers[m] / pp
-    if K > 0:
-        kv_bytes = kv_bytes + kv_seqs_resident * kv_ctx_resident * idx_key_bytes * idx_stage
+    idx_ratio = r_csa if ca else 1.0  # tokens per indexer key (V4: one per CSA entry)
+    if K > 0 or ca:
+        kv_bytes = kv_bytes + kv_seqs_resident * kv_ctx_resident / idx_ratio * idx_key_bytes * idx_stage
     # linear-attention layers: a constant state per sequence, split over the TP ranks by head
     state_seq_chip = mt.lin_state_elems[m] * mt.lin_state_bytes[m] / tp  # bytes per sequence per linear layer
     lin_stage = mt.lin_layers[m] / pp
@@ -279,7 +291,11 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
         pairs_full = pairs
         if K > 0:  # sparse attention: each new query reads at most K keys
             pairs_full = s_new * np.minimum((s_new + 2 * prefix) / 2, K) + s_new * params.prefill_attn_row_keys
-        if W > 0:
+        if ca:  # V4: a query's window, its CSA layer's top Kc entries, its HCA layer's entries (half the keys mean)
+            half = (s_new + 2 * prefix) / 2
+            pairs = s_new * (np.minimum(half, Wc) + f_csa * np.minimum(half / r_csa, Kc) + f_hca * half / r_hca
+                             + params.prefill_attn_row_keys)
+        elif W > 0:
             pairs_win = s_new * np.minimum((s_new + 2 * prefix) / 2, W) + s_new * params.prefill_attn_row_keys
             pairs = (1 - frac_win - frac_lin) * pairs_full + frac_win * pairs_win
         else:
@@ -298,11 +314,12 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
     else:
         pre_r, pre_units = 0.0, 0.0
     account("attn_core", f_att / attn_peak, np.maximum(b_att / bw, t_serial), ls)
-    if K > 0:  # the DSA indexer: every query scores every cached token (fp8 dot products), on the indexer layers
+    if K > 0 or ca:  # the indexer: every query scores every cached token (DSA) or CSA entry (V4), fp8 dot products
         idx_flops_pair = 2.0 * mt.idx_heads[m] * mt.idx_dim[m]
-        pre_pairs = causal_pairs(s_new, prefix) if not is_decode else 0.0
-        f_idx = dec_r * q_tok * ctx_dec * idx_flops_pair + (pre_r * pre_pairs * idx_flops_pair if not is_decode else 0.0)
-        b_idx = (dec_r * ctx_dec + (pre_r * (s_new + prefix) if not is_decode else 0.0)) * idx_key_bytes
+        pre_pairs = causal_pairs(s_new, prefix) / idx_ratio if not is_decode else 0.0
+        f_idx = (dec_r * q_tok * ctx_dec / idx_ratio * idx_flops_pair
+                 + (pre_r * pre_pairs * idx_flops_pair if not is_decode else 0.0))
+        b_idx = (dec_r * ctx_dec + (pre_r * (s_new + prefix) if not is_decode else 0.0)) / idx_ratio * idx_key_bytes
         idx_peak = np.where(ct.peak_flops[k, DTYPE_CODE["fp8"]] > 0, ct.peak_flops[k, DTYPE_CODE["fp8"]], peak_any)
         account("attn_core", f_idx / (idx_peak * ct.eta_attention[k]), b_idx / bw, idx_stage)
     if lin:  # the recurrence of the linear-attention layers, on every linear layer of the stage
@@ -430,9 +447,11 @@ def _evaluate_group(c: Candidates, mt: ModelTable, ct: ChipTable, m: int, k: int
         cold_tier_fraction=cold_frac, fit_reason=reason, share_compute=t_compute / total,
         share_memory=t_memory / total, share_comm=t_comm_stage / total, share_overhead=t_overhead / total,
         kv_bytes_per_token=(((mt.kv_elems[m] * (1 - frac_win - frac_lin) + mt.kv_elems_win[m] * frac_win) * kb * L
-                             if own_win else mt.kv_elems[m] * kb * L * (1 - frac_lin))
-                            + (mt.idx_layers[m] * (mt.idx_dim[m] + 4.0) if K > 0 else 0.0) + np.zeros(n)),
-        state_bytes_per_request=mt.lin_layers[m] * mt.lin_state_elems[m] * mt.lin_state_bytes[m] + np.zeros(n),
+                             if own_win else mt.kv_elems[m] * mt.entries_per_token[m] * kb * L * (1 - frac_lin))
+                            + (mt.idx_layers[m] * idx_key_bytes / idx_ratio if K > 0 or ca else 0.0) + np.zeros(n)),
+        # per request, whatever its length: a linear-attention state; V4's window (the prompt's last Wc tokens)
+        state_bytes_per_request=(mt.lin_layers[m] * mt.lin_state_elems[m] * mt.lin_state_bytes[m] + np.zeros(n)
+                                 + (np.minimum(isl, Wc) * mt.kv_elems[m] * kb * L if ca else 0.0)),
         **{f"t_{f}_s": np.broadcast_to(fam.get(f, 0.0), (n,)) * pp for f in OP_FAMILIES},
         **{f"{f}_compute_share": family_compute_share(f) for f in ("attn_proj", "attn_core", "ffn", "lm_head")},
         host_s=np.broadcast_to(host, (n,)).astype(float),

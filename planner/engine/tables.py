@@ -70,6 +70,14 @@ class ModelTable:
     idx_heads: np.ndarray  # DSA indexer heads
     idx_dim: np.ndarray  # DSA indexer head dim
     idx_layers: np.ndarray  # layers that compute the indexer
+    # DeepSeek-V4 compressed attention (ca_window 0 = none): a window on every layer, compressed entries beside it
+    ca_window: np.ndarray
+    ca_csa_layers: np.ndarray  # layers with one entry per ca_csa_ratio tokens, ca_topk of them attended (indexer)
+    ca_hca_layers: np.ndarray  # layers with one entry per ca_hca_ratio tokens, all attended
+    ca_csa_ratio: np.ndarray
+    ca_hca_ratio: np.ndarray
+    ca_topk: np.ndarray
+    entries_per_token: np.ndarray  # KV entries a token adds per layer, averaged (1; V4: its compressed entries)
 
     @classmethod
     def build(cls, models: list[ModelArch]) -> ModelTable:
@@ -113,9 +121,19 @@ class ModelTable:
             expert_width=arr(lambda m: m.moe.expert_intermediate_size if m.moe else 0),
             moe_dim=arr(lambda m: m.moe_dim),
             dsa_topk=arr(lambda m: m.sparse_attention.topk if m.sparse_attention else 0),
-            idx_heads=arr(lambda m: m.sparse_attention.index_heads if m.sparse_attention else 0),
-            idx_dim=arr(lambda m: m.sparse_attention.index_head_dim if m.sparse_attention else 0),
-            idx_layers=arr(lambda m: m.sparse_attention.indexer_layers if m.sparse_attention else 0),
+            idx_heads=arr(lambda m: (m.sparse_attention or m.compressed_attention).index_heads
+                          if (m.sparse_attention or m.compressed_attention) else 0),
+            idx_dim=arr(lambda m: (m.sparse_attention or m.compressed_attention).index_head_dim
+                        if (m.sparse_attention or m.compressed_attention) else 0),
+            idx_layers=arr(lambda m: m.sparse_attention.indexer_layers if m.sparse_attention else
+                           (m.compressed_attention.csa_layers if m.compressed_attention else 0)),
+            ca_window=arr(lambda m: m.compressed_attention.window if m.compressed_attention else 0),
+            ca_csa_layers=arr(lambda m: m.compressed_attention.csa_layers if m.compressed_attention else 0),
+            ca_hca_layers=arr(lambda m: m.compressed_attention.hca_layers if m.compressed_attention else 0),
+            ca_csa_ratio=arr(lambda m: m.compressed_attention.csa_ratio if m.compressed_attention else 1),
+            ca_hca_ratio=arr(lambda m: m.compressed_attention.hca_ratio if m.compressed_attention else 1),
+            ca_topk=arr(lambda m: m.compressed_attention.topk if m.compressed_attention else 0),
+            entries_per_token=arr(lambda m: m.compressed_entries_per_token),
         )
 
 

@@ -215,15 +215,16 @@ def _moe(cfg: dict, arch: str, model_type: str, num_layers: int) -> tuple[dict |
     return block, (dense_width or width if expert_width_is_intermediate else None)
 
 
+# DeepSeek-V4's layer kinds (compressed_attention): a window only, or compressed entries beside it
+_V4_LAYER_KINDS = {"sliding_attention": "window", "compressed_sparse_attention": "csa",
+                   "heavily_compressed_attention": "hca"}
 # deepseek_sparse_attention: DSA layers (GLM-5.2), attention over the indexer's top-k tokens (sparse_attention)
 _KNOWN_LAYER_KINDS = {"full_attention", "sliding_attention", "linear_attention", "attention",
-                      "deepseek_sparse_attention"}
+                      "deepseek_sparse_attention", *_V4_LAYER_KINDS}
 # (key, when it is set, why the layers it describes are not modelled): refused with the key named, never imported
 # into a shape that would size or price the model wrongly
 _UNMODELLED_KEYS = (
-    ("compress_ratios", "DeepSeek-V4's compressed attention (CSA/HCA: KV rows pooled over 4 or 128 tokens), "
-                        "grouped low-rank output and hyper-connections"),
-    ("hc_mult", "hyper-connections (several residual streams per layer)"),
+    ("hc_mult", "hyper-connections (several residual streams per layer) outside DeepSeek-V4's attention"),
     ("hidden_size_per_layer_input", "per-layer input embeddings (Gemma-3n and the small Gemma-4 models)"),
     ("num_kv_shared_layers", "layers that reuse another layer's KV cache"),
     ("use_double_wide_mlp", "double-width MLPs in some layers"),
@@ -375,10 +376,48 @@ def _is_nemotron_h(cfg: dict) -> bool:
         isinstance(kinds, list) and "mamba" in [str(k).lower() for k in kinds])
 
 
+def _is_deepseek_v4(cfg: dict) -> bool:
+    kinds = cfg.get("layer_types")
+    return (cfg.get("compress_ratios") is not None or str(cfg.get("model_type") or "").lower() == "deepseek_v4"
+            or (isinstance(kinds, list) and any(k in ("compressed_sparse_attention", "heavily_compressed_attention")
+                                                for k in kinds)))
+
+
+def _compressed_attention(cfg: dict, arch: str, num_layers: int) -> dict:
+    """DeepSeek-V4: each layer's compression (`compress_ratios`, 0 = window only, per layer and one more for the MTP
+    module; or `layer_types` with `compress_rates`), truncated to the layers as Transformers does; the smaller ratio
+    is CSA (with the indexer), the larger HCA."""
+    ratios = cfg.get("compress_ratios")
+    if ratios is not None:
+        if not isinstance(ratios, list) or not all(isinstance(r, int) and not isinstance(r, bool) and r >= 0
+                                                    for r in ratios):
+            raise _missing("compress_ratios", arch, why=f"expected a list of non-negative integers, got {ratios!r} for key")
+        per_layer = ratios[:num_layers]
+    else:
+        rates = cfg.get("compress_rates") or {}
+        rates = rates if isinstance(rates, dict) else {}
+        default = {"csa": 4, "hca": 128}
+        per_layer = []
+        for k in (cfg.get("layer_types") or [])[:num_layers]:
+            kind = _V4_LAYER_KINDS.get(k, "window")
+            per_layer.append(0 if kind == "window" else _int(rates, arch, next(n for n, v in _V4_LAYER_KINDS.items()
+                                                                            if v == kind), default=default[kind]))
+    nonzero = sorted({r for r in per_layer if r > 0})
+    if len(nonzero) != 2:
+        raise _missing("compress_ratios", arch, why=f"expected two compression ratios (CSA and HCA), got {nonzero} in")
+    csa, hca = nonzero
+    return {"window": _int(cfg, arch, "sliding_window"), "csa_layers": per_layer.count(csa), "csa_ratio": csa,
+            "hca_layers": per_layer.count(hca), "hca_ratio": hca, "topk": _int(cfg, arch, "index_topk"),
+            "index_heads": _int(cfg, arch, "index_n_heads"), "index_head_dim": _int(cfg, arch, "index_head_dim"),
+            "q_lora_rank": _int(cfg, arch, "q_lora_rank"), "o_groups": _int(cfg, arch, "o_groups"),
+            "o_lora_rank": _int(cfg, arch, "o_lora_rank"), "hc_mult": _int(cfg, arch, "hc_mult", default=1)}
+
+
 def _refuse_unmodelled(cfg: dict) -> None:
     """Layer kinds the engine does not model yet are refused, never imported as attention (a wrong size)."""
+    v4 = _is_deepseek_v4(cfg)
     for key, why in _UNMODELLED_KEYS:
-        if cfg.get(key):
+        if cfg.get(key) and not (v4 and key == "hc_mult"):
             raise PlannerError(f"not modelled yet: {why}; importing them as standard layers would size or price the "
                                "model wrongly", field=f"config.json.{key}",
                                hint="plan a preset or a bundled model of a similar size (`planner models --zoo`) "
@@ -483,9 +522,12 @@ def arch_dict_from_hf(cfg: dict, model_id: str) -> dict:
             head_dim=head_dim,
         )
 
-    window = _sliding_window(cfg, arch, model_type, num_layers)
+    v4 = _is_deepseek_v4(cfg)
+    window = None if v4 else _sliding_window(cfg, arch, model_type, num_layers)  # V4: its window is its own
     if window:
         out["sliding_window"] = window
+    if v4:  # DeepSeek-V4: one KV head (keys are values), a window on every layer, compressed entries beside it
+        out["compressed_attention"] = _compressed_attention(cfg, arch, num_layers)
     g_dim, g_kv = (_int(cfg, arch, k, required=False) for k in ("global_head_dim", "num_global_key_value_heads"))
     if out["attention"] == "gqa" and (g_dim or g_kv or cfg.get("attention_k_eq_v")):
         # Gemma-4: the full-attention layers have wider heads, fewer KV heads and read values from the keys
@@ -504,7 +546,7 @@ def arch_dict_from_hf(cfg: dict, model_id: str) -> dict:
         out["checkpoint"] = ckpt
     if vision:
         out["vision_encoder"] = True
-    topk = _int(cfg, arch, "index_topk", required=False)
+    topk = None if v4 else _int(cfg, arch, "index_topk", required=False)  # V4's indexer is compressed_attention's
     if topk:  # DeepSeek sparse attention: the indexer's shapes; GLM-5.2 computes it on its `full` indexer layers
         kinds = cfg.get("indexer_types")
         n_index = sum(1 for k in kinds[:num_layers] if k == "full") if isinstance(kinds, list) and kinds else num_layers

@@ -156,6 +156,50 @@ class SparseAttention(_Strict):
         return (q_lora_rank or hidden) * heads_dim + hidden * self.index_head_dim + hidden * self.index_heads
 
 
+class CompressedAttention(_Strict):
+    """DeepSeek-V4's attention. Every layer attends over the KV of its last `window` tokens, kept as they are; a CSA
+    layer also over the `topk` best of its compressed entries (one per `csa_ratio` tokens, a learned pooling), which
+    a lightning indexer (`index_heads` x `index_head_dim`, its own compressed keys) picks by scoring every entry; an
+    HCA layer over all of its entries (one per `hca_ratio` tokens). One KV head of the model's head_dim serves as keys
+    and values; queries come through a `q_lora_rank` latent; the output through a grouped low-rank projection
+    (`o_groups` groups of heads, each to `o_lora_rank`, then to the hidden size). The residual stream is `hc_mult`
+    streams wide (manifold-constrained hyper-connections: small mixing projections per block)."""
+
+    window: int = Field(gt=0)
+    csa_layers: int = Field(ge=0)
+    hca_layers: int = Field(ge=0)
+    csa_ratio: int = Field(default=4, gt=1)
+    hca_ratio: int = Field(default=128, gt=1)
+    topk: int = Field(gt=0)
+    index_heads: int = Field(gt=0)
+    index_head_dim: int = Field(gt=0)
+    q_lora_rank: int = Field(gt=0)
+    o_groups: int = Field(gt=0)
+    o_lora_rank: int = Field(gt=0)
+    hc_mult: int = Field(default=1, gt=0)
+
+    @property
+    def index_key_bytes(self) -> int:
+        """An indexer key per CSA entry: fp8 and a 4-byte scale (as DSA's)."""
+        return self.index_head_dim + 4
+
+    def compressor_params(self, hidden: int, head_dim: int) -> int:
+        """Compressors and indexers of all layers: a CSA layer pools two overlapping series (KV and gate projections
+        of 2 x head_dim, a position bias per slot) and its indexer does the same at index_head_dim, with its query
+        projection from the latent and a weight per head; an HCA layer pools one series."""
+        csa = (4 * hidden * head_dim + self.csa_ratio * 2 * head_dim + head_dim
+               + 4 * hidden * self.index_head_dim + self.csa_ratio * 2 * self.index_head_dim + self.index_head_dim
+               + self.q_lora_rank * self.index_heads * self.index_head_dim + hidden * self.index_heads)
+        hca = 2 * hidden * head_dim + self.hca_ratio * head_dim + head_dim
+        return self.csa_layers * csa + self.hca_layers * hca
+
+    def hyper_params(self, hidden: int) -> int:
+        """One hyper-connection (two per layer): the projection of the hc_mult streams to their pre, post and
+        mixing weights ((2 + n) n of them), with their biases and three scales."""
+        n = self.hc_mult
+        return (2 + n) * n * (n * hidden + 1) + 3 if n > 1 else 0
+
+
 class Checkpoint(_Strict):
     """The precision the checkpoint ships in (planner.inputs.quantization): the plan's default weights and KV
     dtypes unless a scenario or `--weights` says otherwise."""
@@ -189,6 +233,8 @@ class ModelArch(_Strict):
                                                               "Kimi-K3's gated MLA)")
     linear_attention: LinearAttention | None = None
     sparse_attention: SparseAttention | None = None
+    compressed_attention: CompressedAttention | None = Field(default=None, description="DeepSeek-V4: a window on "
+                                                             "every layer, compressed KV entries beside it")
     checkpoint: Checkpoint | None = Field(default=None, description="a quantized checkpoint's precision")
     ffn_layers: int | None = Field(default=None, gt=0, description="feed-forward blocks when they are counted apart "
                                    "from the token-mixer layers (Nemotron-H: each block is a mixer or an FFN)")
@@ -219,6 +265,15 @@ class ModelArch(_Strict):
             raise ValueError("linear_attention.num_layers must leave at least one full-attention layer")
         if self.sparse_attention and self.sparse_attention.indexer_layers > self.num_layers:
             raise ValueError("sparse_attention.indexer_layers exceeds num_layers")
+        ca = self.compressed_attention
+        if ca:
+            if self.attention != "gqa" or self.num_kv_heads != 1:
+                raise ValueError("compressed_attention needs gqa attention with one KV head (keys serve as values)")
+            if ca.csa_layers + ca.hca_layers > self.num_layers:
+                raise ValueError("compressed_attention: csa_layers + hca_layers exceeds num_layers")
+            if self.sliding_window or self.full_attention or self.linear_attention or self.sparse_attention:
+                raise ValueError("compressed_attention does not combine with sliding_window, full_attention, "
+                                 "linear_attention or sparse_attention (its window and indexer are its own)")
         return self
 
     # ---- derived shapes (element counts, not bytes) ----
@@ -265,8 +320,10 @@ class ModelArch(_Strict):
         """Token-mixer parameters of all layers: softmax attention, and linear attention in hybrids."""
         full = (self.num_window_layers * self.window_attn_params_per_layer
                 + (self.num_full_attention_layers - self.num_window_layers) * self.full_attn_params_per_layer)
-        la, sa = self.linear_attention, self.sparse_attention
+        la, sa, ca = self.linear_attention, self.sparse_attention, self.compressed_attention
         indexer = sa.indexer_layers * sa.layer_params(self.hidden_size, self.mla.q_lora_rank if self.mla else 0) if sa else 0
+        if ca:  # the compressors (and CSA's indexers) of the layers that have them
+            indexer = ca.compressor_params(self.hidden_size, self.head_dim)
         return full + (la.num_layers * la.layer_params(self.hidden_size) if la else 0) + indexer
 
     @property
@@ -284,7 +341,12 @@ class ModelArch(_Strict):
             kv = h * (m.kv_lora_rank + m.qk_rope_head_dim) + m.kv_lora_rank * self.num_heads * (m.qk_nope_head_dim + m.v_head_dim)
             o = self.num_heads * m.v_head_dim * h
             return q + kv + o * (2 if self.attn_output_gate else 1)  # a gate is as wide as the output projection
-        fa = self.full_attention
+        fa, ca = self.full_attention, self.compressed_attention
+        if ca:  # q through its latent; one KV head (keys are values); grouped low-rank output; sinks; two mHC
+            q_dim = self.num_heads * self.head_dim
+            q = h * ca.q_lora_rank + ca.q_lora_rank * q_dim
+            o = q_dim * ca.o_lora_rank + ca.o_groups * ca.o_lora_rank * h
+            return q + h * self.head_dim + o + self.num_heads + 2 * ca.hyper_params(h)
         if fa:
             return self._gqa_params(fa.head_dim, fa.num_kv_heads, fa.values_are_keys)
         return self._gqa_params(self.head_dim, self.num_kv_heads, False)
@@ -353,6 +415,8 @@ class ModelArch(_Strict):
             return self.mla.kv_lora_rank + self.mla.qk_rope_head_dim
         if self.full_attention:
             return self.full_attention.kv_elems_per_token
+        if self.compressed_attention:  # per KV entry (a window token or a compressed one): keys serve as values
+            return self.head_dim
         return 2 * self.num_kv_heads * self.head_dim
 
     @property
@@ -370,12 +434,32 @@ class ModelArch(_Strict):
             full = self.num_full_attention_layers - self.num_window_layers
             return (full * self.kv_elems_per_token_per_full_layer
                     + self.num_window_layers * self.kv_elems_per_token_per_window_layer) / self.num_layers
+        if self.compressed_attention:  # the compressed entries a token adds, amortized (the window is per sequence)
+            return self.kv_elems_per_token_per_full_layer * self.compressed_entries_per_token
         return self.kv_elems_per_token_per_full_layer * self.full_attention_fraction
 
     @property
-    def indexer_bytes_per_token(self) -> int:
-        """DSA: the indexer keys one token adds to the cache, over every indexer layer (0 without DSA)."""
-        sa = self.sparse_attention
+    def compressed_entries_per_token(self) -> float:
+        """Compressed KV entries one token adds per layer, averaged over the layers (1 for a model that caches
+        every token)."""
+        ca = self.compressed_attention
+        if not ca:
+            return 1.0
+        return (ca.csa_layers / ca.csa_ratio + ca.hca_layers / ca.hca_ratio) / self.num_layers
+
+    @property
+    def window_kv_elems_per_sequence(self) -> int:
+        """DeepSeek-V4: the KV of the last `window` tokens every layer keeps, per sequence at full context."""
+        ca = self.compressed_attention
+        return ca.window * self.head_dim * self.num_layers if ca else 0
+
+    @property
+    def indexer_bytes_per_token(self) -> float:
+        """DSA: the indexer keys one token adds to the cache, over every indexer layer (DeepSeek-V4: per CSA entry,
+        amortized over its tokens; 0 without an indexer)."""
+        sa, ca = self.sparse_attention, self.compressed_attention
+        if ca:  # CSA: an indexer key per compressed entry
+            return ca.csa_layers * ca.index_key_bytes / ca.csa_ratio
         return sa.indexer_layers * sa.key_bytes_per_token if sa else 0
 
     @property
@@ -408,10 +492,15 @@ def describe_model(m: ModelArch) -> dict:
                                "fp8": m.kv_elems_per_token_per_layer * m.num_layers + m.indexer_bytes_per_token},
         "state_bytes_per_sequence": m.state_bytes_per_sequence,
         "sparse_attention": (m.sparse_attention.model_dump() if m.sparse_attention else None),
+        "compressed_attention": (m.compressed_attention.model_dump() if m.compressed_attention else None),
+        "window_kv_bytes_per_sequence": {"bf16": m.window_kv_elems_per_sequence * 2,
+                                         "fp8": m.window_kv_elems_per_sequence},
         "default_precision": ({"weights": m.checkpoint.weights, "kv_cache": m.checkpoint.kv_cache,
                                "from": m.checkpoint.recipe or "the checkpoint"} if m.checkpoint else
                               {"weights": "bf16", "kv_cache": None, "from": "no quantization config (16-bit)"}),
-        "not_modelled": ["the vision encoder (the plan covers the language model)"] if m.vision_encoder else [],
+        "not_modelled": (["the vision encoder (the plan covers the language model)"] if m.vision_encoder else [])
+                        + (["the compressors' pooling and the mHC mixing (elementwise; their projections are priced)"]
+                           if m.compressed_attention else []),
     }
     return out
 

@@ -80,6 +80,9 @@ def checkpoint_precision(config: dict, hf_quant: dict | None = None) -> dict | N
             weights, recipe = _modelopt(q)
         elif method in ("awq", "gptq") and q.get("bits") == 4:
             weights, recipe = "w4a16", f"{method.upper()} 4-bit"
+        if weights == "fp8" and str(config.get("expert_dtype") or "").lower() == "fp4":
+            # DeepSeek-V4: FP4 experts (ue8m0-scaled, MX), fp8 blocks elsewhere; the experts are most of the bytes
+            weights, recipe = "fp4", f"FP4 experts (expert_dtype), the rest {recipe}; planned at MXFP4"
         kv = kv or _KV.get(str(q.get("kv_cache_quant_algo") or q.get("kv_cache_scheme") or "").upper())
         recipe = f"{recipe} (config.json quantization_config)" if recipe else ""
     if weights is None:

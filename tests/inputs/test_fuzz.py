@@ -85,7 +85,7 @@ def test_damaged_model_configs_are_accepted_or_refused(tmp_path, seed):
 
 ZOO = ["Qwen--Qwen3.5-397B-A17B", "nvidia--NVIDIA-Nemotron-3-Super-120B-A12B-FP8", "deepseek-ai--DeepSeek-V3.2",
        "zai-org--GLM-5.2", "nvidia--Qwen3.6-35B-A3B-NVFP4", "moonshotai--Kimi-K2.5",
-       "nvidia--Llama-3_3-Nemotron-Super-49B-v1", "google--gemma-4-26B-A4B", "moonshotai--Kimi-K3"]
+       "nvidia--Llama-3_3-Nemotron-Super-49B-v1", "google--gemma-4-26B-A4B", "moonshotai--Kimi-K3", "deepseek-ai--DeepSeek-V4-Flash"]
 
 
 @FUZZ

@@ -617,3 +617,40 @@ def test_unknown_layer_kinds_are_refused():
     cfg = dict(GDN_CONFIG["text_config"], layer_types=["linear_attention", "lightning", "full_attention", "x"])
     with pytest.raises(PlannerError, match="layer kinds"):
         arch_dict_from_hf(cfg, "odd")
+
+
+def test_deepseek_v4_blocks_by_hand(tmp_path):
+    """DeepSeek-V4: per layer a compression ratio (0: window only; the list has one more entry, the MTP module's);
+    one KV head whose keys are its values; queries through a latent; a grouped low-rank output; CSA layers pool two
+    overlapping series and run an indexer, HCA layers pool one; two hyper-connections per layer. By hand."""
+    import json
+
+    h, heads, hd, ql, idx_h, idx_d, g, ol, n = 64, 4, 16, 24, 2, 8, 2, 12, 4
+    cfg = {"architectures": ["DeepseekV4ForCausalLM"], "model_type": "deepseek_v4", "hidden_size": h,
+           "num_hidden_layers": 4, "num_attention_heads": heads, "num_key_value_heads": 1, "head_dim": hd,
+           "q_lora_rank": ql, "qk_rope_head_dim": 4, "o_groups": g, "o_lora_rank": ol, "sliding_window": 8,
+           "compress_ratios": [0, 4, 128, 4, 0], "index_topk": 16, "index_n_heads": idx_h, "index_head_dim": idx_d,
+           "hc_mult": n, "n_routed_experts": 8, "num_experts_per_tok": 2, "n_shared_experts": 1,
+           "moe_intermediate_size": 24, "vocab_size": 100, "num_nextn_predict_layers": 1, "expert_dtype": "fp4",
+           "quantization_config": {"quant_method": "fp8", "weight_block_size": [128, 128]}}
+    p = tmp_path / "v4_config.json"
+    p.write_text(json.dumps(cfg))
+    m = load_model(p)
+    ca = m.compressed_attention
+    assert (ca.csa_layers, ca.hca_layers, ca.csa_ratio, ca.hca_ratio, ca.window) == (2, 1, 4, 128, 8)
+    assert m.sliding_window is None and m.sparse_attention is None and m.checkpoint.weights == "fp4"
+    hc = (2 + n) * n * (n * h + 1) + 3  # the streams' projection to pre, post and mixing weights, biases, scales
+    attn = h * ql + ql * heads * hd + h * hd + heads * hd * ol + g * ol * h + heads + 2 * hc
+    csa = 4 * h * hd + 4 * 2 * hd + hd + 4 * h * idx_d + 4 * 2 * idx_d + idx_d + ql * idx_h * idx_d + h * idx_h
+    hca = 2 * h * hd + 128 * hd + hd
+    moe = 8 * 3 * h * 24 + 3 * h * 24
+    assert m.total_params == 4 * attn + 2 * csa + hca + 4 * moe + 2 * 100 * h
+    # a token adds 2 CSA entries / 4 and 1 HCA entry / 128 of 16 elements over the 4 layers; indexer keys (8 + 4) / 4
+    assert m.kv_elems_per_token_per_layer * m.num_layers == pytest.approx(hd * (2 / 4 + 1 / 128))
+    assert m.indexer_bytes_per_token == pytest.approx(2 * 12 / 4)
+    assert m.window_kv_elems_per_sequence == 8 * hd * 4
+    cfg["compress_ratios"] = [0, 4, 4, 4, 0]  # one ratio: which layers are CSA and which HCA is not stated
+    p.write_text(json.dumps(cfg))
+    with pytest.raises(PlannerError) as exc:
+        load_model(p)
+    assert exc.value.field == "config.json.compress_ratios"

@@ -49,12 +49,11 @@ def test_every_zoo_config_imports_right_or_is_refused_by_name(hf_id):
         assert abs(ours - theirs) <= tolerance, f"{hf_id} {what}: {ours:.2f}B vs published {theirs}B ({pub['source']})"
 
 
-def test_the_zoo_is_mostly_importable_and_every_refusal_is_a_known_gap():
+def test_every_zoo_config_imports():
     refused = {}
     for hf_id, path in zoo_ids().items():
         try:
             load_model(path)
         except PlannerError as exc:
             refused[hf_id] = exc.field
-    assert len(zoo_ids()) == 86 and len(refused) <= 6, sorted(refused)
-    assert set(refused.values()) <= {"config.json.compress_ratios"}
+    assert len(zoo_ids()) == 86 and not refused, sorted(refused)
