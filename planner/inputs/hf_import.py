@@ -89,7 +89,7 @@ def _layer_index_set(raw: Any, arch: str, key: str) -> set[int]:
         raise _missing(key, arch, why=f"expected a list of layer indices, got {raw!r} for key")
     try:
         return {int(p) for p in parts}
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite float
         raise _missing(key, arch, why=f"expected a list of layer indices, got {raw!r} for key") from None
 
 

@@ -570,6 +570,11 @@ def test_kimi_linear_blocks_by_hand(tmp_path):
     p.write_text(json.dumps(cfg))
     low = load_model(p)
     assert m.total_params - low.total_params == 3 * (64 * 32 - 8 * (64 + 32))
+    cfg["linear_attn_config"]["kda_layers"] = [1, float("inf")]  # a damaged layer list: refused by field
+    p.write_text(json.dumps(cfg))
+    with pytest.raises(PlannerError) as exc:
+        load_model(p)
+    assert exc.value.field == "config.json.linear_attn_config.kda_layers"
 
 
 # ---------------------------------------------------------------- linear-attention hybrids (Gated DeltaNet)
