@@ -32,10 +32,11 @@ def _compressed_tensors(q: dict) -> tuple[str | None, str]:
         w = _dict(_dict(g).get("weights"))
         a = _dict(_dict(g).get("input_activations"))
         bits, kind = w.get("num_bits"), str(w.get("type") or "")
+        mx = "mxfp4" in str(_dict(g).get("format") or q.get("format") or "").lower()
         if bits == 8 and kind == "float":
             dtypes.append("fp8")
-        elif bits == 4:
-            dtypes.append("fp4" if kind == "float" and a.get("num_bits") == 4 else "w4a16")
+        elif bits == 4:  # 4-bit floats with 4-bit activations (NVFP4), or MXFP4 weights (run as gpt-oss's MXFP4 are)
+            dtypes.append("fp4" if kind == "float" and (a.get("num_bits") == 4 or mx) else "w4a16")
     if not dtypes:
         return None, ""
     dtype = Counter(dtypes).most_common(1)[0][0]

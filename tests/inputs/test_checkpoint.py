@@ -26,6 +26,13 @@ from planner.inputs.scenario import validate_scenario
      None, ("w4a16", None)),
     ({"quantization_config": {"quant_method": "compressed-tensors", "kv_cache_scheme": "FP8", "config_groups": {
         "g": {"weights": {"num_bits": 8, "type": "float"}, "input_activations": {"num_bits": 8}}}}}, None, ("fp8", "fp8")),
+    # Kimi-K3: MXFP4 weights, activations left to the server, as gpt-oss's MXFP4 experts (not INT4 weight-only)
+    ({"quantization_config": {"quant_method": "compressed-tensors", "format": "mxfp4-pack-quantized", "config_groups": {
+        "g": {"weights": {"num_bits": 4, "type": "float", "group_size": 32}, "input_activations": None}}}},
+     None, ("fp4", None)),
+    # DeepSeek-V4: FP4 experts beside fp8 blocks, planned at the experts' MXFP4
+    ({"expert_dtype": "fp4", "quantization_config": {"quant_method": "fp8", "weight_block_size": [128, 128]}},
+     None, ("fp4", None)),
 ])
 def test_recipes(config, hf_quant, expected):
     got = checkpoint_precision(config, hf_quant)
@@ -41,6 +48,9 @@ def test_recipes(config, hf_quant, expected):
     ({"quantization_config": {"quant_method": "compressed-tensors", "format": "nvfp4-pack-quantized", "config_groups": {
         "g": {"weights": {"num_bits": 4, "type": "float"}, "input_activations": {"num_bits": 4}}}}}, None, "nvfp4"),
     ({"quantization_config": {"quant_method": "fp8"}}, None, None),
+    ({"quantization_config": {"quant_method": "compressed-tensors", "format": "mxfp4-pack-quantized", "config_groups": {
+        "g": {"weights": {"num_bits": 4, "type": "float"}, "input_activations": None}}}}, None, "mxfp4"),
+    ({"expert_dtype": "fp4", "quantization_config": {"quant_method": "fp8"}}, None, "mxfp4"),
 ])
 def test_the_fp4_format_of_a_checkpoint(config, hf_quant, fmt):
     """Which 4-bit float format a checkpoint ships (what a framework may run weight-only without FP4 math)."""
