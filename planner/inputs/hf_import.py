@@ -215,12 +215,12 @@ def _moe(cfg: dict, arch: str, model_type: str, num_layers: int) -> tuple[dict |
     return block, (dense_width or width if expert_width_is_intermediate else None)
 
 
-# DeepSeek-V4's layer kinds (compressed_attention): a window only, or compressed entries beside it
-_V4_LAYER_KINDS = {"sliding_attention": "window", "compressed_sparse_attention": "csa",
-                   "heavily_compressed_attention": "hca"}
+# DeepSeek-V4's compressed layer kinds (compressed_attention) and their default compression rates; its other
+# layers are `sliding_attention` (the window alone)
+_V4_COMPRESSED_KINDS = {"compressed_sparse_attention": 4, "heavily_compressed_attention": 128}
 # deepseek_sparse_attention: DSA layers (GLM-5.2), attention over the indexer's top-k tokens (sparse_attention)
 _KNOWN_LAYER_KINDS = {"full_attention", "sliding_attention", "linear_attention", "attention",
-                      "deepseek_sparse_attention", *_V4_LAYER_KINDS}
+                      "deepseek_sparse_attention", *_V4_COMPRESSED_KINDS}
 # (key, when it is set, why the layers it describes are not modelled): refused with the key named, never imported
 # into a shape that would size or price the model wrongly
 _UNMODELLED_KEYS = (
@@ -379,8 +379,7 @@ def _is_nemotron_h(cfg: dict) -> bool:
 def _is_deepseek_v4(cfg: dict) -> bool:
     kinds = cfg.get("layer_types")
     return (cfg.get("compress_ratios") is not None or str(cfg.get("model_type") or "").lower() == "deepseek_v4"
-            or (isinstance(kinds, list) and any(k in ("compressed_sparse_attention", "heavily_compressed_attention")
-                                                for k in kinds)))
+            or (isinstance(kinds, list) and any(k in _V4_COMPRESSED_KINDS for k in kinds if isinstance(k, str))))
 
 
 def _compressed_attention(cfg: dict, arch: str, num_layers: int) -> dict:
@@ -394,14 +393,10 @@ def _compressed_attention(cfg: dict, arch: str, num_layers: int) -> dict:
             raise _missing("compress_ratios", arch, why=f"expected a list of non-negative integers, got {ratios!r} for key")
         per_layer = ratios[:num_layers]
     else:
-        rates = cfg.get("compress_rates") or {}
-        rates = rates if isinstance(rates, dict) else {}
-        default = {"csa": 4, "hca": 128}
-        per_layer = []
-        for k in (cfg.get("layer_types") or [])[:num_layers]:
-            kind = _V4_LAYER_KINDS.get(k, "window")
-            per_layer.append(0 if kind == "window" else _int(rates, arch, next(n for n, v in _V4_LAYER_KINDS.items()
-                                                                            if v == kind), default=default[kind]))
+        rates = cfg.get("compress_rates") if isinstance(cfg.get("compress_rates"), dict) else {}
+        kinds = cfg.get("layer_types") if isinstance(cfg.get("layer_types"), list) else []
+        per_layer = [_int(rates, arch, k, default=_V4_COMPRESSED_KINDS[k]) if k in _V4_COMPRESSED_KINDS else 0
+                     for k in kinds[:num_layers] if isinstance(k, str)]
     nonzero = sorted({r for r in per_layer if r > 0})
     if len(nonzero) != 2:
         raise _missing("compress_ratios", arch, why=f"expected two compression ratios (CSA and HCA), got {nonzero} in")

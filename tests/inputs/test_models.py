@@ -654,6 +654,12 @@ def test_deepseek_v4_blocks_by_hand(tmp_path):
     assert m.kv_elems_per_token_per_layer * m.num_layers == pytest.approx(hd * (2 / 4 + 1 / 128))
     assert m.indexer_bytes_per_token == pytest.approx(2 * 12 / 4)
     assert m.window_kv_elems_per_sequence == 8 * hd * 4
+    # the same layers in Transformers' newer form: layer_types with compress_rates (its defaults 4 and 128)
+    newer = {k: v for k, v in cfg.items() if k != "compress_ratios"}
+    newer["layer_types"] = ["sliding_attention", "compressed_sparse_attention", "heavily_compressed_attention",
+                            "compressed_sparse_attention"]
+    p.write_text(json.dumps(newer))
+    assert load_model(p).compressed_attention == ca
     cfg["compress_ratios"] = [0, 4, 4, 4, 0]  # one ratio: which layers are CSA and which HCA is not stated
     p.write_text(json.dumps(cfg))
     with pytest.raises(PlannerError) as exc:
