@@ -165,7 +165,8 @@ def _moe(cfg: dict, arch: str, model_type: str, num_layers: int) -> tuple[dict |
         expert_width_is_intermediate = True
 
     if "n_shared_experts" in cfg or "first_k_dense_replace" in cfg:  # DeepSeek-V2/V3, Kimi-K2
-        n_shared = _int(cfg, arch, "n_shared_experts", "num_shared_experts", default=0)  # Kimi Linear: num_shared_
+        # Kimi Linear (Kimi-K3) spells the shared-expert count num_shared_experts
+        n_shared = _int(cfg, arch, "n_shared_experts", "num_shared_experts", default=0)
         shared_width = width if n_shared else 0
         first_k = _int(cfg, arch, "first_k_dense_replace", default=0)
         if isinstance(cfg.get("moe_layer_freq"), list):  # one flag per layer (1: MoE)
