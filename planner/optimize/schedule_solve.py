@@ -135,13 +135,15 @@ def _local_search(dec: _Decomposed, reserved: dict, owned: dict, deadline: float
     return reserved, owned
 
 
-def split_bound(pm: periods.PeriodsModel, tl: float, gap: float, rented: np.ndarray | None = None) -> float:
+def split_bound(pm: periods.PeriodsModel, tl: float, gap: float, rented: np.ndarray | None = None,
+                relaxed: _Decomposed | None = None) -> float:
     """A lower bound on the cost of every schedule: each period at its least cost if reserved and owned chips could
     be had by the hour (at their hourly prices, without the owned count), spot and on-demand as they are. A chip
     committed for the horizon costs at least that in every period, so the sum bounds the optimum; budget and
     change limits, left out, only raise it. With `rented` (per period, a lower bound of its least cost with no
-    commitments) the bound is raised by `peak_bound`."""
-    relaxed = _hourly_commitments(pm, tl, gap)
+    commitments) the bound is raised by `peak_bound`. `relaxed`: the split relaxation already built
+    (`_hourly_commitments`), whose periods then hold its schedule."""
+    relaxed = relaxed or _hourly_commitments(pm, tl, gap)
     cost, st = relaxed.solve({}, {})
     if not st.has_solution:
         return -np.inf
@@ -162,6 +164,12 @@ def _hourly_commitments(pm: periods.PeriodsModel, tl: float, gap: float) -> _Dec
     pr = pr.assign(on_demand_usd_per_hr=hourly, reserved_usd_per_hr=np.nan, owned_max_count=0.0)
     lim = periods.Limits(max_chips=pm.limits.max_chips, max_power_kw=pm.limits.max_power_kw)
     return _Decomposed(periods.build(pm.units, pr, pm.hours, lim), tl, gap)
+
+
+def relaxed_usage(relaxed: _Decomposed) -> pd.DataFrame:
+    """Chips in use per chip type and period in the split relaxation's schedule (after its `solve`): where chips
+    to be had by the hour at the reserved price would go, e.g. past a spot cap in the peak periods."""
+    return pd.concat([_usage(one)[0].rename(p) for p, one in enumerate(relaxed.ones)], axis=1)
 
 
 def one_period_schedule(pm: periods.PeriodsModel, tl: float, gap: float) -> tuple[float, float, dict] | None:
@@ -276,7 +284,8 @@ def solve_schedule(units, prices, hours, limits, tl: float, gap: float) -> perio
         return pm
     tied = limits.budget_usd_per_hr is not None or limits.max_starts_per_period is not None \
         or limits.min_hold_periods > 1  # the periods apart may break these: the joint program decides
-    bound = split_bound(pm, tl, gap, rented) if st.has_solution else -np.inf
+    relaxed = _hourly_commitments(pm, tl, gap) if st.has_solution else None
+    bound = split_bound(pm, tl, gap, rented, relaxed) if st.has_solution else -np.inf
     reserved, owned = {}, free_owned
     if st.has_solution and _gap(cost, bound) > gap:
         for _ in range(3):  # the counts that suit the schedule, then the schedule that suits the counts
@@ -286,7 +295,17 @@ def solve_schedule(units, prices, hours, limits, tl: float, gap: float) -> perio
             if c0 >= cost * (1 - 1e-9):
                 break
             cost, reserved, owned = c0, r0, o0
-        reserved, owned = _local_search(dec, reserved, owned, t0 + 0.5 * tl, lambda c: _gap(c, bound) <= gap)
+        def done(c: float) -> bool:
+            return _gap(c, bound) <= gap
+
+        reserved, owned = _local_search(dec, reserved, owned, t0 + 0.5 * tl, done)
+        # a second start: the counts that suit the relaxation's schedule, which places load where reserved chips
+        # would relieve a spot cap or an on-demand peak (the schedules without commitments do not show it)
+        r1, o1 = best_commitments(relaxed_usage(relaxed), pm.prices, pm.hours)
+        o1 = {**o1, **free_owned}
+        if (r1, o1) != (reserved, owned) and not done(dec.solve(reserved, owned)[0]) \
+                and dec.solve(r1, o1)[0] < dec.solve(reserved, owned)[0] * (1 - 1e-9):
+            reserved, owned = _local_search(dec, r1, o1, t0 + 0.6 * tl, done)
         cost, st = dec.solve(reserved, owned, load=True)
     if st.has_solution and limits.min_hold_periods > 1:
         hold_repair(pm, limits.min_hold_periods)

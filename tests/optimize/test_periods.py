@@ -307,3 +307,32 @@ def test_a_flat_demand_is_solved_as_one_period_and_proven(chips):
                         GAP)
     assert horizon_cost(pm) == pytest.approx(brute_force(rows, rates, [6.0] * 4, chips, xmax=5, rmax=8), rel=1e-9)
     assert pm.status.status == "optimal" and pm.status.mip_gap <= 1e-6
+
+
+def test_the_relaxation_shows_where_a_commitment_relieves_a_spot_cap():
+    """Chip a serves 2 requests/s per chip, chip b 1; a's spot is capped at 2 chips, b's is plentiful at 0.4/h. Without
+    commitments the peak (8 requests/s for 16 h) takes a's 2 spot chips and 4 of b's: a is never used past its spot
+    cap, so the counts that suit that schedule reserve nothing. The split relaxation, renting a by the hour at the
+    reserved 0.65 (0.325 per request/s, under b's spot 0.4), puts 4 chips of a on the peak: the counts that suit
+    its schedule reserve 2 of a, which brute force confirms is the optimum (8 x 1.3 + 16 x 2.3 = 47.2 against
+    8 x 1.0 + 16 x 2.6 = 49.6 with none)."""
+    from planner.optimize.schedule_solve import (_Decomposed, _hourly_commitments, _usage, best_commitments,
+                                                 relaxed_usage)
+
+    chips = {"a": {"od": 1.0, "res": 0.65, "spot": 0.5, "spot_cap": 2},
+             "b": {"od": 1.0, "spot": 0.4, "spot_cap": 20}}
+    rows, rates, hours = [("a", 1, 2.0), ("b", 1, 1.0)], [4.0, 8.0], np.array([8.0, 16.0])
+    unit, prices = synth_unit("m", rates, rows), synth_prices(chips)
+    pm = periods.build([unit], prices, hours)
+    dec = _Decomposed(pm, 30.0, GAP)
+    none_cost = dec.solve({}, {}, load=True)[0]
+    assert best_commitments(_usage(pm), pm.prices, pm.hours)[0] == {}
+    relaxed = _hourly_commitments(pm, 30.0, GAP)
+    relaxed.solve({}, {})
+    reserved = best_commitments(relaxed_usage(relaxed), pm.prices, pm.hours)[0]
+    assert reserved == {"a": 2}
+    best = brute_force(rows, rates, list(hours), chips, xmax=8, rmax=6)
+    assert dec.solve(reserved, {})[0] == pytest.approx(best, rel=1e-6) and best == pytest.approx(47.2)
+    assert none_cost == pytest.approx(49.6, rel=1e-6)
+    sched = solve_schedule([unit], prices, hours, periods.Limits(), 30.0, GAP)
+    assert horizon_cost(sched) == pytest.approx(best, rel=1e-6)
