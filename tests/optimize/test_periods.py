@@ -316,8 +316,13 @@ def test_the_relaxation_shows_where_a_commitment_relieves_a_spot_cap():
     reserved 0.65 (0.325 per request/s, under b's spot 0.4), puts 4 chips of a on the peak: the counts that suit
     its schedule reserve 2 of a, which brute force confirms is the optimum (8 x 1.3 + 16 x 2.3 = 47.2 against
     8 x 1.0 + 16 x 2.6 = 49.6 with none)."""
-    from planner.optimize.schedule_solve import (_Decomposed, _hourly_commitments, _usage, best_commitments,
-                                                 relaxed_usage)
+    from planner.optimize.schedule_solve import (
+        _Decomposed,
+        _hourly_commitments,
+        _usage,
+        best_commitments,
+        relaxed_usage,
+    )
 
     chips = {"a": {"od": 1.0, "res": 0.65, "spot": 0.5, "spot_cap": 2},
              "b": {"od": 1.0, "spot": 0.4, "spot_cap": 20}}
