@@ -12,8 +12,8 @@ from planner.engine.candidates import Candidates
 from planner.engine.roofline import evaluate, op_breakdown, to_frame
 from planner.engine.tables import DTYPE_CODE, FRAMEWORK_CODE, GIB, ROLE_CODE, ChipTable, ModelTable
 from planner.errors import PlannerError
+from planner.inputs.architecture import ModelArch
 from planner.inputs.chips import Chip
-from planner.inputs.models import ModelArch
 from planner.optimize.uncertainty import error_band
 
 

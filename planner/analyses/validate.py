@@ -43,8 +43,9 @@ from planner.engine.result import EngineResult
 from planner.engine.roofline import FIT_REASONS, evaluate
 from planner.engine.tables import DTYPE_CODE, FRAMEWORK_CODE, ROLE_CODE, ChipTable, ModelTable
 from planner.errors import PlannerError
+from planner.inputs.architecture import ModelArch
 from planner.inputs.chips import ChipCatalog, load_catalog
-from planner.inputs.models import ModelArch, load_model, preset_ids
+from planner.inputs.models import load_model, preset_ids
 from planner.inputs.reader import load_csv
 from planner.optimize.queueing import DEFAULT_QUEUEING, SCV, batch_slot_servers, max_utilization
 from planner.paths import ROOT

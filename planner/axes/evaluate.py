@@ -15,8 +15,9 @@ from planner.engine.operators import PREFILL_CHUNK_TOKENS
 from planner.engine.result import EngineResult
 from planner.engine.roofline import evaluate, to_frame
 from planner.engine.tables import FRAMEWORK_CODE, ROLE_CODE, ChipTable, ModelTable
+from planner.inputs.architecture import ModelArch
 from planner.inputs.chips import Chip
-from planner.inputs.models import ModelArch, load_model
+from planner.inputs.models import load_model
 
 
 def evaluate_axes(cands: Candidates, mt: ModelTable, ct: ChipTable, grid: Grid) -> tuple[Candidates, EngineResult]:

@@ -8,8 +8,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from planner.errors import PlannerError
+from planner.inputs.architecture import describe_model
 from planner.inputs.chips import load_catalog
-from planner.inputs.models import describe_model, load_model, preset_ids, zoo_ids
+from planner.inputs.models import load_model, preset_ids, zoo_ids
 
 from .common import catalog_option, echo_json, emit_frame, format_option, make_console
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from planner.engine.tables import DTYPE_CODE, FRAMEWORK_CODE, ROLE_CODE
+from planner.inputs.architecture import ModelArch
 from planner.inputs.chips import Chip
 from planner.inputs.frameworks import runs_fp4_weight_only, runs_on
-from planner.inputs.models import ModelArch
 
 DTYPES_BY_CODE = {v: k for k, v in DTYPE_CODE.items()}
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from planner.inputs.architecture import ModelArch
 from planner.inputs.chips import DTYPES, Chip, math_dtype
-from planner.inputs.models import ModelArch
 
 # fp4: NVFP4, one fp8 scale per 16 elements; w4a16: MXFP4/INT4 weights, one 8-bit scale per 32 elements
 BYTES_PER_ELEM = {"bf16": 2.0, "fp8": 1.0, "fp4": 0.5 + 1 / 16, "w4a16": 0.5 + 1 / 32}

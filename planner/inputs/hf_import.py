@@ -1,4 +1,4 @@
-"""Map a Hugging Face `config.json` onto the fields of `planner.inputs.models.ModelArch`.
+"""Map a Hugging Face `config.json` onto the fields of `planner.inputs.architecture.ModelArch`.
 
 Handled families (by `architectures[0]`, falling back to `model_type` and then to the keys present):
 

@@ -24,8 +24,8 @@ from planner.engine.candidates import Candidates
 from planner.engine.operators import kv_elems_per_chip
 from planner.engine.roofline import MEMORY_RESERVE_FRACTION, evaluate
 from planner.engine.tables import DTYPE_BYTES, DTYPE_CODE, FRAMEWORK_CODE, ROLE_CODE, ChipTable, ModelTable
+from planner.inputs.architecture import ModelArch
 from planner.inputs.chips import Chip
-from planner.inputs.models import ModelArch
 
 # the scheduler each framework runs by default: TensorRT-LLM and vLLM (V1) mix prefill chunks into decode
 # iterations under one token budget; SGLang runs waiting prefills first, in iterations of their own

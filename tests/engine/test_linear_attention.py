@@ -10,8 +10,8 @@ import pytest
 from planner.engine.candidates import Candidates
 from planner.engine.roofline import evaluate
 from planner.engine.tables import DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
+from planner.inputs.architecture import LinearAttention, ModelArch
 from planner.inputs.chips import load_catalog
-from planner.inputs.models import LinearAttention, ModelArch
 
 GDN = LinearAttention(num_layers=36, num_key_heads=16, num_value_heads=32, key_head_dim=128, value_head_dim=128)
 HYBRID = ModelArch(id="hybrid", hidden_size=4096, num_layers=48, num_heads=32, num_kv_heads=4, head_dim=128,

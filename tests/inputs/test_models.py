@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from planner.errors import PlannerError
+from planner.inputs.architecture import ModelArch
 from planner.inputs.hf_import import arch_dict_from_hf
-from planner.inputs.models import ModelArch, from_hf_config, load_model, preset_ids
+from planner.inputs.models import from_hf_config, load_model, preset_ids
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hf"
 
