@@ -47,7 +47,10 @@ class Pools:
         m, chip = cfg.model, cfg.chip
         kv_bytes = (np.asarray(isl, float) * m.kv_elems_per_token_per_layer * DTYPE_BYTES[DTYPE_CODE[cfg.kv]] * m.num_layers
                     + np.asarray(isl, float) * m.indexer_bytes_per_token  # DSA indexer keys
-                    + m.state_bytes_per_sequence)  # a linear-attention hybrid's state travels too
+                    + m.state_bytes_per_sequence  # a linear-attention hybrid's state travels too
+                    # DeepSeek-V4: the window's KV (the prompt's last tokens, uncompressed) on every layer
+                    + np.minimum(np.asarray(isl, float), m.compressed_attention.window if m.compressed_attention else 0)
+                    * m.head_dim * m.num_layers * DTYPE_BYTES[DTYPE_CODE[cfg.kv]])
         if chip.scaleup_domain >= RACK_SCALE_DOMAIN:
             bw = chip.scaleup_gb_s * chip.efficiency.scaleup * 1e9 * cfg.chips
             lat = chip.efficiency.scaleup_latency_us * 1e-6

@@ -67,3 +67,20 @@ def test_a_long_prompt_attends_its_window_and_entries(flash):
     kw = dict(role="prefill", tp=1, ep=8, dp=8, batch=8.0, isl=65536.0)
     s, d = _eval(flash, **kw).t_attn_core_s[0], _eval(dense, **kw).t_attn_core_s[0]
     assert s < 0.1 * d, (s, d)
+
+
+def test_a_disaggregated_request_carries_its_window_with_its_entries(flash):
+    """P/D transfer of a prompt: its compressed entries and indexer keys (2,768 fp8 bytes and 693 per token) and,
+    up to 128 tokens, the window's KV on 43 layers (512 bytes each). From 64 to 128 tokens both grow, from 128 to
+    256 only the entries: the two increments are in the ratio (64 x 3,461 + 64 x 22,016) / (128 x 3,461)."""
+    import numpy as np
+
+    from planner.serving.disaggregated import Pools
+    from planner.serving.step_times import EngineConfig, StepModel
+
+    cfg = EngineConfig(model=flash, chip=load_catalog()["b200"], weights="fp4", kv="fp8", tp=8, ep=8,
+                       framework="sglang")
+    step = StepModel(cfg, 256, 16, max_decode=1, max_prefill_tokens=256, prefill_only=True)
+    t64, t128, t256 = Pools(step, 1, step, 1).kv_transfer_s(np.array([64.0, 128.0, 256.0]))
+    per_token = 512 * (21 / 4 + 20 / 128) + 21 * 132 / 4
+    assert (t128 - t64) / (t256 - t128) == pytest.approx((64 * per_token + 64 * 43 * 512) / (128 * per_token))
