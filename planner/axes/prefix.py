@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from planner.engine.candidates import Candidates
-from planner.engine.operators import kv_elems_per_chip
+from planner.engine.operators import kv_elems_per_token_chip
 from planner.engine.result import EngineResult
 from planner.engine.roofline import MEMORY_RESERVE_FRACTION
 from planner.engine.tables import DTYPE_BYTES, ROLE_CODE, ChipTable, ModelTable
@@ -33,7 +33,7 @@ def cache_tokens(c: Candidates, tokens: float | None) -> np.ndarray:
 def cache_bytes_per_chip(c: Candidates, mt: ModelTable, tokens: float | None) -> np.ndarray:
     """HBM per chip the prefix cache takes: tokens/dp x KV bytes per token per layer (per chip) x layers/pp."""
     m = c.model
-    kv_chip = kv_elems_per_chip(mt, m, c.tp) * mt.entries_per_token[m]  # per token (V4: its compressed entries)
+    kv_chip = kv_elems_per_token_chip(mt, m, c.tp)
     return cache_tokens(c, tokens) / c.dp * kv_chip * DTYPE_BYTES[c.kvdtype] * mt.layers[m] / c.pp
 
 

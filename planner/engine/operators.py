@@ -42,6 +42,12 @@ def kv_elems_per_chip(mt: ModelTable, m, tp):
                     full)
 
 
+def kv_elems_per_token_chip(mt: ModelTable, m, tp):
+    """KV-cache elements one token adds per layer on one chip, for sizing a cache by tokens: `kv_elems_per_chip`
+    times the entries a token adds (DeepSeek-V4 caches compressed entries, fewer than one per token)."""
+    return kv_elems_per_chip(mt, m, tp) * mt.entries_per_token[m]
+
+
 def kv_elems_per_chip_by_kind(mt: ModelTable, m, tp):
     """(full-attention layer, windowed layer) KV elements one token adds on one chip. The two differ only where the
     windowed layers have their own shape (Gemma-4); a full layer whose keys serve as values caches them once."""

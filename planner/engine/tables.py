@@ -67,8 +67,8 @@ class ModelTable:
     expert_width: np.ndarray  # routed expert width (0 for dense models)
     moe_dim: np.ndarray  # width the routed experts see and the all-to-all carries (hidden, or a latent MoE's latent)
     dsa_topk: np.ndarray  # DeepSeek sparse attention: tokens each query attends (0 = dense attention)
-    idx_heads: np.ndarray  # DSA indexer heads
-    idx_dim: np.ndarray  # DSA indexer head dim
+    idx_heads: np.ndarray  # indexer heads (DSA; DeepSeek-V4's CSA layers)
+    idx_dim: np.ndarray  # indexer head dim
     idx_layers: np.ndarray  # layers that compute the indexer
     # DeepSeek-V4 compressed attention (ca_window 0 = none): a window on every layer, compressed entries beside it
     ca_window: np.ndarray
@@ -121,12 +121,9 @@ class ModelTable:
             expert_width=arr(lambda m: m.moe.expert_intermediate_size if m.moe else 0),
             moe_dim=arr(lambda m: m.moe_dim),
             dsa_topk=arr(lambda m: m.sparse_attention.topk if m.sparse_attention else 0),
-            idx_heads=arr(lambda m: (m.sparse_attention or m.compressed_attention).index_heads
-                          if (m.sparse_attention or m.compressed_attention) else 0),
-            idx_dim=arr(lambda m: (m.sparse_attention or m.compressed_attention).index_head_dim
-                        if (m.sparse_attention or m.compressed_attention) else 0),
-            idx_layers=arr(lambda m: m.sparse_attention.indexer_layers if m.sparse_attention else
-                           (m.compressed_attention.csa_layers if m.compressed_attention else 0)),
+            idx_heads=arr(lambda m: m.indexer[0]),
+            idx_dim=arr(lambda m: m.indexer[1]),
+            idx_layers=arr(lambda m: m.indexer[2]),
             ca_window=arr(lambda m: m.compressed_attention.window if m.compressed_attention else 0),
             ca_csa_layers=arr(lambda m: m.compressed_attention.csa_layers if m.compressed_attention else 0),
             ca_hca_layers=arr(lambda m: m.compressed_attention.hca_layers if m.compressed_attention else 0),

@@ -455,6 +455,17 @@ class ModelArch(_Strict):
         return sa.indexer_layers * sa.key_bytes_per_token if sa else 0
 
     @property
+    def indexer(self) -> tuple[int, int, int]:
+        """(heads, head dim, layers) of the lightning indexer: DSA's, or DeepSeek-V4's on its CSA layers; zeros
+        without one."""
+        sa, ca = self.sparse_attention, self.compressed_attention
+        if sa:
+            return sa.index_heads, sa.index_head_dim, sa.indexer_layers
+        if ca:
+            return ca.index_heads, ca.index_head_dim, ca.csa_layers
+        return 0, 0, 0
+
+    @property
     def state_bytes_per_sequence(self) -> int:
         """Constant-size recurrent state one sequence holds in the linear-attention layers (0 without them)."""
         la = self.linear_attention

@@ -301,10 +301,11 @@ def solve_schedule(units, prices, hours, limits, tl: float, gap: float) -> perio
         reserved, owned = _local_search(dec, reserved, owned, t0 + 0.5 * tl, done)
         # a second start: the counts that suit the relaxation's schedule, which places load where reserved chips
         # would relieve a spot cap or an on-demand peak (the schedules without commitments do not show it)
-        if np.isfinite(bound) and not done(dec.solve(reserved, owned)[0]):  # (a finite bound: the relaxation solved)
+        current = dec.solve(reserved, owned)[0]  # (cached: the descent priced it)
+        if np.isfinite(bound) and not done(current):  # (a finite bound: the relaxation solved)
             r1, o1 = best_commitments(relaxed_usage(relaxed), pm.prices, pm.hours)
             o1 = {**o1, **free_owned}
-            if (r1, o1) != (reserved, owned) and dec.solve(r1, o1)[0] < dec.solve(reserved, owned)[0] * (1 - 1e-9):
+            if (r1, o1) != (reserved, owned) and dec.solve(r1, o1)[0] < current * (1 - 1e-9):
                 reserved, owned = _local_search(dec, r1, o1, t0 + 0.6 * tl, done)
         cost, st = dec.solve(reserved, owned, load=True)
     if st.has_solution and limits.min_hold_periods > 1:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.engine.candidates import Candidates
-from planner.engine.operators import kv_elems_per_chip
+from planner.engine.operators import kv_elems_per_token_chip
 from planner.engine.roofline import MEMORY_RESERVE_FRACTION, evaluate
 from planner.engine.tables import DTYPE_BYTES, DTYPE_CODE, FRAMEWORK_CODE, ROLE_CODE, ChipTable, ModelTable
 from planner.inputs.architecture import ModelArch
@@ -193,7 +193,7 @@ class StepModel:
         cfg = self.cfg
         usable = (ct.mem_bytes[0] + ct.cold_bytes[0]) * (1 - MEMORY_RESERVE_FRACTION)
         base = float(np.max(res.memory_bytes[d == 0] - res.kv_bytes[d == 0])) if (d == 0).any() else 0.0
-        kv_elems = float(kv_elems_per_chip(mt, 0, cfg.tp)) * float(mt.entries_per_token[0])  # V4: its compressed entries
+        kv_elems = float(kv_elems_per_token_chip(mt, 0, cfg.tp))
         per_token = kv_elems * DTYPE_BYTES[DTYPE_CODE[cfg.kv]] * mt.layers[0] / cfg.pp
         return max(max(usable - base, 0.0) / per_token * cfg.dp - cfg.prefix_cache_tokens, 0.0)
 

@@ -6,20 +6,16 @@ from __future__ import annotations
 
 import pytest
 
-from planner.engine.candidates import Candidates
-from planner.engine.roofline import evaluate
-from planner.engine.tables import DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
+from planner.engine.tables import DTYPE_CODE
 from planner.inputs.chips import load_catalog
 from planner.inputs.models import load_model
+from tests.engine.one_instance import evaluate_one
 
 FLASH = "deepseek-ai/DeepSeek-V4-Flash"
 
 
 def _eval(model, role="decode", **kw):
-    cols = dict(tp=8, ep=8, pp=1, dp=1, batch=32.0, isl=1024, osl=2, wdtype=DTYPE_CODE["fp4"], kvdtype=DTYPE_CODE["fp8"])
-    cols.update(kw)
-    c = Candidates.from_columns(role=ROLE_CODE[role], model=0, chip=0, **cols)
-    return evaluate(c, ModelTable.build([model]), ChipTable.build([load_catalog()["b200"]]))
+    return evaluate_one(model, "b200", role, **{"tp": 8, "ep": 8, "batch": 32.0, "wdtype": DTYPE_CODE["fp4"], **kw})
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planner.engine.candidates import Candidates
-from planner.engine.roofline import evaluate
-from planner.engine.tables import DTYPE_CODE, ROLE_CODE, ChipTable, ModelTable
 from planner.inputs.architecture import LinearAttention, ModelArch
 from planner.inputs.chips import load_catalog
+from tests.engine.one_instance import evaluate_one
 
 GDN = LinearAttention(num_layers=36, num_key_heads=16, num_value_heads=32, key_head_dim=128, value_head_dim=128)
 HYBRID = ModelArch(id="hybrid", hidden_size=4096, num_layers=48, num_heads=32, num_kv_heads=4, head_dim=128,
@@ -22,11 +20,8 @@ def _full() -> ModelArch:
     return HYBRID.model_copy(update={"id": "full", "linear_attention": None})
 
 
-def _eval(model: ModelArch, role="decode", **kw):
-    cols = dict(tp=1, ep=1, pp=1, dp=1, batch=1, isl=1024, osl=2, wdtype=DTYPE_CODE["fp8"], kvdtype=DTYPE_CODE["fp8"])
-    cols.update(kw)
-    c = Candidates.from_columns(role=ROLE_CODE[role], model=0, chip=0, **cols)
-    return evaluate(c, ModelTable.build([model]), ChipTable.build([load_catalog()["h100-sxm"]]))
+def _eval(model, role="decode", **kw):
+    return evaluate_one(model, "h100-sxm", role, **kw)
 
 
 def test_kv_covers_the_full_attention_layers_and_each_sequence_holds_its_state():
